@@ -1,0 +1,1 @@
+//! Built-in host metrics (node_exporter names) and probes (being written).

@@ -1,0 +1,14 @@
+//! Sightline: scrape, store, query, alert and draw dashboards in one binary.
+//!
+//! The module tree is the pipeline (see DESIGN.md):
+//! `config` → `scrape`/`collect` → `tsdb` → `promql` → `rules` → `notify`,
+//! with `web` and `dashboards` on top and `selfmon` watching it all.
+
+pub mod collect;
+pub mod config;
+pub mod dashboards;
+pub mod promql;
+pub mod scrape;
+pub mod selfmon;
+pub mod tsdb;
+pub mod web;

@@ -1,0 +1,138 @@
+//! Sightline's own metrics, kept with prometheus-client and served at
+//! `/metrics`; the default config scrapes them into Sightline's own store.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+mod process;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub job: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub handler: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HandlerLabels {
+    pub handler: String,
+}
+
+/// Every metric Sightline exposes about itself.
+pub struct Metrics {
+    registry: Registry,
+    pub scrapes: Family<JobLabels, Counter>,
+    pub scrape_failures: Family<JobLabels, Counter>,
+    pub samples_appended: Counter,
+    pub samples_rejected: Family<JobLabels, Counter>,
+    pub query_duration: Family<QueryLabels, Histogram>,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<HandlerLabels, Histogram>,
+    pub tsdb_series: Gauge,
+    pub tsdb_size_bytes: Gauge,
+    pub targets: Family<JobLabels, Gauge>,
+    process: process::ProcessCollector,
+}
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let scrapes = Family::<JobLabels, Counter>::default();
+        let scrape_failures = Family::<JobLabels, Counter>::default();
+        let samples_appended = Counter::default();
+        let samples_rejected = Family::<JobLabels, Counter>::default();
+        let query_duration = Family::<QueryLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration = Family::<HandlerLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let tsdb_series = Gauge::default();
+        let tsdb_size_bytes = Gauge::default();
+        let targets = Family::<JobLabels, Gauge>::default();
+        registry.register("sightline_scrapes", "Scrapes attempted, by job", scrapes.clone());
+        registry.register("sightline_scrape_failures", "Scrapes that failed, by job", scrape_failures.clone());
+        registry.register("sightline_samples_appended", "Samples appended to the store", samples_appended.clone());
+        registry.register(
+            "sightline_samples_rejected",
+            "Samples rejected by the store (out of order, duplicate), by job",
+            samples_rejected.clone(),
+        );
+        registry.register(
+            "sightline_query_duration_seconds",
+            "PromQL query evaluation time, by kind (instant, range)",
+            query_duration.clone(),
+        );
+        registry.register("sightline_http_requests", "HTTP requests served, by handler and status code", http_requests.clone());
+        registry.register(
+            "sightline_http_request_duration_seconds",
+            "HTTP request latency, by handler",
+            http_duration.clone(),
+        );
+        registry.register("sightline_tsdb_series", "Series in the store", tsdb_series.clone());
+        registry.register("sightline_tsdb_size_bytes", "Size of the database files on disk", tsdb_size_bytes.clone());
+        registry.register("sightline_targets", "Scrape targets, by job", targets.clone());
+        Metrics {
+            registry,
+            scrapes,
+            scrape_failures,
+            samples_appended,
+            samples_rejected,
+            query_duration,
+            http_requests,
+            http_duration,
+            tsdb_series,
+            tsdb_size_bytes,
+            targets,
+            process: process::ProcessCollector::new(),
+        }
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        self.process.encode(&mut out);
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_registered_metrics() {
+        let m = Metrics::new();
+        m.samples_appended.inc_by(3);
+        m.http_requests.get_or_create(&HttpLabels { handler: "/api/v1/query".into(), code: "200".into() }).inc();
+        let text = m.encode();
+        assert!(text.contains("sightline_samples_appended_total 3"), "{text}");
+        assert!(text.contains(r#"sightline_http_requests_total{handler="/api/v1/query",code="200"} 1"#), "{text}");
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

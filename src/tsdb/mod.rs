@@ -1,0 +1,115 @@
+//! The time-series store: labels and series, samples on disk, and the two
+//! traits that are its whole surface, [`Appender`] (write) and [`Querier`] (read).
+//!
+//! Timestamps are milliseconds since the Unix epoch. Intervals are inclusive
+//! at both ends: `[mint, maxt]`. Stale markers are stored as the special NaN
+//! [`STALE_NAN`]; readers decide what they mean.
+
+mod labels;
+mod matcher;
+mod mem;
+mod sqlite;
+
+pub use labels::{Label, Labels, METRIC_NAME};
+pub use matcher::{matches_all, MatchKind, Matcher};
+pub use mem::MemStore;
+pub use sqlite::{Db, DbStats};
+
+use std::sync::Arc;
+
+/// The bit pattern Prometheus writes to mark a series stale.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
+
+/// True for the stale marker (and only for it: other NaNs are ordinary values).
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub t: i64,
+    pub v: f64,
+}
+
+/// A series with its samples in time order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TsdbError {
+    #[error("sample for {labels} at {t} is out of order (last sample at {last})")]
+    OutOfOrder { labels: Labels, t: i64, last: i64 },
+    #[error("duplicate sample for {labels} at {t} with a different value")]
+    Duplicate { labels: Labels, t: i64 },
+    #[error("series without a metric name: {0}")]
+    NoMetricName(Labels),
+    #[error("database {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("{path} is not a Sightline database: {why}")]
+    Foreign { path: String, why: String },
+    #[error("io error on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("storage is shut down")]
+    Closed,
+}
+
+impl TsdbError {
+    /// Whether the error concerns one sample only (the rest of a batch is fine).
+    pub fn is_sample_error(&self) -> bool {
+        matches!(self, TsdbError::OutOfOrder { .. } | TsdbError::Duplicate { .. } | TsdbError::NoMetricName(_))
+    }
+}
+
+/// A batch of writes that becomes visible to queriers all at once on `commit`.
+/// A sample error (out of order, duplicate) rejects that sample only.
+pub trait Appender: Send {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError>;
+    /// Makes the batch durable within the store's flush interval and visible to queries.
+    fn commit(self: Box<Self>) -> Result<(), TsdbError>;
+}
+
+/// Something that hands out appenders (the store, or a test double).
+pub trait Appendable: Send + Sync {
+    fn appender(&self) -> Box<dyn Appender>;
+}
+
+/// Read access. All intervals are inclusive `[mint, maxt]`; results are sorted
+/// by label set.
+pub trait Querier: Send + Sync {
+    /// Series matching every matcher, with their samples in `[mint, maxt]`.
+    /// Series with no sample in the interval are left out.
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError>;
+    /// Label sets of the series matching every matcher that have samples in `[mint, maxt]`.
+    fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, TsdbError>;
+    /// Label names used by matching series (all series when `matchers` is empty).
+    fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, TsdbError> {
+        let mut names: Vec<String> =
+            self.series(matchers, mint, maxt)?.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+    /// Values of `name` among matching series.
+    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, TsdbError> {
+        let mut values: Vec<String> =
+            self.series(matchers, mint, maxt)?.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}
+
+/// The whole store as the rest of the program sees it.
+pub trait Storage: Appendable + Querier {}
+impl<T: Appendable + Querier> Storage for T {}
+
+pub type SharedStorage = Arc<dyn Storage>;
+
+/// Milliseconds since the epoch, now.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

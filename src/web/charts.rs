@@ -1,0 +1,1 @@
+//! Server-side SVG charts drawn with plotters (being written).

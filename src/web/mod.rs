@@ -1,0 +1,3 @@
+//! Web: the HTTP API, UI pages and charts.
+
+pub mod charts;
