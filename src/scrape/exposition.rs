@@ -1,1 +1,0 @@
-//! The Prometheus text and OpenMetrics exposition parser (being written).
