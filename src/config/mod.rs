@@ -1,1 +1,281 @@
-//! (being written)
+//! Configuration: `sightline.yml`, which is Prometheus's `prometheus.yml`
+//! format plus a few Sightline-only sections (`web`, `storage.path`,
+//! `storage.retention`).
+//!
+//! A real prometheus.yml loads unchanged: keys Prometheus knows but Sightline
+//! does not implement yet (other service discoveries, `remote_write`,
+//! `tracing`, ...) are accepted and come back as warnings; unknown keys are
+//! errors, as in Prometheus. Loading reports every error at once, each with
+//! `file:line` and the dotted key path.
+//!
+//! How: the file is parsed twice. `marked` builds a small tree that knows the
+//! line of every key; serde (`raw`) gives the typed values; `validate` turns
+//! the raw structs into the types below and uses the tree to say where each
+//! problem is. When serde fails, each section and scrape job is parsed on its
+//! own (with its original line numbers) so one mistake does not hide others.
+
+mod duration;
+mod file_sd;
+mod marked;
+mod raw;
+mod relabel;
+mod schema;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::tsdb::Labels;
+
+pub use duration::{format_duration, parse_duration, parse_size};
+pub use file_sd::read_file_sd;
+pub use relabel::{
+    expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction, RelabelConfig, RelabelField,
+    DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
+};
+pub use validate::check_target_address;
+
+/// The built-in configuration used when no file is given: scrape Sightline
+/// itself every 15 s. The target `127.0.0.1:9900` is replaced by the real
+/// listen address in [`default_config`].
+pub const DEFAULT_CONFIG: &str = include_str!("default.yml");
+
+/// The target written in [`DEFAULT_CONFIG`] for Sightline's own job.
+const DEFAULT_SELF_TARGET: &str = "127.0.0.1:9900";
+
+/// The message of a warning about an accepted but unimplemented key.
+pub const UNSUPPORTED: &str = "is not supported yet and is ignored";
+
+/// A loaded configuration and the warnings found on the way (keys accepted
+/// but not implemented yet).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Everything wrong with a configuration file, in file order.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One problem (or warning) in a configuration file.
+///
+/// Displays as `sightline.yml:12: scrape_configs[1].scrape_timeout: scrape
+/// timeout greater than scrape interval`; a warning about an unsupported key
+/// reads `sightline.yml:3: remote_write is not supported yet and is ignored`.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `scrape_configs[1].scrape_timeout` (empty for the whole file).
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        match (self.key.is_empty(), self.message == UNSUPPORTED) {
+            (true, _) => write!(f, ": {}", self.message),
+            (false, true) => write!(f, ": {} {}", self.key, self.message),
+            (false, false) => write!(f, ": {}: {}", self.key, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration the program runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder of the config file; relative paths resolve from here.
+    pub base_dir: PathBuf,
+    pub global: GlobalConfig,
+    pub scrape_configs: Vec<ScrapeConfig>,
+    /// Rule file patterns as written (globs); resolve them against `base_dir`.
+    pub rule_files: Vec<String>,
+    /// Sightline-only `web:` section.
+    pub web: WebConfig,
+    /// Prometheus's `storage:` with Sightline's `path` and `retention`.
+    pub storage: StorageConfig,
+    /// Prometheus's `alerting:` section, unparsed, for the rules module.
+    pub raw_alerting: Option<serde_yaml_ng::Value>,
+}
+
+/// `global:`: defaults for every job and rule group.
+#[derive(Debug, Clone)]
+pub struct GlobalConfig {
+    /// Default 1m.
+    pub scrape_interval: Duration,
+    /// Default 10s (or the interval, if shorter).
+    pub scrape_timeout: Duration,
+    /// Default 1m.
+    pub evaluation_interval: Duration,
+    /// Added to series and alerts sent to other systems.
+    pub external_labels: Labels,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        Self {
+            scrape_interval: Duration::from_secs(60),
+            scrape_timeout: Duration::from_secs(10),
+            evaluation_interval: Duration::from_secs(60),
+            external_labels: Labels::new(),
+        }
+    }
+}
+
+/// One scrape job, with the global defaults already applied.
+#[derive(Debug, Clone)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    pub scrape_interval: Duration,
+    pub scrape_timeout: Duration,
+    /// Default `/metrics`.
+    pub metrics_path: String,
+    /// `http` (default) or `https`.
+    pub scheme: String,
+    /// URL query parameters sent with every scrape.
+    pub params: BTreeMap<String, Vec<String>>,
+    pub honor_labels: bool,
+    /// Default true.
+    pub honor_timestamps: bool,
+    /// Credentials, with any `*_file` already read.
+    pub auth: Option<Auth>,
+    pub tls: TlsConfig,
+    pub static_configs: Vec<TargetGroup>,
+    pub file_sd_configs: Vec<FileSdConfig>,
+    pub relabel_configs: Vec<RelabelConfig>,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    /// 0 = no limit (the same for the other limits). Job value, else global.
+    pub sample_limit: usize,
+    pub label_limit: usize,
+    pub label_name_length_limit: usize,
+    pub label_value_length_limit: usize,
+    pub target_limit: usize,
+    /// Bytes of uncompressed body; 0 = no limit.
+    pub body_size_limit: u64,
+    /// Default true: ask for gzip.
+    pub enable_compression: bool,
+    /// Line where the job is defined.
+    pub line: Option<usize>,
+}
+
+/// How a scrape authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// `basic_auth` (password or password_file).
+    Basic { username: String, password: String },
+    /// `bearer_token` or `bearer_token_file`.
+    Bearer(String),
+    /// `authorization: {type, credentials | credentials_file}`; type defaults to `Bearer`.
+    Authorization { kind: String, credentials: String },
+}
+
+/// `tls_config`, with paths resolved against the config folder.
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: bool,
+}
+
+/// A group of targets sharing labels (a `static_configs` entry or one group of a file_sd file).
+#[derive(Debug, Clone)]
+pub struct TargetGroup {
+    /// `host:port` addresses.
+    pub targets: Vec<String>,
+    pub labels: Labels,
+    /// Where the group comes from: its index for static configs, `file:index` for file_sd.
+    pub source: String,
+}
+
+/// `file_sd_configs` entry.
+#[derive(Debug, Clone)]
+pub struct FileSdConfig {
+    /// File patterns (globs), already resolved against the config folder.
+    pub files: Vec<String>,
+    /// Default 5m.
+    pub refresh_interval: Duration,
+}
+
+/// Sightline-only `web:` section.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// `host:port` to listen on; None = the command line or built-in default.
+    pub listen_address: Option<String>,
+}
+
+/// `storage:`: Sightline's data folder and retention (Prometheus's `tsdb`
+/// and `exemplars` sub-sections are accepted with a warning).
+#[derive(Debug, Clone, Default)]
+pub struct StorageConfig {
+    /// Data folder, resolved against the config folder.
+    pub path: Option<PathBuf>,
+    /// How long samples are kept.
+    pub retention: Option<Duration>,
+}
+
+/// Reads, parses and validates a configuration file.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse_str(&source, path),
+        Err(e) => Err(ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the configuration file: {e}"),
+        }])),
+    }
+}
+
+/// Parses and validates configuration text; `file` names it in messages and
+/// its folder is the base for relative paths.
+pub fn parse_str(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
+    validate::load(source, file)
+}
+
+/// The built-in configuration with Sightline's own job scraping `listen`
+/// (the address the web server really listens on).
+pub fn default_config(listen: &str) -> Config {
+    let mut config = match parse_str(DEFAULT_CONFIG, Path::new("<built-in sightline.yml>")) {
+        Ok(loaded) => loaded.config,
+        // The embedded file is tested; this is only reachable if it is broken.
+        Err(e) => unreachable!("built-in configuration is invalid: {e}"),
+    };
+    config.base_dir = PathBuf::from(".");
+    for job in &mut config.scrape_configs {
+        for group in &mut job.static_configs {
+            for t in &mut group.targets {
+                if t == DEFAULT_SELF_TARGET {
+                    *t = listen.to_string();
+                }
+            }
+        }
+    }
+    config
+}

@@ -1,0 +1,1 @@
+//! Loader tests (fixtures under tests/fixtures/config).
