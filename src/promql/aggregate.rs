@@ -182,8 +182,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
     let mut glabels: Vec<Labels> = Vec::new();
     let mut gid = Vec::with_capacity(input.len());
     for ser in &input {
-        let base = if ser.drop_name { ser.labels.without_metric_name() } else { ser.labels.clone() };
-        let g = group_labels(&base, &a.modifier);
+        // Grouping sees the not-yet-removed name (delayed name removal).
+        let g = group_labels(&ser.labels, &a.modifier);
         let next = glabels.len();
         let id = *gindex.entry(g.clone()).or_insert_with(|| {
             glabels.push(g);
@@ -192,6 +192,13 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
         gid.push(id);
     }
     let ng = glabels.len();
+    // A group's result drops the name if any member would.
+    let mut gdrop = vec![false; ng];
+    for (k, ser) in input.iter().enumerate() {
+        if ser.drop_name {
+            gdrop[gid[k]] = true;
+        }
+    }
     match op {
         "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" | "quantile" => {
             if op == "quantile" {
@@ -203,8 +210,11 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                     }
                 }
             }
-            let mut out: Vec<Ser> =
-                glabels.iter().map(|l| Ser { labels: l.clone(), drop_name: false, pts: vec![None; n] }).collect();
+            let mut out: Vec<Ser> = glabels
+                .iter()
+                .zip(&gdrop)
+                .map(|(l, &d)| Ser { labels: l.clone(), drop_name: d, pts: vec![None; n] })
+                .collect();
             let mut accs = vec![Acc::default(); ng];
             let mut qvals: Vec<Vec<f64>> = if op == "quantile" { vec![Vec::new(); ng] } else { Vec::new() };
             for i in 0..n {
@@ -213,6 +223,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                 }
                 for a in accs.iter_mut() {
                     a.n = 0;
+                    a.c = 0.0;
                 }
                 for q in qvals.iter_mut() {
                     q.clear();
@@ -227,6 +238,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                             if first {
                                 acc.sum = v;
                                 acc.c = 0.0;
+                                acc.mean = 0.0;
                             } else {
                                 let (s2, c2) = kahan_inc(v, acc.sum, acc.c);
                                 acc.sum = s2;
@@ -250,6 +262,9 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                             }
                         }
                         "stddev" | "stdvar" => {
+                            if v.is_nan() || v.is_infinite() {
+                                acc.c = f64::NAN;
+                            }
                             if first {
                                 acc.mean = v;
                                 acc.val = 0.0;
@@ -279,6 +294,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                         "min" | "max" => acc.val,
                         "count" => acc.n as f64,
                         "group" => 1.0,
+                        "stdvar" if acc.c.is_nan() => f64::NAN,
+                        "stddev" if acc.c.is_nan() => f64::NAN,
                         "stdvar" => acc.val / acc.n as f64,
                         "stddev" => (acc.val / acc.n as f64).sqrt(),
                         "quantile" => quantile(param.get(i).copied().unwrap_or(f64::NAN), &mut qvals[g]),
@@ -290,8 +307,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
             Ok(Val::Vector(out.into_iter().filter(|s| s.pts.iter().any(Option::is_some)).collect()))
         }
         "count_values" => {
-            if !valid_label_name(&sparam) {
-                return exec_err(format!("invalid label name {:?}", sparam));
+            if !valid_label_name(&sparam) || ev.invalid_utf8.contains(&sparam) {
+                return exec_err(format!("invalid label name {}", super::eval::go_quote_bytes(&sparam)));
             }
             let mut out: Vec<Ser> = Vec::new();
             let mut index: HashMap<(usize, String), usize> = HashMap::new();
@@ -326,7 +343,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                 }
                 let p = param.get(i).copied().unwrap_or(f64::NAN);
                 if p.is_nan() {
-                    return exec_err("Parameter value is NaN");
+                    return exec_err(if op == "limit_ratio" { "Ratio value is NaN" } else { "Parameter value is NaN" });
                 }
                 for m in members.iter_mut() {
                     m.clear();

@@ -232,6 +232,14 @@ fn vector_vector(
             }
             let ok = one_at[sig].1;
             let Some(ov) = one[ok].pts[i] else { continue };
+            if one_to_one {
+                // Checked before filtering: Prometheus reports the ambiguity
+                // even when the comparison would drop the samples.
+                if matched_one[sig] == i {
+                    return exec_err("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+                }
+                matched_one[sig] = i;
+            }
             let (fl, fr) = if one_to_many { (ov, mv) } else { (mv, ov) };
             let value = if cmp {
                 let keep = compare(op, fl, fr);
@@ -255,12 +263,7 @@ fn vector_vector(
                     out.len() - 1
                 }
             };
-            if one_to_one {
-                if matched_one[sig] == i {
-                    return exec_err("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
-                }
-                matched_one[sig] = i;
-            } else if !matched_many.entry(sig).or_default().insert(out[idx].labels.clone()) {
+            if !one_to_one && !matched_many.entry(sig).or_default().insert(out[idx].labels.clone()) {
                 return exec_err("multiple matches for matching labels; many-to-one matching must be unique on one side");
             }
             out[idx].pts[i] = Some(value);

@@ -103,6 +103,10 @@ pub(crate) struct Evaluator<'a> {
     pub text: &'a str,
     pub query_start: i64,
     pub query_end: i64,
+    /// Step of a range query; 0 for an instant query (what `step()` returns).
+    pub query_step: i64,
+    /// Label names that Prometheus would see as invalid UTF-8 (written with `\xNN` escapes).
+    pub invalid_utf8: Vec<String>,
     pub sub_step: i64,
     deadline: Instant,
     loaded: usize,
@@ -137,6 +141,8 @@ impl<'a> Evaluator<'a> {
             text,
             query_start: start,
             query_end: end,
+            query_step: 0,
+            invalid_utf8: invalid_utf8_strings(text),
             sub_step,
             deadline: Instant::now() + opts.timeout,
             loaded: 0,
@@ -191,6 +197,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluates the query and shapes the result as the API wants it.
     pub fn run(&mut self, expr: &Expr, start: i64, end: i64, step: i64, instant: bool) -> R<Value> {
         let steps = Steps { start, end, step };
+        self.query_step = if instant { 0 } else { step };
         let v = self.eval(expr, &steps)?;
         match v {
             Val::Scalar(vals) => {
@@ -510,7 +517,8 @@ pub(crate) fn to_matchers(vs: &VectorSelector) -> R<Vec<Vec<Matcher>>> {
     Ok(out)
 }
 
-/// Applies delayed `__name__` removal and rejects duplicate label sets.
+/// Applies delayed `__name__` removal; series that end up with equal label
+/// sets merge when their points do not overlap, as in Prometheus.
 pub(crate) fn finish_names(sers: Vec<Ser>) -> R<Vec<Ser>> {
     let mut out = Vec::with_capacity(sers.len());
     for mut s in sers {
@@ -522,13 +530,7 @@ pub(crate) fn finish_names(sers: Vec<Ser>) -> R<Vec<Ser>> {
             out.push(s);
         }
     }
-    let mut seen: HashMap<&Labels, ()> = HashMap::with_capacity(out.len());
-    for s in &out {
-        if seen.insert(&s.labels, ()).is_some() {
-            return exec_err("vector cannot contain metrics with the same labelset");
-        }
-    }
-    Ok(out)
+    merge_same_labels(out)
 }
 
 /// Merges series with equal label sets (and equal name-dropping) whose points
@@ -557,4 +559,70 @@ pub(crate) fn merge_same_labels(sers: Vec<Ser>) -> R<Vec<Ser>> {
         }
     }
     Ok(out)
+}
+
+/// Prometheus (Go) reads `"\xNN"` in a string literal as a raw byte, so a
+/// literal whose escapes do not form valid UTF-8 is an invalid label name
+/// there. The parser we use turns each escape into the code point U+00NN
+/// instead; this returns those parsed forms so the checks can reject them.
+pub(crate) fn invalid_utf8_strings(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if !text.contains("\\x") {
+        return out;
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let q = b[i];
+        if q != b'"' && q != b'\'' {
+            i += 1;
+            continue;
+        }
+        let mut raw: Vec<u8> = Vec::new();
+        let mut parsed = String::new();
+        let mut has_high = false;
+        i += 1;
+        while i < b.len() && b[i] != q {
+            if b[i] == b'\\' && i + 1 < b.len() {
+                if b[i + 1] == b'x' && i + 3 < b.len() {
+                    if let Ok(v) = u8::from_str_radix(&text[i + 2..i + 4], 16) {
+                        raw.push(v);
+                        parsed.push(char::from(v));
+                        has_high |= v >= 0x80;
+                        i += 4;
+                        continue;
+                    }
+                }
+                raw.push(b[i + 1]);
+                parsed.push(char::from(b[i + 1]));
+                i += 2;
+                continue;
+            }
+            raw.push(b[i]);
+            if b[i] < 0x80 {
+                parsed.push(char::from(b[i]));
+            }
+            i += 1;
+        }
+        i += 1;
+        if has_high && std::str::from_utf8(&raw).is_err() {
+            out.push(parsed);
+        }
+    }
+    out
+}
+
+/// Go's `%q` of a string Prometheus holds as raw bytes (see [`invalid_utf8_strings`]).
+pub(crate) fn go_quote_bytes(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) >= 0x80 && (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

@@ -63,6 +63,22 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         "pi" => return Ok(Val::Scalar(vec![std::f64::consts::PI; n])),
         "start" => return Ok(Val::Scalar(vec![ev.query_start as f64 / 1000.0; n])),
         "end" => return Ok(Val::Scalar(vec![ev.query_end as f64 / 1000.0; n])),
+        "step" => return Ok(Val::Scalar(vec![ev.query_step as f64 / 1000.0; n])),
+        "min_of" | "max_of" => {
+            let mut acc: Option<Vec<f64>> = None;
+            for a in &c.args.args {
+                let v = ev.eval_scalar(a, s)?;
+                acc = Some(match acc {
+                    None => v,
+                    Some(prev) => prev
+                        .iter()
+                        .zip(&v)
+                        .map(|(&x, &y)| if name == "min_of" { go_min(x, y) } else { go_max(x, y) })
+                        .collect(),
+                });
+            }
+            return Ok(Val::Scalar(acc.unwrap_or_else(|| vec![f64::NAN; n])));
+        }
         "range" => return Ok(Val::Scalar(vec![(ev.query_end - ev.query_start) as f64 / 1000.0; n])),
         "vector" => {
             let v = ev.eval_scalar(arg(c, 0)?, s)?;
@@ -205,7 +221,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             let re_s = string_arg(ev, c, 4, s)?;
             let re = regex::Regex::new(&format!("^(?s:{re_s})$"))
                 .map_err(|e| super::QueryError::Execution(format!("invalid regular expression in label_replace(): {e}")))?;
-            if !valid_label_name(&dst) {
+            if !valid_label_name(&dst) || ev.invalid_utf8.contains(&dst) {
                 return exec_err(format!("invalid destination label name in label_replace(): {dst}"));
             }
             let mut out = Vec::with_capacity(v.len());
@@ -235,7 +251,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                 }
                 srcs.push(l);
             }
-            if !valid_label_name(&dst) {
+            if !valid_label_name(&dst) || ev.invalid_utf8.contains(&dst) {
                 return exec_err(format!("invalid destination label name in label_join(): {dst}"));
             }
             let mut out = Vec::with_capacity(v.len());
@@ -296,6 +312,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         }
         "histogram_quantile" => histogram_quantile(ev, c, s),
         "histogram_fraction" => histogram_fraction(ev, c, s),
+        "histogram_quantiles" => histogram_quantiles(ev, c, s),
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // These read native histograms only; float samples are ignored.
             let _ = ev.eval_vector(arg(c, 0)?, s)?;
@@ -376,7 +393,7 @@ struct BucketGroups {
     member: Vec<Option<(usize, f64)>>,
 }
 
-fn bucket_groups(ev: &mut Evaluator, v: &[Ser], fname: &str) -> BucketGroups {
+fn bucket_groups(ev: &mut Evaluator, v: &[Ser], needle: &str) -> BucketGroups {
     let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
     let mut labels = Vec::new();
     let mut member = Vec::with_capacity(v.len());
@@ -387,14 +404,15 @@ fn bucket_groups(ev: &mut Evaluator, v: &[Ser], fname: &str) -> BucketGroups {
             let name = ser.labels.metric_name().unwrap_or("").to_string();
             ev.warn(
                 &format!("bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"),
-                fname,
+                needle,
             );
             member.push(None);
             continue;
         };
+        // The name stays in the key (it is only dropped at the end), so
+        // buckets of different histograms never mix.
         let mut g = ser.labels.clone();
         g.remove("le");
-        g.remove(METRIC_NAME);
         let next = labels.len();
         let id = *index.entry(g.clone()).or_insert_with(|| {
             labels.push(g);
@@ -514,13 +532,12 @@ fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<Bucket>) -> f64 {
         let upper_bound = b[i].upper;
         let bc = b[i].count;
         let interp = |v: f64, rank: f64| {
-            if lower_bound == f64::NEG_INFINITY || upper_bound == f64::INFINITY {
-                // No interpolation into an unbounded bucket.
-                if v <= lower_bound {
-                    rank
-                } else {
-                    bc
-                }
+            // No interpolation into an unbounded bucket: its observations
+            // count as sitting at its finite edge.
+            if lower_bound == f64::NEG_INFINITY {
+                bc
+            } else if upper_bound == f64::INFINITY {
+                rank
             } else {
                 rank + (bc - rank) * (v - lower_bound) / (upper_bound - lower_bound)
             }
@@ -559,16 +576,59 @@ fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<Bucket>) -> f64 {
 }
 
 fn histogram_quantile(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
-    let n = s.len();
     let q = ev.eval_scalar(arg(c, 0)?, s)?;
-    let v = ev.eval_vector(arg(c, 1)?, s)?;
-    if let Some(&bad) = q.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
-        ev.warn(&format!("quantile value should be between 0 and 1, got {}", go_float(bad)), "histogram_quantile");
+    let varg = arg(c, 1)?;
+    let v = ev.eval_vector(varg, s)?;
+    let needle = varg.to_string();
+    let out = quantiles_of(ev, &v, &[q], None, &needle, s.len())?;
+    Ok(Val::Vector(out))
+}
+
+/// `histogram_quantiles(v, "label", q1, q2, ...)`: one result series per quantile.
+fn histogram_quantiles(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
+    let varg = arg(c, 0)?;
+    let v = ev.eval_vector(varg, s)?;
+    let label = string_arg(ev, c, 1, s)?;
+    if !valid_label_name(&label) || ev.invalid_utf8.contains(&label) {
+        return exec_err(format!("invalid quantile label name {label:?}"));
     }
-    let g = bucket_groups(ev, &v, "histogram_quantile");
-    let mut out: Vec<Ser> = g.labels.iter().map(|l| Ser { labels: l.clone(), drop_name: false, pts: vec![None; n] }).collect();
-    let mut buckets: Vec<Vec<Bucket>> = (0..g.labels.len()).map(|_| Vec::new()).collect();
-    let mut names: Vec<String> = vec![String::new(); g.labels.len()];
+    let mut qs = Vec::new();
+    for i in 2..c.args.args.len() {
+        qs.push(ev.eval_scalar(arg(c, i)?, s)?);
+    }
+    let needle = varg.to_string();
+    let out = quantiles_of(ev, &v, &qs, Some(&label), &needle, s.len())?;
+    Ok(Val::Vector(merge_same_labels(out)?))
+}
+
+/// Quantile label value: Go's shortest float form, with `.0` on whole numbers.
+fn quantile_label(q: f64) -> String {
+    let s = go_float(q);
+    if s.contains(['.', 'e', 'I', 'N']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn quantiles_of(
+    ev: &mut Evaluator,
+    v: &[Ser],
+    qs: &[Vec<f64>],
+    label: Option<&str>,
+    needle: &str,
+    n: usize,
+) -> R<Vec<Ser>> {
+    for q in qs {
+        if let Some(&bad) = q.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
+            ev.warn(&format!("quantile value should be between 0 and 1, got {}", go_float(bad)), needle);
+        }
+    }
+    let g = bucket_groups(ev, v, needle);
+    let ng = g.labels.len();
+    let mut out: Vec<Ser> = Vec::new();
+    let mut index: std::collections::HashMap<(usize, usize, String), usize> = std::collections::HashMap::new();
+    let mut buckets: Vec<Vec<Bucket>> = (0..ng).map(|_| Vec::new()).collect();
     for i in 0..n {
         for b in buckets.iter_mut() {
             b.clear();
@@ -576,34 +636,50 @@ fn histogram_quantile(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         for (k, ser) in v.iter().enumerate() {
             let (Some((gi, upper)), Some(count)) = (g.member[k], ser.pts[i]) else { continue };
             buckets[gi].push(Bucket { upper, count });
-            if names[gi].is_empty() {
-                names[gi] = ser.labels.metric_name().unwrap_or("").to_string();
-            }
         }
         for (gi, b) in buckets.iter_mut().enumerate() {
             if b.is_empty() {
                 continue;
             }
-            let (val, forced) = bucket_quantile(q[i], b);
-            if forced {
-                ev.info(
-                    &format!("input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}", names[gi]),
-                    "histogram_quantile",
-                );
+            for (qi, q) in qs.iter().enumerate() {
+                let mut work: Vec<Bucket> = b.iter().map(|x| Bucket { upper: x.upper, count: x.count }).collect();
+                let (val, forced) = bucket_quantile(q[i], &mut work);
+                if forced {
+                    let name = g.labels[gi].metric_name().unwrap_or("").to_string();
+                    ev.info(
+                        &format!("input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"),
+                        needle,
+                    );
+                }
+                let qlabel = label.map(|_| quantile_label(q[i])).unwrap_or_default();
+                let key = (gi, qi, qlabel.clone());
+                let idx = match index.get(&key) {
+                    Some(&x) => x,
+                    None => {
+                        let mut l = g.labels[gi].clone();
+                        if let Some(name) = label {
+                            l.set(name, &qlabel);
+                        }
+                        out.push(Ser { labels: l, drop_name: true, pts: vec![None; n] });
+                        index.insert(key, out.len() - 1);
+                        out.len() - 1
+                    }
+                };
+                out[idx].pts[i] = Some(val);
             }
-            out[gi].pts[i] = Some(val);
         }
     }
-    Ok(Val::Vector(out.into_iter().filter(|s| s.pts.iter().any(Option::is_some)).collect()))
+    Ok(out)
 }
 
 fn histogram_fraction(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     let n = s.len();
     let lo = ev.eval_scalar(arg(c, 0)?, s)?;
     let hi = ev.eval_scalar(arg(c, 1)?, s)?;
-    let v = ev.eval_vector(arg(c, 2)?, s)?;
-    let g = bucket_groups(ev, &v, "histogram_fraction");
-    let mut out: Vec<Ser> = g.labels.iter().map(|l| Ser { labels: l.clone(), drop_name: false, pts: vec![None; n] }).collect();
+    let varg = arg(c, 2)?;
+    let v = ev.eval_vector(varg, s)?;
+    let g = bucket_groups(ev, &v, &varg.to_string());
+    let mut out: Vec<Ser> = g.labels.iter().map(|l| Ser { labels: l.clone(), drop_name: true, pts: vec![None; n] }).collect();
     let mut buckets: Vec<Vec<Bucket>> = (0..g.labels.len()).map(|_| Vec::new()).collect();
     for i in 0..n {
         for b in buckets.iter_mut() {
@@ -851,6 +927,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                     Some(if name == "stddev_over_time" { var.sqrt() } else { var })
                 }
                 "quantile_over_time" => Some(over_time_quantile(scalars[0][i], w)),
+                "mad_over_time" if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
                 "mad_over_time" => {
                     let median = over_time_quantile(0.5, w);
                     let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
