@@ -259,6 +259,27 @@ impl<'a> Evaluator<'a> {
 
     pub fn eval(&mut self, e: &Expr, s: &Steps) -> R<Val> {
         self.check_time()?;
+        if s.len() > 1 && step_invariant(e) && has_selector(e) {
+            // Everything below is pinned by `@`: evaluate once, copy to every step.
+            let one = Steps { start: s.start, end: s.start, step: s.step };
+            let n = s.len();
+            return Ok(match self.eval_inner(e, &one)? {
+                Val::Scalar(v) => Val::Scalar(vec![v.first().copied().unwrap_or(f64::NAN); n]),
+                Val::Vector(sers) => Val::Vector(
+                    sers.into_iter()
+                        .map(|x| {
+                            let p = x.pts.first().copied().flatten();
+                            Ser { labels: x.labels, drop_name: x.drop_name, pts: vec![p; n] }
+                        })
+                        .collect(),
+                ),
+                other => other,
+            });
+        }
+        self.eval_inner(e, s)
+    }
+
+    fn eval_inner(&mut self, e: &Expr, s: &Steps) -> R<Val> {
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; s.len()])),
             Expr::StringLiteral(l) => Ok(Val::Str(l.val.clone())),
@@ -625,4 +646,38 @@ pub(crate) fn go_quote_bytes(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Functions whose value depends on the evaluation time even with fixed inputs.
+const TIME_DEPENDENT: &[&str] = &[
+    "time", "timestamp", "minute", "hour", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "month", "year",
+    "predict_linear", "step", "start", "end", "range",
+];
+
+/// True when `e` gives the same value at every step (all selectors pinned by `@`).
+pub(crate) fn step_invariant(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+        Expr::VectorSelector(vs) => vs.at.is_some(),
+        Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
+        Expr::Subquery(sq) => sq.at.is_some(),
+        Expr::Paren(p) => step_invariant(&p.expr),
+        Expr::Unary(u) => step_invariant(&u.expr),
+        Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
+        Expr::Aggregate(a) => step_invariant(&a.expr) && a.param.as_deref().is_none_or(step_invariant),
+        Expr::Call(c) => !TIME_DEPENDENT.contains(&c.func.name) && c.args.args.iter().all(|a| step_invariant(a)),
+        Expr::Extension(_) => false,
+    }
+}
+
+fn has_selector(e: &Expr) -> bool {
+    match e {
+        Expr::VectorSelector(_) | Expr::MatrixSelector(_) | Expr::Subquery(_) => true,
+        Expr::Paren(p) => has_selector(&p.expr),
+        Expr::Unary(u) => has_selector(&u.expr),
+        Expr::Binary(b) => has_selector(&b.lhs) || has_selector(&b.rhs),
+        Expr::Aggregate(a) => has_selector(&a.expr),
+        Expr::Call(c) => c.args.args.iter().any(|a| has_selector(a)),
+        _ => false,
+    }
 }
