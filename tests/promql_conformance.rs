@@ -920,3 +920,141 @@ fn promql_conformance() {
     println!("promql conformance: {passed} passed, {failed} failed, {skipped} skipped");
     assert!(unexpected.is_empty(), "{} evals failed that are not in tests/promql_skips.txt", unexpected.len());
 }
+
+// ------------------------------------------------- compliance query shapes
+
+/// The placeholder values of the PromQL compliance tester.
+fn compliance_variants(name: &str) -> Vec<&'static str> {
+    match name {
+        "range" => vec!["1s", "15s", "1m", "5m", "15m", "1h"],
+        "offset" => vec!["1m", "5m", "10m"],
+        "simpleAggrOp" => vec!["sum", "avg", "max", "min", "count", "stddev", "stdvar"],
+        "simpleTimeAggrOp" => vec!["sum", "avg", "max", "min", "count", "stddev", "stdvar", "absent", "last"],
+        "topBottomOp" => vec!["topk", "bottomk"],
+        "quantile" => vec!["-0.5", "0.1", "0.5", "0.75", "0.95", "0.90", "0.99", "1", "1.5"],
+        "arithBinOp" => vec!["+", "-", "*", "/", "%", "^"],
+        "compBinOp" => vec!["==", "!=", "<", ">", "<=", ">="],
+        "binOp" => vec!["+", "-", "*", "/", "%", "^", "==", "!=", "<", ">", "<=", ">="],
+        "simpleMathFunc" => vec!["abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "round"],
+        "extrapolatedRateFunc" => vec!["delta", "rate", "increase"],
+        "clampFunc" => vec!["clamp_min", "clamp_max"],
+        "instantRateFunc" => vec!["idelta", "irate"],
+        "dateFunc" => vec!["day_of_month", "day_of_week", "days_in_month", "hour", "minute", "month", "year"],
+        _ => vec![],
+    }
+}
+
+/// Synthetic data shaped like the PromLabs demo service: 3 instances scraped every 5 s for 1 h.
+fn demo_store() -> MemStore {
+    let st = MemStore::new();
+    let mut app = st.appender();
+    let step = 5_000i64;
+    let n = 720;
+    for inst in 0..3 {
+        let instance = format!("demo.promlabs.com:{}", 10_000 + inst);
+        let base = |name: &str, extra: &[(&str, &str)]| {
+            let mut pairs: Vec<(String, String)> =
+                vec![("__name__".into(), name.into()), ("instance".into(), instance.clone()), ("job".into(), "demo".into())];
+            pairs.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+            Labels::from_pairs(pairs)
+        };
+        for i in 0..n {
+            let t = i as i64 * step;
+            let x = i as f64;
+            let mut put = |l: Labels, v: f64| app.append(&l, t, v).expect("append");
+            for (k, ty) in ["free", "used", "cached", "buffers"].iter().enumerate() {
+                put(base("demo_memory_usage_bytes", &[("type", ty)]), 1e9 * (k as f64 + 1.0) + 1e7 * (x / 10.0).sin());
+            }
+            for (k, mode) in ["idle", "user", "system"].iter().enumerate() {
+                // A counter with a reset half way through for one instance.
+                let v = if inst == 1 && i >= 360 { (x - 360.0) * (k as f64 + 1.0) } else { x * (k as f64 + 1.0) };
+                put(base("demo_cpu_usage_seconds_total", &[("mode", mode)]), v);
+            }
+            put(base("demo_num_cpus", &[]), 4.0 + inst as f64);
+            put(base("demo_disk_usage_bytes", &[]), 5e10 + 1e6 * x);
+            put(base("demo_batch_last_success_timestamp_seconds", &[]), (t / 60_000 * 60) as f64);
+            if (i / 60) % 2 == 0 {
+                put(base("demo_intermittent_metric", &[]), x);
+            }
+            let les = ["0.0002", "0.0004", "0.0008", "0.0016", "0.0032", "0.0064", "0.0128", "0.0256", "0.0512", "0.1024", "+Inf"];
+            for method in ["GET", "POST"] {
+                let mut cum = 0.0;
+                for (k, le) in les.iter().enumerate() {
+                    cum += x * (11 - k) as f64 / 10.0;
+                    put(
+                        base("demo_api_request_duration_seconds_bucket", &[("le", le), ("method", method), ("path", "/api/foo"), ("status", "200")]),
+                        cum,
+                    );
+                }
+                put(base("demo_api_request_duration_seconds_count", &[("method", method), ("path", "/api/foo"), ("status", "200")]), cum);
+                put(base("demo_api_request_duration_seconds_sum", &[("method", method), ("path", "/api/foo"), ("status", "200")]), cum * 0.01);
+            }
+        }
+    }
+    app.commit().expect("commit");
+    st
+}
+
+/// Every query shape of the PromQL compliance tester must be accepted and
+/// evaluate (as a range query, like the tester does) without error, and the
+/// ones it marks `should_fail` must fail. Values can only be compared against
+/// a live Prometheus, which this test does not have.
+#[test]
+fn promql_compliance_query_shapes() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("../shared/conformance/promql-compliance-queries.yml");
+    let path = if path.exists() { path } else { PathBuf::from("/work/shared/conformance/promql-compliance-queries.yml") };
+    let text = std::fs::read_to_string(&path).expect("compliance query file");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let cases = doc.get("test_cases").and_then(|c| c.as_sequence()).expect("test_cases");
+    let st = demo_store();
+    let engine = Engine::new(EngineOptions::default());
+    // Prometheus 3 accepts any UTF-8 label name, so these no longer fail.
+    let utf8_names = ["~invalid"];
+    let (mut ran, mut problems) = (0, Vec::new());
+    for case in cases {
+        let q = case.get("query").and_then(|q| q.as_str()).expect("query");
+        let should_fail = case.get("should_fail").and_then(|v| v.as_bool()).unwrap_or(false);
+        let args: Vec<String> = case
+            .get("variant_args")
+            .and_then(|a| a.as_sequence())
+            .map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let mut queries = vec![q.to_string()];
+        for a in &args {
+            let mut next = Vec::new();
+            for q in &queries {
+                for v in compliance_variants(a) {
+                    next.push(q.replace(&format!("{{{{.{a}}}}}"), v));
+                }
+            }
+            queries = next;
+        }
+        for q in queries {
+            ran += 1;
+            let end = 3_600_000 - 12 * 60_000;
+            let r = engine.range_query(&st, &q, end - 600_000, end, 10_000);
+            let expect_fail = should_fail && !utf8_names.iter().any(|n| q.contains(n));
+            match (expect_fail, r) {
+                (true, Ok(_)) => problems.push(format!("{q}: should fail but succeeded")),
+                (false, Err(e)) => problems.push(format!("{q}: {e}")),
+                (false, Ok(r)) => {
+                    if let Value::Matrix(m) = &r.value {
+                        if m.windows(2).any(|w| w[0].labels >= w[1].labels) {
+                            problems.push(format!("{q}: matrix not sorted or has duplicates"));
+                        }
+                    } else {
+                        problems.push(format!("{q}: range query did not return a matrix"));
+                    }
+                }
+                (true, Err(_)) => {}
+            }
+        }
+    }
+    for p in &problems {
+        println!("compliance shape problem: {p}");
+    }
+    println!("promql compliance shapes: {ran} queries, {} problems", problems.len());
+    assert!(ran >= 500, "expected the full expansion, got {ran}");
+    assert!(problems.is_empty(), "{} compliance queries misbehaved", problems.len());
+}

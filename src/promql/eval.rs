@@ -369,6 +369,8 @@ impl<'a> Evaluator<'a> {
         let (Some(&first), Some(&last)) = (effs.iter().min(), effs.iter().max()) else { return Ok(Vec::new()) };
         let lookback = self.opts.lookback_delta_ms;
         let series = self.select(vs, first - lookback + 1, last)?;
+        // The result holds one cell per series and step.
+        self.count_samples(series.len().saturating_mul(s.len()))?;
         let mut out = Vec::with_capacity(series.len());
         for (k, ser) in series.into_iter().enumerate() {
             if k % 256 == 0 {
@@ -448,8 +450,8 @@ impl<'a> Evaluator<'a> {
             return Ok(RangeArg { series: Vec::new(), range, ends });
         }
         let inner = Steps { start, end: last, step };
-        if inner.len() > 11_000_000 {
-            return exec_err("subquery has too many steps");
+        if inner.len() > self.opts.max_samples {
+            return Err(QueryError::TooManySamples);
         }
         let v = self.eval(&sq.expr, &inner)?;
         let series = match v {

@@ -826,6 +826,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         return Ok(Val::Vector(vec![Ser { labels, drop_name: false, pts }]));
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    ev.count_samples(ra.series.len().saturating_mul(n))?;
     let range = ra.range;
     let mut out = Vec::with_capacity(ra.series.len());
     let mut non_counter: Option<String> = None;

@@ -73,7 +73,10 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
     if query.split_whitespace().count() > 8 * MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query has too many terms".into(), position: None });
     }
-    let expr = promql_parser::parser::parse(query).map_err(|message| ParseError { position: None, message })?;
+    // The parser is third-party code: a panic in it must not take the server down.
+    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
+        .map_err(|_| ParseError { message: "parse error: the parser failed on this input".into(), position: None })?;
+    let expr = parsed.map_err(|message| ParseError { position: None, message })?;
     if expr_depth(&expr, 0) > MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query is nested too deeply".into(), position: None });
     }
@@ -263,10 +266,17 @@ impl Engine {
         if expr_depth(expr, 0) > MAX_EXPR_DEPTH {
             return Err(QueryError::Execution("query is nested too deeply".into()));
         }
-        let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, self.default_subquery_step_ms);
-        let value = ev.run(expr, start, end, step, instant)?;
-        let (warnings, infos) = ev.into_annotations();
-        Ok(QueryResult { value, warnings, infos })
+        // A bug in the evaluator must fail the query, not the process.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, self.default_subquery_step_ms);
+            let value = ev.run(expr, start, end, step, instant)?;
+            let (warnings, infos) = ev.into_annotations();
+            Ok(QueryResult { value, warnings, infos })
+        }));
+        match outcome {
+            Ok(r) => r,
+            Err(_) => Err(QueryError::Execution("internal error while evaluating the query".into())),
+        }
     }
 }
 
