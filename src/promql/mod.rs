@@ -1,1 +1,284 @@
-//! (being written)
+//! PromQL: parsing (via the `promql-parser` crate) and a hand-written evaluator
+//! over any [`Querier`] that aims to give the same answers as Prometheus 3.x.
+//!
+//! Every query is evaluated as a range of steps (an instant query is a range of
+//! one step), the way Prometheus's engine does: each node yields one value per
+//! step, selectors read their data once for the whole range and slide windows
+//! over it.
+
+mod eval;
+mod functions;
+mod aggregate;
+mod binary;
+mod timeutil;
+
+use std::time::Duration;
+
+use crate::tsdb::{Labels, Querier};
+
+pub use promql_parser::parser::Expr;
+
+/// Typed parse error with a byte position the UI can underline (None when unknown).
+#[derive(Debug, Clone)]
+pub struct ParseError {
+    /// The parser's message, unchanged.
+    pub message: String,
+    /// Byte offset into the query of the offending token, when known.
+    pub position: Option<usize>,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Deepest nesting of parentheses/brackets/braces we accept: the parser and
+/// the evaluator are recursive, so unbounded nesting would overflow the stack.
+const MAX_NESTING: usize = 200;
+/// Longest query text we accept (long operator chains nest just as deeply).
+const MAX_QUERY_LEN: usize = 64 * 1024;
+/// Deepest expression tree the evaluator walks.
+pub(crate) const MAX_EXPR_DEPTH: usize = 400;
+
+/// Parses a PromQL expression.
+pub fn parse(query: &str) -> Result<Expr, ParseError> {
+    if query.len() > MAX_QUERY_LEN {
+        return Err(ParseError { message: format!("query is too long ({} bytes, limit {MAX_QUERY_LEN})", query.len()), position: None });
+    }
+    let mut depth = 0usize;
+    let mut binops = 0usize;
+    for (i, c) in query.char_indices() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(ParseError { message: format!("query is nested too deeply (more than {MAX_NESTING} levels)"), position: Some(i) });
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' => {
+                binops += 1;
+                if binops > 4 * MAX_EXPR_DEPTH {
+                    return Err(ParseError { message: "query has too many operators".into(), position: Some(i) });
+                }
+            }
+            _ => {}
+        }
+    }
+    // Operator chains like `a or b or c ...` have no symbol to count; bound
+    // them by the number of words.
+    if query.split_whitespace().count() > 8 * MAX_EXPR_DEPTH {
+        return Err(ParseError { message: "query has too many terms".into(), position: None });
+    }
+    // The parser is third-party code: a panic in it must not take the server down.
+    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
+        .map_err(|_| ParseError { message: "parse error: the parser failed on this input".into(), position: None })?;
+    let expr = parsed.map_err(|message| ParseError { position: None, message })?;
+    if expr_depth(&expr, 0) > MAX_EXPR_DEPTH {
+        return Err(ParseError { message: "query is nested too deeply".into(), position: None });
+    }
+    Ok(expr)
+}
+
+/// Depth of an expression tree, stopping early once past the limit.
+pub(crate) fn expr_depth(e: &Expr, d: usize) -> usize {
+    if d > MAX_EXPR_DEPTH {
+        return d;
+    }
+    match e {
+        Expr::Aggregate(a) => {
+            let p = a.param.as_ref().map_or(d, |p| expr_depth(p, d + 1));
+            p.max(expr_depth(&a.expr, d + 1))
+        }
+        Expr::Unary(u) => expr_depth(&u.expr, d + 1),
+        Expr::Binary(b) => expr_depth(&b.lhs, d + 1).max(expr_depth(&b.rhs, d + 1)),
+        Expr::Paren(p) => expr_depth(&p.expr, d + 1),
+        Expr::Subquery(s) => expr_depth(&s.expr, d + 1),
+        Expr::Call(c) => c.args.args.iter().map(|a| expr_depth(a, d + 1)).max().unwrap_or(d),
+        _ => d,
+    }
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstantSample {
+    pub labels: Labels,
+    /// Milliseconds since the epoch.
+    pub t: i64,
+    pub v: f64,
+}
+
+/// A query result, shaped as in the Prometheus HTTP API.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar { t: i64, v: f64 },
+    String { t: i64, v: String },
+    Vector(Vec<InstantSample>),
+    Matrix(Vec<crate::tsdb::Series>),
+}
+
+/// Limits and defaults of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus: 5 m).
+    pub lookback_delta_ms: i64,
+    /// Most samples one query may load or produce.
+    pub max_samples: usize,
+    /// Wall-clock limit of one query.
+    pub timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { lookback_delta_ms: 300_000, max_samples: 50_000_000, timeout: Duration::from_secs(120) }
+    }
+}
+
+/// The PromQL engine. Cheap to share; holds only options.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    opts: EngineOptions,
+    /// Step of subqueries written without one (`[5m:]`): Prometheus uses the
+    /// global evaluation interval, 1 m by default.
+    default_subquery_step_ms: i64,
+}
+
+/// The outcome of a query: its value plus annotations.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub value: Value,
+    /// Annotations as Prometheus shows them (`PromQL warning: ...`).
+    pub warnings: Vec<String>,
+    /// Informational annotations (`PromQL info: ...`).
+    pub infos: Vec<String>,
+}
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Parse(ParseError),
+    #[error("{0}")]
+    Execution(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+}
+
+impl QueryError {
+    /// The Prometheus API `errorType` for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            QueryError::Parse(_) => "bad_data",
+            QueryError::Execution(_) | QueryError::TooManySamples => "execution",
+            QueryError::Timeout(_) => "timeout",
+        }
+    }
+}
+
+impl Engine {
+    /// An engine with the given limits.
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts, default_subquery_step_ms: 60_000 }
+    }
+
+    /// Sets the step used by subqueries that do not give one (default 1 m).
+    pub fn with_default_subquery_step(mut self, step_ms: i64) -> Self {
+        self.default_subquery_step_ms = step_ms.max(1);
+        self
+    }
+
+    /// The options this engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `query` at `t_ms`.
+    pub fn instant_query(&self, q: &dyn Querier, query: &str, t_ms: i64) -> Result<QueryResult, QueryError> {
+        let expr = parse(query).map_err(QueryError::Parse)?;
+        self.run(q, &expr, query, t_ms, t_ms, 1, true)
+    }
+
+    /// Evaluates an already parsed expression at `t_ms`.
+    pub fn instant_query_expr(&self, q: &dyn Querier, expr: &Expr, t_ms: i64) -> Result<QueryResult, QueryError> {
+        let text = expr.to_string();
+        self.run(q, expr, &text, t_ms, t_ms, 1, true)
+    }
+
+    /// Evaluates `query` at every step from `start_ms` to `end_ms`; the value
+    /// is always a matrix sorted by labels.
+    pub fn range_query(
+        &self,
+        q: &dyn Querier,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query).map_err(QueryError::Parse)?;
+        self.run(q, &expr, query, start_ms, end_ms, step_ms, false)
+    }
+
+    /// Range query over an already parsed expression.
+    pub fn range_query_expr(
+        &self,
+        q: &dyn Querier,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let text = expr.to_string();
+        self.run(q, expr, &text, start_ms, end_ms, step_ms, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        q: &dyn Querier,
+        expr: &Expr,
+        text: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        instant: bool,
+    ) -> Result<QueryResult, QueryError> {
+        if !instant {
+            if step <= 0 {
+                return Err(QueryError::Execution(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+                ));
+            }
+            if end < start {
+                return Err(QueryError::Execution("end timestamp must not be before start time".into()));
+            }
+            if (end - start) / step > 11_000 {
+                return Err(QueryError::Execution(
+                    "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                        .into(),
+                ));
+            }
+        }
+        if expr_depth(expr, 0) > MAX_EXPR_DEPTH {
+            return Err(QueryError::Execution("query is nested too deeply".into()));
+        }
+        // A bug in the evaluator must fail the query, not the process.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, self.default_subquery_step_ms);
+            let value = ev.run(expr, start, end, step, instant)?;
+            let (warnings, infos) = ev.into_annotations();
+            Ok(QueryResult { value, warnings, infos })
+        }));
+        match outcome {
+            Ok(r) => r,
+            Err(_) => Err(QueryError::Execution("internal error while evaluating the query".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

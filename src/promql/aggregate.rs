@@ -1,0 +1,443 @@
+//! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, ...).
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+
+use super::eval::{exec_err, Evaluator, Ser, Steps, Val, R};
+use crate::tsdb::{Labels, METRIC_NAME};
+
+/// Neumaier-compensated addition, as Prometheus's `kahanSumInc`.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Running mean that falls back to incremental averaging on overflow (Prometheus's `avg`).
+#[derive(Clone, Default)]
+pub(crate) struct Avg {
+    count: f64,
+    sum: f64,
+    c: f64,
+    incremental: bool,
+    mean: f64,
+    mc: f64,
+}
+
+impl Avg {
+    pub fn add(&mut self, v: f64) {
+        self.count += 1.0;
+        if self.count == 1.0 {
+            self.sum = v;
+            self.c = 0.0;
+            return;
+        }
+        if !self.incremental {
+            let (ns, nc) = kahan_inc(v, self.sum, self.c);
+            if !ns.is_infinite() {
+                self.sum = ns;
+                self.c = nc;
+                return;
+            }
+            self.incremental = true;
+            self.mean = self.sum / (self.count - 1.0);
+            self.mc = self.c / (self.count - 1.0);
+        }
+        if self.mean.is_infinite() {
+            if v.is_infinite() && (self.mean > 0.0) == (v > 0.0) {
+                return;
+            }
+            if !v.is_infinite() && !v.is_nan() {
+                return;
+            }
+        }
+        let cur = self.mean + self.mc;
+        let (m, c) = kahan_inc(v / self.count - cur / self.count, self.mean, self.mc);
+        self.mean = m;
+        self.mc = c;
+    }
+    pub fn value(&self) -> f64 {
+        if self.incremental {
+            self.mean + self.mc
+        } else if self.count == 1.0 {
+            self.sum
+        } else {
+            self.sum / self.count + self.c / self.count
+        }
+    }
+}
+
+/// Prometheus's `quantile` over unsorted values (NaN sorts first).
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(nan_first_cmp);
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+pub(crate) fn nan_first_cmp(a: &f64, b: &f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Orders values ascending (or descending), NaN last either way.
+pub(crate) fn nan_last_cmp(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => {
+            let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+    }
+}
+
+/// Formats a float the way Go's `strconv.FormatFloat(f, 'f', -1, 64)` does.
+pub(crate) fn go_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A valid Prometheus label name.
+pub(crate) fn valid_label_name(n: &str) -> bool {
+    // Prometheus 3 accepts any non-empty UTF-8 name.
+    !n.is_empty()
+}
+
+fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
+    match modifier {
+        None => Labels::new(),
+        Some(LabelModifier::Include(by)) => l.keep_only(&by.labels),
+        Some(LabelModifier::Exclude(without)) => {
+            let mut x = l.drop_names(&without.labels);
+            x.remove(METRIC_NAME);
+            x
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Acc {
+    n: usize,
+    sum: f64,
+    c: f64,
+    val: f64,
+    mean: f64,
+    avg: Avg,
+}
+
+pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -> R<Val> {
+    let op = a.op.to_string();
+    let op = op.as_str();
+    let n = s.len();
+    // The parameter, per step.
+    let mut param: Vec<f64> = Vec::new();
+    let mut sparam = String::new();
+    if let Some(p) = &a.param {
+        match ev.eval(p, s)? {
+            Val::Scalar(v) => param = v,
+            Val::Str(x) => sparam = x,
+            other => return exec_err(format!("expected scalar or string parameter, got {}", other.type_name())),
+        }
+    }
+    let input = ev.eval_vector(&a.expr, s)?;
+    // Group index per input series, in order of first appearance.
+    let mut gindex: HashMap<Labels, usize> = HashMap::new();
+    let mut glabels: Vec<Labels> = Vec::new();
+    let mut gid = Vec::with_capacity(input.len());
+    for ser in &input {
+        // Grouping sees the not-yet-removed name (delayed name removal).
+        let g = group_labels(&ser.labels, &a.modifier);
+        let next = glabels.len();
+        let id = *gindex.entry(g.clone()).or_insert_with(|| {
+            glabels.push(g);
+            next
+        });
+        gid.push(id);
+    }
+    let ng = glabels.len();
+    // A group's result drops the name if any member would.
+    let mut gdrop = vec![false; ng];
+    for (k, ser) in input.iter().enumerate() {
+        if ser.drop_name {
+            gdrop[gid[k]] = true;
+        }
+    }
+    match op {
+        "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" | "quantile" => {
+            if op == "quantile" {
+                for &q in &param {
+                    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                        let needle = a.param.as_deref().map(param_text).unwrap_or_default();
+                        ev.warn(&format!("quantile value should be between 0 and 1, got {}", go_float(q)), &needle);
+                        break;
+                    }
+                }
+            }
+            let mut out: Vec<Ser> = glabels
+                .iter()
+                .zip(&gdrop)
+                .map(|(l, &d)| Ser { labels: l.clone(), drop_name: d, pts: vec![None; n] })
+                .collect();
+            let mut accs = vec![Acc::default(); ng];
+            let mut qvals: Vec<Vec<f64>> = if op == "quantile" { vec![Vec::new(); ng] } else { Vec::new() };
+            for i in 0..n {
+                if i % 64 == 0 {
+                    ev.check_time()?;
+                }
+                for a in accs.iter_mut() {
+                    a.n = 0;
+                    a.c = 0.0;
+                }
+                for q in qvals.iter_mut() {
+                    q.clear();
+                }
+                for (k, ser) in input.iter().enumerate() {
+                    let Some(v) = ser.pts[i] else { continue };
+                    let acc = &mut accs[gid[k]];
+                    acc.n += 1;
+                    let first = acc.n == 1;
+                    match op {
+                        "sum" => {
+                            if first {
+                                acc.sum = v;
+                                acc.c = 0.0;
+                                acc.mean = 0.0;
+                            } else {
+                                let (s2, c2) = kahan_inc(v, acc.sum, acc.c);
+                                acc.sum = s2;
+                                acc.c = c2;
+                            }
+                        }
+                        "avg" => {
+                            if first {
+                                acc.avg = Avg::default();
+                            }
+                            acc.avg.add(v);
+                        }
+                        "min" => {
+                            if first || acc.val > v || acc.val.is_nan() {
+                                acc.val = v;
+                            }
+                        }
+                        "max" => {
+                            if first || acc.val < v || acc.val.is_nan() {
+                                acc.val = v;
+                            }
+                        }
+                        "stddev" | "stdvar" => {
+                            if v.is_nan() || v.is_infinite() {
+                                acc.c = f64::NAN;
+                            }
+                            if first {
+                                acc.mean = v;
+                                acc.val = 0.0;
+                            } else {
+                                let delta = v - acc.mean;
+                                acc.mean += delta / acc.n as f64;
+                                acc.val += delta * (v - acc.mean);
+                            }
+                        }
+                        "quantile" => qvals[gid[k]].push(v),
+                        _ => {}
+                    }
+                }
+                for (g, acc) in accs.iter().enumerate() {
+                    if acc.n == 0 {
+                        continue;
+                    }
+                    let v = match op {
+                        "sum" => {
+                            if acc.sum.is_infinite() {
+                                acc.sum
+                            } else {
+                                acc.sum + acc.c
+                            }
+                        }
+                        "avg" => acc.avg.value(),
+                        "min" | "max" => acc.val,
+                        "count" => acc.n as f64,
+                        "group" => 1.0,
+                        "stdvar" if acc.c.is_nan() => f64::NAN,
+                        "stddev" if acc.c.is_nan() => f64::NAN,
+                        "stdvar" => acc.val / acc.n as f64,
+                        "stddev" => (acc.val / acc.n as f64).sqrt(),
+                        "quantile" => quantile(param.get(i).copied().unwrap_or(f64::NAN), &mut qvals[g]),
+                        _ => f64::NAN,
+                    };
+                    out[g].pts[i] = Some(v);
+                }
+            }
+            Ok(Val::Vector(out.into_iter().filter(|s| s.pts.iter().any(Option::is_some)).collect()))
+        }
+        "count_values" => {
+            if !valid_label_name(&sparam) || ev.invalid_utf8.contains(&sparam) {
+                return exec_err(format!("invalid label name {}", super::eval::go_quote_bytes(&sparam)));
+            }
+            let mut out: Vec<Ser> = Vec::new();
+            let mut index: HashMap<(usize, String), usize> = HashMap::new();
+            for i in 0..n {
+                for (k, ser) in input.iter().enumerate() {
+                    let Some(v) = ser.pts[i] else { continue };
+                    let key = (gid[k], go_float(v));
+                    let idx = match index.get(&key) {
+                        Some(&x) => x,
+                        None => {
+                            let mut l = glabels[gid[k]].clone();
+                            l.set(&sparam, &key.1);
+                            out.push(Ser { labels: l, drop_name: false, pts: vec![None; n] });
+                            index.insert(key, out.len() - 1);
+                            out.len() - 1
+                        }
+                    };
+                    let p = &mut out[idx].pts[i];
+                    *p = Some(p.unwrap_or(0.0) + 1.0);
+                }
+            }
+            super::eval::merge_same_labels(out).map(Val::Vector)
+        }
+        "topk" | "bottomk" | "limitk" | "limit_ratio" => {
+            let mut out: Vec<Option<Ser>> = vec![None; input.len()];
+            let mut order: Vec<usize> = Vec::new();
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); ng];
+            let mut warned_ratio = false;
+            for i in 0..n {
+                if i % 64 == 0 {
+                    ev.check_time()?;
+                }
+                let p = param.get(i).copied().unwrap_or(f64::NAN);
+                if p.is_nan() {
+                    return exec_err(if op == "limit_ratio" { "Ratio value is NaN" } else { "Parameter value is NaN" });
+                }
+                for m in members.iter_mut() {
+                    m.clear();
+                }
+                for (k, ser) in input.iter().enumerate() {
+                    if ser.pts[i].is_some() {
+                        members[gid[k]].push(k);
+                    }
+                }
+                for m in members.iter_mut() {
+                    if m.is_empty() {
+                        continue;
+                    }
+                    let chosen: Vec<usize> = match op {
+                        "limit_ratio" => {
+                            let mut r = p;
+                            if !(-1.0..=1.0).contains(&r) {
+                                let capped = r.clamp(-1.0, 1.0);
+                                if !warned_ratio {
+                                    warned_ratio = true;
+                                    let needle = a.param.as_deref().map(param_text).unwrap_or_default();
+                                    ev.warn(
+                                        &format!(
+                                            "ratio value should be between -1 and 1, got {}, capping to {}",
+                                            go_float(r),
+                                            go_float(capped)
+                                        ),
+                                        &needle,
+                                    );
+                                }
+                                r = capped;
+                            }
+                            m.iter().copied().filter(|&k| ratio_keep(&input[k].labels, r)).collect()
+                        }
+                        _ => {
+                            if p < 1.0 {
+                                continue;
+                            }
+                            let k = if p >= m.len() as f64 { m.len() } else { p as usize };
+                            if op == "limitk" {
+                                m[..k].to_vec()
+                            } else {
+                                let mut v = m.clone();
+                                let val = |x: usize| input[x].pts[i].unwrap_or(f64::NAN);
+                                // NaN sorts last either way.
+                                let desc = op == "topk";
+                                v.sort_by(|&x, &y| nan_last_cmp(val(x), val(y), desc));
+                                v.truncate(k);
+                                v
+                            }
+                        }
+                    };
+                    for k in chosen {
+                        let slot = &mut out[k];
+                        if slot.is_none() {
+                            *slot = Some(Ser {
+                                labels: input[k].labels.clone(),
+                                drop_name: input[k].drop_name,
+                                pts: vec![None; n],
+                            });
+                            order.push(k);
+                        }
+                        if let Some(o) = slot.as_mut() {
+                            o.pts[i] = input[k].pts[i];
+                        }
+                    }
+                }
+            }
+            let mut res = Vec::with_capacity(order.len());
+            for k in order {
+                if let Some(s) = out[k].take() {
+                    res.push(s);
+                }
+            }
+            Ok(Val::Vector(res))
+        }
+        other => exec_err(format!("unsupported aggregation operator {other}")),
+    }
+}
+
+/// Text to locate a parameter expression in the query.
+fn param_text(e: &Expr) -> String {
+    match e {
+        Expr::NumberLiteral(_) => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `limit_ratio`'s deterministic per-series sampling.
+fn ratio_keep(l: &Labels, r: f64) -> bool {
+    let off = (l.stable_hash() as f64) / (u64::MAX as f64);
+    if r >= 0.0 {
+        off < r
+    } else {
+        off >= 1.0 + r
+    }
+}

@@ -1,0 +1,300 @@
+//! Unit tests of the engine against a small in-memory store.
+
+use super::*;
+use crate::tsdb::{Appendable, MemStore, STALE_NAN};
+
+/// Loads `name{labels}` with values at `step_ms` intervals from t=0 (None = no sample).
+fn store(series: &[(&[(&str, &str)], i64, &[Option<f64>])]) -> MemStore {
+    let s = MemStore::new();
+    let mut app = s.appender();
+    for (labels, step, vals) in series {
+        let l = Labels::from_pairs(labels.iter().copied());
+        for (i, v) in vals.iter().enumerate() {
+            if let Some(v) = v {
+                app.append(&l, i as i64 * step, *v).unwrap();
+            }
+        }
+    }
+    app.commit().unwrap();
+    s
+}
+
+fn ramp(n: usize, start: f64, inc: f64) -> Vec<Option<f64>> {
+    (0..n).map(|i| Some(start + inc * i as f64)).collect()
+}
+
+fn vector(r: QueryResult) -> Vec<(String, f64)> {
+    match r.value {
+        Value::Vector(v) => {
+            let mut out: Vec<(String, f64)> = v.into_iter().map(|s| (s.labels.to_string(), s.v)).collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out
+        }
+        other => panic!("expected vector, got {other:?}"),
+    }
+}
+
+fn scalar(r: QueryResult) -> f64 {
+    match r.value {
+        Value::Scalar { v, .. } => v,
+        other => panic!("expected scalar, got {other:?}"),
+    }
+}
+
+fn engine() -> Engine {
+    Engine::new(EngineOptions::default())
+}
+
+fn http() -> MemStore {
+    let a = ramp(11, 0.0, 10.0);
+    let b = ramp(11, 0.0, 20.0);
+    let c = ramp(11, 5.0, 0.0);
+    store(&[
+        (&[("__name__", "http_requests_total"), ("job", "api"), ("instance", "0")], 60_000, &a),
+        (&[("__name__", "http_requests_total"), ("job", "api"), ("instance", "1")], 60_000, &b),
+        (&[("__name__", "http_requests_total"), ("job", "web"), ("instance", "0")], 60_000, &c),
+    ])
+}
+
+#[test]
+fn selector_matchers_all_four_kinds() {
+    let s = http();
+    let e = engine();
+    assert_eq!(vector(e.instant_query(&s, r#"http_requests_total{job="api"}"#, 600_000).unwrap()).len(), 2);
+    assert_eq!(vector(e.instant_query(&s, r#"http_requests_total{job!="api"}"#, 600_000).unwrap()).len(), 1);
+    assert_eq!(vector(e.instant_query(&s, r#"http_requests_total{job=~"a.*"}"#, 600_000).unwrap()).len(), 2);
+    assert_eq!(vector(e.instant_query(&s, r#"http_requests_total{job!~"a.*"}"#, 600_000).unwrap()).len(), 1);
+    // Regexes are anchored.
+    assert_eq!(vector(e.instant_query(&s, r#"http_requests_total{job=~"p"}"#, 600_000).unwrap()).len(), 0);
+}
+
+#[test]
+fn lookback_is_five_minutes_left_open() {
+    let s = store(&[(&[("__name__", "m")], 10_000, &[Some(1.0)])]);
+    let e = engine();
+    assert_eq!(vector(e.instant_query(&s, "m", 299_999).unwrap()), vec![("m{}".to_string(), 1.0)]);
+    assert!(vector(e.instant_query(&s, "m", 310_000).unwrap()).is_empty());
+    assert!(vector(e.instant_query(&s, "m", 300_000 + 10_000).unwrap()).is_empty());
+}
+
+#[test]
+fn stale_marker_ends_series() {
+    let s = store(&[(&[("__name__", "m")], 10_000, &[Some(0.0), Some(1.0), Some(STALE_NAN), Some(2.0)])]);
+    let e = engine();
+    assert_eq!(vector(e.instant_query(&s, "m", 10_000).unwrap())[0].1, 1.0);
+    assert!(vector(e.instant_query(&s, "m", 20_000).unwrap()).is_empty());
+    assert_eq!(vector(e.instant_query(&s, "m", 30_000).unwrap())[0].1, 2.0);
+    // Range vectors skip stale markers.
+    assert_eq!(vector(e.instant_query(&s, "count_over_time(m[1m])", 30_000).unwrap())[0].1, 3.0);
+}
+
+#[test]
+fn range_window_is_left_open_and_offset_applies() {
+    let s = store(&[(&[("__name__", "m")], 10_000, &ramp(10, 0.0, 1.0))]);
+    let e = engine();
+    // (20s, 40s] holds samples at 30s and 40s.
+    assert_eq!(vector(e.instant_query(&s, "count_over_time(m[20s])", 40_000).unwrap())[0].1, 2.0);
+    assert_eq!(vector(e.instant_query(&s, "m offset 20s", 60_000).unwrap())[0].1, 4.0);
+    assert_eq!(vector(e.instant_query(&s, "m @ 30", 90_000).unwrap())[0].1, 3.0);
+}
+
+#[test]
+fn rate_increase_irate_extrapolate_like_prometheus() {
+    // Counter going up 10 per minute, sampled every minute, 0..100.
+    let s = http();
+    let e = engine();
+    let r = vector(e.instant_query(&s, r#"rate(http_requests_total{job="api",instance="0"}[5m])"#, 600_000).unwrap());
+    assert_eq!(r.len(), 1);
+    assert!((r[0].1 - 10.0 / 60.0).abs() < 1e-9, "{r:?}");
+    assert_eq!(r[0].0, r#"{instance="0", job="api"}"#);
+    let r = vector(e.instant_query(&s, r#"increase(http_requests_total{job="api",instance="0"}[5m])"#, 600_000).unwrap());
+    assert!((r[0].1 - 50.0).abs() < 1e-9, "{r:?}");
+    let r = vector(e.instant_query(&s, r#"irate(http_requests_total{job="api",instance="1"}[5m])"#, 600_000).unwrap());
+    assert!((r[0].1 - 20.0 / 60.0).abs() < 1e-9);
+    // A counter reset is corrected for.
+    let s = store(&[(&[("__name__", "c_total")], 60_000, &[Some(0.0), Some(10.0), Some(20.0), Some(5.0), Some(15.0)])]);
+    let r = vector(e.instant_query(&s, "increase(c_total[4m])", 240_000).unwrap());
+    // The window (0, 4m] holds 10 20 5 15: increase 5 plus the reset's 20, over 3 m
+    // sampled, extrapolated one average interval (1 m) back to the window start.
+    assert!((r[0].1 - 25.0 * 4.0 / 3.0).abs() < 1e-9, "{r:?}");
+}
+
+#[test]
+fn aggregations_by_and_without() {
+    let s = http();
+    let e = engine();
+    let r = vector(e.instant_query(&s, "sum by (job) (http_requests_total)", 600_000).unwrap());
+    assert_eq!(r, vec![(r#"{job="api"}"#.to_string(), 300.0), (r#"{job="web"}"#.to_string(), 5.0)]);
+    let r = vector(e.instant_query(&s, "max without (instance) (http_requests_total)", 600_000).unwrap());
+    assert_eq!(r, vec![(r#"{job="api"}"#.to_string(), 200.0), (r#"{job="web"}"#.to_string(), 5.0)]);
+    let r = vector(e.instant_query(&s, "min(http_requests_total)", 600_000).unwrap());
+    assert_eq!(r, vec![("{}".to_string(), 5.0)]);
+    let r = vector(e.instant_query(&s, "count(http_requests_total)", 600_000).unwrap());
+    assert_eq!(r[0].1, 3.0);
+    let r = vector(e.instant_query(&s, "avg by (job) (http_requests_total)", 600_000).unwrap());
+    assert_eq!(r[0].1, 150.0);
+}
+
+#[test]
+fn scalar_and_vector_arithmetic_and_comparison() {
+    let s = http();
+    let e = engine();
+    assert_eq!(scalar(e.instant_query(&s, "1 + 2 * 3", 0).unwrap()), 7.0);
+    assert_eq!(scalar(e.instant_query(&s, "-(2 ^ 3) % 5", 0).unwrap()), -3.0);
+    assert_eq!(scalar(e.instant_query(&s, "2 > bool 1", 0).unwrap()), 1.0);
+    let r = vector(e.instant_query(&s, r#"http_requests_total{job="web"} * 2"#, 600_000).unwrap());
+    assert_eq!(r, vec![(r#"{instance="0", job="web"}"#.to_string(), 10.0)]);
+    let r = vector(e.instant_query(&s, r#"http_requests_total > 50"#, 600_000).unwrap());
+    assert_eq!(r.len(), 2);
+    assert!(r[0].0.starts_with("http_requests_total"), "filter keeps the name");
+    let r = vector(e.instant_query(&s, r#"http_requests_total > bool 50"#, 600_000).unwrap());
+    assert_eq!(r.iter().map(|x| x.1).sum::<f64>(), 2.0);
+    let r = vector(e.instant_query(&s, r#"http_requests_total - http_requests_total"#, 600_000).unwrap());
+    assert!(r.iter().all(|x| x.1 == 0.0) && r.len() == 3);
+}
+
+#[test]
+fn range_query_returns_sorted_matrix() {
+    let s = http();
+    let e = engine();
+    let r = e.range_query(&s, "http_requests_total", 0, 600_000, 60_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert_eq!(m.len(), 3);
+    assert!(m.windows(2).all(|w| w[0].labels < w[1].labels));
+    assert_eq!(m[0].samples.len(), 11);
+    let r = e.range_query(&s, "sum(rate(http_requests_total[2m]))", 120_000, 600_000, 60_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert_eq!(m.len(), 1);
+    assert!(m[0].samples.iter().all(|p| (p.v - 0.5).abs() < 1e-9), "{m:?}");
+}
+
+#[test]
+fn errors_are_typed() {
+    let s = http();
+    let e = engine();
+    let err = e.instant_query(&s, "sum(", 0).unwrap_err();
+    assert_eq!(err.error_type(), "bad_data");
+    let err = e.range_query(&s, "http_requests_total[5m]", 0, 10, 1).unwrap_err();
+    assert_eq!(err.error_type(), "execution");
+    let deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+    assert!(e.instant_query(&s, &deep, 0).is_err());
+    let long = vec!["1"; 5000].join(" + ");
+    assert!(e.instant_query(&s, &long, 0).is_err());
+    let tight = Engine::new(EngineOptions { max_samples: 5, ..Default::default() });
+    assert!(matches!(tight.instant_query(&s, "http_requests_total[10m]", 600_000), Err(QueryError::TooManySamples)));
+}
+
+#[test]
+fn one_day_window_rate_over_a_day_of_steps() {
+    // Two days of a counter scraped every 15 s, rising 1 per scrape.
+    let n = 2 * 86_400 / 15;
+    let vals = ramp(n, 0.0, 1.0);
+    let s = store(&[(&[("__name__", "c_total")], 15_000, &vals)]);
+    let e = engine();
+    let start = 86_400_000;
+    let end = 2 * 86_400_000 - 60_000;
+    let r = e.range_query(&s, "rate(c_total[1d])", start, end, 60_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].samples.len(), 1440);
+    // One per 15 s is 1/15 per second; the window is fully covered, so no extrapolation error.
+    assert!(m[0].samples.iter().all(|p| (p.v - 1.0 / 15.0).abs() < 1e-9), "{:?}", &m[0].samples[..3]);
+    let r = e.range_query(&s, "count_over_time(c_total[1d])", start, end, 60_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert!(m[0].samples.iter().all(|p| p.v == 5760.0));
+}
+
+#[test]
+fn vector_matching_on_group_left_and_set_operators() {
+    let s = store(&[
+        (&[("__name__", "req"), ("job", "a"), ("code", "200")], 60_000, &[Some(10.0)]),
+        (&[("__name__", "req"), ("job", "a"), ("code", "500")], 60_000, &[Some(2.0)]),
+        (&[("__name__", "req"), ("job", "b"), ("code", "200")], 60_000, &[Some(4.0)]),
+        (&[("__name__", "tot"), ("job", "a")], 60_000, &[Some(12.0)]),
+        (&[("__name__", "info"), ("job", "a"), ("team", "x")], 60_000, &[Some(1.0)]),
+    ]);
+    let e = engine();
+    let r = vector(e.instant_query(&s, "req / on(job) group_left tot", 0).unwrap());
+    assert_eq!(r.len(), 2);
+    assert!((r[0].1 - 10.0 / 12.0).abs() < 1e-12 && r[0].0 == r#"{code="200", job="a"}"#);
+    let r = vector(e.instant_query(&s, "req * on(job) group_left(team) info", 0).unwrap());
+    assert!(r.iter().all(|x| x.0.contains(r#"team="x""#)), "{r:?}");
+    // Many-to-one without group_left is an error.
+    let err = e.instant_query(&s, "req / on(job) tot", 0).unwrap_err();
+    assert!(err.to_string().contains("many-to-one matching must be explicit"), "{err}");
+    assert_eq!(vector(e.instant_query(&s, "req and on(job) tot", 0).unwrap()).len(), 2);
+    assert_eq!(vector(e.instant_query(&s, "req unless on(job) tot", 0).unwrap()).len(), 1);
+    assert_eq!(vector(e.instant_query(&s, "tot or on(job) req", 0).unwrap()).len(), 2);
+}
+
+#[test]
+fn aggregations_with_parameters() {
+    let s = http();
+    let e = engine();
+    let r = e.instant_query(&s, "topk(2, http_requests_total)", 600_000).unwrap();
+    let Value::Vector(v) = r.value else { panic!() };
+    assert_eq!(v.iter().map(|x| x.v).collect::<Vec<_>>(), vec![200.0, 100.0], "topk is ordered");
+    let r = vector(e.instant_query(&s, "quantile(0.5, http_requests_total)", 600_000).unwrap());
+    assert_eq!(r[0].1, 100.0);
+    let r = vector(e.instant_query(&s, r#"count_values("v", http_requests_total)"#, 600_000).unwrap());
+    assert_eq!(r.len(), 3);
+    assert!(r.iter().any(|x| x.0 == r#"{v="5"}"#));
+    let r = vector(e.instant_query(&s, "stddev(http_requests_total)", 600_000).unwrap());
+    assert!((r[0].1 - 79.61713941664125).abs() < 1e-9, "{r:?}");
+    let r = e.instant_query(&s, "quantile(2, http_requests_total)", 600_000).unwrap();
+    assert_eq!(r.warnings.len(), 1, "out-of-range quantile warns");
+}
+
+#[test]
+fn label_functions_absent_and_histogram_quantile() {
+    let s = store(&[
+        (&[("__name__", "h_bucket"), ("le", "1")], 60_000, &[Some(10.0)]),
+        (&[("__name__", "h_bucket"), ("le", "2")], 60_000, &[Some(20.0)]),
+        (&[("__name__", "h_bucket"), ("le", "+Inf")], 60_000, &[Some(20.0)]),
+        (&[("__name__", "up"), ("instance", "a:9090")], 60_000, &[Some(1.0)]),
+    ]);
+    let e = engine();
+    let r = vector(e.instant_query(&s, "histogram_quantile(0.75, h_bucket)", 0).unwrap());
+    assert_eq!(r, vec![("{}".to_string(), 1.5)]);
+    let r = vector(e.instant_query(&s, r#"label_replace(up, "host", "$1", "instance", "(.*):.*")"#, 0).unwrap());
+    assert_eq!(r[0].0, r#"up{host="a", instance="a:9090"}"#);
+    let r = vector(e.instant_query(&s, r#"label_join(up, "x", "-", "instance", "__name__")"#, 0).unwrap());
+    assert_eq!(r[0].0, r#"up{instance="a:9090", x="a:9090-up"}"#);
+    let r = vector(e.instant_query(&s, r#"absent(nope{job="j"})"#, 0).unwrap());
+    assert_eq!(r, vec![(r#"{job="j"}"#.to_string(), 1.0)]);
+    assert!(vector(e.instant_query(&s, "absent(up)", 0).unwrap()).is_empty());
+    let r = vector(e.instant_query(&s, "clamp(up * 5, 2, 3)", 0).unwrap());
+    assert_eq!(r[0].1, 3.0);
+}
+
+#[test]
+fn subqueries_and_at_start_end() {
+    let s = store(&[(&[("__name__", "m")], 60_000, &ramp(11, 0.0, 1.0))]);
+    let e = engine();
+    // Inner steps at 6m..10m (left-open 5m window).
+    let r = vector(e.instant_query(&s, "sum_over_time(m[5m:1m])", 600_000).unwrap());
+    assert_eq!(r[0].1, 6.0 + 7.0 + 8.0 + 9.0 + 10.0);
+    let r = vector(e.instant_query(&s, "max_over_time(rate(m[2m])[5m:1m])", 600_000).unwrap());
+    assert!((r[0].1 - 1.0 / 60.0).abs() < 1e-12);
+    let r = e.range_query(&s, "m @ end()", 0, 300_000, 60_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    assert!(m[0].samples.iter().all(|p| p.v == 5.0), "{m:?}");
+    let r = e.range_query(&s, "m @ start()", 120_000, 300_000, 60_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    assert!(m[0].samples.iter().all(|p| p.v == 2.0));
+}
+
+#[test]
+fn timeout_and_time_functions() {
+    let s = http();
+    let e = Engine::new(EngineOptions { timeout: std::time::Duration::ZERO, ..Default::default() });
+    let err = e.instant_query(&s, "http_requests_total", 0).unwrap_err();
+    assert_eq!(err.error_type(), "timeout");
+    let e = engine();
+    // 2024-02-29T13:45:00Z
+    let t = 1_709_214_300_000;
+    assert_eq!(vector(e.instant_query(&s, "month()", t).unwrap())[0].1, 2.0);
+    assert_eq!(vector(e.instant_query(&s, "days_in_month()", t).unwrap())[0].1, 29.0);
+    assert_eq!(vector(e.instant_query(&s, "hour()", t).unwrap())[0].1, 13.0);
+    assert_eq!(scalar(e.instant_query(&s, "time()", t).unwrap()), 1_709_214_300.0);
+}
