@@ -1,1 +1,388 @@
-//! Built-in host metrics (node_exporter names) and probes (being written).
+//! Built-in host metrics with node_exporter's exact names, types, label names
+//! and units, so existing dashboards and alert rules work unchanged.
+//!
+//! Each collector reads `/proc` and `/sys` directly (paths configurable for
+//! tests) and appends [`Family`]s. [`HostCollector::collect`] runs every enabled
+//! collector; one that fails is reported as
+//! `node_scrape_collector_success{collector="…"} 0` and does not stop the others,
+//! as in node_exporter.
+
+mod cpu;
+mod diskstats;
+mod filesystem;
+mod loadavg;
+mod meminfo;
+mod netdev;
+mod pressure;
+mod stat;
+mod text;
+mod time;
+mod uname;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::tsdb::Labels;
+
+pub use text::render_text;
+
+/// The kind of a metric family, as in the text format's `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyKind {
+    Counter,
+    Gauge,
+    Untyped,
+}
+
+impl FamilyKind {
+    /// The word used in the text format's `# TYPE` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FamilyKind::Counter => "counter",
+            FamilyKind::Gauge => "gauge",
+            FamilyKind::Untyped => "untyped",
+        }
+    }
+}
+
+/// One metric family as collected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// Metric name, e.g. `node_cpu_seconds_total`.
+    pub name: String,
+    /// Help text (node_exporter's wording).
+    pub help: String,
+    /// Counter, gauge or untyped.
+    pub kind: FamilyKind,
+    /// Samples: label set (without `__name__`) and value.
+    pub samples: Vec<(Labels, f64)>,
+}
+
+impl Family {
+    /// An empty family.
+    pub fn new(name: impl Into<String>, help: impl Into<String>, kind: FamilyKind) -> Self {
+        Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
+    }
+
+    /// A family with one sample without labels.
+    pub fn single(name: impl Into<String>, help: impl Into<String>, kind: FamilyKind, v: f64) -> Self {
+        let mut f = Family::new(name, help, kind);
+        f.samples.push((Labels::new(), v));
+        f
+    }
+
+    /// Adds a sample with the given label pairs.
+    pub fn push<'a>(&mut self, labels: impl IntoIterator<Item = (&'a str, &'a str)>, v: f64) {
+        self.samples.push((Labels::from_pairs(labels), v));
+    }
+}
+
+/// Why a collector or probe failed. Carries the path or target involved.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("parsing {path}: {why}")]
+    Parse { path: PathBuf, why: String },
+    #[error("{what}: invalid regular expression {pattern:?}: {source}")]
+    Regex { what: &'static str, pattern: String, source: regex::Error },
+    #[error("unknown collector {0:?} (known: {known})", known = COLLECTOR_NAMES.join(", "))]
+    UnknownCollector(String),
+    #[error("{call} failed: {source}")]
+    Sys { call: &'static str, source: std::io::Error },
+}
+
+impl CollectError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        CollectError::Io { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn parse(path: &Path, why: impl Into<String>) -> Self {
+        CollectError::Parse { path: path.to_path_buf(), why: why.into() }
+    }
+}
+
+/// Every host collector, in the order they run.
+pub const COLLECTOR_NAMES: &[&str] =
+    &["cpu", "diskstats", "filesystem", "loadavg", "meminfo", "netdev", "pressure", "stat", "time", "uname"];
+
+/// node_exporter's default `--collector.filesystem.mount-points-exclude`.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+/// node_exporter's default `--collector.filesystem.fs-types-exclude`.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+/// node_exporter's default `--collector.diskstats.device-exclude` (partitions, ram, loop).
+pub const DEFAULT_DISK_DEVICE_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+/// Which collectors run and where they read from.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Names of the enabled collectors (see [`COLLECTOR_NAMES`]); all by default.
+    pub collectors: Vec<String>,
+    /// procfs mount point (`/proc`).
+    pub proc_path: PathBuf,
+    /// sysfs mount point (`/sys`).
+    pub sys_path: PathBuf,
+    /// Where the host's root filesystem is visible (`/`; `/host` in a container).
+    pub rootfs_path: PathBuf,
+    /// Mount points matching this are left out of `node_filesystem_*`.
+    pub mount_points_exclude: String,
+    /// Filesystem types matching this are left out of `node_filesystem_*`.
+    pub fs_types_exclude: String,
+    /// Block devices matching this are left out of `node_disk_*`.
+    pub disk_device_exclude: String,
+    /// Network devices matching this are left out of `node_network_*` (none by default).
+    pub netdev_device_exclude: Option<String>,
+    /// How long a `statfs` may take before the mount is marked stuck.
+    pub mount_timeout: std::time::Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            collectors: COLLECTOR_NAMES.iter().map(|s| s.to_string()).collect(),
+            proc_path: PathBuf::from("/proc"),
+            sys_path: PathBuf::from("/sys"),
+            rootfs_path: PathBuf::from("/"),
+            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.to_string(),
+            fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.to_string(),
+            disk_device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
+            netdev_device_exclude: None,
+            mount_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl HostConfig {
+    /// Checks collector names and regexes, reporting every problem at once.
+    pub fn validate(&self) -> Result<(), Vec<CollectError>> {
+        let mut errs = Vec::new();
+        for c in &self.collectors {
+            if !COLLECTOR_NAMES.contains(&c.as_str()) {
+                errs.push(CollectError::UnknownCollector(c.clone()));
+            }
+        }
+        let regexes = [
+            ("filesystem mount_points_exclude", Some(&self.mount_points_exclude)),
+            ("filesystem fs_types_exclude", Some(&self.fs_types_exclude)),
+            ("diskstats device_exclude", Some(&self.disk_device_exclude)),
+            ("netdev device_exclude", self.netdev_device_exclude.as_ref()),
+        ];
+        for (what, pat) in regexes {
+            if let Some(p) = pat {
+                if let Err(e) = compile(what, p) {
+                    errs.push(e);
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+pub(crate) fn compile(what: &'static str, pattern: &str) -> Result<regex::Regex, CollectError> {
+    regex::Regex::new(pattern).map_err(|source| CollectError::Regex { what, pattern: pattern.to_string(), source })
+}
+
+/// Where collectors read from.
+pub(crate) struct Paths {
+    pub proc: PathBuf,
+    pub sys: PathBuf,
+}
+
+impl Paths {
+    pub fn proc(&self, rel: &str) -> PathBuf {
+        self.proc.join(rel)
+    }
+    pub fn sys(&self, rel: &str) -> PathBuf {
+        self.sys.join(rel)
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read(path: &Path) -> Result<String, CollectError> {
+    std::fs::read_to_string(path).map_err(|e| CollectError::io(path, e))
+}
+
+/// One host collector: appends its families or fails as a whole.
+pub(crate) trait Collector: Send {
+    fn update(&mut self, paths: &Paths, out: &mut Vec<Family>) -> Result<(), CollectError>;
+}
+
+/// Runs the enabled host collectors and adds node_exporter's scrape metrics.
+pub struct HostCollector {
+    paths: Paths,
+    collectors: Vec<(&'static str, Box<dyn Collector>)>,
+}
+
+impl HostCollector {
+    /// Builds the collectors. Unknown collector names are skipped and a bad
+    /// regex makes its collector fail at every collection (use
+    /// [`HostCollector::try_new`] to reject such a config up front).
+    pub fn new(cfg: HostConfig) -> Self {
+        let paths = Paths { proc: cfg.proc_path.clone(), sys: cfg.sys_path.clone() };
+        let mut collectors: Vec<(&'static str, Box<dyn Collector>)> = Vec::new();
+        for &name in COLLECTOR_NAMES {
+            if !cfg.collectors.iter().any(|c| c == name) {
+                continue;
+            }
+            let c: Box<dyn Collector> = match name {
+                "cpu" => Box::new(cpu::CpuCollector::default()),
+                "diskstats" => Box::new(diskstats::DiskstatsCollector::new(&cfg.disk_device_exclude)),
+                "filesystem" => Box::new(filesystem::FilesystemCollector::new(&cfg)),
+                "loadavg" => Box::new(loadavg::LoadavgCollector),
+                "meminfo" => Box::new(meminfo::MeminfoCollector),
+                "netdev" => Box::new(netdev::NetdevCollector::new(cfg.netdev_device_exclude.as_deref())),
+                "pressure" => Box::new(pressure::PressureCollector),
+                "stat" => Box::new(stat::StatCollector),
+                "time" => Box::new(time::TimeCollector),
+                "uname" => Box::new(uname::UnameCollector),
+                _ => continue,
+            };
+            collectors.push((name, c));
+        }
+        HostCollector { paths, collectors }
+    }
+
+    /// Like [`HostCollector::new`] but rejects unknown collectors and bad regexes.
+    pub fn try_new(cfg: HostConfig) -> Result<Self, Vec<CollectError>> {
+        cfg.validate()?;
+        Ok(Self::new(cfg))
+    }
+
+    /// Runs every enabled collector; a failing collector is reported in
+    /// node_scrape_collector_success{collector} = 0 and does not fail the others.
+    /// Families come out sorted by name, samples by label set.
+    pub fn collect(&mut self) -> Vec<Family> {
+        let mut out = Vec::new();
+        let mut duration = Family::new(
+            "node_scrape_collector_duration_seconds",
+            "node_exporter: Duration of a collector scrape.",
+            FamilyKind::Gauge,
+        );
+        let mut success = Family::new(
+            "node_scrape_collector_success",
+            "node_exporter: Whether a collector succeeded.",
+            FamilyKind::Gauge,
+        );
+        for (name, c) in &mut self.collectors {
+            let start = Instant::now();
+            let mut fams = Vec::new();
+            let ok = match c.update(&self.paths, &mut fams) {
+                Ok(()) => {
+                    out.append(&mut fams);
+                    1.0
+                }
+                Err(e) => {
+                    tracing::debug!(collector = *name, error = %e, "host collector failed");
+                    0.0
+                }
+            };
+            duration.push([("collector", *name)], start.elapsed().as_secs_f64());
+            success.push([("collector", *name)], ok);
+        }
+        out.push(duration);
+        out.push(success);
+        out.retain(|f| !f.samples.is_empty());
+        for f in &mut out {
+            f.samples.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+
+    /// The fake /proc and /sys checked into tests/fixtures/proc.
+    pub fn fixture_paths() -> Paths {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc");
+        Paths { proc: root.join("proc"), sys: root.join("sys") }
+    }
+
+    pub fn fixture_config() -> HostConfig {
+        let p = fixture_paths();
+        HostConfig { proc_path: p.proc, sys_path: p.sys, ..HostConfig::default() }
+    }
+
+    /// The value of the sample of `name` whose labels include all of `want`.
+    pub fn value(fams: &[Family], name: &str, want: &[(&str, &str)]) -> Option<f64> {
+        let f = fams.iter().find(|f| f.name == name)?;
+        f.samples.iter().find(|(l, _)| want.iter().all(|(k, v)| l.get(k) == Some(*v))).map(|(_, v)| *v)
+    }
+
+    pub fn family<'a>(fams: &'a [Family], name: &str) -> &'a Family {
+        fams.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("family {name} missing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn default_regexes_compile_and_config_validates() {
+        assert!(HostConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn validate_reports_every_error() {
+        let cfg = HostConfig {
+            collectors: vec!["cpu".into(), "nope".into()],
+            fs_types_exclude: "(".into(),
+            netdev_device_exclude: Some("[".into()),
+            ..HostConfig::default()
+        };
+        let errs = cfg.validate().unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].to_string().contains("unknown collector \"nope\""));
+        assert!(errs.iter().any(|e| e.to_string().contains("fs_types_exclude")));
+    }
+
+    #[test]
+    fn failing_collector_does_not_fail_others() {
+        let mut cfg = fixture_config();
+        cfg.proc_path = cfg.proc_path.join("does-not-exist");
+        cfg.collectors = vec!["loadavg".into(), "uname".into()];
+        let fams = HostCollector::new(cfg).collect();
+        assert_eq!(value(&fams, "node_scrape_collector_success", &[("collector", "loadavg")]), Some(0.0));
+        assert_eq!(value(&fams, "node_scrape_collector_success", &[("collector", "uname")]), Some(1.0));
+        assert!(fams.iter().any(|f| f.name == "node_uname_info"));
+        assert!(!fams.iter().any(|f| f.name == "node_load1"));
+    }
+
+    #[test]
+    fn bad_regex_fails_only_its_collector() {
+        let mut cfg = fixture_config();
+        cfg.disk_device_exclude = "(".into();
+        cfg.collectors = vec!["diskstats".into(), "meminfo".into()];
+        assert!(HostCollector::try_new(cfg.clone()).is_err());
+        let fams = HostCollector::new(cfg).collect();
+        assert_eq!(value(&fams, "node_scrape_collector_success", &[("collector", "diskstats")]), Some(0.0));
+        assert_eq!(value(&fams, "node_scrape_collector_success", &[("collector", "meminfo")]), Some(1.0));
+    }
+
+    #[test]
+    fn fixture_collection_is_sorted_and_complete() {
+        let mut cfg = fixture_config();
+        // filesystem statfs()es real paths; it has its own golden test with a fake statfs.
+        cfg.collectors.retain(|c| c != "filesystem");
+        let fams = HostCollector::new(cfg).collect();
+        let names: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        for c in COLLECTOR_NAMES.iter().filter(|c| **c != "filesystem") {
+            assert_eq!(
+                value(&fams, "node_scrape_collector_success", &[("collector", c)]),
+                Some(1.0),
+                "collector {c} failed on the fixture"
+            );
+        }
+    }
+}
