@@ -1,0 +1,1 @@
+//! Panels rendered to HTML fragments (being written).
