@@ -708,6 +708,51 @@ fn metadata_lines_merge_per_family_and_later_lines_win() {
     );
 }
 
+/// Mutated bodies must be rejected or accepted, never crash the parser; an
+/// accepted OpenMetrics body always ends with `# EOF`.
+#[test]
+fn random_mutations_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let seeds: [&[u8]; 3] = [
+        include_bytes!("testdata/promtool-metrics-test.prom"),
+        include_bytes!("testdata/alltypes.5mfs.om.txt"),
+        "{\"a.b\",c=\"d\\\"\\n\"} 1 2 # {x=\"y\"} 3 4\n# HELP \"a.b\" h\\\\\n# EOF\n".as_bytes(),
+    ];
+    assert!(parse_bytes(seeds[0], T).is_ok() && parse_bytes(seeds[1], OM).is_ok() && parse_bytes(seeds[2], OM).is_ok());
+    let alphabet = b" \t\n\0\"\\{}=,#_.:aZ09eE+-pxNI\xff";
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut accepted = 0;
+    for i in 0..3000 {
+        let mut body = seeds[i % seeds.len()].to_vec();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..body.len());
+            let c = alphabet[rng.random_range(0..alphabet.len())];
+            match rng.random_range(0..3) {
+                0 => body[at] = c,
+                1 => body.insert(at, c),
+                _ => {
+                    body.remove(at);
+                }
+            }
+        }
+        for f in [T, OM] {
+            if parse_bytes(&body, f).is_ok() {
+                accepted += 1;
+                if f == OM {
+                    let end = body.strip_suffix(b"\n").unwrap_or(&body);
+                    assert!(
+                        end.ends_with(b"# EOF"),
+                        "accepted OM body without # EOF: {:?}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+    }
+    // Some mutations (inside HELP text, say) keep the body valid.
+    assert!(accepted > 0);
+}
+
 // ---- Upstream sample files ----
 
 fn count_by_kind(e: &Exposition, kind: MetricType) -> usize {
