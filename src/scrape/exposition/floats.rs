@@ -129,7 +129,7 @@ fn format_go_g(f: f64) -> String {
         out.push('-');
     }
     // With the shortest precision Go switches to %e outside [-4, 6).
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');

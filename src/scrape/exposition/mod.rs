@@ -24,8 +24,8 @@ use std::collections::HashMap;
 
 use crate::tsdb::{Labels, METRIC_NAME};
 
-pub use floats::NORMAL_NAN_BITS;
 use floats::FloatError;
+pub use floats::NORMAL_NAN_BITS;
 
 /// Which exposition grammar a body is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +137,7 @@ const fn class_table(kind: u8) -> [bool; 256] {
         let c = i as u8;
         let letter = c.is_ascii_alphabetic() || c == b'_';
         t[i] = match kind {
-            0 => letter || c == b':',                      // metric name start
+            0 => letter || c == b':',                       // metric name start
             1 => letter || c == b':' || c.is_ascii_digit(), // metric name char
             2 => letter,                                    // label name start
             _ => letter || c.is_ascii_digit(),              // label name char
@@ -345,7 +345,12 @@ impl<'a> Parser<'a> {
             None => {
                 let i = self.out.metadata.len();
                 self.meta_index.insert(family.clone(), i);
-                self.out.metadata.push(Metadata { family, kind: MetricType::Unknown, help: String::new(), unit: String::new() });
+                self.out.metadata.push(Metadata {
+                    family,
+                    kind: MetricType::Unknown,
+                    help: String::new(),
+                    unit: String::new(),
+                });
                 i
             }
         };
@@ -360,7 +365,9 @@ impl<'a> Parser<'a> {
                 self.run(&NAME_CHAR);
                 Piece { raw: &self.b[at..self.pos], at, escaped: false }
             }
-            Some(b'"') => self.quoted(true, false).ok_or_else(|| self.unexpected(at, "unterminated quoted metric name"))?,
+            Some(b'"') => {
+                self.quoted(true, false).ok_or_else(|| self.unexpected(at, "unterminated quoted metric name"))?
+            }
             _ => return Err(self.unexpected(at, &format!("expected metric name after {}", kw.as_str()))),
         };
         self.string(piece, Escapes::Full, "in metric name")
@@ -387,7 +394,10 @@ impl<'a> Parser<'a> {
                         };
                         return Err(self.error(
                             text_at,
-                            format_args!("invalid metric type {:?} (expected {allowed})", String::from_utf8_lossy(text)),
+                            format_args!(
+                                "invalid metric type {:?} (expected {allowed})",
+                                String::from_utf8_lossy(text)
+                            ),
                         ));
                     }
                 };
@@ -409,7 +419,9 @@ impl<'a> Parser<'a> {
                     if !ok {
                         return Err(self.error(
                             text_at,
-                            format_args!("unit {unit:?} is not a suffix of metric {family:?} (the name must end in \"_{unit}\")"),
+                            format_args!(
+                                "unit {unit:?} is not a suffix of metric {family:?} (the name must end in \"_{unit}\")"
+                            ),
                         ));
                     }
                 }
@@ -477,7 +489,9 @@ impl<'a> Parser<'a> {
             FloatError::Syntax => "not a number",
             FloatError::Range => "out of range for a 64-bit float",
         };
-        self.error(at, format_args!("invalid {what} {raw:?}: {why}"))
+        // A common cause worth naming: Prometheus does not accept CRLF line ends.
+        let hint = if raw.contains('\r') { " (Windows line endings are not allowed)" } else { "" };
+        self.error(at, format_args!("invalid {what} {raw:?}: {why}{hint}"))
     }
 
     // ----- Prometheus text format 0.0.4 ------------------------------------------
@@ -536,11 +550,8 @@ impl<'a> Parser<'a> {
         let rest = &self.b[self.pos..eol];
         // Like upstream's lexer: the first byte after the name is dropped (it is
         // normally the separating space) unless the rest is only blanks.
-        let (text, text_at) = if rest.iter().all(|&c| c == b' ' || c == b'\t') {
-            (&rest[..0], eol)
-        } else {
-            (&rest[1..], self.pos + 1)
-        };
+        let (text, text_at) =
+            if rest.iter().all(|&c| c == b' ' || c == b'\t') { (&rest[..0], eol) } else { (&rest[1..], self.pos + 1) };
         self.pos = (eol + 1).min(self.b.len());
         self.metadata(kw, family, text, text_at)
     }
@@ -588,10 +599,9 @@ impl<'a> Parser<'a> {
                 Some(ts)
             }
             Some(_) => {
-                return Err(self.unexpected(
-                    self.pos,
-                    "expected timestamp (integer milliseconds) or end of line after value",
-                ))
+                return Err(
+                    self.unexpected(self.pos, "expected timestamp (integer milliseconds) or end of line after value")
+                )
             }
         };
         if self.peek() == Some(b'\n') {
@@ -688,7 +698,10 @@ impl<'a> Parser<'a> {
             }
             return Ok(true);
         } else {
-            return Err(self.error(at, "expected \"# HELP \", \"# TYPE \", \"# UNIT \" or \"# EOF\" (OpenMetrics has no free comments)"));
+            return Err(self.error(
+                at,
+                "expected \"# HELP \", \"# TYPE \", \"# UNIT \" or \"# EOF\" (OpenMetrics has no free comments)",
+            ));
         };
         self.pos += 7;
         let family = self.meta_name(kw)?;
@@ -696,6 +709,7 @@ impl<'a> Parser<'a> {
         let eol = self.b[self.pos..].iter().position(|&c| c == b'\n').map(|i| self.pos + i);
         let eol = match (self.peek(), eol) {
             (Some(b' '), Some(eol)) => eol,
+            (Some(b' '), None) => return Err(self.no_eof()),
             _ => return Err(self.unexpected(self.pos, &format!("expected a space and text in {}", kw.as_str()))),
         };
         let text = &self.b[text_at..eol];
@@ -762,7 +776,7 @@ impl<'a> Parser<'a> {
         }
         let ms = secs * 1000.0;
         // i64::MIN is exactly representable; i64::MAX is not, so compare with 2^63.
-        if !(ms >= -9_223_372_036_854_775_808.0 && ms < 9_223_372_036_854_775_808.0) {
+        if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&ms) {
             return Err(self.error(at, format_args!("{what} {secs} is out of range")));
         }
         Ok(ms as i64)

@@ -23,7 +23,11 @@ fn err_bytes(f: Format, s: &[u8], fragment: &str) -> ParseError {
     match parse_bytes(s, f) {
         Ok(e) => panic!("{f:?} {:?} should fail with {fragment:?}, parsed as {e:?}", String::from_utf8_lossy(s)),
         Err(e) => {
-            assert!(e.message.contains(fragment), "{f:?} {:?}: expected {fragment:?} in {e}", String::from_utf8_lossy(s));
+            assert!(
+                e.message.contains(fragment),
+                "{f:?} {:?}: expected {fragment:?} in {e}",
+                String::from_utf8_lossy(s)
+            );
             e
         }
     }
@@ -114,14 +118,20 @@ fn case_08_metadata_order_is_free() {
     );
     assert_eq!(
         e.metadata,
-        [meta("some_counter_total", MetricType::Counter, "Help after type.", ""), meta("other", MetricType::Unknown, "x", "")]
+        [
+            meta("some_counter_total", MetricType::Counter, "Help after type.", ""),
+            meta("other", MetricType::Unknown, "x", "")
+        ]
     );
 }
 
 #[test]
 fn case_09_empty_help_and_unit() {
     let e = ok(T, "# HELP nohelp1\n# HELP nohelp2 \n");
-    assert_eq!(e.metadata, [meta("nohelp1", MetricType::Unknown, "", ""), meta("nohelp2", MetricType::Unknown, "", "")]);
+    assert_eq!(
+        e.metadata,
+        [meta("nohelp1", MetricType::Unknown, "", ""), meta("nohelp2", MetricType::Unknown, "", "")]
+    );
     let e = ok(OM, "# HELP nohelp1 \n# UNIT nounit \n# EOF");
     assert_eq!(e.metadata, [meta("nohelp1", MetricType::Unknown, "", ""), meta("nounit", MetricType::Unknown, "", "")]);
     err(OM, "# HELP m\n# EOF", "expected a space and text in HELP");
@@ -213,7 +223,10 @@ fn case_16_legacy_names() {
         let e = ok(f, &b);
         assert_eq!(
             series(&e),
-            [r#"some:aggregate:rate5m{a_b="c"}"#, r#"_metric_starting_with_underscore{_label_starting_with_underscore="x"}"#]
+            [
+                r#"some:aggregate:rate5m{a_b="c"}"#,
+                r#"_metric_starting_with_underscore{_label_starting_with_underscore="x"}"#
+            ]
         );
     }
     err(T, "1metric 1\n", "at the start of a line");
@@ -320,7 +333,11 @@ fn case_26_missing_metric_name() {
 #[test]
 fn case_27_duplicate_label_names_reject_the_body() {
     for f in [T, OM] {
-        let e = err(f, "test_metric{le=\"500\"} 1\ntest_metric{le=\"600\",le=\"700\"} 1\n# EOF", "label name \"le\" is not unique");
+        let e = err(
+            f,
+            "test_metric{le=\"500\"} 1\ntest_metric{le=\"600\",le=\"700\"} 1\n# EOF",
+            "label name \"le\" is not unique",
+        );
         assert_eq!(e.line, 2);
         err(f, "a{__name__=\"b\"} 1\n# EOF", "label name \"__name__\" is not unique");
         err(f, "{\"a\",x=\"1\",\"x\"=\"2\"} 1\n# EOF", "label name \"x\" is not unique");
@@ -578,7 +595,8 @@ fn case_47_le_and_quantile_are_canonicalised() {
                 # TYPE s summary\ns{quantile=\"0\"} 1\ns{quantile=\"0.0\"} 1\ns{quantile=\"0.25\"} 1\n# EOF";
     for f in [T, OM] {
         let e = ok(f, body);
-        let values: Vec<_> = e.samples.iter().map(|s| s.labels.get("le").or(s.labels.get("quantile")).unwrap_or("")).collect();
+        let values: Vec<_> =
+            e.samples.iter().map(|s| s.labels.get("le").or(s.labels.get("quantile")).unwrap_or("")).collect();
         assert_eq!(values, ["1.0", "2.0", "0.25", "+Inf", "1.0", "0.2", "1e+06", "x", "0.0", "0.0", "0.25"], "{f:?}");
     }
 }
@@ -627,7 +645,9 @@ fn case_49_om_only_types() {
 
 #[test]
 fn case_50_format_from_content_type() {
-    for ct in ["text/plain", "text/plain; version=0.0.4", "text/html", "", "invalid/", "application/vnd.google.protobuf"] {
+    for ct in
+        ["text/plain", "text/plain; version=0.0.4", "text/html", "", "invalid/", "application/vnd.google.protobuf"]
+    {
         assert_eq!(format_from_content_type(Some(ct)), Format::Text, "{ct}");
     }
     assert_eq!(format_from_content_type(None), Format::Text);
@@ -647,7 +667,90 @@ fn case_50_format_from_content_type() {
 fn errors_name_the_line_and_quote_it() {
     let e = parse("a 1\nb 2\nc{d='x'} 3\n", T).expect_err("bad label value");
     assert_eq!(e.line, 3);
-    assert_eq!(e.to_string(), "line 3: expected label value (a double-quoted string), found \"'x'}\" in \"c{d='x'} 3\"");
+    assert_eq!(
+        e.to_string(),
+        "line 3: expected label value (a double-quoted string), found \"'x'}\" in \"c{d='x'} 3\""
+    );
+}
+
+#[test]
+fn crlf_line_ends_are_named_in_the_error() {
+    err(T, "a 1\r\nb 2\r\n", "Windows line endings");
+}
+
+#[test]
+fn text_label_values_may_span_lines_and_line_numbers_follow() {
+    let e = ok(T, "a{b=\"x\ny\"} 1\nc 2\n");
+    assert_eq!(e.samples[0].labels.get("b"), Some("x\ny"));
+    let e = err(T, "a{b=\"x\ny\"} 1\nc{ 2\n", "expected label name");
+    assert_eq!(e.line, 3);
+    // OpenMetrics label values may not hold a raw newline.
+    err(OM, "a{b=\"x\ny\"} 1\n# EOF", "expected label value");
+}
+
+#[test]
+fn om_timestamps_truncate_toward_zero_like_go() {
+    let e = ok(OM, "a 1 -1.0005\nb 1 1.0009\n# EOF");
+    assert_eq!(e.samples.iter().map(|s| s.timestamp_ms).collect::<Vec<_>>(), [Some(-1000), Some(1000)]);
+}
+
+#[test]
+fn om_metadata_cut_off_at_end_of_input() {
+    err(OM, "# HELP a some text", "data does not end with # EOF");
+}
+
+#[test]
+fn metadata_lines_merge_per_family_and_later_lines_win() {
+    let e = ok(OM, "# TYPE a gauge\n# HELP a first\n# UNIT a_bytes bytes\n# HELP a second\n# EOF");
+    assert_eq!(
+        e.metadata,
+        [meta("a", MetricType::Gauge, "second", ""), meta("a_bytes", MetricType::Unknown, "", "bytes")]
+    );
+}
+
+/// Mutated bodies must be rejected or accepted, never crash the parser; an
+/// accepted OpenMetrics body always ends with `# EOF`.
+#[test]
+fn random_mutations_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let seeds: [&[u8]; 3] = [
+        include_bytes!("testdata/promtool-metrics-test.prom"),
+        include_bytes!("testdata/alltypes.5mfs.om.txt"),
+        "{\"a.b\",c=\"d\\\"\\n\"} 1 2 # {x=\"y\"} 3 4\n# HELP \"a.b\" h\\\\\n# EOF\n".as_bytes(),
+    ];
+    assert!(parse_bytes(seeds[0], T).is_ok() && parse_bytes(seeds[1], OM).is_ok() && parse_bytes(seeds[2], OM).is_ok());
+    let alphabet = b" \t\n\0\"\\{}=,#_.:aZ09eE+-pxNI\xff";
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut accepted = 0;
+    for i in 0..3000 {
+        let mut body = seeds[i % seeds.len()].to_vec();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..body.len());
+            let c = alphabet[rng.random_range(0..alphabet.len())];
+            match rng.random_range(0..3) {
+                0 => body[at] = c,
+                1 => body.insert(at, c),
+                _ => {
+                    body.remove(at);
+                }
+            }
+        }
+        for f in [T, OM] {
+            if parse_bytes(&body, f).is_ok() {
+                accepted += 1;
+                if f == OM {
+                    let end = body.strip_suffix(b"\n").unwrap_or(&body);
+                    assert!(
+                        end.ends_with(b"# EOF"),
+                        "accepted OM body without # EOF: {:?}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+    }
+    // Some mutations (inside HELP text, say) keep the body valid.
+    assert!(accepted > 0);
 }
 
 // ---- Upstream sample files ----
@@ -727,9 +830,15 @@ fn testdata_promtool_metrics() {
 fn timing_one_megabyte() {
     let one = include_str!("testdata/alltypes.237mfs.prom.txt");
     let body = one.repeat(1_000_000 / one.len() + 1);
-    let start = std::time::Instant::now();
-    let e = ok(T, &body);
-    let took = start.elapsed();
-    assert_eq!(e.samples.len() % 1857, 0);
-    println!("{} bytes, {} samples in {:?}", body.len(), e.samples.len(), took);
+    // Best of a few runs: the first one mostly measures page faults.
+    let mut best = std::time::Duration::MAX;
+    let mut samples = 0;
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        let e = ok(T, &body);
+        best = best.min(start.elapsed());
+        samples = e.samples.len();
+    }
+    assert_eq!(samples % 1857, 0);
+    println!("{} bytes, {samples} samples, best of 5: {best:?}", body.len());
 }
