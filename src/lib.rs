@@ -7,6 +7,7 @@
 pub mod collect;
 pub mod config;
 pub mod dashboards;
+pub mod ingest;
 pub mod promql;
 pub mod scrape;
 pub mod selfmon;

@@ -1,1 +1,240 @@
-fn main() {}
+//! The `sightline` command: wiring and ordered shutdown only. Each stage
+//! lives in its own module of the library crate.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use sightline::{config, dashboards, ingest, promql, scrape, selfmon, tsdb, web};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:9900";
+const DEFAULT_DATA: &str = "./data";
+
+/// Sightline: scrape, store, query, alert and draw dashboards, in one binary.
+///
+/// With no subcommand, runs the server: it scrapes the targets in the config
+/// file (with no config file, it scrapes itself), stores samples in
+/// DATA/sightline.db, and serves the UI and the Prometheus-compatible API.
+/// An existing prometheus.yml works as the config file.
+#[derive(Parser, Debug)]
+#[command(name = "sightline", version, about, long_about)]
+struct Cli {
+    /// Config file (sightline.yml or an existing prometheus.yml).
+    /// Without one, the embedded default config is used.
+    #[arg(short, long, value_name = "FILE", env = "SIGHTLINE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+
+    /// Address to serve the UI and API on [default: web.listen_address in
+    /// the config, else 127.0.0.1:9900].
+    #[arg(short, long, value_name = "ADDR", env = "SIGHTLINE_LISTEN")]
+    listen: Option<String>,
+
+    /// Folder for the database [default: storage.path in the config, else ./data].
+    #[arg(short, long, value_name = "DIR", env = "SIGHTLINE_DATA")]
+    data: Option<PathBuf>,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
+    /// Log level filter (error, warn, info, debug, trace, or a tracing
+    /// directive such as "sightline=debug").
+    #[arg(long, default_value = "info", value_name = "LEVEL", global = true)]
+    log_level: String,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check a config file and print every error with file:line, then exit
+    /// (status 1 when the file has errors).
+    CheckConfig {
+        /// The config file to check.
+        file: PathBuf,
+    },
+    /// Backfill samples from an OpenMetrics text file with timestamps (the
+    /// input of `promtool tsdb create-blocks-from openmetrics`) into the store.
+    Import {
+        /// OpenMetrics file to load ("-" for standard input).
+        file: PathBuf,
+        /// Data folder to load into.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let result = match &cli.command {
+        Some(Command::CheckConfig { file }) => check_config(file),
+        Some(Command::Import { file, data }) => import(file, data),
+        None => run_server(&cli),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn check_config(file: &Path) -> Result<()> {
+    match config::load_file(file) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                println!("warning: {w}");
+            }
+            println!("{}: SUCCESS ({} scrape configs)", file.display(), loaded.config.scrape_configs.len());
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            bail!("{}: {} error(s)", file.display(), errors.0.len())
+        }
+    }
+}
+
+fn import(file: &Path, data: &Path) -> Result<()> {
+    let body = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let db = tsdb::Db::open(data)?;
+    let stats = ingest::import_openmetrics(&body, &file.display().to_string(), &db);
+    db.close();
+    let stats = stats?;
+    println!(
+        "imported {} series, {} samples ({} rejected as out of order or duplicate) into {}",
+        stats.series,
+        stats.samples,
+        stats.rejected,
+        db.path().display()
+    );
+    Ok(())
+}
+
+fn run_server(cli: &Cli) -> Result<()> {
+    // Flags win over the config file, which wins over the defaults.
+    let (loaded, config_file, config_yaml) = match &cli.config {
+        Some(path) => {
+            let loaded = config::load_file(path).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+            let yaml = std::fs::read_to_string(path).unwrap_or_default();
+            (loaded, path.display().to_string(), yaml)
+        }
+        None => {
+            let listen = cli.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+            (
+                config::Loaded { config: config::default_config(&listen), warnings: vec![] },
+                "(embedded default)".to_string(),
+                config::DEFAULT_CONFIG.replace("127.0.0.1:9900", &listen),
+            )
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut cfg = loaded.config;
+    let listen = cli
+        .listen
+        .clone()
+        .or_else(|| cfg.web.listen_address.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let addr: SocketAddr = listen.parse().with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:9900"))?;
+    let data_dir = cli.data.clone().or_else(|| cfg.storage.path.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+    // file_sd paths are relative to the config file, as in Prometheus.
+    for sc in &mut cfg.scrape_configs {
+        for sd in &mut sc.file_sd_configs {
+            for f in &mut sd.files {
+                if Path::new(f.as_str()).is_relative() {
+                    *f = cfg.base_dir.join(&*f).display().to_string();
+                }
+            }
+        }
+    }
+
+    let db = tsdb::Db::open(&data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(serve(cfg, db.clone(), addr, &data_dir, config_file, config_yaml));
+    // The runtime is gone: every scrape has finished; flush and close the store last.
+    drop(runtime);
+    db.close();
+    tracing::info!("stopped; all samples flushed");
+    result
+}
+
+async fn serve(
+    cfg: config::Config,
+    db: tsdb::Db,
+    addr: SocketAddr,
+    data_dir: &Path,
+    config_file: String,
+    config_yaml: String,
+) -> Result<()> {
+    let metrics = Arc::new(selfmon::Metrics::new());
+    let scraper = scrape::ScrapeManager::new(Arc::new(db.clone()), metrics.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let state = web::AppState {
+        querier: Arc::new(db.clone()),
+        store_status: Arc::new(db.clone()),
+        engine: Arc::new(promql::Engine::new(promql::EngineOptions::default())),
+        targets: Arc::new(scraper.clone()),
+        metrics,
+        dashboards: Arc::new(dashboards::builtins().to_vec()),
+        info: Arc::new(web::RuntimeInfo {
+            config_file,
+            config_yaml,
+            data_dir: data_dir.display().to_string(),
+            listen: addr.to_string(),
+            started: Some(std::time::SystemTime::now()),
+        }),
+    };
+    scraper.start(&cfg.scrape_configs).map_err(anyhow::Error::msg)?;
+    tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open http://{addr}/");
+    axum::serve(listener, web::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shutting down: stopping scrapes");
+    scraper.stop().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

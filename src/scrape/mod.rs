@@ -1,4 +1,248 @@
-//! Scraping: target discovery, relabeling, the scrape loop and the exposition parser.
+//! Scraping: target discovery (static and file_sd), relabeling, the scrape
+//! loop and the exposition parser. Samples leave this module only through
+//! the tsdb `Appendable` trait.
 
 pub mod exposition;
 pub mod relabel;
+mod scrape_loop;
+mod target;
+
+pub use scrape_loop::{process, Fetched, Health, ScrapeLoop, ScrapeReport, TargetHealth};
+pub use target::{format_duration, targets_from_group, Target};
+
+use crate::config::{read_file_sd, ScrapeConfig, TargetGroup};
+use crate::selfmon::{JobLabels, Metrics};
+use crate::tsdb::{Appendable, Labels};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Once, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often file_sd files are checked for changes.
+const FILE_SD_POLL: Duration = Duration::from_secs(5);
+
+/// Installs rustls's crypto provider once per process (reqwest is built without one).
+pub fn ensure_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A target as the targets page and `/api/v1/targets` show it.
+#[derive(Clone, Debug)]
+pub struct TargetStatus {
+    pub job: String,
+    pub target: Target,
+    pub health: TargetHealth,
+    pub scrape_interval: Duration,
+    pub scrape_timeout: Duration,
+}
+
+/// A target dropped by relabeling.
+#[derive(Clone, Debug)]
+pub struct DroppedTarget {
+    pub job: String,
+    pub discovered: Labels,
+}
+
+struct RunningTarget {
+    health: Arc<Mutex<TargetHealth>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+struct Pool {
+    cfg: Arc<ScrapeConfig>,
+    client: reqwest::Client,
+    active: HashMap<Target, RunningTarget>,
+    dropped: Vec<Labels>,
+    discovery: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    store: Arc<dyn Appendable>,
+    metrics: Arc<Metrics>,
+    pools: RwLock<BTreeMap<String, Pool>>,
+}
+
+/// Runs one scrape loop per target of every scrape config.
+#[derive(Clone)]
+pub struct ScrapeManager {
+    inner: Arc<Inner>,
+}
+
+impl ScrapeManager {
+    pub fn new(store: Arc<dyn Appendable>, metrics: Arc<Metrics>) -> Self {
+        ScrapeManager { inner: Arc::new(Inner { store, metrics, pools: RwLock::new(BTreeMap::new()) }) }
+    }
+
+    /// Starts discovery and scraping for every job. Must run inside a tokio runtime.
+    pub fn start(&self, configs: &[ScrapeConfig]) -> Result<(), String> {
+        for cfg in configs {
+            let client = scrape_loop::build_client(cfg).map_err(|e| format!("job {:?}: {e}", cfg.job_name))?;
+            let cfg = Arc::new(cfg.clone());
+            self.inner.pools.write().unwrap_or_else(|e| e.into_inner()).insert(
+                cfg.job_name.clone(),
+                Pool { cfg: cfg.clone(), client, active: HashMap::new(), dropped: Vec::new(), discovery: None },
+            );
+            let manager = self.clone();
+            let job = cfg.job_name.clone();
+            let task = tokio::spawn(async move { manager.discover(cfg).await });
+            if let Some(pool) = self.inner.pools.write().unwrap_or_else(|e| e.into_inner()).get_mut(&job) {
+                pool.discovery = Some(task);
+            }
+        }
+        Ok(())
+    }
+
+    /// Static targets once, file_sd targets whenever their files change.
+    async fn discover(&self, cfg: Arc<ScrapeConfig>) {
+        let statics: Vec<TargetGroup> = cfg.static_configs.clone();
+        let mut seen: Option<Vec<(PathBuf, Option<SystemTime>)>> = None;
+        let mut file_groups: HashMap<PathBuf, Vec<TargetGroup>> = HashMap::new();
+        let mut last_full = std::time::Instant::now();
+        loop {
+            let files = file_sd_files(&cfg);
+            let refresh_due = cfg.file_sd_configs.iter().any(|f| last_full.elapsed() >= f.refresh_interval);
+            if seen.as_ref() != Some(&files) || refresh_due {
+                for (path, _) in &files {
+                    match read_file_sd(path) {
+                        Ok(groups) => {
+                            file_groups.insert(path.clone(), groups);
+                        }
+                        // Keep the last good targets of a file that fails to read, as Prometheus does.
+                        Err(e) => tracing::warn!(job = %cfg.job_name, error = %e, "file_sd"),
+                    }
+                }
+                file_groups.retain(|p, _| files.iter().any(|(f, _)| f == p));
+                let mut groups = statics.clone();
+                let mut paths: Vec<_> = file_groups.keys().cloned().collect();
+                paths.sort();
+                for p in paths {
+                    groups.extend(file_groups[&p].iter().cloned());
+                }
+                self.sync(&cfg.job_name, &groups);
+                seen = Some(files);
+                last_full = std::time::Instant::now();
+            }
+            if cfg.file_sd_configs.is_empty() {
+                return;
+            }
+            tokio::time::sleep(FILE_SD_POLL).await;
+        }
+    }
+
+    /// Starts loops for new targets and stops loops for targets that went away.
+    fn sync(&self, job: &str, groups: &[TargetGroup]) {
+        let mut pools = self.inner.pools.write().unwrap_or_else(|e| e.into_inner());
+        let Some(pool) = pools.get_mut(job) else { return };
+        let mut wanted = Vec::new();
+        let mut dropped = Vec::new();
+        for g in groups {
+            let (kept, gone) = targets_from_group(&pool.cfg, g);
+            wanted.extend(kept);
+            dropped.extend(gone);
+        }
+        if pool.cfg.target_limit > 0 && wanted.len() > pool.cfg.target_limit {
+            tracing::error!(job, limit = pool.cfg.target_limit, found = wanted.len(), "target_limit exceeded; scraping none");
+            wanted.clear();
+        }
+        pool.dropped = dropped;
+        pool.active.retain(|t, running| {
+            let keep = wanted.contains(t);
+            if !keep {
+                let _ = running.stop.send(true);
+            }
+            keep
+        });
+        for t in wanted {
+            if pool.active.contains_key(&t) {
+                continue;
+            }
+            let lp = ScrapeLoop::new(
+                pool.cfg.clone(),
+                t.clone(),
+                pool.client.clone(),
+                self.inner.store.clone(),
+                self.inner.metrics.clone(),
+            );
+            let health = lp.health.clone();
+            let (stop, stop_rx) = watch::channel(false);
+            let task = tokio::spawn(lp.run(stop_rx));
+            pool.active.insert(t, RunningTarget { health, stop, task });
+        }
+        self.inner.metrics.targets.get_or_create(&JobLabels { job: job.to_string() }).set(pool.active.len() as i64);
+    }
+
+    /// Every active target, sorted by job and labels.
+    pub fn targets(&self) -> Vec<TargetStatus> {
+        let pools = self.inner.pools.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<TargetStatus> = pools
+            .values()
+            .flat_map(|p| {
+                p.active.iter().map(|(t, r)| TargetStatus {
+                    job: p.cfg.job_name.clone(),
+                    target: t.clone(),
+                    health: r.health.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                    scrape_interval: p.cfg.scrape_interval,
+                    scrape_timeout: p.cfg.scrape_timeout,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.job, &a.target.labels).cmp(&(&b.job, &b.target.labels)));
+        out
+    }
+
+    pub fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        let pools = self.inner.pools.read().unwrap_or_else(|e| e.into_inner());
+        pools
+            .values()
+            .flat_map(|p| p.dropped.iter().map(|d| DroppedTarget { job: p.cfg.job_name.clone(), discovered: d.clone() }))
+            .collect()
+    }
+
+    /// Stops every loop and waits for the last appends (stale markers) to land.
+    pub async fn stop(&self) {
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut pools = self.inner.pools.write().unwrap_or_else(|e| e.into_inner());
+            let mut tasks = Vec::new();
+            for pool in pools.values_mut() {
+                if let Some(d) = pool.discovery.take() {
+                    d.abort();
+                }
+                for (_, r) in pool.active.drain() {
+                    let _ = r.stop.send(true);
+                    tasks.push(r.task);
+                }
+            }
+            tasks
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The files the job's file_sd patterns match now, with their modification times.
+fn file_sd_files(cfg: &ScrapeConfig) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let mut out = Vec::new();
+    for sd in &cfg.file_sd_configs {
+        for pattern in &sd.files {
+            match glob::glob(pattern) {
+                Ok(paths) => {
+                    for p in paths.flatten() {
+                        let mtime = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+                        out.push((p, mtime));
+                    }
+                }
+                Err(e) => tracing::warn!(job = %cfg.job_name, pattern, error = %e, "bad file_sd pattern"),
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -1,4 +1,103 @@
-//! Web: the HTTP API, UI pages and charts.
+//! The HTTP server: the Prometheus-compatible API (`api`), the UI pages
+//! (`ui`) and server-drawn charts (`charts`, `panels`). Handlers are thin:
+//! they parse, call one function, and render.
 
+mod api;
 pub mod charts;
+mod params;
 pub mod panels;
+mod ui;
+mod view;
+
+use crate::dashboards::Dashboard;
+use crate::promql::Engine;
+use crate::scrape::{DroppedTarget, ScrapeManager, TargetStatus};
+use crate::selfmon::{HandlerLabels, HttpLabels, Metrics};
+use crate::tsdb::{Db, DbStats, Querier};
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What the web layer needs to know about scrape targets.
+pub trait TargetSource: Send + Sync {
+    fn targets(&self) -> Vec<TargetStatus>;
+    fn dropped_targets(&self) -> Vec<DroppedTarget>;
+}
+
+impl TargetSource for ScrapeManager {
+    fn targets(&self) -> Vec<TargetStatus> {
+        ScrapeManager::targets(self)
+    }
+    fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        ScrapeManager::dropped_targets(self)
+    }
+}
+
+/// What the web layer needs to know about the store besides querying it.
+pub trait StoreStatus: Send + Sync {
+    fn stats(&self) -> DbStats;
+}
+
+impl StoreStatus for Db {
+    fn stats(&self) -> DbStats {
+        Db::stats(self)
+    }
+}
+
+/// Facts shown on the status page and `/api/v1/status/*`.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeInfo {
+    pub config_file: String,
+    pub config_yaml: String,
+    pub data_dir: String,
+    pub listen: String,
+    pub started: Option<SystemTime>,
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub querier: Arc<dyn Querier>,
+    pub store_status: Arc<dyn StoreStatus>,
+    pub engine: Arc<Engine>,
+    pub targets: Arc<dyn TargetSource>,
+    pub metrics: Arc<Metrics>,
+    pub dashboards: Arc<Vec<Dashboard>>,
+    pub info: Arc<RuntimeInfo>,
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(ui::routes())
+        .route("/metrics", get(self_metrics))
+        .route("/-/healthy", get(|| async { "Sightline is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Sightline is Ready.\n" }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track_requests))
+        .with_state(state)
+}
+
+async fn self_metrics(State(state): State<AppState>) -> Response {
+    let stats = state.store_status.stats();
+    state.metrics.tsdb_series.set(stats.series as i64);
+    state.metrics.tsdb_size_bytes.set(stats.size_bytes as i64);
+    let body = state.metrics.encode();
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+}
+
+/// Counts requests and their latency by route pattern (never by raw path,
+/// which would let clients create unbounded series).
+async fn track_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let handler = req.extensions().get::<MatchedPath>().map_or("other", |p| p.as_str()).to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let code = resp.status().as_u16().to_string();
+    state.metrics.http_requests.get_or_create(&HttpLabels { handler: handler.clone(), code }).inc();
+    state.metrics.http_duration.get_or_create(&HandlerLabels { handler }).observe(started.elapsed().as_secs_f64());
+    resp
+}

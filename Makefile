@@ -1,0 +1,27 @@
+# Sightline: `make run` to start it, `make test` to run every test.
+
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: run build test peers check clean
+
+## run: build (release) and start Sightline on its embedded default config; UI on http://127.0.0.1:9900
+run:
+	$(CARGO) run --release -- $(ARGS)
+
+## build: release binary at target/release/sightline
+build:
+	$(CARGO) build --release
+
+## test: install the test peers if missing, then run every test
+test: peers
+	$(CARGO) test --all-targets --no-fail-fast
+
+## peers: install the Debian packages tests compare against (node_exporter, promtool, ...)
+peers:
+	@scripts/install-peers.sh
+
+## check: formatting and lints
+check:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings

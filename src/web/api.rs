@@ -1,0 +1,359 @@
+//! The Prometheus HTTP API v1 (the subset Grafana, promtool and scripts use),
+//! with Prometheus's JSON shapes and error format.
+
+use super::params::{parse_duration_ms, parse_time, rfc3339, Params};
+use super::AppState;
+use crate::promql::{self, QueryError, Value as PromValue};
+use crate::scrape::format_duration;
+use crate::selfmon::QueryLabels;
+use crate::tsdb::{Labels, MatchKind, Matcher, Series};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+/// Prometheus refuses range queries with more points than this per series.
+const MAX_POINTS: i64 = 11_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/metadata", get(|| async { success(json!({})) }))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/config", get(status_config))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
+        .route("/api/v1/status/flags", get(flags))
+}
+
+/// An API error: Prometheus's `{"status":"error","errorType":..,"error":..}`.
+#[derive(Debug)]
+pub struct ApiError {
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_data(message: impl Into<String>) -> Self {
+        ApiError { kind: "bad_data", message: message.into() }
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        ApiError { kind: "internal", message: message.into() }
+    }
+
+    fn param(name: &str, why: impl std::fmt::Display) -> Self {
+        Self::bad_data(format!("invalid parameter {name:?}: {why}"))
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        let kind = e.error_type();
+        let message = match &e {
+            QueryError::Parse(p) => format!("invalid parameter \"query\": {}", parse_message(p)),
+            other => other.to_string(),
+        };
+        ApiError { kind, message }
+    }
+}
+
+/// `1:5: parse error: ...` as Prometheus words it, from the typed parse error.
+fn parse_message(p: &promql::ParseError) -> String {
+    match p.position {
+        Some(pos) if !p.message.starts_with(|c: char| c.is_ascii_digit()) => {
+            format!("1:{}: parse error: {}", pos + 1, p.message)
+        }
+        _ if p.message.contains("parse error") => p.message.clone(),
+        _ => format!("parse error: {}", p.message),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self.kind {
+            "bad_data" => StatusCode::BAD_REQUEST,
+            "execution" => StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout" | "canceled" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(json!({"status": "error", "errorType": self.kind, "error": self.message}))).into_response()
+    }
+}
+
+fn success(data: Value) -> Json<Value> {
+    Json(json!({"status": "success", "data": data}))
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
+    match p.get(name) {
+        None | Some("") => Ok(default),
+        Some(s) => parse_time(s).map_err(|e| ApiError::param(name, e)),
+    }
+}
+
+async fn query(State(st): State<AppState>, p: Params) -> ApiResult {
+    let q = p.get("query").unwrap_or_default().to_string();
+    let t = time_param(&p, "time", crate::tsdb::now_millis())?;
+    let started = std::time::Instant::now();
+    let (engine, querier) = (st.engine.clone(), st.querier.clone());
+    let result = tokio::task::spawn_blocking(move || engine.instant_query(querier.as_ref(), &q, t))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    st.metrics.query_duration.get_or_create(&QueryLabels { kind: "instant".into() }).observe(started.elapsed().as_secs_f64());
+    Ok(query_response(&result))
+}
+
+async fn query_range(State(st): State<AppState>, p: Params) -> ApiResult {
+    let q = p.get("query").unwrap_or_default().to_string();
+    let start = parse_time(p.get("start").unwrap_or_default()).map_err(|e| ApiError::param("start", e))?;
+    let end = parse_time(p.get("end").unwrap_or_default()).map_err(|e| ApiError::param("end", e))?;
+    if end < start {
+        return Err(ApiError::param("end", "end timestamp must not be before start time"));
+    }
+    let step = parse_duration_ms(p.get("step").unwrap_or_default()).map_err(|e| ApiError::param("step", e))?;
+    if step <= 0 {
+        return Err(ApiError::param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let started = std::time::Instant::now();
+    let (engine, querier) = (st.engine.clone(), st.querier.clone());
+    let result = tokio::task::spawn_blocking(move || engine.range_query(querier.as_ref(), &q, start, end, step))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    st.metrics.query_duration.get_or_create(&QueryLabels { kind: "range".into() }).observe(started.elapsed().as_secs_f64());
+    Ok(query_response(&result))
+}
+
+fn query_response(r: &promql::QueryResult) -> Json<Value> {
+    let data = match &r.value {
+        PromValue::Scalar { t, v } => json!({"resultType": "scalar", "result": [ts(*t), float(*v)]}),
+        PromValue::String { t, v } => json!({"resultType": "string", "result": [ts(*t), v]}),
+        PromValue::Vector(samples) => json!({
+            "resultType": "vector",
+            "result": samples.iter().map(|s| json!({"metric": labels_json(&s.labels), "value": [ts(s.t), float(s.v)]})).collect::<Vec<_>>(),
+        }),
+        PromValue::Matrix(series) => json!({"resultType": "matrix", "result": series.iter().map(series_json).collect::<Vec<_>>()}),
+    };
+    let mut body = json!({"status": "success", "data": data});
+    if !r.warnings.is_empty() {
+        body["warnings"] = json!(r.warnings);
+    }
+    if !r.infos.is_empty() {
+        body["infos"] = json!(r.infos);
+    }
+    Json(body)
+}
+
+fn series_json(s: &Series) -> Value {
+    json!({
+        "metric": labels_json(&s.labels),
+        "values": s.samples.iter().map(|p| json!([ts(p.t), float(p.v)])).collect::<Vec<_>>(),
+    })
+}
+
+pub fn labels_json(l: &Labels) -> Value {
+    Value::Object(l.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect::<Map<_, _>>())
+}
+
+/// Unix seconds as Prometheus writes them: integral when whole, else with milliseconds.
+fn ts(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
+    } else {
+        json!(ms as f64 / 1000.0)
+    }
+}
+
+/// Sample values are strings in Prometheus's API, in Go's shortest 'f' form.
+pub fn float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Turns each `match[]` selector into matcher sets (a selector with `or` gives several).
+fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let mut sets = Vec::new();
+    for m in p.all("match[]") {
+        let expr = promql::parse(&m).map_err(|e| ApiError::param("match[]", parse_message(&e)))?;
+        let promql::Expr::VectorSelector(vs) = expr else {
+            return Err(ApiError::param("match[]", format!("{m:?} is not a series selector")));
+        };
+        let mut groups = vec![vs.matchers.matchers.clone()];
+        if !vs.matchers.or_matchers.is_empty() {
+            groups = vs.matchers.or_matchers.clone();
+        }
+        for group in groups {
+            let mut set = Vec::new();
+            if let Some(name) = &vs.name {
+                set.push(Matcher::equal(crate::tsdb::METRIC_NAME, name.clone()));
+            }
+            for pm in group {
+                use promql_parser::label::MatchOp;
+                let kind = match pm.op {
+                    MatchOp::Equal => MatchKind::Equal,
+                    MatchOp::NotEqual => MatchKind::NotEqual,
+                    MatchOp::Re(_) => MatchKind::Regex,
+                    MatchOp::NotRe(_) => MatchKind::NotRegex,
+                };
+                set.push(Matcher::new(kind, pm.name.clone(), pm.value.clone()).map_err(|e| ApiError::param("match[]", e))?);
+            }
+            sets.push(set);
+        }
+    }
+    Ok(sets)
+}
+
+fn limit_param(p: &Params) -> Result<usize, ApiError> {
+    match p.get("limit") {
+        None | Some("") => Ok(0),
+        Some(s) => s.parse().map_err(|_| ApiError::param("limit", format!("cannot parse {s:?} to a valid limit"))),
+    }
+}
+
+/// Runs `f` for each matcher set (or once with none) and merges the sorted, deduplicated results.
+async fn union<T: Ord + Send + 'static>(
+    st: &AppState,
+    p: &Params,
+    f: impl Fn(&dyn crate::tsdb::Querier, &[Matcher], i64, i64) -> Result<Vec<T>, crate::tsdb::TsdbError> + Send + 'static,
+) -> Result<Vec<T>, ApiError> {
+    let sets = match_params(p)?;
+    let sets = if sets.is_empty() { vec![vec![]] } else { sets };
+    let start = time_param(p, "start", i64::MIN)?;
+    let end = time_param(p, "end", i64::MAX)?;
+    let limit = limit_param(p)?;
+    let querier = st.querier.clone();
+    let mut out = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for set in &sets {
+            out.extend(f(querier.as_ref(), set, start, end)?);
+        }
+        Ok::<_, crate::tsdb::TsdbError>(out)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError { kind: "execution", message: e.to_string() })?;
+    out.sort();
+    out.dedup();
+    if limit > 0 {
+        out.truncate(limit);
+    }
+    Ok(out)
+}
+
+async fn series(State(st): State<AppState>, p: Params) -> ApiResult {
+    if p.all("match[]").is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let found = union(&st, &p, |q, m, s, e| q.series(m, s, e)).await?;
+    Ok(success(Value::Array(found.iter().map(labels_json).collect())))
+}
+
+async fn labels(State(st): State<AppState>, p: Params) -> ApiResult {
+    let names = union(&st, &p, |q, m, s, e| q.label_names(m, s, e)).await?;
+    Ok(success(json!(names)))
+}
+
+async fn label_values(State(st): State<AppState>, Path(name): Path<String>, p: Params) -> ApiResult {
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let values = union(&st, &p, move |q, m, s, e| q.label_values(&name, m, s, e)).await?;
+    Ok(success(json!(values)))
+}
+
+async fn targets(State(st): State<AppState>, p: Params) -> ApiResult {
+    let state = p.get("state").unwrap_or("any");
+    let active: Vec<Value> = if state == "dropped" {
+        vec![]
+    } else {
+        st.targets
+            .targets()
+            .iter()
+            .map(|t| {
+                json!({
+                    "discoveredLabels": labels_json(&t.target.discovered),
+                    "labels": labels_json(&t.target.labels),
+                    "scrapePool": t.job,
+                    "scrapeUrl": t.target.url,
+                    "globalUrl": t.target.url,
+                    "lastError": t.health.last_error,
+                    "lastScrape": t.health.last_scrape.map_or("0001-01-01T00:00:00Z".to_string(), |s| rfc3339(
+                        s.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+                    )),
+                    "lastScrapeDuration": t.health.last_duration.as_secs_f64(),
+                    "health": t.health.health.as_str(),
+                    "scrapeInterval": format_duration(t.scrape_interval),
+                    "scrapeTimeout": format_duration(t.scrape_timeout),
+                })
+            })
+            .collect()
+    };
+    let all_dropped = st.targets.dropped_targets();
+    let mut counts = Map::new();
+    for d in &all_dropped {
+        let n = counts.get(&d.job).and_then(Value::as_u64).unwrap_or(0);
+        counts.insert(d.job.clone(), json!(n + 1));
+    }
+    let dropped: Vec<Value> = if state == "active" {
+        vec![]
+    } else {
+        all_dropped.iter().map(|d| json!({"discoveredLabels": labels_json(&d.discovered)})).collect()
+    };
+    Ok(success(json!({"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts})))
+}
+
+async fn buildinfo() -> ApiResult {
+    Ok(success(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": option_env!("SIGHTLINE_REVISION").unwrap_or("unknown"),
+        "branch": "main",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "rust",
+    })))
+}
+
+async fn status_config(State(st): State<AppState>) -> ApiResult {
+    Ok(success(json!({"yaml": st.info.config_yaml})))
+}
+
+async fn runtimeinfo(State(st): State<AppState>) -> ApiResult {
+    let stats = st.store_status.stats();
+    Ok(success(json!({
+        "startTime": st.info.started.map(|s| rfc3339(s.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))),
+        "CWD": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+        "storageRetention": "unlimited",
+        "timeSeriesCount": stats.series,
+    })))
+}
+
+async fn flags(State(st): State<AppState>) -> ApiResult {
+    Ok(success(json!({
+        "config.file": st.info.config_file,
+        "web.listen-address": st.info.listen,
+        "storage.tsdb.path": st.info.data_dir,
+    })))
+}

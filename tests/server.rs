@@ -1,0 +1,231 @@
+//! End-to-end tests: the real binary, real scrapes over loopback, answers
+//! checked through the HTTP API and the pages.
+
+mod util;
+
+use serde_json::Value;
+use std::time::Duration;
+use util::{free_port, Server, Target};
+
+fn config(jobs: &[(&str, &str)]) -> String {
+    let mut s = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n");
+    for (job, addr) in jobs {
+        s.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{addr}']\n"));
+    }
+    s
+}
+
+fn value(r: &Value) -> f64 {
+    r["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn scrapes_a_target_and_answers_queries() {
+    let target = Target::start(
+        "# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 10\nhttp_requests_total{code=\"500\"} 2\n# TYPE temp gauge\ntemp{room=\"a\"} 21.5\ntemp{room=\"b\"} 18\n",
+    );
+    let server = Server::start(&config(&[("app", &target.addr)]));
+
+    let r = server.wait_for("temp", 15, |r| r.len() == 2);
+    assert_eq!(r[0]["metric"]["job"], "app");
+    assert_eq!(r[0]["metric"]["instance"], target.addr.as_str());
+    assert_eq!(r[0]["metric"]["room"], "a");
+    assert_eq!(value(&r[0]), 21.5);
+
+    let up = server.query("up{job=\"app\"}");
+    assert_eq!(up.len(), 1);
+    assert_eq!(value(&up[0]), 1.0);
+    for name in ["scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"] {
+        assert_eq!(server.query(&format!("{name}{{job=\"app\"}}")).len(), 1, "{name}");
+    }
+    assert_eq!(value(&server.query("scrape_samples_scraped{job=\"app\"}")[0]), 4.0);
+
+    // All four matcher kinds, aggregation and arithmetic.
+    assert_eq!(server.query("temp{room=~\"a|c\"}").len(), 1);
+    assert_eq!(server.query("temp{room!~\"a\"}").len(), 1);
+    assert_eq!(server.query("temp{room!=\"a\"}")[0]["metric"]["room"], "b");
+    assert_eq!(value(&server.query("sum(temp)")[0]), 39.5);
+    assert_eq!(value(&server.query("max by (job) (temp)")[0]), 21.5);
+    assert_eq!(value(&server.query("count(temp > 20)")[0]), 1.0);
+    assert_eq!(value(&server.query("temp{room=\"b\"} * 2")[0]), 36.0);
+
+    // A counter that grows: rate becomes positive once two scrapes have seen it move.
+    target.set_body("# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 1000\n");
+    server.wait_for("rate(http_requests_total{code=\"200\"}[1m])", 15, |r| r.len() == 1 && value(&r[0]) > 0.0);
+
+    // Range queries return a matrix.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let v = server.api(&format!("/api/v1/query_range?query=up&start={}&end={now}&step=1", now - 30));
+    assert_eq!(v["data"]["resultType"], "matrix");
+    assert!(!v["data"]["result"][0]["values"].as_array().unwrap().is_empty());
+
+    // Series, labels, label values.
+    let s = server.api("/api/v1/series?match[]=temp");
+    assert_eq!(s["data"].as_array().unwrap().len(), 2);
+    let labels = server.api("/api/v1/labels");
+    assert!(labels["data"].as_array().unwrap().iter().any(|l| l == "room"));
+    let rooms = server.api("/api/v1/label/room/values");
+    assert_eq!(rooms["data"], serde_json::json!(["a", "b"]));
+    let info = server.api("/api/v1/status/buildinfo");
+    assert_eq!(info["status"], "success");
+    assert!(info["data"]["version"].is_string());
+}
+
+#[test]
+fn dead_and_malformed_targets_are_down_with_errors_and_others_unaffected() {
+    let good = Target::start("ok_metric 1\n");
+    let bad = Target::start("this is { not a metric\n");
+    let dead = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(&config(&[("good", &good.addr), ("bad", &bad.addr), ("dead", &dead)]));
+
+    server.wait_for("up", 15, |r| r.len() == 3);
+    let up = |job: &str| value(&server.query(&format!("up{{job=\"{job}\"}}"))[0]);
+    assert_eq!(up("good"), 1.0);
+    assert_eq!(up("bad"), 0.0);
+    assert_eq!(up("dead"), 0.0);
+    assert_eq!(server.query("ok_metric").len(), 1);
+
+    let targets = server.api("/api/v1/targets");
+    let active = targets["data"]["activeTargets"].as_array().unwrap();
+    assert_eq!(active.len(), 3);
+    let by_job = |job: &str| active.iter().find(|t| t["scrapePool"] == job).unwrap().clone();
+    assert_eq!(by_job("good")["health"], "up");
+    assert_eq!(by_job("good")["lastError"], "");
+    assert_eq!(by_job("bad")["health"], "down");
+    let parse_error = by_job("bad")["lastError"].as_str().unwrap().to_string();
+    assert!(parse_error.contains("line 1"), "parse error names the line: {parse_error}");
+    assert_eq!(by_job("dead")["health"], "down");
+    assert!(!by_job("dead")["lastError"].as_str().unwrap().is_empty());
+
+    // The targets page shows the same error, HTML-escaped.
+    let (status, html) = server.get("/targets");
+    assert_eq!(status, 200);
+    assert!(html.contains("line 1"), "{html}");
+    let (_, home) = server.get("/");
+    assert!(home.contains(&good.addr) && home.contains("down"));
+}
+
+#[test]
+fn series_go_stale_when_they_vanish_or_the_target_stops() {
+    let target = Target::start("a_metric 1\nb_metric 2\n");
+    let server = Server::start(&config(&[("app", &target.addr)]));
+    server.wait_for("b_metric", 15, |r| r.len() == 1);
+
+    // A series that disappears from the exposition is stale at the next scrape.
+    target.set_body("a_metric 1\n");
+    server.wait_for("b_metric", 15, |r| r.is_empty());
+    assert_eq!(server.query("a_metric").len(), 1);
+
+    // A target that stops answering: up=0 and its series are stale well
+    // before the 5-minute lookback runs out.
+    target.stop();
+    server.wait_for("up{job=\"app\"}", 15, |r| r.len() == 1 && value(&r[0]) == 0.0);
+    server.wait_for("a_metric", 15, |r| r.is_empty());
+}
+
+#[test]
+fn bad_queries_get_bad_data_errors() {
+    let server = Server::start(&config(&[]));
+    let (status, body) = server.get("/api/v1/query?query=sum(rate(x%5B5m%5D)");
+    assert_eq!(status, 400, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["errorType"], "bad_data");
+    assert!(v["error"].as_str().unwrap().starts_with("invalid parameter \"query\""), "{body}");
+
+    let (status, body) = server.get("/api/v1/query_range?query=up&start=10&end=0&step=1");
+    assert_eq!(status, 400);
+    assert!(body.contains("end timestamp must not be before start time"), "{body}");
+    let (status, body) = server.get("/api/v1/query_range?query=up&start=0&end=10&step=0");
+    assert_eq!(status, 400);
+    assert!(body.contains("zero or negative query resolution step"), "{body}");
+    let (status, body) = server.get("/api/v1/series");
+    assert_eq!(status, 400);
+    assert!(body.contains("no match[] parameter provided"), "{body}");
+    let (status, _) = server.get("/api/v1/query?query=up&time=notatime");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn bad_config_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yml");
+    std::fs::write(&path, "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: x\n    scrape_intervall: 5s\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline")).arg("check-config").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("bad.yml:5"), "{text}");
+    assert!(text.contains("scrape_intervall"), "{text}");
+
+    // The server refuses to start on it, with the same message.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["--config", path.to_str().unwrap(), "--data", dir.path().join("d").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yml:5"));
+}
+
+#[test]
+fn import_backfills_and_survives_restart_after_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("in.om");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut om = String::from("# TYPE backfilled gauge\n");
+    for i in 0..10 {
+        om.push_str(&format!("backfilled{{k=\"v\"}} {i} {}\n", now - 600 + i * 60));
+    }
+    om.push_str("# EOF\n");
+    std::fs::write(&file, om).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["import", file.to_str().unwrap(), "--data", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("1 series, 10 samples"), "{report}");
+
+    let server = Server::start_in(&config(&[]), dir.path(), &data);
+    let r = server.query("backfilled");
+    assert_eq!(r.len(), 1);
+    assert_eq!(value(&r[0]), 9.0);
+    let r = server.query("max_over_time(backfilled[15m])");
+    assert_eq!(value(&r[0]), 9.0);
+    let status = server.terminate();
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+
+    // Everything is still there after the restart.
+    let server = Server::start_in(&config(&[]), dir.path(), &data);
+    assert_eq!(server.query("backfilled").len(), 1);
+}
+
+#[test]
+fn self_monitoring_pages_and_dashboard() {
+    let server = Server::start(&config(&[("sightline", "{SELF}")]));
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("sightline_samples_appended_total"));
+    server.wait_for("sightline_samples_appended_total", 15, |r| r.len() == 1);
+    assert_eq!(server.get("/-/healthy").0, 200);
+
+    for page in ["/", "/targets", "/status", "/dashboards", "/explore?q=up&range=15m"] {
+        let (status, html) = server.get(page);
+        assert_eq!(status, 200, "{page}");
+        assert!(html.contains("<nav"), "{page}");
+    }
+    let (_, explore) = server.get("/explore?q=up&range=15m");
+    assert!(explore.contains("<svg"), "explore draws a chart");
+
+    // The built-in self-monitoring dashboard draws its charts as SVG with data.
+    server.wait_for("up{job=\"sightline\"}", 15, |r| r.len() == 1);
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, html) = server.get("/d/sightline?range=15m");
+    assert_eq!(status, 200);
+    assert!(html.contains("<svg"), "dashboard has charts");
+    assert!(html.contains("<polyline") || html.contains("<path"), "charts have data");
+    for r in ["15m", "1h", "6h", "24h", "7d"] {
+        assert!(html.contains(&format!("range={r}")), "range choice {r}");
+    }
+    assert_eq!(server.get("/d/nope").0, 404);
+}

@@ -1,0 +1,216 @@
+//! Helpers for integration tests: the real `sightline` binary on a random
+//! loopback port, and tiny scrape targets whose body the test controls.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `sightline` process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts the binary with `config` (YAML; `{SELF}` is replaced by the
+    /// server's own address) and waits until it is ready.
+    pub fn start(config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut s = Server::start_in(config, dir.path(), &data);
+        s._dir = Some(dir);
+        s
+    }
+
+    pub fn start_in(config: &str, dir: &Path, data: &Path) -> Server {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config_path = dir.join("sightline.yml");
+        std::fs::write(&config_path, config.replace("{SELF}", &addr)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sightline"))
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--listen")
+            .arg(&addr)
+            .arg("--data")
+            .arg(data)
+            .arg("--log-level")
+            .arg("warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sightline");
+        let server = Server { child, addr, data: data.to_path_buf(), _dir: None };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = http_get(&self.addr, "/-/ready") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sightline on {} did not become ready", self.addr);
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// Instant query result (the `data.result` array).
+    pub fn query(&self, q: &str) -> Vec<serde_json::Value> {
+        let path = format!("/api/v1/query?query={}", encode(q));
+        let v = self.api(&path);
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls `q` until `ok` accepts the result, or fails after `secs`.
+    pub fn wait_for(&self, q: &str, secs: u64, ok: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let r = self.query(q);
+            if ok(&r) {
+                return r;
+            }
+            if Instant::now() > deadline {
+                panic!("query {q:?} never matched; last result: {r:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as i32;
+        unsafe_kill(pid, 15);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("sightline did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: i32, sig: i32) {
+    // `kill` from coreutils keeps the tests free of libc bindings.
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+pub fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A minimal HTTP/1.1 GET over a plain socket: (status, body).
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("bad status line")?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A scrape target on a random loopback port serving whatever body the
+/// test sets; `stop` closes the port.
+pub struct Target {
+    pub addr: String,
+    body: Arc<Mutex<String>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Target {
+    pub fn start(body: &str) -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let body = Arc::new(Mutex::new(body.to_string()));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (b, st) = (body.clone(), stopped.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        conn.set_nonblocking(false).ok();
+                        conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                        let mut buf = [0u8; 4096];
+                        let _ = conn.read(&mut buf);
+                        let body = b.lock().unwrap().clone();
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                            body.len(),
+                            body
+                        );
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Target { addr, body, stopped }
+    }
+
+    pub fn set_body(&self, body: &str) {
+        *self.body.lock().unwrap() = body.to_string();
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
