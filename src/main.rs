@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use sightline::{config, dashboards, ingest, promql, scrape, selfmon, tsdb, web};
+use sightline::{collect, config, dashboards, ingest, promql, scrape, selfmon, tsdb, web};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,7 +154,7 @@ fn run_server(cli: &Cli) -> Result<()> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let mut cfg = loaded.config;
+    let cfg = loaded.config;
     let listen = cli
         .listen
         .clone()
@@ -162,16 +162,6 @@ fn run_server(cli: &Cli) -> Result<()> {
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let addr: SocketAddr = listen.parse().with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:9900"))?;
     let data_dir = cli.data.clone().or_else(|| cfg.storage.path.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
-    // file_sd paths are relative to the config file, as in Prometheus.
-    for sc in &mut cfg.scrape_configs {
-        for sd in &mut sc.file_sd_configs {
-            for f in &mut sd.files {
-                if Path::new(f.as_str()).is_relative() {
-                    *f = cfg.base_dir.join(&*f).display().to_string();
-                }
-            }
-        }
-    }
 
     let db = tsdb::Db::open(&data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -210,6 +200,10 @@ async fn serve(
         }),
     };
     scraper.start(&cfg.scrape_configs).map_err(anyhow::Error::msg)?;
+    if !cfg.scrape_configs.iter().any(|c| c.job_name == "node") {
+        let host = collect::HostCollector::new(collect::HostConfig::default());
+        scraper.start_host(scrape::host_scrape_config(&cfg.global), host, &scrape::host_instance());
+    }
     tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open http://{addr}/");
     axum::serve(listener, web::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: stopping scrapes");

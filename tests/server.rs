@@ -78,7 +78,7 @@ fn dead_and_malformed_targets_are_down_with_errors_and_others_unaffected() {
     let dead = format!("127.0.0.1:{}", free_port());
     let server = Server::start(&config(&[("good", &good.addr), ("bad", &bad.addr), ("dead", &dead)]));
 
-    server.wait_for("up", 15, |r| r.len() == 3);
+    server.wait_for("up{job=~\"good|bad|dead\"}", 15, |r| r.len() == 3);
     let up = |job: &str| value(&server.query(&format!("up{{job=\"{job}\"}}"))[0]);
     assert_eq!(up("good"), 1.0);
     assert_eq!(up("bad"), 0.0);
@@ -87,7 +87,7 @@ fn dead_and_malformed_targets_are_down_with_errors_and_others_unaffected() {
 
     let targets = server.api("/api/v1/targets");
     let active = targets["data"]["activeTargets"].as_array().unwrap();
-    assert_eq!(active.len(), 3);
+    assert_eq!(active.len(), 4, "three jobs and the built-in host job");
     let by_job = |job: &str| active.iter().find(|t| t["scrapePool"] == job).unwrap().clone();
     assert_eq!(by_job("good")["health"], "up");
     assert_eq!(by_job("good")["lastError"], "");
@@ -206,7 +206,11 @@ fn self_monitoring_pages_and_dashboard() {
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("sightline_samples_appended_total"));
-    server.wait_for("sightline_samples_appended_total", 15, |r| r.len() == 1);
+    server.wait_for("sightline_samples_appended_total", 15, |r| r.len() == 1 && value(&r[0]) > 0.0);
+    // The built-in host collector runs as job "node" with node_exporter's names.
+    let load = server.wait_for("node_load1", 15, |r| r.len() == 1);
+    assert_eq!(load[0]["metric"]["job"], "node");
+    assert!(!server.query("node_cpu_seconds_total{mode=\"idle\"}").is_empty());
     assert_eq!(server.get("/-/healthy").0, 200);
 
     for page in ["/", "/targets", "/status", "/dashboards", "/explore?q=up&range=15m"] {
@@ -228,4 +232,25 @@ fn self_monitoring_pages_and_dashboard() {
         assert!(html.contains(&format!("range={r}")), "range choice {r}");
     }
     assert_eq!(server.get("/d/nope").0, 404);
+}
+
+#[test]
+fn file_sd_targets_follow_their_file() {
+    let a = Target::start("from_a 1\n");
+    let b = Target::start("from_b 1\n");
+    let dir = tempfile::tempdir().unwrap();
+    let sd = dir.path().join("targets.json");
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{}"], "labels": {{"team": "x"}}}}]"#, a.addr)).unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fsd\n    file_sd_configs:\n      - files: ['{}']\n",
+        sd.display()
+    );
+    let server = Server::start_in(&cfg, dir.path(), &dir.path().join("data"));
+    let r = server.wait_for("from_a", 15, |r| r.len() == 1);
+    assert_eq!(r[0]["metric"]["team"], "x");
+
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{}"]}}]"#, b.addr)).unwrap();
+    server.wait_for("from_b", 30, |r| r.len() == 1);
+    // The removed target's series are marked stale.
+    server.wait_for("from_a", 15, |r| r.is_empty());
 }

@@ -7,9 +7,10 @@ pub mod relabel;
 mod scrape_loop;
 mod target;
 
-pub use scrape_loop::{process, Fetched, Health, ScrapeLoop, ScrapeReport, TargetHealth};
+pub use scrape_loop::{process, Fetched, Health, ScrapeLoop, ScrapeReport, Source, TargetHealth};
 pub use target::{format_duration, targets_from_group, Target};
 
+use crate::collect::HostCollector;
 use crate::config::{read_file_sd, ScrapeConfig, TargetGroup};
 use crate::selfmon::{JobLabels, Metrics};
 use crate::tsdb::{Appendable, Labels};
@@ -56,7 +57,7 @@ struct RunningTarget {
 
 struct Pool {
     cfg: Arc<ScrapeConfig>,
-    client: reqwest::Client,
+    source: Source,
     active: HashMap<Target, RunningTarget>,
     dropped: Vec<Labels>,
     discovery: Option<JoinHandle<()>>,
@@ -86,7 +87,7 @@ impl ScrapeManager {
             let cfg = Arc::new(cfg.clone());
             self.inner.pools.write().unwrap_or_else(|e| e.into_inner()).insert(
                 cfg.job_name.clone(),
-                Pool { cfg: cfg.clone(), client, active: HashMap::new(), dropped: Vec::new(), discovery: None },
+                Pool { cfg: cfg.clone(), source: Source::Http(client), active: HashMap::new(), dropped: Vec::new(), discovery: None },
             );
             let manager = self.clone();
             let job = cfg.job_name.clone();
@@ -96,6 +97,24 @@ impl ScrapeManager {
             }
         }
         Ok(())
+    }
+
+    /// Runs the built-in host collector as one more job: its one target is
+    /// this machine (`instance` = host name), scraped on the job's interval.
+    pub fn start_host(&self, cfg: ScrapeConfig, collector: HostCollector, instance: &str) {
+        let cfg = Arc::new(cfg);
+        self.inner.pools.write().unwrap_or_else(|e| e.into_inner()).insert(
+            cfg.job_name.clone(),
+            Pool {
+                cfg: cfg.clone(),
+                source: Source::Host(Arc::new(Mutex::new(collector))),
+                active: HashMap::new(),
+                dropped: Vec::new(),
+                discovery: None,
+            },
+        );
+        let group = TargetGroup { targets: vec![instance.to_string()], labels: Labels::new(), source: "host".into() };
+        self.sync(&cfg.job_name, &[group]);
     }
 
     /// Static targets once, file_sd targets whenever their files change.
@@ -165,7 +184,7 @@ impl ScrapeManager {
             let lp = ScrapeLoop::new(
                 pool.cfg.clone(),
                 t.clone(),
-                pool.client.clone(),
+                pool.source.clone(),
                 self.inner.store.clone(),
                 self.inner.metrics.clone(),
             );
@@ -245,4 +264,42 @@ fn file_sd_files(cfg: &ScrapeConfig) -> Vec<(PathBuf, Option<SystemTime>)> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The job that runs the built-in host collector: named `node` like
+/// node_exporter's usual job, so existing dashboards and rules match it.
+pub fn host_scrape_config(global: &crate::config::GlobalConfig) -> ScrapeConfig {
+    ScrapeConfig {
+        job_name: "node".into(),
+        scrape_interval: global.scrape_interval,
+        scrape_timeout: global.scrape_timeout.min(global.scrape_interval),
+        metrics_path: "/metrics".into(),
+        scheme: "builtin".into(),
+        params: Default::default(),
+        honor_labels: false,
+        honor_timestamps: true,
+        auth: None,
+        tls: Default::default(),
+        static_configs: Vec::new(),
+        file_sd_configs: Vec::new(),
+        relabel_configs: Vec::new(),
+        metric_relabel_configs: Vec::new(),
+        sample_limit: 0,
+        label_limit: 0,
+        label_name_length_limit: 0,
+        label_value_length_limit: 0,
+        target_limit: 0,
+        body_size_limit: 0,
+        enable_compression: false,
+        line: None,
+    }
+}
+
+/// This machine's name, for the host job's `instance` label.
+pub fn host_instance() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

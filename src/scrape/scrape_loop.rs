@@ -4,6 +4,7 @@
 use super::exposition::{self, Exposition, Format};
 use super::relabel::relabel;
 use super::target::Target;
+use crate::collect::{Family, HostCollector};
 use crate::config::{Auth, ScrapeConfig};
 use crate::selfmon::{JobLabels, Metrics};
 use crate::tsdb::{Appendable, Appender, Labels, STALE_NAN};
@@ -46,11 +47,48 @@ const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,applicati
 /// to it, so sample intervals stay constant and cheap to store.
 const TIMESTAMP_TOLERANCE_MS: i64 = 2;
 
+/// Where a loop's samples come from. HTTP targets and the built-in host
+/// collector share the loop, so both get `up`, `scrape_*` and staleness.
+#[derive(Clone)]
+pub enum Source {
+    Http(reqwest::Client),
+    Host(Arc<Mutex<HostCollector>>),
+}
+
+impl Source {
+    async fn fetch(&self, cfg: &ScrapeConfig, url: &str) -> Fetched {
+        match self {
+            Source::Http(client) => fetch(client, cfg, url).await,
+            Source::Host(collector) => {
+                let collector = collector.clone();
+                tokio::task::spawn_blocking(move || {
+                    let families = collector.lock().unwrap_or_else(|e| e.into_inner()).collect();
+                    Ok(host_exposition(families))
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
+        }
+    }
+}
+
+/// The host collector's families as if scraped from node_exporter.
+fn host_exposition(families: Vec<Family>) -> Exposition {
+    let mut exp = Exposition::default();
+    for f in families {
+        for (mut labels, value) in f.samples {
+            labels.set(crate::tsdb::METRIC_NAME, &f.name);
+            exp.samples.push(exposition::ParsedSample { labels, value, timestamp_ms: None });
+        }
+    }
+    exp
+}
+
 /// State carried from one scrape of a target to the next.
 pub struct ScrapeLoop {
     pub cfg: Arc<ScrapeConfig>,
     pub target: Target,
-    pub client: reqwest::Client,
+    pub source: Source,
     pub store: Arc<dyn Appendable>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Mutex<TargetHealth>>,
@@ -62,6 +100,8 @@ pub struct ScrapeLoop {
 #[derive(Debug, Default, PartialEq)]
 pub struct ScrapeReport {
     pub samples_scraped: usize,
+    /// Samples the store accepted, report series included.
+    pub appended: usize,
     pub samples_post_relabel: usize,
     pub series_added: usize,
     pub rejected: usize,
@@ -72,11 +112,11 @@ impl ScrapeLoop {
     pub fn new(
         cfg: Arc<ScrapeConfig>,
         target: Target,
-        client: reqwest::Client,
+        source: Source,
         store: Arc<dyn Appendable>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        ScrapeLoop { cfg, target, client, store, metrics, health: Arc::default(), previous: HashSet::new() }
+        ScrapeLoop { cfg, target, source, store, metrics, health: Arc::default(), previous: HashSet::new() }
     }
 
     /// Scrapes on the target's grid until `stop` fires, then marks its series stale.
@@ -112,7 +152,7 @@ impl ScrapeLoop {
     /// Fetches and stores one scrape taken at `t` (ms).
     pub async fn scrape_once(&mut self, t: i64) {
         let started = std::time::Instant::now();
-        let fetched = fetch(&self.client, &self.cfg, &self.target.url).await;
+        let fetched = self.source.fetch(&self.cfg, &self.target.url).await;
         let duration = started.elapsed();
         let job = JobLabels { job: self.cfg.job_name.clone() };
         self.metrics.scrapes.get_or_create(&job).inc();
@@ -137,8 +177,13 @@ impl ScrapeLoop {
             }
         };
         self.previous = previous;
-        if let Err(e) = commit {
-            report.error.get_or_insert(format!("storing samples: {e}"));
+        match commit {
+            Ok(()) => {
+                self.metrics.samples_appended.inc_by(report.appended as u64);
+            }
+            Err(e) => {
+                report.error.get_or_insert(format!("storing samples: {e}"));
+            }
         }
         if report.error.is_some() {
             self.metrics.scrape_failures.get_or_create(&job).inc();
@@ -192,12 +237,12 @@ pub type Fetched = Result<Exposition, String>;
 async fn fetch(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> Fetched {
     let (body, format) = fetch_body(client, cfg, url).await?;
     // Parsing a large body is CPU work: keep it off the async workers.
-    tokio::task::spawn_blocking(move || exposition::parse(&body, format).map_err(|e| e.to_string()))
+    tokio::task::spawn_blocking(move || exposition::parse_bytes(&body, format).map_err(|e| e.to_string()))
         .await
         .map_err(|e| e.to_string())?
 }
 
-async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> Result<(String, Format), String> {
+async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> Result<(bytes::Bytes, Format), String> {
     let mut req = client
         .get(url)
         .header("Accept", ACCEPT)
@@ -223,7 +268,6 @@ async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> 
     if limit > 0 && body.len() as u64 > limit {
         return Err(format!("body size limit exceeded: {} bytes > {limit} bytes", body.len()));
     }
-    let body = String::from_utf8(body.to_vec()).map_err(|e| format!("body is not valid UTF-8: {e}"))?;
     Ok((body, format))
 }
 
@@ -283,6 +327,7 @@ pub fn process(
         for (labels, ts, v) in &samples {
             match app.append(labels, *ts, *v) {
                 Ok(()) => {
+                    report.appended += 1;
                     if !previous.contains(labels) {
                         report.series_added += 1;
                     }
@@ -320,7 +365,9 @@ pub fn process(
     for (name, v) in REPORT_SERIES.iter().zip(values) {
         let mut l = target_labels.clone();
         l.set(crate::tsdb::METRIC_NAME, name);
-        let _ = app.append(&l, t, v);
+        if app.append(&l, t, v).is_ok() {
+            report.appended += 1;
+        }
     }
     report
 }
@@ -385,4 +432,112 @@ pub fn build_client(cfg: &ScrapeConfig) -> Result<reqwest::Client, String> {
         b = b.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?);
     }
     b.build().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::{is_stale_nan, Matcher, MemStore, Querier};
+
+    fn cfg() -> ScrapeConfig {
+        let mut c = crate::scrape::host_scrape_config(&crate::config::GlobalConfig::default());
+        c.job_name = "app".into();
+        c
+    }
+
+    fn target() -> Labels {
+        Labels::from_pairs([("job", "app"), ("instance", "h:1")])
+    }
+
+    fn scrape(cfg: &ScrapeConfig, body: &str, t: i64, prev: &mut HashSet<Labels>, store: &MemStore) -> ScrapeReport {
+        let fetched = exposition::parse(body, Format::Text).map_err(|e| e.to_string());
+        let mut app = store.appender();
+        let r = process(cfg, &target(), fetched, t, Duration::from_millis(3), prev, app.as_mut());
+        app.commit().unwrap();
+        r
+    }
+
+    fn last(store: &MemStore, name: &str) -> Vec<(Labels, f64)> {
+        store
+            .select(&[Matcher::equal("__name__", name)], 0, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.labels, s.samples.last().unwrap().v))
+            .collect()
+    }
+
+    #[test]
+    fn target_labels_win_unless_honor_labels() {
+        let store = MemStore::new();
+        let mut prev = HashSet::new();
+        let r = scrape(&cfg(), "m{job=\"other\"} 1\n", 1000, &mut prev, &store);
+        assert_eq!((r.samples_scraped, r.samples_post_relabel, r.series_added), (1, 1, 1));
+        let got = last(&store, "m");
+        assert_eq!(got[0].0.get("job"), Some("app"));
+        assert_eq!(got[0].0.get("exported_job"), Some("other"));
+
+        let store = MemStore::new();
+        let mut honor = cfg();
+        honor.honor_labels = true;
+        scrape(&honor, "m{job=\"other\"} 1\n", 1000, &mut HashSet::new(), &store);
+        let got = last(&store, "m");
+        assert_eq!(got[0].0.get("job"), Some("other"));
+        assert_eq!(got[0].0.get("instance"), Some("h:1"));
+    }
+
+    #[test]
+    fn report_series_and_staleness() {
+        let store = MemStore::new();
+        let mut prev = HashSet::new();
+        scrape(&cfg(), "a 1\nb 2\n", 1000, &mut prev, &store);
+        assert_eq!(last(&store, "up")[0].1, 1.0);
+        assert_eq!(last(&store, "scrape_samples_scraped")[0].1, 2.0);
+        assert_eq!(last(&store, "scrape_series_added")[0].1, 2.0);
+
+        let r = scrape(&cfg(), "a 1\n", 2000, &mut prev, &store);
+        assert_eq!(r.series_added, 0);
+        assert!(is_stale_nan(last(&store, "b")[0].1), "b vanished: stale marker");
+        assert_eq!(last(&store, "a")[0].1, 1.0);
+
+        // A failed scrape (here: unparseable) ends every series and sets up=0.
+        let r = scrape(&cfg(), "a{ 1\n", 3000, &mut prev, &store);
+        assert!(r.error.as_deref().unwrap_or_default().contains("line 1"), "{r:?}");
+        assert_eq!(last(&store, "up")[0].1, 0.0);
+        assert!(is_stale_nan(last(&store, "a")[0].1));
+        assert!(prev.is_empty());
+    }
+
+    #[test]
+    fn sample_limit_fails_the_whole_scrape() {
+        let store = MemStore::new();
+        let mut c = cfg();
+        c.sample_limit = 1;
+        let r = scrape(&c, "a 1\nb 2\n", 1000, &mut HashSet::new(), &store);
+        assert!(r.error.unwrap().contains("sample limit exceeded"));
+        assert!(last(&store, "a").is_empty());
+        assert_eq!(last(&store, "up")[0].1, 0.0);
+    }
+
+    #[test]
+    fn honors_timestamps_only_when_asked() {
+        let store = MemStore::new();
+        scrape(&cfg(), "a 1 500\n", 1000, &mut HashSet::new(), &store);
+        let s = store.select(&[Matcher::equal("__name__", "a")], 0, 10_000).unwrap();
+        assert_eq!(s[0].samples[0].t, 500);
+        let store = MemStore::new();
+        let mut c = cfg();
+        c.honor_timestamps = false;
+        scrape(&c, "a 1 500\n", 1000, &mut HashSet::new(), &store);
+        let s = store.select(&[Matcher::equal("__name__", "a")], 0, 10_000).unwrap();
+        assert_eq!(s[0].samples[0].t, 1000);
+    }
+
+    #[test]
+    fn host_families_become_samples() {
+        let mut f = Family::new("node_load1", "1m load average.", crate::collect::FamilyKind::Gauge);
+        f.push([], 0.5);
+        let exp = host_exposition(vec![f]);
+        assert_eq!(exp.samples.len(), 1);
+        assert_eq!(exp.samples[0].labels.metric_name(), Some("node_load1"));
+    }
 }
