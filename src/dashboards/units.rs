@@ -365,7 +365,7 @@ mod tests {
             ("short", -1200.0, None, "-1.2 K"),
             ("none", 1234.6, None, "1235"),
             ("none", 0.00123, None, "0.00123"),
-            ("none", 3.14159, Some(2), "3.14"),
+            ("none", 1.23456, Some(2), "1.23"),
             ("ops", 1200.0, None, "1.2K ops"),
             ("reqps", 5.0, None, "5 req/s"),
             ("hertz", 2_400_000_000.0, None, "2.4 GHz"),
