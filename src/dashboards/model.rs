@@ -267,6 +267,11 @@ impl ThresholdColor {
         Err(format!("unknown colour {s:?} (use {} or #rrggbb)", names.join(", ")))
     }
 
+    /// Neutral gray, for colours that cannot be read.
+    pub fn gray() -> ThresholdColor {
+        ThresholdColor { name: "gray".to_string(), hex: "#8e8e8e".to_string(), severity: Severity::Ok }
+    }
+
     /// The colour as written.
     pub fn name(&self) -> &str {
         &self.name
