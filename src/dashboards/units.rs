@@ -263,6 +263,16 @@ fn num(v: f64, decimals: Option<u32>) -> String {
             if v == 0.0 {
                 return "0".to_string();
             }
+            // Beyond what the scaled units cover, exponent form stays short.
+            if v.abs() >= 1e15 || v.abs() < 1e-9 {
+                let s = format!("{v:.2e}");
+                return match s.split_once('e') {
+                    Some((m, e)) if m.contains('.') => {
+                        format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+                    }
+                    _ => s,
+                };
+            }
             let mag = v.abs().log10().floor() as i32;
             let d = (2 - mag).clamp(0, 12) as usize;
             let s = format!("{v:.d$}");
@@ -385,6 +395,9 @@ mod tests {
         assert_eq!(Unit::Bytes.format(f64::INFINITY, None), "+Inf");
         assert_eq!(Unit::None.format(-0.0001, Some(2)), "0.00");
         assert_eq!(Unit::None.format(0.0, None), "0");
+        assert_eq!(Unit::None.format(1.5e300, None), "1.5e300");
+        assert_eq!(Unit::None.format(2e-12, None), "2e-12");
+        assert_eq!(Unit::Seconds.format(1e-12, None), "0.001 ns");
     }
 
     #[test]
