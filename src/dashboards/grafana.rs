@@ -233,8 +233,13 @@ fn panel(p: &Value, old_row_height: Option<u32>, warnings: &mut Vec<String>) -> 
         .or_else(|| num_at(p, "span").map(|s| (s * 2.0).round() as u32))
         .unwrap_or(12)
         .clamp(1, 24);
-    let height =
-        grid.and_then(|g| g.get("h")).and_then(Value::as_u64).map(|h| h as u32).or(old_row_height).unwrap_or(8).clamp(1, 100);
+    let height = grid
+        .and_then(|g| g.get("h"))
+        .and_then(Value::as_u64)
+        .map(|h| h as u32)
+        .or(old_row_height)
+        .unwrap_or(8)
+        .clamp(1, 100);
     let kind_name = str_at(p, "type").unwrap_or("graph");
     let kind = match kind_name {
         "graph" | "timeseries" => Some(PanelType::Timeseries),
@@ -305,7 +310,10 @@ fn panel(p: &Value, old_row_height: Option<u32>, warnings: &mut Vec<String>) -> 
 
     let defaults = p.get("fieldConfig").and_then(|f| f.get("defaults"));
     let old_axis = p.get("yaxes").and_then(Value::as_array).and_then(|a| a.first());
-    let unit_id = defaults.and_then(|d| str_at(d, "unit")).or_else(|| old_axis.and_then(|a| str_at(a, "format"))).or_else(|| str_at(p, "format"));
+    let unit_id = defaults
+        .and_then(|d| str_at(d, "unit"))
+        .or_else(|| old_axis.and_then(|a| str_at(a, "format")))
+        .or_else(|| str_at(p, "format"));
     let unit = match unit_id {
         None | Some("") => Unit::Short,
         Some(id) => Unit::parse(id).unwrap_or_else(|e| {
@@ -326,7 +334,9 @@ fn panel(p: &Value, old_row_height: Option<u32>, warnings: &mut Vec<String>) -> 
         .map(|d| d as u32);
 
     let mut thresholds = Vec::new();
-    if let Some(steps) = defaults.and_then(|d| d.get("thresholds")).and_then(|t| t.get("steps")).and_then(Value::as_array) {
+    if let Some(steps) =
+        defaults.and_then(|d| d.get("thresholds")).and_then(|t| t.get("steps")).and_then(Value::as_array)
+    {
         for s in steps {
             let Some(value) = num_at(s, "value") else { continue }; // the base step
             let color = str_at(s, "color").unwrap_or("red");
@@ -390,14 +400,14 @@ fn panel(p: &Value, old_row_height: Option<u32>, warnings: &mut Vec<String>) -> 
 /// `rgb()/rgba()` to a threshold colour; anything else becomes gray.
 fn grafana_color(c: &str, title: &str, warnings: &mut Vec<String>) -> ThresholdColor {
     let lower = c.trim().to_ascii_lowercase();
-    let base = ["super-light-", "semi-dark-", "light-", "dark-"]
-        .iter()
-        .find_map(|p| lower.strip_prefix(p))
-        .unwrap_or(&lower);
+    let base =
+        ["super-light-", "semi-dark-", "light-", "dark-"].iter().find_map(|p| lower.strip_prefix(p)).unwrap_or(&lower);
     if let Ok(tc) = ThresholdColor::parse(base) {
         return tc;
     }
-    if let Some(inner) = lower.strip_prefix("rgba(").or_else(|| lower.strip_prefix("rgb(")).and_then(|r| r.strip_suffix(')')) {
+    if let Some(inner) =
+        lower.strip_prefix("rgba(").or_else(|| lower.strip_prefix("rgb(")).and_then(|r| r.strip_suffix(')'))
+    {
         let parts: Vec<u8> = inner.split(',').take(3).filter_map(|x| x.trim().parse::<u8>().ok()).collect();
         if let [r, g, b] = parts[..] {
             if let Ok(tc) = ThresholdColor::parse(&format!("#{r:02x}{g:02x}{b:02x}")) {
@@ -479,7 +489,10 @@ mod tests {
         let titles: Vec<&str> = quick.panels.iter().map(|p| p.title.as_str()).collect();
         assert_eq!(titles, vec!["Uptime", "CPU Busy", "Pie"]);
         let gauge = &quick.panels[1];
-        assert_eq!((gauge.kind, gauge.unit.clone(), gauge.min, gauge.max, gauge.decimals), (PanelType::Gauge, Unit::Percent, Some(0.0), Some(100.0), Some(1)));
+        assert_eq!(
+            (gauge.kind, gauge.unit.clone(), gauge.min, gauge.max, gauge.decimals),
+            (PanelType::Gauge, Unit::Percent, Some(0.0), Some(100.0), Some(1))
+        );
         assert_eq!(gauge.thresholds.len(), 2);
         assert_eq!(gauge.thresholds[0].color.severity(), Severity::Warn);
         assert_eq!(gauge.thresholds[1].color.severity(), Severity::Crit);
@@ -518,7 +531,10 @@ mod tests {
         let r = &d.rows[0];
         assert_eq!(r.title, "R");
         let g = &r.panels[0];
-        assert_eq!((g.width, g.height, g.stack, g.draw, g.unit.clone(), g.min), (12, 8, true, DrawStyle::Area, Unit::Bytes, Some(0.0)));
+        assert_eq!(
+            (g.width, g.height, g.stack, g.draw, g.unit.clone(), g.min),
+            (12, 8, true, DrawStyle::Area, Unit::Bytes, Some(0.0))
+        );
         let s = &r.panels[1];
         assert_eq!(s.kind, PanelType::Stat);
         assert_eq!(s.thresholds.iter().map(|t| t.value).collect::<Vec<_>>(), vec![80.0, 90.0]);
@@ -529,6 +545,9 @@ mod tests {
         assert!(matches!(import_grafana_json("{", "x.json"), Err(DashboardError::Syntax { .. })));
         assert!(matches!(import_grafana_json("[1]", "x.json"), Err(DashboardError::Syntax { .. })));
         // A dashboard without a title gets a placeholder, not a failure.
-        assert_eq!(import_grafana_json("{}", "x.json").map(|(d, _)| d.title).ok().as_deref(), Some("Imported dashboard"));
+        assert_eq!(
+            import_grafana_json("{}", "x.json").map(|(d, _)| d.title).ok().as_deref(),
+            Some("Imported dashboard")
+        );
     }
 }

@@ -18,8 +18,8 @@ pub use model::{
     ThresholdColor, Variable, VariableSource,
 };
 pub use template::{
-    auto_step, expand_expr, resolve_options, select_value, selector_matchers, InstantEval, TimeRange, VarValue,
-    VarValues, VariableError, DEFAULT_SCRAPE_INTERVAL_MS,
+    auto_step, expand_expr, expand_text, resolve_options, select_value, selector_matchers, InstantEval, TimeRange,
+    VarValue, VarValues, VariableError, DEFAULT_SCRAPE_INTERVAL_MS,
 };
 pub use units::Unit;
 
@@ -254,8 +254,9 @@ mod tests {
 
     #[test]
     fn minimal_dashboard_gets_defaults() {
-        let d = parse_yaml("title: My Board\nrows:\n  - panels:\n      - title: Up\n        targets: [{expr: up}]\n", "t")
-            .unwrap();
+        let d =
+            parse_yaml("title: My Board\nrows:\n  - panels:\n      - title: Up\n        targets: [{expr: up}]\n", "t")
+                .unwrap();
         assert_eq!(d.uid, "my-board");
         assert_eq!(d.time, DurationMs(3_600_000));
         let p = &d.rows[0].panels[0];
@@ -329,9 +330,10 @@ rows:
         let err = parse_yaml("title: X\nrowz: []\n", "x.yml").unwrap_err().to_string();
         assert!(err.contains("unknown field `rowz`"), "{err}");
 
-        let err = parse_yaml("title: X\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], type: pie}\n", "x.yml")
-            .unwrap_err()
-            .to_string();
+        let err =
+            parse_yaml("title: X\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], type: pie}\n", "x.yml")
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("rows[0].panels[0].type: unknown variant `pie`"), "{err}");
 
         let err = parse_yaml("title: X\ntime: 5 minutes\n", "x.yml").unwrap_err().to_string();
