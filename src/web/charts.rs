@@ -244,6 +244,15 @@ fn render_svg(
 }
 
 fn finish_svg(svg: String, root_attrs: &str, extra: &str) -> String {
+    // Lines as <path>: after "M" further coordinate pairs are implicit line-tos,
+    // so a polyline's points list is a valid path as it stands.
+    let svg: String = svg
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix("<polyline ") {
+            Some(rest) => std::borrow::Cow::Owned(format!("<path {}", rest.replacen(" points=\"", " d=\"M", 1))),
+            None => std::borrow::Cow::Borrowed(line),
+        })
+        .collect();
     let mut svg = svg.replace("\"#010203\"", "\"currentColor\"").replace("\"#020304\"", "\"currentColor\"").replacen(
         "<svg ",
         &format!("<svg {root_attrs} "),
@@ -1011,7 +1020,8 @@ mod tests {
     fn draws_paths_for_data() {
         let svg = time_series_svg(&[line("a", &[1.0, 2.0, 3.0]), line("b", &[3.0, 2.0, 1.0])], &opts());
         assert!(svg.starts_with("<svg class=\"chart chart-timeseries\""), "{svg}");
-        assert!(svg.matches("<polyline").count() >= 2, "{svg}");
+        assert!(svg.matches("<path ").count() >= 2, "{svg}");
+        assert!(!svg.contains("<polyline"));
         assert!(svg.contains(&format!("stroke=\"{}\"", series_color("a").to_uppercase())), "series colour missing");
         assert!(!svg.contains("No data"));
         assert!(svg.contains("<title>"));
@@ -1023,7 +1033,7 @@ mod tests {
         for series in [vec![], vec![line("a", &[])], vec![line("a", &[f64::NAN, f64::NAN])]] {
             let svg = time_series_svg(&series, &opts());
             assert!(svg.contains("No data"), "{svg}");
-            assert!(!svg.contains("<polyline fill=\"none\" opacity=\"1\" stroke=\"#"), "no data lines expected");
+            assert!(!svg.contains("<path fill=\"none\" opacity=\"1\" stroke=\"#"), "no data lines expected");
         }
     }
 
@@ -1114,9 +1124,9 @@ mod tests {
     #[test]
     fn sparkline_gauge_and_heatmap() {
         let s = sparkline_svg(&[(0, 1.0), (1000, 3.0), (2000, 2.0)], 100, 30, "#3d8bd9");
-        assert!(s.contains("<polyline") && s.contains("sparkline"));
+        assert!(s.contains("<path ") && s.contains("sparkline"));
         let g = gauge_svg(Some(42.0), "cpu", &GaugeOptions { unit: Unit::Percent, ..GaugeOptions::default() });
-        assert!(g.contains("42%") && g.contains("<polyline"));
+        assert!(g.contains("42%") && g.contains("<path "));
         assert!(gauge_svg(None, "cpu", &GaugeOptions::default()).contains("No data"));
         let b = bar_gauge_svg(&[("a".into(), 50.0), ("b".into(), 90.0)], &GaugeOptions::default());
         assert_eq!(b.matches("<title>").count(), 2);

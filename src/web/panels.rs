@@ -518,7 +518,7 @@ mod tests {
         let html = render_panel(&panel(PanelType::Timeseries), &data, R);
         assert!(html.starts_with(r#"<figure class="panel panel-timeseries""#), "{html}");
         assert!(html.contains(r#"<figcaption class="panel-title">Requests</figcaption>"#));
-        assert!(html.contains("<svg") && html.contains("<polyline"));
+        assert!(html.contains("<svg") && html.contains("<path "));
         assert!(html.contains(r#"<table class="legend">"#));
         // Legend template: {{job}} filled, unknown label empty.
         assert!(html.contains("</span>api </td><td>1</td><td>3</td><td>2</td><td>2</td>"), "{html}");
