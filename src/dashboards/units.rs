@@ -210,6 +210,21 @@ impl Unit {
         }
     }
 
+    /// Whether the unit scales in steps of 1024 (KiB, MiB), so axis ticks
+    /// should be multiples of powers of 1024.
+    pub fn is_binary(&self) -> bool {
+        matches!(
+            self,
+            Unit::Bytes
+                | Unit::KBytes
+                | Unit::MBytes
+                | Unit::GBytes
+                | Unit::Bits
+                | Unit::BinBytesPerSec
+                | Unit::BinBitsPerSec
+        )
+    }
+
     /// Formats axis ticks so neighbouring labels differ: automatic precision first,
     /// then a fixed number of decimals, growing until the labels are distinct.
     pub fn format_ticks(&self, ticks: &[f64], decimals: Option<u32>) -> Vec<String> {

@@ -285,7 +285,14 @@ fn nice_step(span: f64, n: usize) -> f64 {
 }
 
 /// The y range and ticks for data spanning `[lo, hi]`.
-fn y_axis(lo: f64, hi: f64, fixed_min: Option<f64>, fixed_max: Option<f64>, n: usize) -> (f64, f64, Vec<f64>) {
+fn y_axis(
+    lo: f64,
+    hi: f64,
+    fixed_min: Option<f64>,
+    fixed_max: Option<f64>,
+    n: usize,
+    binary: bool,
+) -> (f64, f64, Vec<f64>) {
     let (mut lo, mut hi) = (fixed_min.unwrap_or(lo), fixed_max.unwrap_or(hi));
     if !lo.is_finite() || !hi.is_finite() {
         (lo, hi) = (0.0, 1.0);
@@ -305,7 +312,13 @@ fn y_axis(lo: f64, hi: f64, fixed_min: Option<f64>, fixed_max: Option<f64>, n: u
             lo = lo.max(0.0);
         }
     }
-    let step = nice_step(hi - lo, n);
+    // Binary units step in powers of 1024 so ticks read 2 KiB, 4 KiB, not 4.88 KiB.
+    let step = if binary && (hi - lo) >= 1024.0 {
+        let scale = 1024f64.powf(((hi - lo) / n.max(1) as f64).log(1024.0).floor());
+        nice_step((hi - lo) / scale, n) * scale
+    } else {
+        nice_step(hi - lo, n)
+    };
     if fixed_min.is_none() {
         lo = (lo / step + 1e-9).floor() * step;
     }
@@ -559,7 +572,7 @@ pub fn time_series_svg(series: &[ChartSeries], opts: &ChartOptions) -> String {
         hi = hi.max(0.0);
     }
     let n_y = ((h - 30) / 40).clamp(2, 8) as usize;
-    let (y0, y1, ticks) = y_axis(lo, hi, opts.min, opts.max, n_y);
+    let (y0, y1, ticks) = y_axis(lo, hi, opts.min, opts.max, n_y, opts.unit.is_binary());
     let labels = opts.unit.format_ticks(&ticks, opts.decimals);
     let y_ticks: Vec<(f64, String)> = ticks.into_iter().zip(labels).collect();
     let label_w = y_ticks.iter().map(|(_, l)| text_width(l, FONT_SIZE)).max().unwrap_or(20);
@@ -682,8 +695,13 @@ fn hover_columns(series: &[ChartSeries], plot: &Plot, opts: &ChartOptions) -> St
     let mut out = String::from(r#"<g class="hover">"#);
     for (i, &t) in times.iter().enumerate() {
         let x = plot.x(t);
-        let xa = if i == 0 { plot.left } else { (plot.x(times[i - 1]) + x) / 2 };
-        let xb = if i + 1 == times.len() { plot.right } else { (x + plot.x(times[i + 1])) / 2 };
+        // Columns reach halfway to the neighbours; the outer ones as far out.
+        let prev = if i > 0 { Some(plot.x(times[i - 1])) } else { None };
+        let next = times.get(i + 1).map(|&n| plot.x(n));
+        let half_before = prev.map(|p| (x - p) / 2).or(next.map(|n| (n - x) / 2)).unwrap_or(4).max(1);
+        let half_after = next.map(|n| (n - x) / 2).or(prev.map(|p| (x - p) / 2)).unwrap_or(4).max(1);
+        let xa = (x - half_before).max(plot.left);
+        let xb = (x + half_after).min(plot.right).max(xa + 1);
         let mut title = format_time(t + off, TimeFmt::Full);
         let mut shown = 0;
         for s in series {
@@ -971,9 +989,15 @@ pub fn heatmap_svg(buckets: &[HeatmapBucket], opts: &ChartOptions) -> String {
         let color = rgb("#e5731c");
         let mut extra = String::from(r#"<g class="hover">"#);
         for (c, &t) in times.iter().enumerate() {
-            let xa = if c == 0 { plot.x(t) - 2 } else { (plot.x(times[c - 1]) + plot.x(t)) / 2 };
-            let xb = if c + 1 == times.len() { plot.x(t) + 2 } else { (plot.x(t) + plot.x(times[c + 1])) / 2 };
-            let (xa, xb) = (xa.max(plot.left), xb.min(plot.right).max(xa.max(plot.left) + 1));
+            // A rate at t covers the interval before t: the cell ends at t.
+            let x = plot.x(t);
+            let width = match (c.checked_sub(1).map(|p| plot.x(times[p])), times.get(c + 1).map(|&n| plot.x(n))) {
+                (Some(p), _) => x - p,
+                (None, Some(n)) => n - x,
+                (None, None) => 4,
+            };
+            let xa = (x - width.max(1)).max(plot.left);
+            let xb = x.min(plot.right).max(xa + 1);
             let mut title = format_time(t + off, TimeFmt::Full);
             for (r, &v) in counts[c].iter().enumerate() {
                 if v <= 0.0 {
@@ -1106,6 +1130,22 @@ mod tests {
         assert_eq!(format_time(1_700_000_000_000, TimeFmt::Full), "2023-11-14 22:13:20");
         assert_eq!(format_time(0, TimeFmt::Full), "1970-01-01 00:00:00");
         assert_eq!(format_time(-1000, TimeFmt::Full), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn hover_titles_and_fixed_bounds() {
+        let o = ChartOptions { unit: Unit::Bytes, min: Some(0.0), max: Some(10_240.0), ..opts() };
+        let svg = time_series_svg(&[line("mem", &[1536.0, 2048.0])], &o);
+        assert!(svg.contains("<title>1970-01-01 00:00:00\nmem: 1.5 KiB</title>"), "{svg}");
+        assert!(svg.contains("data-t=\"60000\""));
+        // Fixed bounds: the axis runs 0 to 10 KiB whatever the data.
+        assert!(svg.contains("\n10 KiB\n") && svg.contains("\n0 B\n"), "{svg}");
+        assert!(svg.contains("\n2 KiB\n") && svg.contains("\n4 KiB\n"), "binary ticks: {svg}");
+        // The last column stops near the last point instead of filling the rest of the chart.
+        let re = regex::Regex::new(r#"<rect x="(\d+)" y="\d+" width="(\d+)"[^>]*data-t="60000""#).unwrap();
+        let c = re.captures(&svg).expect("hover column for the last point");
+        let (x, w): (i32, i32) = (c[1].parse().unwrap(), c[2].parse().unwrap());
+        assert!(x + w < 200, "last column spans {x}..{}", x + w);
     }
 
     #[test]
