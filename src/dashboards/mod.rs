@@ -3,6 +3,7 @@
 //! template variable expansion. Rendering lives in `web::panels`.
 
 mod duration;
+mod grafana;
 mod model;
 mod template;
 pub mod units;
@@ -11,13 +12,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 pub use duration::{format_duration, parse_duration};
+pub use grafana::import_grafana_json;
 pub use model::{
     slugify, Dashboard, DrawStyle, DurationMs, OneOrMany, Panel, PanelType, Row, Severity, Target, Threshold,
     ThresholdColor, Variable, VariableSource,
 };
 pub use template::{
-    auto_step, expand_expr, resolve_options, select_value, selector_matchers, InstantEval, TimeRange, VarValue,
-    VarValues, VariableError, DEFAULT_SCRAPE_INTERVAL_MS,
+    auto_step, expand_expr, expand_text, resolve_options, select_value, selector_matchers, InstantEval, TimeRange,
+    VarValue, VarValues, VariableError, DEFAULT_SCRAPE_INTERVAL_MS,
 };
 pub use units::Unit;
 
@@ -96,8 +98,10 @@ fn strip_yaml_path(message: &str, path: &str) -> String {
     }
 }
 
-/// Loads every `*.yml`/`*.yaml` file in `dir` (not recursive), in file-name
-/// order. Bad files are reported and skipped; a uid seen twice keeps the first.
+/// Loads every `*.yml`/`*.yaml` dashboard and every `*.json` Grafana
+/// dashboard in `dir` (not recursive), in file-name order. Bad files are
+/// reported and skipped; a uid seen twice keeps the first. What a Grafana
+/// import leaves out is logged as a warning.
 pub fn load_dir(dir: &Path) -> (Vec<Dashboard>, Vec<DashboardError>) {
     let mut errors = Vec::new();
     let entries = match std::fs::read_dir(dir) {
@@ -109,7 +113,7 @@ pub fn load_dir(dir: &Path) -> (Vec<Dashboard>, Vec<DashboardError>) {
     };
     let mut files: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")))
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml" | "json")))
         .collect();
     files.sort();
     let mut out: Vec<(Dashboard, String)> = Vec::new();
@@ -122,7 +126,17 @@ pub fn load_dir(dir: &Path) -> (Vec<Dashboard>, Vec<DashboardError>) {
                 continue;
             }
         };
-        match parse_yaml(&src, &name) {
+        let parsed = if path.extension().and_then(|x| x.to_str()) == Some("json") {
+            import_grafana_json(&src, &name).map(|(d, warnings)| {
+                for w in warnings {
+                    tracing::warn!(file = %name, "Grafana import: {w}");
+                }
+                d
+            })
+        } else {
+            parse_yaml(&src, &name)
+        };
+        match parsed {
             Ok(d) => {
                 if let Some((_, other)) = out.iter().find(|(o, _)| o.uid == d.uid) {
                     errors.push(DashboardError::DuplicateUid { name, uid: d.uid.clone(), other: other.clone() });
@@ -240,8 +254,9 @@ mod tests {
 
     #[test]
     fn minimal_dashboard_gets_defaults() {
-        let d = parse_yaml("title: My Board\nrows:\n  - panels:\n      - title: Up\n        targets: [{expr: up}]\n", "t")
-            .unwrap();
+        let d =
+            parse_yaml("title: My Board\nrows:\n  - panels:\n      - title: Up\n        targets: [{expr: up}]\n", "t")
+                .unwrap();
         assert_eq!(d.uid, "my-board");
         assert_eq!(d.time, DurationMs(3_600_000));
         let p = &d.rows[0].panels[0];
@@ -315,9 +330,10 @@ rows:
         let err = parse_yaml("title: X\nrowz: []\n", "x.yml").unwrap_err().to_string();
         assert!(err.contains("unknown field `rowz`"), "{err}");
 
-        let err = parse_yaml("title: X\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], type: pie}\n", "x.yml")
-            .unwrap_err()
-            .to_string();
+        let err =
+            parse_yaml("title: X\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], type: pie}\n", "x.yml")
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("rows[0].panels[0].type: unknown variant `pie`"), "{err}");
 
         let err = parse_yaml("title: X\ntime: 5 minutes\n", "x.yml").unwrap_err().to_string();
@@ -368,9 +384,10 @@ rows:
         std::fs::write(dir.path().join("c.yml"), "title: [\n").unwrap();
         std::fs::write(dir.path().join("d.txt"), "not a dashboard").unwrap();
         std::fs::write(dir.path().join("e.yml"), "title: E\n").unwrap();
+        std::fs::write(dir.path().join("f.json"), r#"{"title": "F", "panels": []}"#).unwrap();
         let (dashes, errs) = load_dir(dir.path());
         let uids: Vec<&str> = dashes.iter().map(|d| d.uid.as_str()).collect();
-        assert_eq!(uids, vec!["a", "e"]);
+        assert_eq!(uids, vec!["a", "e", "f"]);
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(matches!(&errs[0], DashboardError::DuplicateUid { uid, .. } if uid == "a"));
         assert!(errs[1].to_string().contains("c.yml"));

@@ -267,6 +267,11 @@ impl ThresholdColor {
         Err(format!("unknown colour {s:?} (use {} or #rrggbb)", names.join(", ")))
     }
 
+    /// Neutral gray, for colours that cannot be read.
+    pub fn gray() -> ThresholdColor {
+        ThresholdColor { name: "gray".to_string(), hex: "#8e8e8e".to_string(), severity: Severity::Ok }
+    }
+
     /// The colour as written.
     pub fn name(&self) -> &str {
         &self.name
@@ -425,9 +430,9 @@ impl Variable {
         for opt in raw {
             let kept = match &re {
                 None => Some(opt),
-                Some(re) => re.captures(&opt).map(|c| {
-                    c.get(1).or_else(|| c.get(0)).map(|m| m.as_str().to_string()).unwrap_or_default()
-                }),
+                Some(re) => re
+                    .captures(&opt)
+                    .map(|c| c.get(1).or_else(|| c.get(0)).map(|m| m.as_str().to_string()).unwrap_or_default()),
             };
             if let Some(v) = kept {
                 if seen.insert(v.clone()) {
@@ -452,11 +457,12 @@ fn parse_variable_query(q: &str) -> Result<VariableSource, String> {
     if let Some(args) = call("label_values") {
         let parts = split_top_level(args);
         return match parts.as_slice() {
-            [label] if !label.is_empty() => Ok(VariableSource::LabelValues { selector: None, label: label.to_string() }),
-            [sel, label] if !label.is_empty() && !sel.is_empty() => Ok(VariableSource::LabelValues {
-                selector: Some(sel.to_string()),
-                label: label.to_string(),
-            }),
+            [label] if !label.is_empty() => {
+                Ok(VariableSource::LabelValues { selector: None, label: label.to_string() })
+            }
+            [sel, label] if !label.is_empty() && !sel.is_empty() => {
+                Ok(VariableSource::LabelValues { selector: Some(sel.to_string()), label: label.to_string() })
+            }
             _ => Err(format!("label_values needs ([selector,] label), got {q:?}")),
         }
         .and_then(|src| match &src {
@@ -557,9 +563,7 @@ impl Dashboard {
         if self.uid.is_empty() {
             self.uid = slugify(&self.title);
         }
-        if self.uid.is_empty()
-            || !self.uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if self.uid.is_empty() || !self.uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             errs.push(format!("uid: {:?} must be letters, digits, '-' or '_'", self.uid));
         }
         if self.time.0 <= 0 {
@@ -635,7 +639,10 @@ impl Dashboard {
 
     /// Every panel with its row index and position in the row, top to bottom.
     pub fn panels(&self) -> impl Iterator<Item = (usize, usize, &Panel)> {
-        self.rows.iter().enumerate().flat_map(|(r, row)| row.panels.iter().enumerate().map(move |(p, panel)| (r, p, panel)))
+        self.rows
+            .iter()
+            .enumerate()
+            .flat_map(|(r, row)| row.panels.iter().enumerate().map(move |(p, panel)| (r, p, panel)))
     }
 
     /// The variable called `name`.
@@ -668,11 +675,17 @@ mod tests {
             var("label_values(up{job=\"a,b\"}, instance)").source(),
             Ok(VariableSource::LabelValues { selector: Some("up{job=\"a,b\"}".into()), label: "instance".into() })
         );
-        assert_eq!(var("label_values(job)").source(), Ok(VariableSource::LabelValues { selector: None, label: "job".into() }));
+        assert_eq!(
+            var("label_values(job)").source(),
+            Ok(VariableSource::LabelValues { selector: None, label: "job".into() })
+        );
         assert_eq!(var("label_names()").source(), Ok(VariableSource::LabelNames { selector: None }));
         assert_eq!(var("metrics(node_.*)").source(), Ok(VariableSource::Metrics { regex: "node_.*".into() }));
         assert_eq!(var("query_result(up == 1)").source(), Ok(VariableSource::QueryResult { expr: "up == 1".into() }));
-        assert_eq!(var("sum by (job) (up)").source(), Ok(VariableSource::QueryResult { expr: "sum by (job) (up)".into() }));
+        assert_eq!(
+            var("sum by (job) (up)").source(),
+            Ok(VariableSource::QueryResult { expr: "sum by (job) (up)".into() })
+        );
         assert!(var("label_values()").source().is_err());
         assert!(var("label_values(up, 1abc)").source().is_err());
         assert!(var("metrics(()").source().is_err());

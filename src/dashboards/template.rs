@@ -41,8 +41,25 @@ pub const DEFAULT_SCRAPE_INTERVAL_MS: i64 = 15_000;
 /// readable interval, never below `min_step_ms` (usually the scrape interval).
 pub fn auto_step(range: TimeRange, max_points: u32, min_step_ms: i64) -> i64 {
     const NICE: &[i64] = &[
-        1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000,
-        3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000, 604_800_000,
+        1_000,
+        2_000,
+        5_000,
+        10_000,
+        15_000,
+        30_000,
+        60_000,
+        120_000,
+        300_000,
+        600_000,
+        900_000,
+        1_800_000,
+        3_600_000,
+        7_200_000,
+        10_800_000,
+        21_600_000,
+        43_200_000,
+        86_400_000,
+        604_800_000,
     ];
     let raw = range.len_ms() / i64::from(max_points.max(1));
     let nice = NICE.iter().copied().find(|&n| n >= raw).unwrap_or_else(|| raw.max(1));
@@ -290,6 +307,35 @@ pub fn expand_expr(expr: &str, vars: &VarValues, range: TimeRange, step_ms: i64)
     out
 }
 
+/// Expands variables in display text such as a panel title: values as
+/// written, several joined by ", ", All as "All". Built-ins and unknown
+/// names stay as written.
+pub fn expand_text(text: &str, vars: &VarValues) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find(['$', '[']) {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        match parse_reference(tail) {
+            Some((len, name, _)) => {
+                match vars.get(name) {
+                    Some(VarValue::All { .. }) => out.push_str("All"),
+                    Some(VarValue::Values { values, .. }) => out.push_str(&values.join(", ")),
+                    None => out.push_str(&tail[..len]),
+                }
+                rest = &rest[pos + len..];
+            }
+            None => {
+                let c = tail.chars().next().map_or(1, char::len_utf8);
+                out.push_str(&tail[..c]);
+                rest = &rest[pos + c..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Recognises `$name`, `${name}`, `${name:fmt}`, `[[name]]`, `[[name:fmt]]` at the
 /// start of `s`; returns its length, the name and the format.
 fn parse_reference(s: &str) -> Option<(usize, &str, Option<&str>)> {
@@ -395,10 +441,7 @@ mod tests {
         assert_eq!(expand_expr(r#"up{job="$job"}"#, &v, R, 15_000), r#"up{job="node"}"#);
         assert_eq!(expand_expr(r#"up{job="${job}"}"#, &v, R, 15_000), r#"up{job="node"}"#);
         assert_eq!(expand_expr(r#"up{job="[[job]]"}"#, &v, R, 15_000), r#"up{job="node"}"#);
-        assert_eq!(
-            expand_expr(r#"up{instance=~"$instance"}"#, &v, R, 15_000),
-            r#"up{instance=~"(a:9100|b:9100)"}"#
-        );
+        assert_eq!(expand_expr(r#"up{instance=~"$instance"}"#, &v, R, 15_000), r#"up{instance=~"(a:9100|b:9100)"}"#);
         assert_eq!(expand_expr(r#"up{env=~"$env",dc=~"$dc"}"#, &v, R, 15_000), r#"up{env=~".*",dc=~"eu-.*"}"#);
         assert_eq!(expand_expr("${instance:pipe}", &v, R, 15_000), "a:9100|b:9100");
         assert_eq!(expand_expr("${instance:csv}", &v, R, 15_000), "a:9100,b:9100");
@@ -417,6 +460,19 @@ mod tests {
         assert_eq!(expand_expr("$path", &v, R, 1000), r#"(/a\\.b|c\\|d|q\"x)"#);
         v.set_multi("one", &["1.2.3.4"]);
         assert_eq!(expand_expr("$one", &v, R, 1000), r"1\\.2\\.3\\.4");
+    }
+
+    #[test]
+    fn expands_display_text() {
+        let v = vars();
+        assert_eq!(
+            expand_text("Latency of $job on ${instance} in [[env]] ($nope)", &v),
+            "Latency of node on a:9100, b:9100 in All ($nope)"
+        );
+        // No PromQL escaping in display text.
+        let mut q = VarValues::new();
+        q.set_multi("p", &["a.b"]);
+        assert_eq!(expand_text("$p", &q), "a.b");
     }
 
     #[test]

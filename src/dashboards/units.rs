@@ -210,6 +210,21 @@ impl Unit {
         }
     }
 
+    /// Whether the unit scales in steps of 1024 (KiB, MiB), so axis ticks
+    /// should be multiples of powers of 1024.
+    pub fn is_binary(&self) -> bool {
+        matches!(
+            self,
+            Unit::Bytes
+                | Unit::KBytes
+                | Unit::MBytes
+                | Unit::GBytes
+                | Unit::Bits
+                | Unit::BinBytesPerSec
+                | Unit::BinBitsPerSec
+        )
+    }
+
     /// Formats axis ticks so neighbouring labels differ: automatic precision first,
     /// then a fixed number of decimals, growing until the labels are distinct.
     pub fn format_ticks(&self, ticks: &[f64], decimals: Option<u32>) -> Vec<String> {
@@ -262,6 +277,16 @@ fn num(v: f64, decimals: Option<u32>) -> String {
         None => {
             if v == 0.0 {
                 return "0".to_string();
+            }
+            // Beyond what the scaled units cover, exponent form stays short.
+            if v.abs() >= 1e15 || v.abs() < 1e-9 {
+                let s = format!("{v:.2e}");
+                return match s.split_once('e') {
+                    Some((m, e)) if m.contains('.') => {
+                        format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+                    }
+                    _ => s,
+                };
             }
             let mag = v.abs().log10().floor() as i32;
             let d = (2 - mag).clamp(0, 12) as usize;
@@ -365,7 +390,7 @@ mod tests {
             ("short", -1200.0, None, "-1.2 K"),
             ("none", 1234.6, None, "1235"),
             ("none", 0.00123, None, "0.00123"),
-            ("none", 3.14159, Some(2), "3.14"),
+            ("none", 1.23456, Some(2), "1.23"),
             ("ops", 1200.0, None, "1.2K ops"),
             ("reqps", 5.0, None, "5 req/s"),
             ("hertz", 2_400_000_000.0, None, "2.4 GHz"),
@@ -385,6 +410,9 @@ mod tests {
         assert_eq!(Unit::Bytes.format(f64::INFINITY, None), "+Inf");
         assert_eq!(Unit::None.format(-0.0001, Some(2)), "0.00");
         assert_eq!(Unit::None.format(0.0, None), "0");
+        assert_eq!(Unit::None.format(1.5e300, None), "1.5e300");
+        assert_eq!(Unit::None.format(2e-12, None), "2e-12");
+        assert_eq!(Unit::Seconds.format(1e-12, None), "0.001 ns");
     }
 
     #[test]

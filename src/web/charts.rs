@@ -97,7 +97,15 @@ pub struct GaugeOptions {
 
 impl Default for GaugeOptions {
     fn default() -> Self {
-        GaugeOptions { width: 200, height: 160, min: 0.0, max: 100.0, unit: Unit::Short, decimals: None, thresholds: Vec::new() }
+        GaugeOptions {
+            width: 200,
+            height: 160,
+            min: 0.0,
+            max: 100.0,
+            unit: Unit::Short,
+            decimals: None,
+            thresholds: Vec::new(),
+        }
     }
 }
 
@@ -236,10 +244,20 @@ fn render_svg(
 }
 
 fn finish_svg(svg: String, root_attrs: &str, extra: &str) -> String {
-    let mut svg = svg
-        .replace("\"#010203\"", "\"currentColor\"")
-        .replace("\"#020304\"", "\"currentColor\"")
-        .replacen("<svg ", &format!("<svg {root_attrs} "), 1);
+    // Lines as <path>: after "M" further coordinate pairs are implicit line-tos,
+    // so a polyline's points list is a valid path as it stands.
+    let svg: String = svg
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix("<polyline ") {
+            Some(rest) => std::borrow::Cow::Owned(format!("<path {}", rest.replacen(" points=\"", " d=\"M", 1))),
+            None => std::borrow::Cow::Borrowed(line),
+        })
+        .collect();
+    let mut svg = svg.replace("\"#010203\"", "\"currentColor\"").replace("\"#020304\"", "\"currentColor\"").replacen(
+        "<svg ",
+        &format!("<svg {root_attrs} "),
+        1,
+    );
     if let Some(pos) = svg.rfind("</svg>") {
         svg.insert_str(pos, extra);
     }
@@ -267,7 +285,14 @@ fn nice_step(span: f64, n: usize) -> f64 {
 }
 
 /// The y range and ticks for data spanning `[lo, hi]`.
-fn y_axis(lo: f64, hi: f64, fixed_min: Option<f64>, fixed_max: Option<f64>, n: usize) -> (f64, f64, Vec<f64>) {
+fn y_axis(
+    lo: f64,
+    hi: f64,
+    fixed_min: Option<f64>,
+    fixed_max: Option<f64>,
+    n: usize,
+    binary: bool,
+) -> (f64, f64, Vec<f64>) {
     let (mut lo, mut hi) = (fixed_min.unwrap_or(lo), fixed_max.unwrap_or(hi));
     if !lo.is_finite() || !hi.is_finite() {
         (lo, hi) = (0.0, 1.0);
@@ -287,7 +312,13 @@ fn y_axis(lo: f64, hi: f64, fixed_min: Option<f64>, fixed_max: Option<f64>, n: u
             lo = lo.max(0.0);
         }
     }
-    let step = nice_step(hi - lo, n);
+    // Binary units step in powers of 1024 so ticks read 2 KiB, 4 KiB, not 4.88 KiB.
+    let step = if binary && (hi - lo) >= 1024.0 {
+        let scale = 1024f64.powf(((hi - lo) / n.max(1) as f64).log(1024.0).floor());
+        nice_step((hi - lo) / scale, n) * scale
+    } else {
+        nice_step(hi - lo, n)
+    };
     if fixed_min.is_none() {
         lo = (lo / step + 1e-9).floor() * step;
     }
@@ -310,8 +341,27 @@ fn y_axis(lo: f64, hi: f64, fixed_min: Option<f64>, fixed_max: Option<f64>, n: u
 
 /// Readable time steps for the x axis, in ms.
 const TIME_STEPS: &[i64] = &[
-    1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000,
-    7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000, 172_800_000, 604_800_000, 1_209_600_000,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    15_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    900_000,
+    1_800_000,
+    3_600_000,
+    7_200_000,
+    10_800_000,
+    21_600_000,
+    43_200_000,
+    86_400_000,
+    172_800_000,
+    604_800_000,
+    1_209_600_000,
     2_592_000_000,
 ];
 
@@ -461,11 +511,18 @@ fn infer_step(series: &[ChartSeries]) -> Option<i64> {
 /// finite point it draws an empty frame saying "No data".
 pub fn time_series_svg(series: &[ChartSeries], opts: &ChartOptions) -> String {
     let (w, h) = (opts.width.clamp(120, 4000) as i32, opts.height.clamp(60, 4000) as i32);
-    let range = if opts.range.end > opts.range.start { opts.range } else { TimeRange::new(opts.range.start, opts.range.start + 1000) };
+    let range = if opts.range.end > opts.range.start {
+        opts.range
+    } else {
+        TimeRange::new(opts.range.start, opts.range.start + 1000)
+    };
     let in_range = |t: i64| t >= range.start && t <= range.end;
     let series: Vec<ChartSeries> = series
         .iter()
-        .map(|s| ChartSeries { name: s.name.clone(), points: s.points.iter().copied().filter(|(t, _)| in_range(*t)).collect() })
+        .map(|s| ChartSeries {
+            name: s.name.clone(),
+            points: s.points.iter().copied().filter(|(t, _)| in_range(*t)).collect(),
+        })
         .collect();
     let has_data = series.iter().any(|s| s.points.iter().any(|(_, v)| v.is_finite()));
     let step = opts.step_ms.filter(|s| *s > 0).or_else(|| infer_step(&series));
@@ -515,7 +572,7 @@ pub fn time_series_svg(series: &[ChartSeries], opts: &ChartOptions) -> String {
         hi = hi.max(0.0);
     }
     let n_y = ((h - 30) / 40).clamp(2, 8) as usize;
-    let (y0, y1, ticks) = y_axis(lo, hi, opts.min, opts.max, n_y);
+    let (y0, y1, ticks) = y_axis(lo, hi, opts.min, opts.max, n_y, opts.unit.is_binary());
     let labels = opts.unit.format_ticks(&ticks, opts.decimals);
     let y_ticks: Vec<(f64, String)> = ticks.into_iter().zip(labels).collect();
     let label_w = y_ticks.iter().map(|(_, l)| text_width(l, FONT_SIZE)).max().unwrap_or(20);
@@ -560,7 +617,8 @@ pub fn time_series_svg(series: &[ChartSeries], opts: &ChartOptions) -> String {
         for (i, pts) in stacked.iter().enumerate() {
             let color = rgb(colors[i]);
             let line = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };
-            let fill = ShapeStyle { color: color.mix(if opts.stack { 0.45 } else { 0.2 }), filled: true, stroke_width: 0 };
+            let fill =
+                ShapeStyle { color: color.mix(if opts.stack { 0.45 } else { 0.2 }), filled: true, stroke_width: 0 };
             // Runs of (t, lower, upper), split at gaps in the upper values.
             let uppers: Vec<(i64, f64)> = pts.iter().map(|&(t, _, u)| (t, u)).collect();
             let lower_of: std::collections::HashMap<i64, f64> = pts.iter().map(|&(t, l, _)| (t, l)).collect();
@@ -575,7 +633,8 @@ pub fn time_series_svg(series: &[ChartSeries], opts: &ChartOptions) -> String {
                         };
                         for &(t, u) in &run {
                             let x = plot.x(t) + off;
-                            let l = if opts.stack { plot.y(lower_of.get(&t).copied().unwrap_or(0.0)) } else { baseline };
+                            let l =
+                                if opts.stack { plot.y(lower_of.get(&t).copied().unwrap_or(0.0)) } else { baseline };
                             let (ya, yb) = (plot.y(u).min(l), plot.y(u).max(l));
                             root.draw(&Rectangle::new([(x, ya), (x + bw, yb.max(ya + 1))], color.mix(0.85).filled()))
                                 .map_err(err)?;
@@ -586,9 +645,11 @@ pub fn time_series_svg(series: &[ChartSeries], opts: &ChartOptions) -> String {
                         if opts.draw == DrawStyle::Area {
                             let mut poly = upper.clone();
                             if opts.stack {
-                                poly.extend(run.iter().rev().map(|&(t, _)| {
-                                    (plot.x(t), plot.y(lower_of.get(&t).copied().unwrap_or(0.0)))
-                                }));
+                                poly.extend(
+                                    run.iter()
+                                        .rev()
+                                        .map(|&(t, _)| (plot.x(t), plot.y(lower_of.get(&t).copied().unwrap_or(0.0)))),
+                                );
                             } else {
                                 poly.push((upper[upper.len() - 1].0, baseline));
                                 poly.push((upper[0].0, baseline));
@@ -634,8 +695,13 @@ fn hover_columns(series: &[ChartSeries], plot: &Plot, opts: &ChartOptions) -> St
     let mut out = String::from(r#"<g class="hover">"#);
     for (i, &t) in times.iter().enumerate() {
         let x = plot.x(t);
-        let xa = if i == 0 { plot.left } else { (plot.x(times[i - 1]) + x) / 2 };
-        let xb = if i + 1 == times.len() { plot.right } else { (x + plot.x(times[i + 1])) / 2 };
+        // Columns reach halfway to the neighbours; the outer ones as far out.
+        let prev = if i > 0 { Some(plot.x(times[i - 1])) } else { None };
+        let next = times.get(i + 1).map(|&n| plot.x(n));
+        let half_before = prev.map(|p| (x - p) / 2).or(next.map(|n| (n - x) / 2)).unwrap_or(4).max(1);
+        let half_after = next.map(|n| (n - x) / 2).or(prev.map(|p| (x - p) / 2)).unwrap_or(4).max(1);
+        let xa = (x - half_before).max(plot.left);
+        let xb = (x + half_after).min(plot.right).max(xa + 1);
         let mut title = format_time(t + off, TimeFmt::Full);
         let mut shown = 0;
         for s in series {
@@ -765,7 +831,8 @@ pub fn bar_gauge_svg(items: &[(String, f64)], opts: &GaugeOptions) -> String {
     if items.is_empty() {
         let h = opts.height.clamp(40, 2000) as i32;
         return render_svg(w as u32, h as u32, r#"class="chart bargauge" role="img" aria-label="No data""#, |root| {
-            root.draw(&Text::new("No data", (w / 2, h / 2), text_style(18.0, HPos::Center, VPos::Center))).map_err(err)?;
+            root.draw(&Text::new("No data", (w / 2, h / 2), text_style(18.0, HPos::Center, VPos::Center)))
+                .map_err(err)?;
             Ok(String::new())
         });
     }
@@ -776,7 +843,11 @@ pub fn bar_gauge_svg(items: &[(String, f64)], opts: &GaugeOptions) -> String {
     let rows: Vec<(String, String, f64)> = items
         .iter()
         .map(|(l, v)| {
-            let shown = if l.chars().count() > 40 { format!("{}…", l.chars().take(39).collect::<String>()) } else { l.clone() };
+            let shown = if l.chars().count() > 40 {
+                format!("{}…", l.chars().take(39).collect::<String>())
+            } else {
+                l.clone()
+            };
             (shown, opts.unit.format(*v, opts.decimals), *v)
         })
         .collect();
@@ -787,8 +858,12 @@ pub fn bar_gauge_svg(items: &[(String, f64)], opts: &GaugeOptions) -> String {
         for (i, (label, text, v)) in rows.iter().enumerate() {
             let y = 4 + i as i32 * ROW;
             let (ya, yb) = (y + 4, y + ROW - 4);
-            root.draw(&Text::new(label.clone(), (label_w + 4, (ya + yb) / 2), text_style(FONT_SIZE, HPos::Right, VPos::Center)))
-                .map_err(err)?;
+            root.draw(&Text::new(
+                label.clone(),
+                (label_w + 4, (ya + yb) / 2),
+                text_style(FONT_SIZE, HPos::Right, VPos::Center),
+            ))
+            .map_err(err)?;
             root.draw(&Rectangle::new([(x0, ya), (x1, yb)], GRID.mix(0.1).filled())).map_err(err)?;
             if v.is_finite() {
                 let frac = ((v - min) / (max - min)).clamp(0.0, 1.0);
@@ -798,8 +873,12 @@ pub fn bar_gauge_svg(items: &[(String, f64)], opts: &GaugeOptions) -> String {
                     root.draw(&Rectangle::new([(x0, ya), (xe, yb)], color.filled())).map_err(err)?;
                 }
             }
-            root.draw(&Text::new(text.clone(), (x1 + 6, (ya + yb) / 2), text_style(FONT_SIZE, HPos::Left, VPos::Center)))
-                .map_err(err)?;
+            root.draw(&Text::new(
+                text.clone(),
+                (x1 + 6, (ya + yb) / 2),
+                text_style(FONT_SIZE, HPos::Left, VPos::Center),
+            ))
+            .map_err(err)?;
             let _ = write!(
                 extra,
                 r#"<rect x="0" y="{y}" width="{w}" height="{ROW}" fill="transparent"><title>{}: {}</title></rect>"#,
@@ -826,7 +905,11 @@ pub struct HeatmapBucket {
 /// strength by count. `opts.unit` formats the bucket bounds.
 pub fn heatmap_svg(buckets: &[HeatmapBucket], opts: &ChartOptions) -> String {
     let (w, h) = (opts.width.clamp(120, 4000) as i32, opts.height.clamp(60, 4000) as i32);
-    let range = if opts.range.end > opts.range.start { opts.range } else { TimeRange::new(opts.range.start, opts.range.start + 1000) };
+    let range = if opts.range.end > opts.range.start {
+        opts.range
+    } else {
+        TimeRange::new(opts.range.start, opts.range.start + 1000)
+    };
     let mut buckets: Vec<&HeatmapBucket> = buckets.iter().filter(|b| !b.le.is_nan()).collect();
     buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
     let mut times: Vec<i64> = buckets
@@ -862,8 +945,10 @@ pub fn heatmap_svg(buckets: &[HeatmapBucket], opts: &ChartOptions) -> String {
         })
         .collect();
     let peak = counts.iter().flatten().copied().fold(0.0, f64::max);
-    let labels: Vec<String> =
-        buckets.iter().map(|b| if b.le.is_infinite() { "+Inf".to_string() } else { opts.unit.format(b.le, opts.decimals) }).collect();
+    let labels: Vec<String> = buckets
+        .iter()
+        .map(|b| if b.le.is_infinite() { "+Inf".to_string() } else { opts.unit.format(b.le, opts.decimals) })
+        .collect();
     let label_w = labels.iter().map(|l| text_width(l, FONT_SIZE)).max().unwrap_or(20);
     let plot = Plot {
         left: (label_w + 10).clamp(24, w / 3),
@@ -904,9 +989,15 @@ pub fn heatmap_svg(buckets: &[HeatmapBucket], opts: &ChartOptions) -> String {
         let color = rgb("#e5731c");
         let mut extra = String::from(r#"<g class="hover">"#);
         for (c, &t) in times.iter().enumerate() {
-            let xa = if c == 0 { plot.x(t) - 2 } else { (plot.x(times[c - 1]) + plot.x(t)) / 2 };
-            let xb = if c + 1 == times.len() { plot.x(t) + 2 } else { (plot.x(t) + plot.x(times[c + 1])) / 2 };
-            let (xa, xb) = (xa.max(plot.left), xb.min(plot.right).max(xa.max(plot.left) + 1));
+            // A rate at t covers the interval before t: the cell ends at t.
+            let x = plot.x(t);
+            let width = match (c.checked_sub(1).map(|p| plot.x(times[p])), times.get(c + 1).map(|&n| plot.x(n))) {
+                (Some(p), _) => x - p,
+                (None, Some(n)) => n - x,
+                (None, None) => 4,
+            };
+            let xa = (x - width.max(1)).max(plot.left);
+            let xb = x.min(plot.right).max(xa + 1);
             let mut title = format_time(t + off, TimeFmt::Full);
             for (r, &v) in counts[c].iter().enumerate() {
                 if v <= 0.0 {
@@ -943,14 +1034,18 @@ mod tests {
     }
 
     fn line(name: &str, values: &[f64]) -> ChartSeries {
-        ChartSeries { name: name.into(), points: values.iter().enumerate().map(|(i, v)| (i as i64 * 60_000, *v)).collect() }
+        ChartSeries {
+            name: name.into(),
+            points: values.iter().enumerate().map(|(i, v)| (i as i64 * 60_000, *v)).collect(),
+        }
     }
 
     #[test]
     fn draws_paths_for_data() {
         let svg = time_series_svg(&[line("a", &[1.0, 2.0, 3.0]), line("b", &[3.0, 2.0, 1.0])], &opts());
         assert!(svg.starts_with("<svg class=\"chart chart-timeseries\""), "{svg}");
-        assert_eq!(svg.matches("<polyline").filter(|_| true).count() >= 2, true);
+        assert!(svg.matches("<path ").count() >= 2, "{svg}");
+        assert!(!svg.contains("<polyline"));
         assert!(svg.contains(&format!("stroke=\"{}\"", series_color("a").to_uppercase())), "series colour missing");
         assert!(!svg.contains("No data"));
         assert!(svg.contains("<title>"));
@@ -962,7 +1057,7 @@ mod tests {
         for series in [vec![], vec![line("a", &[])], vec![line("a", &[f64::NAN, f64::NAN])]] {
             let svg = time_series_svg(&series, &opts());
             assert!(svg.contains("No data"), "{svg}");
-            assert!(!svg.contains("<polyline fill=\"none\" opacity=\"1\" stroke=\"#"), "no data lines expected");
+            assert!(!svg.contains("<path fill=\"none\" opacity=\"1\" stroke=\"#"), "no data lines expected");
         }
     }
 
@@ -976,7 +1071,8 @@ mod tests {
         assert_eq!(count(&broken), 2);
         assert_eq!(count(&stale), 2);
         // A missing step (points at 0, 1m, 5m, 6m) breaks the line too.
-        let gappy = ChartSeries { name: "a".into(), points: vec![(0, 1.0), (60_000, 1.0), (300_000, 2.0), (360_000, 2.0)] };
+        let gappy =
+            ChartSeries { name: "a".into(), points: vec![(0, 1.0), (60_000, 1.0), (300_000, 2.0), (360_000, 2.0)] };
         assert_eq!(count(&time_series_svg(&[gappy], &opts())), 2);
     }
 
@@ -1008,7 +1104,10 @@ mod tests {
 
     #[test]
     fn labels_are_escaped() {
-        let svg = time_series_svg(&[line("<script>alert(1)</script>", &[1.0, 2.0])], &ChartOptions { title: "a\"b<".into(), ..opts() });
+        let svg = time_series_svg(
+            &[line("<script>alert(1)</script>", &[1.0, 2.0])],
+            &ChartOptions { title: "a\"b<".into(), ..opts() },
+        );
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"));
         assert!(svg.contains("aria-label=\"a&quot;b&lt;\""));
@@ -1020,8 +1119,10 @@ mod tests {
 
     #[test]
     fn axis_uses_unit_and_wall_clock() {
-        let o = ChartOptions { unit: Unit::Bytes, range: TimeRange::new(1_700_000_000_000, 1_700_003_600_000), ..opts() };
-        let s = ChartSeries { name: "m".into(), points: vec![(1_700_000_000_000, 1024.0), (1_700_003_600_000, 4096.0)] };
+        let o =
+            ChartOptions { unit: Unit::Bytes, range: TimeRange::new(1_700_000_000_000, 1_700_003_600_000), ..opts() };
+        let s =
+            ChartSeries { name: "m".into(), points: vec![(1_700_000_000_000, 1024.0), (1_700_003_600_000, 4096.0)] };
         let svg = time_series_svg(&[s], &o);
         assert!(svg.contains("KiB"), "{svg}");
         // 1_700_000_000_000 ms is 2023-11-14 22:13:20 UTC: ticks are on round times.
@@ -1029,6 +1130,22 @@ mod tests {
         assert_eq!(format_time(1_700_000_000_000, TimeFmt::Full), "2023-11-14 22:13:20");
         assert_eq!(format_time(0, TimeFmt::Full), "1970-01-01 00:00:00");
         assert_eq!(format_time(-1000, TimeFmt::Full), "1969-12-31 23:59:59");
+    }
+
+    #[test]
+    fn hover_titles_and_fixed_bounds() {
+        let o = ChartOptions { unit: Unit::Bytes, min: Some(0.0), max: Some(10_240.0), ..opts() };
+        let svg = time_series_svg(&[line("mem", &[1536.0, 2048.0])], &o);
+        assert!(svg.contains("<title>1970-01-01 00:00:00\nmem: 1.5 KiB</title>"), "{svg}");
+        assert!(svg.contains("data-t=\"60000\""));
+        // Fixed bounds: the axis runs 0 to 10 KiB whatever the data.
+        assert!(svg.contains("\n10 KiB\n") && svg.contains("\n0 B\n"), "{svg}");
+        assert!(svg.contains("\n2 KiB\n") && svg.contains("\n4 KiB\n"), "binary ticks: {svg}");
+        // The last column stops near the last point instead of filling the rest of the chart.
+        let re = regex::Regex::new(r#"<rect x="(\d+)" y="\d+" width="(\d+)"[^>]*data-t="60000""#).unwrap();
+        let c = re.captures(&svg).expect("hover column for the last point");
+        let (x, w): (i32, i32) = (c[1].parse().unwrap(), c[2].parse().unwrap());
+        assert!(x + w < 200, "last column spans {x}..{}", x + w);
     }
 
     #[test]
@@ -1047,16 +1164,19 @@ mod tests {
     #[test]
     fn sparkline_gauge_and_heatmap() {
         let s = sparkline_svg(&[(0, 1.0), (1000, 3.0), (2000, 2.0)], 100, 30, "#3d8bd9");
-        assert!(s.contains("<polyline") && s.contains("sparkline"));
+        assert!(s.contains("<path ") && s.contains("sparkline"));
         let g = gauge_svg(Some(42.0), "cpu", &GaugeOptions { unit: Unit::Percent, ..GaugeOptions::default() });
-        assert!(g.contains("42%") && g.contains("<polyline"));
+        assert!(g.contains("42%") && g.contains("<path "));
         assert!(gauge_svg(None, "cpu", &GaugeOptions::default()).contains("No data"));
         let b = bar_gauge_svg(&[("a".into(), 50.0), ("b".into(), 90.0)], &GaugeOptions::default());
         assert_eq!(b.matches("<title>").count(), 2);
         assert!(bar_gauge_svg(&[], &GaugeOptions::default()).contains("No data"));
 
         let bucket = |le: f64, v: f64| HeatmapBucket { le, points: (0..5).map(|i| (i * 60_000, v)).collect() };
-        let hm = heatmap_svg(&[bucket(0.1, 2.0), bucket(f64::INFINITY, 5.0), bucket(0.5, 4.0)], &ChartOptions { unit: Unit::Seconds, ..opts() });
+        let hm = heatmap_svg(
+            &[bucket(0.1, 2.0), bucket(f64::INFINITY, 5.0), bucket(0.5, 4.0)],
+            &ChartOptions { unit: Unit::Seconds, ..opts() },
+        );
         assert!(hm.contains("100 ms") && hm.contains("+Inf"), "{hm}");
         // 0.1 → 2, 0.5 → 2, +Inf → 1 per column: three cells in each of five columns.
         assert_eq!(hm.matches("<rect").count(), 15 + 5, "{hm}");

@@ -130,7 +130,9 @@ pub fn render_panel_with(panel: &Panel, data: &PanelData, range: TimeRange, opts
         out.push_str(r#"<div class="no-data">No data</div>"#);
     } else {
         match panel.kind {
-            PanelType::Timeseries => render_timeseries(&mut out, panel, &series, data, range, width_px, height_px, opts),
+            PanelType::Timeseries => {
+                render_timeseries(&mut out, panel, &series, data, range, width_px, height_px, opts)
+            }
             PanelType::Stat => render_stats(&mut out, panel, &series, width_px, height_px),
             PanelType::Gauge => render_gauges(&mut out, panel, &series, width_px, height_px),
             PanelType::Bargauge => {
@@ -202,10 +204,8 @@ fn gauge_bounds(panel: &Panel, values: impl Iterator<Item = f64>) -> (f64, f64) 
         Unit::Percent => 100.0,
         Unit::PercentUnit => 1.0,
         _ => {
-            let top = values
-                .chain(panel.thresholds.iter().map(|t| t.value))
-                .filter(|v| v.is_finite())
-                .fold(min, f64::max);
+            let top =
+                values.chain(panel.thresholds.iter().map(|t| t.value)).filter(|v| v.is_finite()).fold(min, f64::max);
             if top > min {
                 top * 1.1
             } else {
@@ -313,15 +313,16 @@ fn render_stats(out: &mut String, panel: &Panel, series: &[Named], width: u32, h
             Some(v) if !panel.thresholds.is_empty() => threshold_color(&panel.thresholds, v),
             _ => color,
         };
-        let _ = write!(
-            out,
-            r#"<div class="stat"><div class="stat-value {class}"{style}>{}</div>"#,
-            xml_escape(&text)
-        );
+        let _ = write!(out, r#"<div class="stat"><div class="stat-value {class}"{style}>{}</div>"#, xml_escape(&text));
         if shown.len() > 1 || !s.name.is_empty() {
             let _ = write!(out, r#"<div class="stat-name">{}</div>"#, xml_escape(&s.name));
         }
-        out.push_str(&sparkline_svg(&s.points, per_width.saturating_sub(8).max(40), (height / 4).clamp(16, 60), spark_color));
+        out.push_str(&sparkline_svg(
+            &s.points,
+            per_width.saturating_sub(8).max(40),
+            (height / 4).clamp(16, 60),
+            spark_color,
+        ));
         out.push_str("</div>");
     }
     out.push_str("</div>");
@@ -460,7 +461,8 @@ pub fn markdown_to_html(src: &str) -> String {
 fn is_safe_url(url: &str) -> bool {
     let u = url.trim();
     // Browsers ignore control characters and whitespace inside schemes.
-    let cleaned: String = u.chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect::<String>().to_ascii_lowercase();
+    let cleaned: String =
+        u.chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect::<String>().to_ascii_lowercase();
     match cleaned.find(':') {
         None => true,
         Some(colon) => {
@@ -483,7 +485,11 @@ mod tests {
             title: "Requests".into(),
             kind,
             description: None,
-            targets: vec![Target { expr: "rate(x[5m])".into(), legend: Some("{{job}} {{missing}}".into()), instant: false }],
+            targets: vec![Target {
+                expr: "rate(x[5m])".into(),
+                legend: Some("{{job}} {{missing}}".into()),
+                instant: false,
+            }],
             unit: Unit::Short,
             min: None,
             max: None,
@@ -512,7 +518,7 @@ mod tests {
         let html = render_panel(&panel(PanelType::Timeseries), &data, R);
         assert!(html.starts_with(r#"<figure class="panel panel-timeseries""#), "{html}");
         assert!(html.contains(r#"<figcaption class="panel-title">Requests</figcaption>"#));
-        assert!(html.contains("<svg") && html.contains("<polyline"));
+        assert!(html.contains("<svg") && html.contains("<path "));
         assert!(html.contains(r#"<table class="legend">"#));
         // Legend template: {{job}} filled, unknown label empty.
         assert!(html.contains("</span>api </td><td>1</td><td>3</td><td>2</td><td>2</td>"), "{html}");
@@ -543,13 +549,15 @@ mod tests {
 
     #[test]
     fn errors_and_no_data() {
-        let html = render_panel(&panel(PanelType::Timeseries), &PanelData::new(vec![Err("parse error at 3".into())]), R);
+        let html =
+            render_panel(&panel(PanelType::Timeseries), &PanelData::new(vec![Err("parse error at 3".into())]), R);
         assert!(html.contains(r#"<div class="panel-error" role="alert""#));
         assert!(html.contains("Query 1 failed: parse error at 3"));
         assert!(html.contains(r#"<div class="no-data">No data</div>"#));
         let html = render_panel(&panel(PanelType::Stat), &PanelData::new(vec![Ok(vec![])]), R);
         assert!(html.contains("No data") && !html.contains("panel-error"));
-        let html = render_panel(&panel(PanelType::Timeseries), &PanelData::new(vec![Ok(vec![series("a", &[f64::NAN])])]), R);
+        let html =
+            render_panel(&panel(PanelType::Timeseries), &PanelData::new(vec![Ok(vec![series("a", &[f64::NAN])])]), R);
         assert!(html.contains("no-data"));
     }
 
@@ -561,7 +569,8 @@ mod tests {
             Threshold { value: 0.8, color: ThresholdColor::parse("orange").unwrap() },
             Threshold { value: 0.9, color: ThresholdColor::parse("red").unwrap() },
         ];
-        let render_with = |p: &Panel, v: f64| render_panel(p, &PanelData::new(vec![Ok(vec![series("a", &[0.1, v])])]), R);
+        let render_with =
+            |p: &Panel, v: f64| render_panel(p, &PanelData::new(vec![Ok(vec![series("a", &[0.1, v])])]), R);
         let render = |v: f64| render_with(&p, v);
         assert!(render(0.5).contains(r#"<div class="stat-value thr-ok">50%</div>"#), "{}", render(0.5));
         assert!(render(0.85).contains(r#"<div class="stat-value thr-warn">85%</div>"#));
@@ -630,7 +639,8 @@ mod tests {
                 assert!(html.starts_with("<figure") && html.ends_with("</figure>"), "{}", p.title);
             }
         }
-        let d = parse_yaml("title: t\nrows: [{panels: [{title: x, type: gauge, targets: [{expr: up}]}]}]\n", "t").unwrap();
+        let d =
+            parse_yaml("title: t\nrows: [{panels: [{title: x, type: gauge, targets: [{expr: up}]}]}]\n", "t").unwrap();
         let html = render_panel(&d.rows[0].panels[0], &PanelData::new(vec![Ok(vec![series("a", &[0.5])])]), R);
         assert!(html.contains("gauge"));
     }
