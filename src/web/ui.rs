@@ -45,6 +45,12 @@ struct ErrorPage<'a> {
     message: String,
 }
 
+fn server_error(message: String) -> Response {
+    let mut r = page(ErrorPage { nav: "", heading: "Something went wrong", message });
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
 fn not_found(message: String) -> Response {
     let mut r = page(ErrorPage { nav: "", heading: "Not found", message });
     *r.status_mut() = StatusCode::NOT_FOUND;
@@ -220,7 +226,11 @@ fn range_links(base: &str, p: &Params, current: &str) -> Vec<(&'static str, Stri
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     nav: &'static str,
+    uid: String,
     title: String,
+    description: String,
+    range: String,
+    variables: Vec<super::view::VariableView>,
     refresh_secs: u64,
     ranges: Vec<(&'static str, String, bool)>,
     rows: Vec<(String, Vec<(u32, String)>)>,
@@ -233,17 +243,28 @@ async fn dashboard(State(st): State<AppState>, Path(uid): Path<String>, p: Param
     let (range_name, range_ms) = range_param(&p, default_range_name(d.time.0));
     let end = crate::tsdb::now_millis();
     let (engine, querier) = (st.engine.clone(), st.querier.clone());
-    let d2 = d.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        super::view::render_dashboard(&d2, engine.as_ref(), querier.as_ref(), end - range_ms, end)
+    let (d2, p2) = (d.clone(), p.clone());
+    let rendered = tokio::task::spawn_blocking(move || {
+        let range = crate::dashboards::TimeRange::new(end - range_ms, end);
+        let (vars, views) =
+            super::view::resolve_variables(&d2, engine.as_ref(), querier.as_ref(), range, &|k: &str| p2.all(k));
+        let rows = super::view::render_dashboard(&d2, &vars, engine.as_ref(), querier.as_ref(), end - range_ms, end);
+        (views, rows)
     })
-    .await
-    .unwrap_or_default();
+    .await;
+    let (variables, rows) = match rendered {
+        Ok(r) => r,
+        Err(e) => return server_error(format!("rendering the dashboard failed: {e}")),
+    };
     page(DashboardPage {
         nav: "dashboards",
+        uid: d.uid.clone(),
         title: d.title.clone(),
+        description: d.description.clone().unwrap_or_default(),
         refresh_secs: d.refresh.map_or(0, |r| (r.0 / 1000).max(1) as u64),
         ranges: range_links(&format!("/d/{uid}"), &p, &range_name),
+        range: range_name,
+        variables,
         rows,
     })
 }

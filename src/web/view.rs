@@ -2,24 +2,89 @@
 //! results to the panel renderers. The one place where UI meets PromQL.
 
 use super::panels::{render_panel, PanelData};
-use crate::dashboards::{expand_expr, Dashboard, Panel, PanelType, TimeRange, VarValues};
+use crate::dashboards::{
+    auto_step, expand_expr, expand_text, resolve_options, select_value, Dashboard, Panel, PanelType, TimeRange, VarValue,
+    VarValues,
+};
 use crate::promql::{Engine, Value};
 use crate::tsdb::{Labels, Querier};
 
 /// Points per series a chart asks for; about one per two pixels of a half-width panel.
 const CHART_POINTS: i64 = 240;
 
-/// The step for a range so that charts get about [`CHART_POINTS`] points, rounded to whole seconds.
-pub fn step_for(range_ms: i64) -> i64 {
-    ((range_ms / CHART_POINTS) / 1000).max(1) * 1000
+/// A dashboard variable as the page shows it: a select with its options.
+#[derive(Clone, Debug, Default)]
+pub struct VariableView {
+    pub name: String,
+    pub label: String,
+    pub multi: bool,
+    /// (value, shown text, selected)
+    pub options: Vec<(String, String, bool)>,
+    pub error: String,
 }
 
-/// Evaluates every panel of `d` over `[start, end]` and renders it; returns
-/// rows as (title, [(grid width, html)]).
-pub fn render_dashboard(d: &Dashboard, engine: &Engine, q: &dyn Querier, start: i64, end: i64) -> Vec<(String, Vec<(u32, String)>)> {
-    let step = step_for(end - start);
+/// The page's query string key for a variable, as Grafana names it.
+pub fn var_param(name: &str) -> String {
+    format!("var-{name}")
+}
+
+/// Resolves the dashboard's variables in order (later ones may use earlier
+/// ones) from the store and the values the URL asks for.
+pub fn resolve_variables(
+    d: &Dashboard,
+    engine: &Engine,
+    q: &dyn Querier,
+    range: TimeRange,
+    requested: &dyn Fn(&str) -> Vec<String>,
+) -> (VarValues, Vec<VariableView>) {
+    let mut vars = VarValues::new();
+    let mut views = Vec::new();
+    let eval = |expr: &str, t: i64| -> Result<Vec<(Labels, f64)>, String> {
+        instant(engine, q, expr, t).map(|v| v.into_iter().filter_map(|(l, p)| p.last().map(|p| (l, p.1))).collect())
+    };
+    for var in &d.variables {
+        let (options, error) = match resolve_options(var, q, range, &vars, Some(&eval)) {
+            Ok(o) => (o, String::new()),
+            Err(e) => (Vec::new(), e.to_string()),
+        };
+        let wanted = requested(&var_param(&var.name));
+        let value = select_value(var, &wanted, &options);
+        let selected = |o: &str| match &value {
+            VarValue::All { .. } => o == ALL,
+            VarValue::Values { values, .. } => values.iter().any(|v| v == o),
+        };
+        let mut shown: Vec<(String, String, bool)> = Vec::new();
+        if var.include_all {
+            shown.push((ALL.into(), "All".into(), selected(ALL)));
+        }
+        shown.extend(options.iter().map(|o| (o.clone(), o.clone(), selected(o))));
+        views.push(VariableView {
+            name: var.name.clone(),
+            label: var.caption().to_string(),
+            multi: var.multi,
+            options: shown,
+            error,
+        });
+        vars.set(&var.name, value);
+    }
+    (vars, views)
+}
+
+/// The value a URL uses for "All", as in Grafana.
+const ALL: &str = "$__all";
+
+/// Evaluates every panel of `d` over `[start, end]` with the variables'
+/// values and renders it; returns rows as (title, [(grid width, html)]).
+pub fn render_dashboard(
+    d: &Dashboard,
+    vars: &VarValues,
+    engine: &Engine,
+    q: &dyn Querier,
+    start: i64,
+    end: i64,
+) -> Vec<(String, Vec<(u32, String)>)> {
     let range = TimeRange::new(start, end);
-    let vars = VarValues::new();
+    let step = auto_step(range, CHART_POINTS as u32, vars.scrape_interval_ms);
     d.rows
         .iter()
         .map(|row| {
@@ -34,7 +99,7 @@ pub fn render_dashboard(d: &Dashboard, engine: &Engine, q: &dyn Querier, start: 
                             .targets
                             .iter()
                             .map(|t| {
-                                let expr = expand_expr(&t.expr, &vars, range, step);
+                                let expr = expand_expr(&t.expr, vars, range, step);
                                 if t.instant || matches!(panel.kind, PanelType::Table) {
                                     instant(engine, q, &expr, end)
                                 } else {
@@ -44,10 +109,12 @@ pub fn render_dashboard(d: &Dashboard, engine: &Engine, q: &dyn Querier, start: 
                             .collect()
                     };
                     let data = PanelData { targets, step_ms: Some(step) };
-                    (panel.width, render_panel(panel, &data, range))
+                    let mut shown = panel.clone();
+                    shown.title = expand_text(&panel.title, vars);
+                    (panel.width, render_panel(&shown, &data, range))
                 })
                 .collect();
-            (row.title.clone(), panels)
+            (expand_text(&row.title, vars), panels)
         })
         .collect()
 }
@@ -76,8 +143,8 @@ fn instant(engine: &Engine, q: &dyn Querier, expr: &str, t: i64) -> SeriesData {
 
 /// Explore: a chart of the query over the range and a table of its values at the end.
 pub fn render_explore(query: &str, engine: &Engine, q: &dyn Querier, start: i64, end: i64) -> Result<(String, Vec<(String, String)>), String> {
-    let step = step_for(end - start);
     let range = TimeRange::new(start, end);
+    let step = auto_step(range, CHART_POINTS as u32, crate::dashboards::DEFAULT_SCRAPE_INTERVAL_MS);
     let table = instant(engine, q, query, end)?
         .into_iter()
         .map(|(labels, points)| (labels.to_string(), points.last().map_or(String::new(), |p| super::api::float(p.1))))
