@@ -86,7 +86,13 @@ pub struct AnchoredRegex {
 impl AnchoredRegex {
     /// Compiles `source` anchored; the error is the regex crate's message.
     pub fn new(source: &str) -> Result<Self, String> {
-        let regex = Regex::new(&format!("^(?:{source})$")).map_err(|e| format!("invalid regex {source:?}: {e}"))?;
+        let regex = Regex::new(&format!("^(?:{source})$")).map_err(|e| {
+            // The regex crate's message spans several lines; keep its last
+            // line ("error: unclosed group") so errors stay one per line.
+            let text = e.to_string();
+            let why = text.lines().rev().find_map(|l| l.strip_prefix("error: ")).unwrap_or(text.lines().last().unwrap_or(""));
+            format!("invalid regex {source:?}: {}", why.trim())
+        })?;
         Ok(Self { source: source.to_string(), regex })
     }
 

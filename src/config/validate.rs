@@ -32,7 +32,8 @@ impl<'a> Ctx<'a> {
     }
 
     fn make(&self, key: &str, message: String) -> ConfigError {
-        ConfigError { file: self.file.to_path_buf(), line: self.tree.line_of(key), key: key.to_string(), message }
+        let line = if key.is_empty() { Some(self.tree.line) } else { self.tree.line_of(key) };
+        ConfigError { file: self.file.to_path_buf(), line, key: key.to_string(), message }
     }
 
     /// Records an error about `key` (a dotted path), on the line of that key.
@@ -62,12 +63,25 @@ pub(crate) fn load(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
     let tree = match marked::parse(source) {
         Ok(t) => t,
         Err(e) => {
+            // libyaml (through serde_yaml_ng) says more about what is open
+            // where ("while parsing a flow sequence at line 4"); prefer it.
+            let (line, message) = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(source) {
+                Err(se) if se.location().is_some() => {
+                    let line = se.location().map(|l| l.line());
+                    let mut msg = se.to_string();
+                    if let Some(l) = se.location() {
+                        msg = msg.replacen(&format!(" at line {} column {}", l.line(), l.column()), "", 1);
+                    }
+                    (line, msg)
+                }
+                _ => (Some(e.line), e.message),
+            };
             return Err(ConfigErrors(vec![ConfigError {
                 file: file.to_path_buf(),
-                line: Some(e.line),
+                line,
                 key: String::new(),
-                message: format!("invalid YAML: {}", e.message),
-            }]))
+                message: format!("invalid YAML: {message}"),
+            }]));
         }
     };
     let mut ctx = Ctx::new(file, &tree);
@@ -181,7 +195,7 @@ fn serde_error(e: serde_yaml_ng::Error, prefix: &str, file: &Path) -> ConfigErro
     if let Some(re) = RAW_NAME.get_or_init(|| Regex::new(r"struct Raw\w+").ok()) {
         msg = re.replace_all(&msg, "a mapping").into_owned();
     }
-    msg = msg.replace("struct Text", "a string").replace("a string or map", "a string");
+    msg = msg.replace("expected u64", "expected a whole number (0 or more)");
     ConfigError { file: file.to_path_buf(), line, key, message: msg }
 }
 
