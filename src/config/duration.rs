@@ -56,7 +56,7 @@ pub fn format_duration(d: Duration) -> String {
     let mut out = String::new();
     for (unit, len) in UNITS {
         // Prometheus only uses weeks and years when they divide exactly.
-        if (unit == "y" || unit == "w") && ms % len != 0 {
+        if (unit == "y" || unit == "w") && !ms.is_multiple_of(len) {
             continue;
         }
         if ms >= len {

@@ -284,9 +284,7 @@ pub fn is_valid_relabel_target(s: &str) -> bool {
                 }
                 i += n + 1;
             }
-        } else if first && !(c.is_ascii_alphabetic() || c == b'_') {
-            return false;
-        } else if !word(c) {
+        } else if !word(c) || (first && c.is_ascii_digit()) {
             return false;
         } else {
             i += 1;
