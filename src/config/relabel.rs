@@ -142,13 +142,17 @@ pub const DEFAULT_REPLACEMENT: &str = "$1";
 pub struct RelabelConfig {
     /// Labels whose values are joined with `separator` to form the input.
     pub source_labels: Vec<String>,
+    /// Between joined source values (default `;`).
     pub separator: String,
+    /// Matched against the joined values (default `(.*)`), anchored.
     pub regex: AnchoredRegex,
     /// For `hashmod`.
     pub modulus: u64,
     /// May contain `$1`/`${name}` for `replace`.
     pub target_label: String,
+    /// Written to the target (default `$1`); `$1`/`${name}` expand.
     pub replacement: String,
+    /// What the rule does (default `replace`).
     pub action: RelabelAction,
 }
 
@@ -171,11 +175,17 @@ impl Default for RelabelConfig {
 pub enum RelabelField {
     /// The rule as a whole.
     Rule,
+    /// `source_labels`.
     SourceLabels,
+    /// `regex`.
     Regex,
+    /// `modulus`.
     Modulus,
+    /// `target_label`.
     TargetLabel,
+    /// `replacement`.
     Replacement,
+    /// `action`.
     Action,
 }
 

@@ -184,18 +184,45 @@ pub(crate) struct Finding {
 /// unsupported keys (warnings), in document order.
 pub(crate) fn check(root: &Node) -> Vec<Finding> {
     let mut out = Vec::new();
+    duplicates(root, "", &mut out);
     walk(root, &ROOT, "", &mut out);
+    out.sort_by_key(|f| f.line);
     out
+}
+
+/// Reports repeated keys in any mapping, as Go's strict YAML does (serde
+/// would keep the last one for maps, or point at the mapping's start).
+fn duplicates(node: &Node, path: &str, out: &mut Vec<Finding>) {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (key_node, value) in node.entries() {
+        let key = key_node.text().unwrap_or_default();
+        let key_path = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            out.push(Finding { path: key_path.clone(), line: key_node.line, unknown: Some(format!("duplicate key `{key}` (first on line {first})")) });
+        } else {
+            seen.push((key, key_node.line));
+        }
+        duplicates(value, &key_path, out);
+    }
+    for (i, item) in node.items().iter().enumerate() {
+        duplicates(item, &format!("{path}[{i}]"), out);
+    }
 }
 
 fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
     let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    let mut seen: Vec<&str> = Vec::new();
     for (key_node, value) in node.entries() {
         let Some(key) = key_node.text() else {
             out.push(Finding { path: path.to_string(), line: key_node.line, unknown: Some("keys must be plain strings".into()) });
             continue;
         };
         let key_path = join(key);
+        // Duplicates are reported by `duplicates`; check the first one only.
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
         if section.supported.contains(&key) {
             if let Some((_, list, child)) = section.children.iter().find(|(k, _, _)| *k == key) {
                 if *list {

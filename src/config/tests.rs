@@ -475,3 +475,50 @@ fn durations_in_config() {
     assert_eq!(c.global.evaluation_interval, Duration::from_secs(60), "0 means the default, as in Prometheus");
     assert_eq!(c.storage.retention, Some(Duration::from_secs(365 * 86_400)));
 }
+
+#[test]
+fn odd_yaml_is_reported_not_panicked() {
+    let cases: &[(&str, &str)] = &[
+        ("scrape_configs:\n  - job_name: a\n    job_name: b\n", "3: scrape_configs[0].job_name: duplicate key `job_name` (first on line 2)"),
+        ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [a:1]\n        labels: {x: 1, x: 2}\n", "5: "),
+        ("global:\n\tscrape_interval: 1m\n", "2: "),
+        ("a: b\n---\nc: d\n", ""),
+        ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [a:1]\n        labels: [x]\n", "5: "),
+        ("scrape_configs: [1, 2]\n", "1: "),
+        ("global: {scrape_interval: {}}\n", "1: "),
+    ];
+    for (src, want_prefix) in cases {
+        let err = parse_str(src, Path::new("odd.yml")).expect_err(src);
+        let lines = error_lines(&err);
+        assert!(!lines.is_empty());
+        assert!(lines[0].starts_with(want_prefix), "{src:?}: {lines:?}");
+    }
+}
+
+#[test]
+fn crlf_and_non_ascii_keep_lines() {
+    let crlf = "scrape_configs:\r\n  - job_name: a\r\n    static_configs: [{targets: ['a:1']}]\r\n";
+    let c = parse_str(crlf, Path::new("crlf.yml")).expect("CRLF loads").config;
+    assert_eq!(c.scrape_configs[0].job_name, "a");
+
+    // Multi-byte text before a broken job: the piecewise parse works on
+    // character offsets and must still point at the right line.
+    let src = "\
+# Überwachung – prod ✓
+scrape_configs:
+  - job_name: ünïcødé
+    static_configs: [{targets: ['a:1']}]
+  - job_name: b
+    honor_labels: maybe
+  - job_name: c
+    scrape_interval: 1x
+";
+    let err = parse_str(src, Path::new("u.yml")).expect_err("two errors");
+    assert_eq!(
+        error_lines(&err),
+        [
+            "6: scrape_configs[1].honor_labels: invalid type: string \"maybe\", expected a boolean",
+            "8: scrape_configs[2].scrape_interval: not a valid duration string: \"1x\"",
+        ]
+    );
+}

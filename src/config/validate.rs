@@ -155,8 +155,8 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             _ => {}
         }
     }
-    if ctx.errors.len() == before {
-        // The pieces parse alone but not together (duplicate keys, anchors...).
+    if ctx.errors.len() == before && !is_duplicate_field(&whole) {
+        // The pieces parse alone but not together (anchors across sections...).
         let e = serde_error(whole, "", ctx.file);
         ctx.errors.push(e);
     }
@@ -168,11 +168,19 @@ fn piece<T: DeserializeOwned>(source: &str, node: &Node, path: &str, ctx: &mut C
     match serde_yaml_ng::from_str::<T>(&marked::isolate(source, node)) {
         Ok(v) => Some(v),
         Err(e) => {
-            let err = serde_error(e, path, ctx.file);
-            ctx.errors.push(err);
+            if !is_duplicate_field(&e) {
+                let err = serde_error(e, path, ctx.file);
+                ctx.errors.push(err);
+            }
             None
         }
     }
+}
+
+/// Duplicate keys are reported by `schema` on the right line; serde's
+/// version of the same error (at the start of the mapping) is left out.
+fn is_duplicate_field(e: &serde_yaml_ng::Error) -> bool {
+    e.to_string().contains("duplicate field `")
 }
 
 /// Turns a serde_yaml_ng error (`path: message at line L column C`) into ours.
