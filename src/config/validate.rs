@@ -437,13 +437,14 @@ fn build_global(g: raw::RawGlobal, ctx: &mut Ctx) -> Global {
     }
 }
 
-fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Path, ctx: &mut Ctx) -> Option<ScrapeConfig> {
+fn build_scrape(mut job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Path, ctx: &mut Ctx) -> Option<ScrapeConfig> {
     let line = ctx.tree.line_of(path);
-    let job_name = text(job.job_name).unwrap_or_default();
+    let job_name = text(job.job_name.take()).unwrap_or_default();
     if job_name.is_empty() {
         ctx.error(path, "job_name is empty");
         return None;
     }
+    let auth = build_auth(&job, path, base_dir, ctx);
     let key = |k: &str| format!("{path}.{k}");
 
     let scrape_interval = duration(ctx, &key("scrape_interval"), job.scrape_interval).unwrap_or(global.config.scrape_interval);
@@ -477,7 +478,6 @@ fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Pa
     if job.enable_http2 == Some(true) {
         ctx.unsupported(&key("enable_http2"));
     }
-    let auth = build_auth(&job.basic_auth, &job.authorization, &job.bearer_token, &job.bearer_token_file, path, base_dir, ctx);
     let tls = build_tls(job.tls_config, &key("tls_config"), base_dir, ctx);
 
     let relabel_configs = build_relabels(job.relabel_configs, &key("relabel_configs"), "target", ctx);
@@ -563,15 +563,8 @@ fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Pa
 
 /// Prometheus's HTTP client checks (at most one way to authenticate, at most
 /// one source per secret), then reads the secret files.
-fn build_auth(
-    basic: &Option<raw::RawBasicAuth>,
-    authz: &Option<raw::RawAuthorization>,
-    bearer: &Option<Text>,
-    bearer_file: &Option<Text>,
-    path: &str,
-    base_dir: &Path,
-    ctx: &mut Ctx,
-) -> Option<Auth> {
+fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx) -> Option<Auth> {
+    let (basic, authz, bearer, bearer_file) = (&job.basic_auth, &job.authorization, &job.bearer_token, &job.bearer_token_file);
     let key = |k: &str| format!("{path}.{k}");
     let has_bearer = bearer.is_some() || bearer_file.is_some();
     if bearer.is_some() && bearer_file.is_some() {

@@ -22,16 +22,22 @@ pub fn relabel(labels: &Labels, configs: &[RelabelConfig]) -> Option<Labels> {
 
 /// One rule; false = drop.
 fn apply(cfg: &RelabelConfig, lb: &mut Labels) -> bool {
-    let val = cfg.source_labels.iter().map(|n| lb.get(n).unwrap_or("")).collect::<Vec<_>>().join(&cfg.separator);
+    // Runs for every scraped series: skip the join for zero or one source label.
+    let val: String = match cfg.source_labels.as_slice() {
+        [] => String::new(),
+        [one] => lb.get(one).unwrap_or("").to_string(),
+        many => many.iter().map(|n| lb.get(n).unwrap_or("")).collect::<Vec<_>>().join(&cfg.separator),
+    };
+    let val = val.as_str();
     let re = cfg.regex.regex();
     match cfg.action {
         RelabelAction::Drop => {
-            if re.is_match(&val) {
+            if re.is_match(val) {
                 return false;
             }
         }
         RelabelAction::Keep => {
-            if !re.is_match(&val) {
+            if !re.is_match(val) {
                 return false;
             }
         }
@@ -56,7 +62,7 @@ fn apply(cfg: &RelabelConfig, lb: &mut Labels) -> bool {
                 return true;
             }
             // No match: no replacement.
-            let Some(caps) = re.captures(&val) else { return true };
+            let Some(caps) = re.captures(val) else { return true };
             let target = expand(&cfg.target_label, &caps, re);
             if !is_valid_label_name(&target) {
                 return true;
