@@ -522,3 +522,23 @@ scrape_configs:
         ]
     );
 }
+
+#[test]
+fn null_regex_is_the_empty_regex() {
+    // As in Prometheus: `regex:` with no value matches only the empty string.
+    let src = "\
+scrape_configs:
+  - job_name: a
+    relabel_configs:
+      - regex:
+        replacement: static
+        target_label: abc
+      - target_label: def
+    static_configs: [{targets: ['a:1']}]
+";
+    let c = parse_str(src, Path::new("n.yml")).expect("loads").config;
+    let r = &c.scrape_configs[0].relabel_configs;
+    assert_eq!(r[0].regex.as_str(), "");
+    assert!(r[0].regex.is_match("") && !r[0].regex.is_match("x"));
+    assert_eq!(r[1].regex.as_str(), "(.*)");
+}

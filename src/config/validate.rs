@@ -679,7 +679,10 @@ pub(crate) fn build_relabel(r: RawRelabelConfig, path: &str, ctx: &mut Ctx) -> O
         None => Some(RelabelAction::Replace),
     };
     let regex = match r.regex {
-        Some(re) => AnchoredRegex::new(&re.0).map_err(|e| ctx.error(&format!("{path}.regex"), e)).ok(),
+        Some(re) => {
+            let re = re.map(|t| t.0).unwrap_or_default();
+            AnchoredRegex::new(&re).map_err(|e| ctx.error(&format!("{path}.regex"), e)).ok()
+        }
         None => Some(AnchoredRegex::default()),
     };
     let source_labels: Vec<String> = r.source_labels.unwrap_or_default().into_iter().map(|t| t.0).collect();
