@@ -67,17 +67,21 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
-/// Parses a byte size with a unit: `512MB`, `1GiB`, `100KB`, or a plain number
-/// of bytes. Like Prometheus, `KB`, `MB`, ... are powers of 1024.
+/// Parses a byte size with a unit: `512MB`, `1GiB`, `100KB`, `10B`, or `0`.
+/// Like Prometheus, `KB`, `MB`, ... are powers of 1024 and a unit is required.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
+    if t == "0" {
+        return Ok(0);
+    }
     let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         return Err(format!("not a valid size: {s:?} (expected a number with a unit such as 100MB)"));
     }
     let n: u64 = t[..digits].parse().map_err(|_| format!("size {s:?} is too large"))?;
     let shift = match t[digits..].trim() {
-        "" | "B" => 0,
+        "" => return Err(format!("size {s:?} has no unit (use B, KB, MB, GB, TB, PB or EB, e.g. 100MB)")),
+        "B" => 0,
         "KB" | "KiB" | "K" => 10,
         "MB" | "MiB" | "M" => 20,
         "GB" | "GiB" | "G" => 30,
@@ -145,6 +149,7 @@ mod tests {
         assert_eq!(parse_size("10MB"), Ok(10 << 20));
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert!(parse_size("MB").is_err());
+        assert!(parse_size("100").is_err(), "a unit is required, as in Prometheus");
         assert!(parse_size("10XB").is_err());
         assert!(parse_size("100000EB").is_err());
     }

@@ -160,7 +160,9 @@ pub(crate) struct RawRelabelConfig {
     pub modulus: Option<u64>,
     pub target_label: Option<Text>,
     pub replacement: Option<Text>,
-    pub action: Option<Text>,
+    /// An explicit null is an error ("relabel action cannot be empty").
+    #[serde(default, deserialize_with = "present")]
+    pub action: Option<Option<Text>>,
 }
 
 /// Sightline-only `web:` section.

@@ -233,7 +233,7 @@ fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
                     walk(value, child, &key_path, out);
                 }
             }
-        } else if section.unsupported.contains(&key) || (std::ptr::eq(section, &SCRAPE) && UNSUPPORTED_SD.contains(&key)) {
+        } else if section.unsupported.contains(&key) || (std::ptr::eq(section, &SCRAPE) && is_unsupported_sd(key)) {
             out.push(Finding { path: key_path, line: key_node.line, unknown: None });
         } else {
             let known = section.supported.iter().chain(section.unsupported);
@@ -245,6 +245,12 @@ fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
             out.push(Finding { path: key_path, line: key_node.line, unknown: Some(format!("unknown field `{key}`{hint}")) });
         }
     }
+}
+
+/// Service discoveries: the known list, plus any other `*_sd_configs`
+/// (Prometheus keeps adding them; a new one should not stop a file loading).
+fn is_unsupported_sd(key: &str) -> bool {
+    UNSUPPORTED_SD.contains(&key) || (key.ends_with("_sd_configs") && key.len() > "_sd_configs".len())
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -281,6 +287,7 @@ scrape_configs:
     static_configs:
       - targets: [a]
         lables: {}
+    oci_compute_sd_configs: [{}]
 bogus: 1
 ";
         let root = marked::parse(doc).expect("parses");
@@ -302,7 +309,8 @@ bogus: 1
                     12,
                     Some("unknown field `lables` (did you mean `labels`?)".to_string())
                 ),
-                ("bogus".to_string(), 13, Some("unknown field `bogus`".to_string())),
+                ("scrape_configs[0].oci_compute_sd_configs".to_string(), 13, None),
+                ("bogus".to_string(), 14, Some("unknown field `bogus`".to_string())),
             ]
         );
     }

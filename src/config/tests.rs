@@ -60,7 +60,7 @@ const BAD: &[(&str, &[&str])] = &[
     (
         "bad_target.bad.yml",
         &[
-            "6: scrape_configs[0].static_configs[0].targets[1]: \"http://localhost:9100\" is not a valid target address: leave out the scheme (set `scheme: https` on the job instead)",
+            "6: scrape_configs[0].static_configs[0].targets[1]: \"http://localhost:9100\" is not a valid hostname: leave out the scheme (set `scheme: https` on the job instead)",
             "7: scrape_configs[0].static_configs[0].targets[2]: \"localhost:9100/metrics\" is not a valid hostname (a target is host:port; set the path with metrics_path)",
             "8: scrape_configs[0].static_configs[0].targets[3]: \"localhost:http\" is not a valid target address: invalid port \"http\"",
         ],
@@ -79,7 +79,7 @@ const BAD: &[(&str, &[&str])] = &[
     (
         "auth_conflicts.bad.yml",
         &[
-            "3: scrape_configs[0].basic_auth: at most one of basic_auth, bearer_token & bearer_token_file must be configured",
+            "3: scrape_configs[0].basic_auth: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
             "10: scrape_configs[1].bearer_token_file: at most one of bearer_token & bearer_token_file must be configured",
             "14: scrape_configs[2].authorization.type: authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
             "21: scrape_configs[3].basic_auth.password_file: at most one of basic_auth password & password_file must be configured",
@@ -124,6 +124,14 @@ const BAD: &[(&str, &[&str])] = &[
             "16: scrape_configs[0].relabel_configs[5].replacement: \"-x\" is invalid 'replacement' for labelmap action",
             "17: scrape_configs[0].relabel_configs[6].source_labels: \"bad-name\" is not a valid label name",
             "19: scrape_configs[0].relabel_configs[7]: empty or null target relabeling rule in scrape config",
+            "20: scrape_configs[0].relabel_configs[8].action: relabel action cannot be empty",
+        ],
+    ),
+    (
+        "body_size.bad.yml",
+        &[
+            "2: global.body_size_limit: size \"100\" has no unit (use B, KB, MB, GB, TB, PB or EB, e.g. 100MB)",
+            "5: scrape_configs[0].body_size_limit: unknown size unit \"XB\" in \"10XB\" (use B, KB, MB, GB, TB, PB or EB)",
         ],
     ),
     ("not_a_mapping.bad.yml", &["1: : the configuration must be a mapping of sections (global:, scrape_configs:, ...)"]),
@@ -458,7 +466,7 @@ fn file_sd_json_and_yaml() {
     assert_eq!(e.message, "\"bad-name\" is not a valid label name");
     let e = read_file_sd(&dir.join("bad_target.json")).expect_err("bad target");
     assert_eq!((e.line, e.key.as_str()), (Some(3), "[1].targets[0]"));
-    assert!(e.message.starts_with("\"http://bad:1\" is not a valid target address"), "{}", e.message);
+    assert!(e.message.starts_with("\"http://bad:1\" is not a valid hostname"), "{}", e.message);
     let e = read_file_sd(&dir.join("broken.json")).expect_err("broken");
     assert!(e.line.is_some(), "{e}");
     let e = read_file_sd(&dir.join("missing.json")).expect_err("missing");

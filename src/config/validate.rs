@@ -276,7 +276,7 @@ pub fn check_target_address(t: &str) -> Result<(), String> {
         return Err("target address is empty".into());
     }
     if t.contains("://") {
-        return Err(format!("{t:?} is not a valid target address: leave out the scheme (set `scheme: https` on the job instead)"));
+        return Err(format!("{t:?} is not a valid hostname: leave out the scheme (set `scheme: https` on the job instead)"));
     }
     if t.contains('/') {
         return Err(format!("{t:?} is not a valid hostname (a target is host:port; set the path with metrics_path)"));
@@ -571,7 +571,7 @@ fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx)
         ctx.error(&key("bearer_token_file"), "at most one of bearer_token & bearer_token_file must be configured");
     }
     if basic.is_some() && has_bearer {
-        ctx.error(&key("basic_auth"), "at most one of basic_auth, bearer_token & bearer_token_file must be configured");
+        ctx.error(&key("basic_auth"), "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
     }
     if authz.is_some() && has_bearer {
         ctx.error(&key("authorization"), "authorization is not compatible with bearer_token & bearer_token_file");
@@ -675,7 +675,11 @@ fn build_relabels(list: Option<Vec<Option<RawRelabelConfig>>>, path: &str, kind:
 pub(crate) fn build_relabel(r: RawRelabelConfig, path: &str, ctx: &mut Ctx) -> Option<RelabelConfig> {
     let mut ok = true;
     let action = match r.action {
-        Some(a) => RelabelAction::parse(&a.0).map_err(|e| ctx.error(&format!("{path}.action"), e)).ok(),
+        Some(Some(a)) => RelabelAction::parse(&a.0).map_err(|e| ctx.error(&format!("{path}.action"), e)).ok(),
+        Some(None) => {
+            ctx.error(&format!("{path}.action"), "relabel action cannot be empty");
+            None
+        }
         None => Some(RelabelAction::Replace),
     };
     let regex = match r.regex {
