@@ -202,8 +202,9 @@ pub struct ScrapeConfig {
     pub line: Option<usize>,
 }
 
-/// How a scrape authenticates.
-#[derive(Debug, Clone)]
+/// How a scrape authenticates. `Debug` prints `<secret>` instead of
+/// passwords and tokens, so a logged config leaks nothing.
+#[derive(Clone)]
 pub enum Auth {
     /// `basic_auth` (password or password_file).
     Basic {
@@ -221,6 +222,21 @@ pub enum Auth {
         /// What follows it in the header.
         credentials: String,
     },
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const HIDDEN: &str = "<secret>";
+        match self {
+            Auth::Basic { username, .. } => {
+                f.debug_struct("Basic").field("username", username).field("password", &HIDDEN).finish()
+            }
+            Auth::Bearer(_) => f.debug_tuple("Bearer").field(&HIDDEN).finish(),
+            Auth::Authorization { kind, .. } => {
+                f.debug_struct("Authorization").field("kind", kind).field("credentials", &HIDDEN).finish()
+            }
+        }
+    }
 }
 
 /// `tls_config`, with paths resolved against the config folder.
@@ -273,6 +289,42 @@ pub struct StorageConfig {
     pub path: Option<PathBuf>,
     /// How long samples are kept.
     pub retention: Option<Duration>,
+}
+
+impl Config {
+    /// The rule files the `rule_files` patterns match now (relative patterns
+    /// from the config folder), sorted, without duplicates. A pattern that
+    /// matches nothing adds nothing, as in Prometheus.
+    pub fn rule_file_paths(&self) -> Vec<PathBuf> {
+        expand_globs(&self.base_dir, &self.rule_files)
+    }
+}
+
+impl FileSdConfig {
+    /// The files the `files` patterns match now, sorted, without duplicates.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        expand_globs(Path::new("."), &self.files)
+    }
+}
+
+/// Expands glob patterns (relative ones against `base`).
+fn expand_globs(base: &Path, patterns: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in patterns {
+        // The folder is taken literally even if its name has `[` or `*`.
+        let full = if Path::new(p).is_absolute() {
+            p.clone()
+        } else {
+            Path::new(&glob::Pattern::escape(&base.to_string_lossy())).join(p).to_string_lossy().into_owned()
+        };
+        // A bad pattern was already rejected at load; skip rather than fail here.
+        if let Ok(paths) = glob::glob(&full) {
+            out.extend(paths.flatten().filter(|p| p.is_file()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Reads, parses and validates a configuration file.

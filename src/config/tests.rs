@@ -550,3 +550,27 @@ scrape_configs:
     assert!(r[0].regex.is_match("") && !r[0].regex.is_match("x"));
     assert_eq!(r[1].regex.as_str(), "(.*)");
 }
+
+#[test]
+fn debug_output_hides_secrets() {
+    let c = load_ok("conf.good.yml").config;
+    let printed = format!("{c:?}");
+    for secret in ["s3cret", "tok-en", "abc123", "xyz", "1234"] {
+        assert!(!printed.contains(secret), "Debug output shows {secret:?}");
+    }
+    assert!(printed.contains("<secret>"));
+    assert!(printed.contains("prom"), "user names are not secret");
+}
+
+#[test]
+fn globs_expand_from_the_config_folder() {
+    let c = load_ok("conf.good.yml").config;
+    let node = &c.scrape_configs[1];
+    let files = node.file_sd_configs[0].paths();
+    let t = fixtures().join("targets");
+    assert_eq!(files, [t.join("apps.yml"), t.join("bad_target.json"), t.join("broken.json"), t.join("nodes.json")]);
+    assert!(node.file_sd_configs[1].paths().is_empty(), "no match, no files");
+    let mut with_rules = c.clone();
+    with_rules.rule_files = vec!["targets/*.yml".into(), "targets/apps.yml".into(), "/nonexistent/*.yml".into()];
+    assert_eq!(with_rules.rule_file_paths(), [t.join("apps.yml"), t.join("bad_label.yml"), t.join("empty.yml")]);
+}
