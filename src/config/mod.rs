@@ -35,8 +35,8 @@ use crate::tsdb::Labels;
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use file_sd::read_file_sd;
 pub use relabel::{
-    expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction, RelabelConfig, RelabelField,
-    DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
+    expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction,
+    RelabelConfig, RelabelField, DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
 };
 pub use validate::check_target_address;
 
@@ -113,7 +113,7 @@ impl std::error::Error for ConfigError {}
 /// The validated configuration the program runs on.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Folder of the config file; relative paths resolve from here.
+    /// Folder of the config file, made absolute; relative paths resolve from here.
     pub base_dir: PathBuf,
     /// `global:` with its defaults applied.
     pub global: GlobalConfig,
@@ -228,13 +228,17 @@ impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const HIDDEN: &str = "<secret>";
         match self {
-            Auth::Basic { username, .. } => {
-                f.debug_struct("Basic").field("username", username).field("password", &HIDDEN).finish()
-            }
+            Auth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &HIDDEN)
+                .finish(),
             Auth::Bearer(_) => f.debug_tuple("Bearer").field(&HIDDEN).finish(),
-            Auth::Authorization { kind, .. } => {
-                f.debug_struct("Authorization").field("kind", kind).field("credentials", &HIDDEN).finish()
-            }
+            Auth::Authorization { kind, .. } => f
+                .debug_struct("Authorization")
+                .field("kind", kind)
+                .field("credentials", &HIDDEN)
+                .finish(),
         }
     }
 }
@@ -315,7 +319,10 @@ fn expand_globs(base: &Path, patterns: &[String]) -> Vec<PathBuf> {
         let full = if Path::new(p).is_absolute() {
             p.clone()
         } else {
-            Path::new(&glob::Pattern::escape(&base.to_string_lossy())).join(p).to_string_lossy().into_owned()
+            Path::new(&glob::Pattern::escape(&base.to_string_lossy()))
+                .join(p)
+                .to_string_lossy()
+                .into_owned()
         };
         // A bad pattern was already rejected at load; skip rather than fail here.
         if let Ok(paths) = glob::glob(&full) {
@@ -354,7 +361,6 @@ pub fn default_config(listen: &str) -> Config {
         // The embedded file is tested; this is only reachable if it is broken.
         Err(e) => unreachable!("built-in configuration is invalid: {e}"),
     };
-    config.base_dir = PathBuf::from(".");
     for job in &mut config.scrape_configs {
         for group in &mut job.static_configs {
             for t in &mut group.targets {
