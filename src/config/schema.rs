@@ -296,6 +296,15 @@ fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
             });
             continue;
         };
+        // Merge keys: an inline `<<: {...}` holds keys of this section; an
+        // alias (`<<: *defaults`) was checked where its anchor is.
+        if key == "<<" {
+            walk(value, section, path, out);
+            for item in value.items() {
+                walk(item, section, path, out);
+            }
+            continue;
+        }
         let key_path = join(key);
         // Duplicates are reported by `duplicates`; check the first one only.
         if seen.contains(&key) {

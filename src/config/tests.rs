@@ -782,3 +782,60 @@ fn globs_expand_from_the_config_folder() {
         ]
     );
 }
+
+#[test]
+fn merge_keys_are_applied() {
+    let src = "\
+scrape_configs:
+  - job_name: base
+    scrape_interval: 30s
+    metrics_path: /m
+    static_configs: [{targets: ['a:1']}]
+    relabel_configs: &rl
+      - target_label: team
+        replacement: web
+  - <<: &defaults
+      scrape_interval: 1m
+      honor_labels: true
+    job_name: merged
+    static_configs: [{targets: ['b:1']}]
+  - <<: *defaults
+    job_name: override
+    scrape_interval: 2m
+    relabel_configs: *rl
+    static_configs: [{targets: ['c:1']}]
+";
+    let loaded = parse_str(src, Path::new("m.yml")).expect("merge keys load");
+    assert!(loaded.warnings.is_empty());
+    let jobs = &loaded.config.scrape_configs;
+    assert_eq!(
+        (jobs[1].scrape_interval, jobs[1].honor_labels),
+        (Duration::from_secs(60), true)
+    );
+    assert_eq!(
+        (jobs[2].scrape_interval, jobs[2].honor_labels),
+        (Duration::from_secs(120), true),
+        "own keys win"
+    );
+    assert_eq!(jobs[2].relabel_configs.len(), 1);
+
+    // A semantic error still finds its job's line; a type error names the file.
+    let bad = src.replace("scrape_interval: 2m", "scrape_timeout: 5m");
+    let err = parse_str(&bad, Path::new("m.yml")).expect_err("timeout above interval");
+    assert_eq!(
+        error_lines(&err),
+        ["16: scrape_configs[2].scrape_timeout: scrape timeout greater than scrape interval"]
+    );
+    let bad = src.replace("honor_labels: true", "honor_labels: maybe");
+    let err = parse_str(&bad, Path::new("m.yml")).expect_err("type error");
+    assert_eq!(err.0.len(), 1);
+    assert!(err.0[0].message.contains("expected a boolean"), "{err}");
+    assert!(err.0[0].message.contains("merge keys"), "{err}");
+    // Keys inside an inline merge are checked like the job's own.
+    let bad = src.replace("honor_labels: true", "honour_labels: true");
+    let err = parse_str(&bad, Path::new("m.yml")).expect_err("typo");
+    assert_eq!(
+        error_lines(&err),
+        ["11: scrape_configs[1].honour_labels: unknown field `honour_labels` (did you mean `honor_labels`?)"]
+    );
+}

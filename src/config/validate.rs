@@ -152,6 +152,9 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
     if tree.is_null() {
         return (RawConfig::default(), Vec::new());
     }
+    if has_merge_keys(tree) {
+        return (parse_merged(source, ctx), Vec::new());
+    }
     let whole = match serde_yaml_ng::from_str::<RawConfig>(source) {
         Ok(raw) => return (raw, Vec::new()),
         Err(e) => e,
@@ -199,6 +202,34 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
         ctx.errors.push(e);
     }
     (raw, failed)
+}
+
+/// Whether any mapping uses YAML merge keys (`<<: *defaults`).
+fn has_merge_keys(node: &Node) -> bool {
+    node.entries()
+        .iter()
+        .any(|(k, v)| k.text() == Some("<<") || has_merge_keys(v))
+        || node.items().iter().any(has_merge_keys)
+}
+
+/// Typed parse of a file with merge keys, which serde only understands on a
+/// `Value` (Prometheus's YAML library applies them). Type errors then lose
+/// their line, so they name the file only.
+fn parse_merged(source: &str, ctx: &mut Ctx) -> RawConfig {
+    let parsed = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(source).and_then(|mut v| {
+        v.apply_merge()?;
+        serde_yaml_ng::from_value::<RawConfig>(v)
+    });
+    match parsed {
+        Ok(raw) => raw,
+        Err(e) => {
+            let mut err = serde_error(e, "", ctx.file);
+            err.message
+                .push_str(" (no line: the file uses YAML merge keys `<<`)");
+            ctx.errors.push(err);
+            RawConfig::default()
+        }
+    }
 }
 
 /// Parses one node of the document alone, keeping its line numbers.
