@@ -839,3 +839,30 @@ scrape_configs:
         ["11: scrape_configs[1].honour_labels: unknown field `honour_labels` (did you mean `honor_labels`?)"]
     );
 }
+
+#[test]
+fn type_errors_in_jobs_that_use_outside_anchors() {
+    let src = "\
+scrape_configs:
+  - job_name: a
+    relabel_configs: &rl
+      - target_label: env
+        replacement: prod
+    static_configs: [{targets: ['a:1']}]
+  - job_name: b
+    relabel_configs: *rl
+    honor_labels: perhaps
+    static_configs: [{targets: ['b:1']}]
+  - job_name: c
+    sample_limit: many
+    static_configs: [{targets: ['c:1']}]
+";
+    let err = parse_str(src, Path::new("x.yml")).expect_err("two type errors");
+    assert_eq!(
+        error_lines(&err),
+        [
+            "9: scrape_configs[1].honor_labels: invalid type: string \"perhaps\", expected a boolean",
+            "12: scrape_configs[2].sample_limit: invalid type: string \"many\", expected a whole number (0 or more)",
+        ]
+    );
+}

@@ -196,9 +196,13 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             _ => {}
         }
     }
-    if ctx.errors.len() == before && !is_duplicate_field(&whole) {
-        // The pieces parse alone but not together (anchors across sections...).
-        let e = serde_error(whole, "", ctx.file);
+    // The whole-file error is the first one in the file: add it unless a
+    // piece already reported it (pieces that use outside anchors cannot).
+    let e = serde_error(whole, "", ctx.file);
+    let known = ctx.errors[before..]
+        .iter()
+        .any(|x| x.line == e.line && x.message == e.message);
+    if !known && !e.message.contains("duplicate field `") {
         ctx.errors.push(e);
     }
     (raw, failed)
@@ -236,6 +240,9 @@ fn parse_merged(source: &str, ctx: &mut Ctx) -> RawConfig {
 fn piece<T: DeserializeOwned>(source: &str, node: &Node, path: &str, ctx: &mut Ctx) -> Option<T> {
     match serde_yaml_ng::from_str::<T>(&marked::isolate(source, node)) {
         Ok(v) => Some(v),
+        // A piece cut out of the file cannot see anchors defined outside
+        // it; the whole-file error (reported by the caller) covers that case.
+        Err(e) if e.to_string().contains("unknown anchor") => None,
         Err(e) => {
             if !is_duplicate_field(&e) {
                 let err = serde_error(e, path, ctx.file);
