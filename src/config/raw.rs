@@ -178,8 +178,10 @@ pub(crate) struct RawStorage {
     pub retention: Option<Text>,
 }
 
-/// One file_sd file: a list of target groups (JSON or YAML).
+/// One group of a file_sd file (JSON or YAML). Unknown keys are errors, as
+/// in Prometheus's strict decoding of these files.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawFileSdGroup {
     #[serde(default)]
     pub targets: Vec<Text>,

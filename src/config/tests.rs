@@ -866,3 +866,22 @@ scrape_configs:
         ]
     );
 }
+
+#[test]
+fn file_sd_unknown_keys_are_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let yml = dir.path().join("t.yml");
+    std::fs::write(&yml, "- targets: [a:1]\n  lables: {x: y}\n").expect("write");
+    let e = read_file_sd(&yml).expect_err("unknown key");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.contains("unknown field `lables`"), "{e}");
+    let json = dir.path().join("t.json");
+    std::fs::write(
+        &json,
+        "[\n  {\"targets\": [\"a:1\"],\n   \"label\": {}}\n]\n",
+    )
+    .expect("write");
+    let e = read_file_sd(&json).expect_err("unknown key");
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(e.message.contains("unknown field `label`"), "{e}");
+}
