@@ -27,18 +27,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut next_unit = 0; // index into UNITS of the smallest unit still allowed
     let mut total: u64 = 0;
     while pos < bytes.len() {
-        let digits = bytes[pos..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = bytes[pos..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         if digits == 0 {
             return Err(invalid());
         }
         let n: u64 = s[pos..pos + digits].parse().map_err(|_| invalid())?;
         pos += digits;
-        let letters = bytes[pos..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let letters = bytes[pos..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
         let unit = &s[pos..pos + letters];
         pos += letters;
-        let idx = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).map(|i| i + next_unit).ok_or_else(invalid)?;
+        let idx = UNITS[next_unit..]
+            .iter()
+            .position(|(u, _)| *u == unit)
+            .map(|i| i + next_unit)
+            .ok_or_else(invalid)?;
         next_unit = idx + 1;
-        total = n.checked_mul(UNITS[idx].1).and_then(|v| total.checked_add(v)).ok_or_else(|| format!("duration {s:?} is too large"))?;
+        total = n
+            .checked_mul(UNITS[idx].1)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration {s:?} is too large"))?;
     }
     // Prometheus stores durations as int64 nanoseconds.
     if total > (i64::MAX as u64) / 1_000_000 {
@@ -56,7 +69,7 @@ pub fn format_duration(d: Duration) -> String {
     let mut out = String::new();
     for (unit, len) in UNITS {
         // Prometheus only uses weeks and years when they divide exactly.
-        if (unit == "y" || unit == "w") && ms % len != 0 {
+        if (unit == "y" || unit == "w") && !ms.is_multiple_of(len) {
             continue;
         }
         if ms >= len {
@@ -67,26 +80,43 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
-/// Parses a byte size with a unit: `512MB`, `1GiB`, `100KB`, or a plain number
-/// of bytes. Like Prometheus, `KB`, `MB`, ... are powers of 1024.
+/// Parses a byte size with a unit: `512MB`, `1GiB`, `100KB`, `10B`, or `0`.
+/// Like Prometheus, `KB`, `MB`, ... are powers of 1024 and a unit is required.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
+    if t == "0" {
+        return Ok(0);
+    }
     let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
-        return Err(format!("not a valid size: {s:?} (expected a number with a unit such as 100MB)"));
+        return Err(format!(
+            "not a valid size: {s:?} (expected a number with a unit such as 100MB)"
+        ));
     }
-    let n: u64 = t[..digits].parse().map_err(|_| format!("size {s:?} is too large"))?;
+    let n: u64 = t[..digits]
+        .parse()
+        .map_err(|_| format!("size {s:?} is too large"))?;
     let shift = match t[digits..].trim() {
-        "" | "B" => 0,
+        "" => {
+            return Err(format!(
+                "size {s:?} has no unit (use B, KB, MB, GB, TB, PB or EB, e.g. 100MB)"
+            ))
+        }
+        "B" => 0,
         "KB" | "KiB" | "K" => 10,
         "MB" | "MiB" | "M" => 20,
         "GB" | "GiB" | "G" => 30,
         "TB" | "TiB" | "T" => 40,
         "PB" | "PiB" | "P" => 50,
         "EB" | "EiB" | "E" => 60,
-        other => return Err(format!("unknown size unit {other:?} in {s:?} (use B, KB, MB, GB, TB, PB or EB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use B, KB, MB, GB, TB, PB or EB)"
+            ))
+        }
     };
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 #[cfg(test)]
@@ -108,7 +138,10 @@ mod tests {
             ("3w", 21 * 86_400_000),
             ("3w2d1h", 23 * 86_400_000 + 3_600_000),
             ("10y", 3650 * 86_400_000),
-            ("1y2w3d4h5m6s7ms", (365 + 14 + 3) * 86_400_000 + 4 * 3_600_000 + 5 * 60_000 + 6_000 + 7),
+            (
+                "1y2w3d4h5m6s7ms",
+                (365 + 14 + 3) * 86_400_000 + 4 * 3_600_000 + 5 * 60_000 + 6_000 + 7,
+            ),
             ("1h30m", 5_400_000),
         ];
         for (s, ms) in cases {
@@ -118,10 +151,16 @@ mod tests {
 
     #[test]
     fn invalid_durations() {
-        for s in ["", "1", "1.5m", "-1s", "1m1h", "1s1s", "3ms1s", "5x", "m", "1 m", " 1m", "1mm", "1h-2m"] {
+        for s in [
+            "", "1", "1.5m", "-1s", "1m1h", "1s1s", "3ms1s", "5x", "m", "1 m", " 1m", "1mm",
+            "1h-2m",
+        ] {
             assert!(parse_duration(s).is_err(), "{s:?} should be rejected");
         }
-        assert_eq!(parse_duration("5x"), Err("not a valid duration string: \"5x\"".to_string()));
+        assert_eq!(
+            parse_duration("5x"),
+            Err("not a valid duration string: \"5x\"".to_string())
+        );
         assert_eq!(parse_duration(""), Err("empty duration string".to_string()));
         assert!(parse_duration("99999999999y").is_err());
     }
@@ -145,6 +184,10 @@ mod tests {
         assert_eq!(parse_size("10MB"), Ok(10 << 20));
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert!(parse_size("MB").is_err());
+        assert!(
+            parse_size("100").is_err(),
+            "a unit is required, as in Prometheus"
+        );
         assert!(parse_size("10XB").is_err());
         assert!(parse_size("100000EB").is_err());
     }

@@ -35,8 +35,8 @@ use crate::tsdb::Labels;
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use file_sd::read_file_sd;
 pub use relabel::{
-    expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction, RelabelConfig, RelabelField,
-    DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
+    expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction,
+    RelabelConfig, RelabelField, DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
 };
 pub use validate::check_target_address;
 
@@ -55,7 +55,9 @@ pub const UNSUPPORTED: &str = "is not supported yet and is ignored";
 /// but not implemented yet).
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The validated configuration.
     pub config: Config,
+    /// Accepted keys Sightline ignores, one per key, in file order.
     pub warnings: Vec<ConfigError>,
 }
 
@@ -82,11 +84,13 @@ impl fmt::Display for ConfigErrors {
 /// reads `sightline.yml:3: remote_write is not supported yet and is ignored`.
 #[derive(Debug, Clone)]
 pub struct ConfigError {
+    /// The file, as given to the loader.
     pub file: PathBuf,
     /// 1-based line, when known.
     pub line: Option<usize>,
     /// Dotted key path, e.g. `scrape_configs[1].scrape_timeout` (empty for the whole file).
     pub key: String,
+    /// What is wrong, for a person.
     pub message: String,
 }
 
@@ -109,9 +113,11 @@ impl std::error::Error for ConfigError {}
 /// The validated configuration the program runs on.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Folder of the config file; relative paths resolve from here.
+    /// Folder of the config file, made absolute; relative paths resolve from here.
     pub base_dir: PathBuf,
+    /// `global:` with its defaults applied.
     pub global: GlobalConfig,
+    /// `scrape_configs:`, in file order.
     pub scrape_configs: Vec<ScrapeConfig>,
     /// Rule file patterns as written (globs); resolve them against `base_dir`.
     pub rule_files: Vec<String>,
@@ -150,8 +156,11 @@ impl Default for GlobalConfig {
 /// One scrape job, with the global defaults already applied.
 #[derive(Debug, Clone)]
 pub struct ScrapeConfig {
+    /// Unique across the file; the `job` label of every target.
     pub job_name: String,
+    /// How often each target is scraped (job value, else global).
     pub scrape_interval: Duration,
+    /// Per-scrape timeout, never above the interval.
     pub scrape_timeout: Duration,
     /// Default `/metrics`.
     pub metrics_path: String,
@@ -159,21 +168,31 @@ pub struct ScrapeConfig {
     pub scheme: String,
     /// URL query parameters sent with every scrape.
     pub params: BTreeMap<String, Vec<String>>,
+    /// Keep the target's own `job`/`instance`/... labels on conflict instead of renaming them `exported_*`.
     pub honor_labels: bool,
     /// Default true.
     pub honor_timestamps: bool,
     /// Credentials, with any `*_file` already read.
     pub auth: Option<Auth>,
+    /// `tls_config`.
     pub tls: TlsConfig,
+    /// `static_configs`, one group per entry.
     pub static_configs: Vec<TargetGroup>,
+    /// `file_sd_configs`; read the files with [`read_file_sd`].
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// Applied to targets before scraping.
     pub relabel_configs: Vec<RelabelConfig>,
+    /// Applied to every scraped series.
     pub metric_relabel_configs: Vec<RelabelConfig>,
     /// 0 = no limit (the same for the other limits). Job value, else global.
     pub sample_limit: usize,
+    /// Most labels a series may have.
     pub label_limit: usize,
+    /// Longest label name.
     pub label_name_length_limit: usize,
+    /// Longest label value.
     pub label_value_length_limit: usize,
+    /// Most targets after relabeling.
     pub target_limit: usize,
     /// Bytes of uncompressed body; 0 = no limit.
     pub body_size_limit: u64,
@@ -183,24 +202,59 @@ pub struct ScrapeConfig {
     pub line: Option<usize>,
 }
 
-/// How a scrape authenticates.
-#[derive(Debug, Clone)]
+/// How a scrape authenticates. `Debug` prints `<secret>` instead of
+/// passwords and tokens, so a logged config leaks nothing.
+#[derive(Clone)]
 pub enum Auth {
     /// `basic_auth` (password or password_file).
-    Basic { username: String, password: String },
+    Basic {
+        /// User name.
+        username: String,
+        /// Password (read from password_file at load).
+        password: String,
+    },
     /// `bearer_token` or `bearer_token_file`.
     Bearer(String),
     /// `authorization: {type, credentials | credentials_file}`; type defaults to `Bearer`.
-    Authorization { kind: String, credentials: String },
+    Authorization {
+        /// The scheme word, e.g. `Bearer`.
+        kind: String,
+        /// What follows it in the header.
+        credentials: String,
+    },
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const HIDDEN: &str = "<secret>";
+        match self {
+            Auth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &HIDDEN)
+                .finish(),
+            Auth::Bearer(_) => f.debug_tuple("Bearer").field(&HIDDEN).finish(),
+            Auth::Authorization { kind, .. } => f
+                .debug_struct("Authorization")
+                .field("kind", kind)
+                .field("credentials", &HIDDEN)
+                .finish(),
+        }
+    }
 }
 
 /// `tls_config`, with paths resolved against the config folder.
 #[derive(Debug, Clone, Default)]
 pub struct TlsConfig {
+    /// CA bundle to verify the server with (default: system roots).
     pub ca_file: Option<PathBuf>,
+    /// Client certificate for mutual TLS.
     pub cert_file: Option<PathBuf>,
+    /// Key of the client certificate.
     pub key_file: Option<PathBuf>,
+    /// Name to verify the certificate against (default: the target's host).
     pub server_name: Option<String>,
+    /// Skip certificate verification.
     pub insecure_skip_verify: bool,
 }
 
@@ -209,6 +263,7 @@ pub struct TlsConfig {
 pub struct TargetGroup {
     /// `host:port` addresses.
     pub targets: Vec<String>,
+    /// Labels every target of the group gets.
     pub labels: Labels,
     /// Where the group comes from: its index for static configs, `file:index` for file_sd.
     pub source: String,
@@ -240,6 +295,45 @@ pub struct StorageConfig {
     pub retention: Option<Duration>,
 }
 
+impl Config {
+    /// The rule files the `rule_files` patterns match now (relative patterns
+    /// from the config folder), sorted, without duplicates. A pattern that
+    /// matches nothing adds nothing, as in Prometheus.
+    pub fn rule_file_paths(&self) -> Vec<PathBuf> {
+        expand_globs(&self.base_dir, &self.rule_files)
+    }
+}
+
+impl FileSdConfig {
+    /// The files the `files` patterns match now, sorted, without duplicates.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        expand_globs(Path::new("."), &self.files)
+    }
+}
+
+/// Expands glob patterns (relative ones against `base`).
+fn expand_globs(base: &Path, patterns: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in patterns {
+        // The folder is taken literally even if its name has `[` or `*`.
+        let full = if Path::new(p).is_absolute() {
+            p.clone()
+        } else {
+            Path::new(&glob::Pattern::escape(&base.to_string_lossy()))
+                .join(p)
+                .to_string_lossy()
+                .into_owned()
+        };
+        // A bad pattern was already rejected at load; skip rather than fail here.
+        if let Ok(paths) = glob::glob(&full) {
+            out.extend(paths.flatten().filter(|p| p.is_file()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Reads, parses and validates a configuration file.
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
     match std::fs::read_to_string(path) {
@@ -267,7 +361,6 @@ pub fn default_config(listen: &str) -> Config {
         // The embedded file is tested; this is only reachable if it is broken.
         Err(e) => unreachable!("built-in configuration is invalid: {e}"),
     };
-    config.base_dir = PathBuf::from(".");
     for job in &mut config.scrape_configs {
         for group in &mut job.static_configs {
             for t in &mut group.targets {

@@ -45,6 +45,12 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// Tells an explicit `key:` (null) from an absent key: with
+/// `#[serde(default)]`, absent is `None` and null is `Some(None)`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Text>>, D::Error> {
+    Option::<Text>::deserialize(d).map(Some)
+}
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawConfig {
@@ -148,11 +154,15 @@ pub(crate) struct RawFileSdConfig {
 pub(crate) struct RawRelabelConfig {
     pub source_labels: Option<Vec<Text>>,
     pub separator: Option<Text>,
-    pub regex: Option<Text>,
+    /// Absent = the default `(.*)`; an explicit null = the empty regex, as in Prometheus.
+    #[serde(default, deserialize_with = "present")]
+    pub regex: Option<Option<Text>>,
     pub modulus: Option<u64>,
     pub target_label: Option<Text>,
     pub replacement: Option<Text>,
-    pub action: Option<Text>,
+    /// An explicit null is an error ("relabel action cannot be empty").
+    #[serde(default, deserialize_with = "present")]
+    pub action: Option<Option<Text>>,
 }
 
 /// Sightline-only `web:` section.
@@ -168,8 +178,10 @@ pub(crate) struct RawStorage {
     pub retention: Option<Text>,
 }
 
-/// One file_sd file: a list of target groups (JSON or YAML).
+/// One group of a file_sd file (JSON or YAML). Unknown keys are errors, as
+/// in Prometheus's strict decoding of these files.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawFileSdGroup {
     #[serde(default)]
     pub targets: Vec<Text>,

@@ -86,8 +86,21 @@ pub struct AnchoredRegex {
 impl AnchoredRegex {
     /// Compiles `source` anchored; the error is the regex crate's message.
     pub fn new(source: &str) -> Result<Self, String> {
-        let regex = Regex::new(&format!("^(?:{source})$")).map_err(|e| format!("invalid regex {source:?}: {e}"))?;
-        Ok(Self { source: source.to_string(), regex })
+        let regex = Regex::new(&format!("^(?:{source})$")).map_err(|e| {
+            // The regex crate's message spans several lines; keep its last
+            // line ("error: unclosed group") so errors stay one per line.
+            let text = e.to_string();
+            let why = text
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(text.lines().last().unwrap_or(""));
+            format!("invalid regex {source:?}: {}", why.trim())
+        })?;
+        Ok(Self {
+            source: source.to_string(),
+            regex,
+        })
     }
 
     /// The expression as written (without the anchors).
@@ -136,13 +149,17 @@ pub const DEFAULT_REPLACEMENT: &str = "$1";
 pub struct RelabelConfig {
     /// Labels whose values are joined with `separator` to form the input.
     pub source_labels: Vec<String>,
+    /// Between joined source values (default `;`).
     pub separator: String,
+    /// Matched against the joined values (default `(.*)`), anchored.
     pub regex: AnchoredRegex,
     /// For `hashmod`.
     pub modulus: u64,
     /// May contain `$1`/`${name}` for `replace`.
     pub target_label: String,
+    /// Written to the target (default `$1`); `$1`/`${name}` expand.
     pub replacement: String,
+    /// What the rule does (default `replace`).
     pub action: RelabelAction,
 }
 
@@ -165,11 +182,17 @@ impl Default for RelabelConfig {
 pub enum RelabelField {
     /// The rule as a whole.
     Rule,
+    /// `source_labels`.
     SourceLabels,
+    /// `regex`.
     Regex,
+    /// `modulus`.
     Modulus,
+    /// `target_label`.
     TargetLabel,
+    /// `replacement`.
     Replacement,
+    /// `action`.
     Action,
 }
 
@@ -196,16 +219,37 @@ impl RelabelConfig {
         let err = |field, msg: String| Err((field, msg));
         for name in &self.source_labels {
             if !is_valid_label_name(name) {
-                return err(RelabelField::SourceLabels, format!("{name:?} is not a valid label name"));
+                return err(
+                    RelabelField::SourceLabels,
+                    format!("{name:?} is not a valid label name"),
+                );
             }
         }
         if a == HashMod && self.modulus == 0 {
-            return err(RelabelField::Modulus, "relabel configuration for hashmod requires non-zero modulus".into());
+            return err(
+                RelabelField::Modulus,
+                "relabel configuration for hashmod requires non-zero modulus".into(),
+            );
         }
-        if matches!(a, Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual) && self.target_label.is_empty() {
-            return err(RelabelField::TargetLabel, format!("relabel configuration for {a} action requires 'target_label' value"));
+        if matches!(
+            a,
+            Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual
+        ) && self.target_label.is_empty()
+        {
+            return err(
+                RelabelField::TargetLabel,
+                format!("relabel configuration for {a} action requires 'target_label' value"),
+            );
         }
-        let invalid_target = || err(RelabelField::TargetLabel, format!("{:?} is invalid 'target_label' for {a} action", self.target_label));
+        let invalid_target = || {
+            err(
+                RelabelField::TargetLabel,
+                format!(
+                    "{:?} is invalid 'target_label' for {a} action",
+                    self.target_label
+                ),
+            )
+        };
         if a == Replace {
             let ok = if self.target_label.contains('$') {
                 is_valid_relabel_target(&self.target_label)
@@ -216,17 +260,32 @@ impl RelabelConfig {
                 return invalid_target();
             }
         }
-        if matches!(a, Lowercase | Uppercase | KeepEqual | DropEqual | HashMod) && !is_valid_label_name(&self.target_label) {
+        if matches!(a, Lowercase | Uppercase | KeepEqual | DropEqual | HashMod)
+            && !is_valid_label_name(&self.target_label)
+        {
             return invalid_target();
         }
-        if matches!(a, Lowercase | Uppercase | KeepEqual | DropEqual) && self.replacement != DEFAULT_REPLACEMENT {
-            return err(RelabelField::Replacement, format!("'replacement' can not be set for {a} action"));
+        if matches!(a, Lowercase | Uppercase | KeepEqual | DropEqual)
+            && self.replacement != DEFAULT_REPLACEMENT
+        {
+            return err(
+                RelabelField::Replacement,
+                format!("'replacement' can not be set for {a} action"),
+            );
         }
         if a == LabelMap && !is_valid_relabel_target(&self.replacement) {
-            return err(RelabelField::Replacement, format!("{:?} is invalid 'replacement' for {a} action", self.replacement));
+            return err(
+                RelabelField::Replacement,
+                format!(
+                    "{:?} is invalid 'replacement' for {a} action",
+                    self.replacement
+                ),
+            );
         }
         if matches!(a, KeepEqual | DropEqual)
-            && (self.regex.as_str() != DEFAULT_REGEX || self.modulus != 0 || self.separator != DEFAULT_SEPARATOR)
+            && (self.regex.as_str() != DEFAULT_REGEX
+                || self.modulus != 0
+                || self.separator != DEFAULT_SEPARATOR)
         {
             return err(RelabelField::Rule, format!("{a} action requires only 'source_labels' and `target_label`, and no other fields"));
         }
@@ -237,7 +296,10 @@ impl RelabelConfig {
                 || self.separator != DEFAULT_SEPARATOR
                 || self.replacement != DEFAULT_REPLACEMENT)
         {
-            return err(RelabelField::Rule, format!("{a} action requires only 'regex', and no other fields"));
+            return err(
+                RelabelField::Rule,
+                format!("{a} action requires only 'regex', and no other fields"),
+            );
         }
         Ok(())
     }
@@ -278,9 +340,7 @@ pub fn is_valid_relabel_target(s: &str) -> bool {
                 }
                 i += n + 1;
             }
-        } else if first && !(c.is_ascii_alphabetic() || c == b'_') {
-            return false;
-        } else if !word(c) {
+        } else if !word(c) || (first && c.is_ascii_digit()) {
             return false;
         } else {
             i += 1;
@@ -308,14 +368,20 @@ pub fn expand(template: &str, caps: &regex::Captures<'_>, regex: &Regex) -> Stri
             Some(b) => (true, b),
             None => (false, rest),
         };
-        let len: usize = body.chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
+        let len: usize = body
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .map(char::len_utf8)
+            .sum();
         if len == 0 || (brace && !body[len..].starts_with('}')) {
             out.push('$');
             continue;
         }
         let name = &body[..len];
         rest = &body[len + usize::from(brace)..];
-        let num = if name.bytes().all(|c| c.is_ascii_digit()) && !(name.len() > 1 && name.starts_with('0')) {
+        let num = if name.bytes().all(|c| c.is_ascii_digit())
+            && !(name.len() > 1 && name.starts_with('0'))
+        {
             name.parse::<usize>().ok()
         } else {
             None
@@ -445,7 +511,9 @@ mod tests {
         for (i, (cfg, want)) in cases.into_iter().enumerate() {
             match (cfg.validate(), want) {
                 (Ok(()), None) => {}
-                (Err((_, msg)), Some(w)) => assert!(msg.contains(w), "case {i}: {msg:?} lacks {w:?}"),
+                (Err((_, msg)), Some(w)) => {
+                    assert!(msg.contains(w), "case {i}: {msg:?} lacks {w:?}")
+                }
                 (got, want) => panic!("case {i}: got {got:?}, want {want:?}"),
             }
         }
@@ -453,9 +521,15 @@ mod tests {
 
     #[test]
     fn actions_parse_case_insensitively() {
-        assert_eq!(RelabelAction::parse("LabelMap"), Ok(RelabelAction::LabelMap));
+        assert_eq!(
+            RelabelAction::parse("LabelMap"),
+            Ok(RelabelAction::LabelMap)
+        );
         assert_eq!(RelabelAction::parse("keep"), Ok(RelabelAction::Keep));
-        assert_eq!(RelabelAction::parse("explode"), Err("unknown relabel action \"explode\"".into()));
+        assert_eq!(
+            RelabelAction::parse("explode"),
+            Err("unknown relabel action \"explode\"".into())
+        );
     }
 
     #[test]

@@ -15,9 +15,28 @@ struct Section {
 }
 
 const ROOT: Section = Section {
-    supported: &["global", "rule_files", "scrape_configs", "alerting", "web", "storage"],
-    unsupported: &["runtime", "scrape_config_files", "remote_write", "remote_read", "otlp", "tracing"],
-    children: &[("global", false, &GLOBAL), ("scrape_configs", true, &SCRAPE), ("web", false, &WEB), ("storage", false, &STORAGE)],
+    supported: &[
+        "global",
+        "rule_files",
+        "scrape_configs",
+        "alerting",
+        "web",
+        "storage",
+    ],
+    unsupported: &[
+        "runtime",
+        "scrape_config_files",
+        "remote_write",
+        "remote_read",
+        "otlp",
+        "tracing",
+    ],
+    children: &[
+        ("global", false, &GLOBAL),
+        ("scrape_configs", true, &SCRAPE),
+        ("web", false, &WEB),
+        ("storage", false, &STORAGE),
+    ],
 };
 
 const GLOBAL: Section = Section {
@@ -149,28 +168,70 @@ const BASIC_AUTH: Section = Section {
     children: &[],
 };
 
-const AUTHORIZATION: Section =
-    Section { supported: &["type", "credentials", "credentials_file"], unsupported: &["credentials_ref"], children: &[] };
-
-const TLS: Section = Section {
-    supported: &["ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"],
-    unsupported: &["ca", "cert", "key", "min_version", "max_version", "ca_ref", "cert_ref", "key_ref"],
+const AUTHORIZATION: Section = Section {
+    supported: &["type", "credentials", "credentials_file"],
+    unsupported: &["credentials_ref"],
     children: &[],
 };
 
-const STATIC: Section = Section { supported: &["targets", "labels"], unsupported: &[], children: &[] };
+const TLS: Section = Section {
+    supported: &[
+        "ca_file",
+        "cert_file",
+        "key_file",
+        "server_name",
+        "insecure_skip_verify",
+    ],
+    unsupported: &[
+        "ca",
+        "cert",
+        "key",
+        "min_version",
+        "max_version",
+        "ca_ref",
+        "cert_ref",
+        "key_ref",
+    ],
+    children: &[],
+};
 
-const FILE_SD: Section = Section { supported: &["files", "refresh_interval"], unsupported: &[], children: &[] };
-
-const RELABEL: Section = Section {
-    supported: &["source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"],
+const STATIC: Section = Section {
+    supported: &["targets", "labels"],
     unsupported: &[],
     children: &[],
 };
 
-const WEB: Section = Section { supported: &["listen_address"], unsupported: &[], children: &[] };
+const FILE_SD: Section = Section {
+    supported: &["files", "refresh_interval"],
+    unsupported: &[],
+    children: &[],
+};
 
-const STORAGE: Section = Section { supported: &["path", "retention"], unsupported: &["tsdb", "exemplars"], children: &[] };
+const RELABEL: Section = Section {
+    supported: &[
+        "source_labels",
+        "separator",
+        "regex",
+        "modulus",
+        "target_label",
+        "replacement",
+        "action",
+    ],
+    unsupported: &[],
+    children: &[],
+};
+
+const WEB: Section = Section {
+    supported: &["listen_address"],
+    unsupported: &[],
+    children: &[],
+};
+
+const STORAGE: Section = Section {
+    supported: &["path", "retention"],
+    unsupported: &["tsdb", "exemplars"],
+    children: &[],
+};
 
 /// A finding: the dotted key path, its line, and the message (None = an
 /// accepted-but-unsupported key, reported as a warning).
@@ -184,18 +245,72 @@ pub(crate) struct Finding {
 /// unsupported keys (warnings), in document order.
 pub(crate) fn check(root: &Node) -> Vec<Finding> {
     let mut out = Vec::new();
+    duplicates(root, "", &mut out);
     walk(root, &ROOT, "", &mut out);
+    out.sort_by_key(|f| f.line);
     out
 }
 
+/// Reports repeated keys in any mapping, as Go's strict YAML does (serde
+/// would keep the last one for maps, or point at the mapping's start).
+fn duplicates(node: &Node, path: &str, out: &mut Vec<Finding>) {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (key_node, value) in node.entries() {
+        let key = key_node.text().unwrap_or_default();
+        let key_path = if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            out.push(Finding {
+                path: key_path.clone(),
+                line: key_node.line,
+                unknown: Some(format!("duplicate key `{key}` (first on line {first})")),
+            });
+        } else {
+            seen.push((key, key_node.line));
+        }
+        duplicates(value, &key_path, out);
+    }
+    for (i, item) in node.items().iter().enumerate() {
+        duplicates(item, &format!("{path}[{i}]"), out);
+    }
+}
+
 fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
-    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    let mut seen: Vec<&str> = Vec::new();
     for (key_node, value) in node.entries() {
         let Some(key) = key_node.text() else {
-            out.push(Finding { path: path.to_string(), line: key_node.line, unknown: Some("keys must be plain strings".into()) });
+            out.push(Finding {
+                path: path.to_string(),
+                line: key_node.line,
+                unknown: Some("keys must be plain strings".into()),
+            });
             continue;
         };
+        // Merge keys: an inline `<<: {...}` holds keys of this section; an
+        // alias (`<<: *defaults`) was checked where its anchor is.
+        if key == "<<" {
+            walk(value, section, path, out);
+            for item in value.items() {
+                walk(item, section, path, out);
+            }
+            continue;
+        }
         let key_path = join(key);
+        // Duplicates are reported by `duplicates`; check the first one only.
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
         if section.supported.contains(&key) {
             if let Some((_, list, child)) = section.children.iter().find(|(k, _, _)| *k == key) {
                 if *list {
@@ -206,8 +321,14 @@ fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
                     walk(value, child, &key_path, out);
                 }
             }
-        } else if section.unsupported.contains(&key) || (std::ptr::eq(section, &SCRAPE) && UNSUPPORTED_SD.contains(&key)) {
-            out.push(Finding { path: key_path, line: key_node.line, unknown: None });
+        } else if section.unsupported.contains(&key)
+            || (std::ptr::eq(section, &SCRAPE) && is_unsupported_sd(key))
+        {
+            out.push(Finding {
+                path: key_path,
+                line: key_node.line,
+                unknown: None,
+            });
         } else {
             let known = section.supported.iter().chain(section.unsupported);
             let hint = known
@@ -215,9 +336,20 @@ fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
                 .min_by_key(|k| edit_distance(k, key))
                 .map(|k| format!(" (did you mean `{k}`?)"))
                 .unwrap_or_default();
-            out.push(Finding { path: key_path, line: key_node.line, unknown: Some(format!("unknown field `{key}`{hint}")) });
+            out.push(Finding {
+                path: key_path,
+                line: key_node.line,
+                unknown: Some(format!("unknown field `{key}`{hint}")),
+            });
         }
     }
+}
+
+/// Service discoveries: the known list, plus any other `*_sd_configs`
+/// (Prometheus keeps adding them; a new one should not stop a file loading).
+fn is_unsupported_sd(key: &str) -> bool {
+    UNSUPPORTED_SD.contains(&key)
+        || (key.ends_with("_sd_configs") && key.len() > "_sd_configs".len())
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -227,7 +359,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -254,17 +388,32 @@ scrape_configs:
     static_configs:
       - targets: [a]
         lables: {}
+    oci_compute_sd_configs: [{}]
 bogus: 1
 ";
         let root = marked::parse(doc).expect("parses");
-        let got: Vec<(String, usize, Option<String>)> = check(&root).into_iter().map(|f| (f.path, f.line, f.unknown)).collect();
+        let got: Vec<(String, usize, Option<String>)> = check(&root)
+            .into_iter()
+            .map(|f| (f.path, f.line, f.unknown))
+            .collect();
         assert_eq!(
             got,
             vec![
-                ("global.scrape_intervl".to_string(), 2, Some("unknown field `scrape_intervl` (did you mean `scrape_interval`?)".to_string())),
+                (
+                    "global.scrape_intervl".to_string(),
+                    2,
+                    Some(
+                        "unknown field `scrape_intervl` (did you mean `scrape_interval`?)"
+                            .to_string()
+                    )
+                ),
                 ("global.query_log_file".to_string(), 3, None),
                 ("remote_write".to_string(), 4, None),
-                ("scrape_configs[0].kubernetes_sd_configs".to_string(), 8, None),
+                (
+                    "scrape_configs[0].kubernetes_sd_configs".to_string(),
+                    8,
+                    None
+                ),
                 (
                     "scrape_configs[0].basic_auth.pasword".to_string(),
                     9,
@@ -275,7 +424,16 @@ bogus: 1
                     12,
                     Some("unknown field `lables` (did you mean `labels`?)".to_string())
                 ),
-                ("bogus".to_string(), 13, Some("unknown field `bogus`".to_string())),
+                (
+                    "scrape_configs[0].oci_compute_sd_configs".to_string(),
+                    13,
+                    None
+                ),
+                (
+                    "bogus".to_string(),
+                    14,
+                    Some("unknown field `bogus`".to_string())
+                ),
             ]
         );
     }

@@ -1,1 +1,887 @@
-//! Loader tests (fixtures under tests/fixtures/config).
+//! Loader tests. Fixtures live in tests/fixtures/config and are named by
+//! outcome (`*.good.yml` load, `*.bad.yml` fail), like Prometheus's
+//! config/testdata; the table below says which errors each bad file gives.
+
+use super::*;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config")
+}
+
+fn load_fixture(name: &str) -> Result<Loaded, ConfigErrors> {
+    load_file(&fixtures().join(name))
+}
+
+/// Errors as `line: key: message` (file name left out).
+fn error_lines(e: &ConfigErrors) -> Vec<String> {
+    e.0.iter()
+        .map(|e| {
+            format!(
+                "{}: {}: {}",
+                e.line.map(|l| l.to_string()).unwrap_or_default(),
+                e.key,
+                e.message
+            )
+        })
+        .collect()
+}
+
+fn load_ok(name: &str) -> Loaded {
+    match load_fixture(name) {
+        Ok(l) => l,
+        Err(e) => panic!("{name} should load, got:\n{e}"),
+    }
+}
+
+const BAD: &[(&str, &[&str])] = &[
+    (
+        "unknown_key.bad.yml",
+        &[
+            "2: global.scrape_intervall: unknown field `scrape_intervall` (did you mean `scrape_interval`?)",
+            "5: scrape_configs[0].metric_path: unknown field `metric_path` (did you mean `metrics_path`?)",
+            "8: scrape_configs[0].static_configs[0].lables: unknown field `lables` (did you mean `labels`?)",
+            "9: alertmanager: unknown field `alertmanager`",
+        ],
+    ),
+    ("scrape_timeout.bad.yml", &["8: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval"]),
+    ("global_timeout.bad.yml", &["3: global.scrape_timeout: global scrape timeout greater than scrape interval"]),
+    (
+        "duplicate_job.bad.yml",
+        &["6: scrape_configs[2].job_name: found multiple scrape configs with job name \"node\" (first defined on line 2)"],
+    ),
+    (
+        "bad_regex.bad.yml",
+        &[
+            "5: scrape_configs[0].relabel_configs[0].regex: invalid regex \"(unclosed\": unclosed group",
+            "9: scrape_configs[0].metric_relabel_configs[0].regex: invalid regex \"a[z-a]\": invalid character class range, the start must be <= the end",
+        ],
+    ),
+    (
+        "bad_duration.bad.yml",
+        &[
+            "2: global.scrape_interval: not a valid duration string: \"15 seconds\"",
+            "3: global.evaluation_interval: not a valid duration string: \"1m30\"",
+            "6: scrape_configs[0].scrape_interval: not a valid duration string: \"1h1d\"",
+            "9: scrape_configs[0].file_sd_configs[0].refresh_interval: not a valid duration string: \"5\"",
+            "11: storage.retention: not a valid duration string: \"forever\"",
+        ],
+    ),
+    (
+        "bad_target.bad.yml",
+        &[
+            "6: scrape_configs[0].static_configs[0].targets[1]: \"http://localhost:9100\" is not a valid hostname: leave out the scheme (set `scheme: https` on the job instead)",
+            "7: scrape_configs[0].static_configs[0].targets[2]: \"localhost:9100/metrics\" is not a valid hostname (a target is host:port; set the path with metrics_path)",
+            "8: scrape_configs[0].static_configs[0].targets[3]: \"localhost:http\" is not a valid target address: invalid port \"http\"",
+        ],
+    ),
+    ("bad_type.bad.yml", &["3: scrape_configs[0].honor_labels: invalid type: string \"yes please\", expected a boolean"]),
+    (
+        "multiple_errors.bad.yml",
+        &[
+            "5: scrape_configs[0].sample_limit: invalid type: string \"lots\", expected a whole number (0 or more)",
+            "8: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval",
+            "12: scrape_configs[2].static_configs[0].targets: invalid type: string \"a:1\", expected a sequence",
+            "13: scrape_configs[3].job_name: found multiple scrape configs with job name \"semantic\" (first defined on line 7)",
+            "14: scrape_configs[3].scheme: scheme must be \"http\" or \"https\", not \"ftp\"",
+        ],
+    ),
+    (
+        "auth_conflicts.bad.yml",
+        &[
+            "3: scrape_configs[0].basic_auth: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+            "10: scrape_configs[1].bearer_token_file: at most one of bearer_token & bearer_token_file must be configured",
+            "14: scrape_configs[2].authorization.type: authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
+            "21: scrape_configs[3].basic_auth.password_file: at most one of basic_auth password & password_file must be configured",
+        ],
+    ),
+    ("empty_job_name.bad.yml", &["2: scrape_configs[0]: job_name is empty", "4: scrape_configs[1]: job_name is empty"]),
+    (
+        "null_sections.bad.yml",
+        &[
+            "4: scrape_configs[0].static_configs[0]: empty or null section in static_configs",
+            "6: scrape_configs[0].relabel_configs[0]: empty or null target relabeling rule in scrape config",
+            "7: scrape_configs[1]: empty or null scrape config section",
+        ],
+    ),
+    (
+        "bad_label_name.bad.yml",
+        &[
+            "4: global.external_labels.bad-name: \"bad-name\" is not a valid label name",
+            "10: scrape_configs[0].static_configs[0].labels.0zero: \"0zero\" is not a valid label name",
+        ],
+    ),
+    (
+        "paths.bad.yml",
+        &[
+            "2: rule_files[0]: invalid rule file path \"rules/*/alerts.yml\"",
+            "6: scrape_configs[0].file_sd_configs[0].files[0]: path name \"targets/*.txt\" is not valid for file discovery",
+            "7: scrape_configs[0].file_sd_configs[1]: file service discovery config must contain at least one path name",
+        ],
+    ),
+    (
+        "invalid_yaml.bad.yml",
+        &["5: : invalid YAML: did not find expected ',' or ']', while parsing a flow sequence at line 4 column 15"],
+    ),
+    (
+        "relabel_rules.bad.yml",
+        &[
+            "4: scrape_configs[0].relabel_configs[0]: relabel configuration for hashmod requires non-zero modulus",
+            "7: scrape_configs[0].relabel_configs[1]: relabel configuration for replace action requires 'target_label' value",
+            "9: scrape_configs[0].relabel_configs[2].action: unknown relabel action \"explode\"",
+            "10: scrape_configs[0].relabel_configs[3]: labeldrop action requires only 'regex', and no other fields",
+            "14: scrape_configs[0].relabel_configs[4].target_label: \"0bad\" is invalid 'target_label' for replace action",
+            "16: scrape_configs[0].relabel_configs[5].replacement: \"-x\" is invalid 'replacement' for labelmap action",
+            "17: scrape_configs[0].relabel_configs[6].source_labels: \"bad-name\" is not a valid label name",
+            "19: scrape_configs[0].relabel_configs[7]: empty or null target relabeling rule in scrape config",
+            "20: scrape_configs[0].relabel_configs[8].action: relabel action cannot be empty",
+        ],
+    ),
+    (
+        "body_size.bad.yml",
+        &[
+            "2: global.body_size_limit: size \"100\" has no unit (use B, KB, MB, GB, TB, PB or EB, e.g. 100MB)",
+            "5: scrape_configs[0].body_size_limit: unknown size unit \"XB\" in \"10XB\" (use B, KB, MB, GB, TB, PB or EB)",
+        ],
+    ),
+    ("not_a_mapping.bad.yml", &["1: : the configuration must be a mapping of sections (global:, scrape_configs:, ...)"]),
+    (
+        "sections_wrong_type.bad.yml",
+        &[
+            "1: global: invalid type: string \"15s\", expected a mapping",
+            "3: scrape_configs: invalid type: map, expected a sequence",
+            "5: web.listen_address: \"9900\" is not host:port (e.g. 0.0.0.0:9900 or :9900)",
+        ],
+    ),
+];
+
+#[test]
+fn bad_fixtures_report_every_error_with_its_line() {
+    for (name, want) in BAD {
+        let err = match load_fixture(name) {
+            Ok(_) => panic!("{name} should not load"),
+            Err(e) => e,
+        };
+        assert_eq!(error_lines(&err), *want, "{name}");
+        for e in &err.0 {
+            assert!(e.file.ends_with(name), "{name}: error names {:?}", e.file);
+        }
+    }
+}
+
+#[test]
+fn bad_files_that_depend_on_the_filesystem() {
+    // Paths in these messages are absolute, so they are checked by pieces.
+    let err = load_fixture("missing_password_file.bad.yml").expect_err("missing files");
+    let lines = error_lines(&err);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("5: scrape_configs[0].basic_auth.password_file: cannot read "),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("secrets/does-not-exist"), "{}", lines[0]);
+    assert!(
+        lines[1]
+            .starts_with("8: scrape_configs[1].bearer_token_file: cannot read /nonexistent/token"),
+        "{}",
+        lines[1]
+    );
+
+    let err = load_fixture("tls_files.bad.yml").expect_err("missing ca");
+    let lines = error_lines(&err);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("5: scrape_configs[0].tls_config.ca_file: cannot read "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("6: scrape_configs[0].tls_config.cert_file: client cert file "),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].ends_with("specified without client key file"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn every_fixture_is_in_a_table() {
+    // A new fixture must be added to a test, or it tests nothing.
+    let mut covered: Vec<&str> = BAD.iter().map(|(n, _)| *n).collect();
+    covered.extend([
+        "missing_password_file.bad.yml",
+        "tls_files.bad.yml",
+        "conf.good.yml",
+        "minimal.good.yml",
+        "empty.good.yml",
+        "global_defaults.good.yml",
+        "prometheus_realworld.good.yml",
+    ]);
+    for entry in std::fs::read_dir(fixtures()).expect("fixtures folder") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".yml") {
+            assert!(
+                covered.contains(&name.as_str()),
+                "fixture {name} is not checked by any test"
+            );
+        }
+    }
+}
+
+#[test]
+fn display_formats() {
+    let err = ConfigError {
+        file: PathBuf::from("sightline.yml"),
+        line: Some(12),
+        key: "scrape_configs[1].scrape_timeout".into(),
+        message: "scrape timeout greater than scrape interval".into(),
+    };
+    assert_eq!(err.to_string(), "sightline.yml:12: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval");
+    let warn = ConfigError {
+        file: PathBuf::from("p.yml"),
+        line: Some(3),
+        key: "remote_write".into(),
+        message: UNSUPPORTED.into(),
+    };
+    assert_eq!(
+        warn.to_string(),
+        "p.yml:3: remote_write is not supported yet and is ignored"
+    );
+    let whole = ConfigError {
+        file: PathBuf::from("p.yml"),
+        line: None,
+        key: String::new(),
+        message: "cannot read".into(),
+    };
+    assert_eq!(whole.to_string(), "p.yml: cannot read");
+    let both = ConfigErrors(vec![err, warn]);
+    assert_eq!(both.to_string().lines().count(), 2);
+}
+
+#[test]
+fn real_world_prometheus_yml_loads_with_warnings_only() {
+    let loaded = load_ok("prometheus_realworld.good.yml");
+    let warnings: Vec<String> = loaded
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.line.unwrap_or(0), w.key))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "7: global.query_log_file",
+            "8: global.scrape_protocols",
+            "13: runtime",
+            "37: remote_write",
+            "54: remote_read",
+            "59: storage.tsdb",
+            "61: storage.exemplars",
+            "64: tracing",
+            "69: otlp",
+            "79: scrape_configs[1].kubernetes_sd_configs",
+            "92: scrape_configs[2].track_timestamps_staleness",
+            "93: scrape_configs[2].kubernetes_sd_configs",
+            "125: scrape_configs[3].consul_sd_configs",
+            "152: scrape_configs[5].ec2_sd_configs",
+            "158: scrape_configs[5].oauth2",
+            "162: scrape_configs[5].proxy_url",
+            "178: scrape_configs[7].dns_sd_configs",
+        ]
+    );
+    assert!(loaded.warnings.iter().all(|w| w
+        .to_string()
+        .ends_with("is not supported yet and is ignored")));
+    let c = loaded.config;
+    assert_eq!(c.scrape_configs.len(), 8);
+    assert_eq!(
+        c.global.external_labels.get("cluster"),
+        Some("prod-eu-west-1")
+    );
+    assert_eq!(c.rule_files, ["/etc/prometheus/rules/*.rules.yml"]);
+    // alerting is kept, unparsed, for the rules module.
+    let alerting = c.raw_alerting.expect("alerting kept");
+    assert!(alerting
+        .get("alertmanagers")
+        .and_then(|a| a.as_sequence())
+        .is_some_and(|a| a.len() == 1));
+    let pods = &c.scrape_configs[2];
+    assert_eq!(pods.job_name, "kubernetes-pods");
+    assert_eq!(pods.relabel_configs.len(), 6);
+    assert_eq!(pods.relabel_configs[2].replacement, "$1:$2");
+    let federate = &c.scrape_configs[6];
+    assert_eq!(federate.params.get("match[]").map(Vec::len), Some(2));
+    let api = &c.scrape_configs[1];
+    assert!(
+        matches!(&api.auth, Some(Auth::Bearer(t)) if t == "tok-en"),
+        "{:?}",
+        api.auth
+    );
+    assert_eq!(api.scheme, "https");
+}
+
+#[test]
+fn every_supported_key_is_read() {
+    let loaded = load_ok("conf.good.yml");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(c.base_dir, fixtures());
+    assert_eq!(c.global.scrape_interval, Duration::from_secs(15));
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(5));
+    assert_eq!(c.global.evaluation_interval, Duration::from_secs(30));
+    assert_eq!(
+        c.global.external_labels,
+        Labels::from_pairs([("cluster", "eu-1"), ("replica", "0")])
+    );
+    assert_eq!(c.rule_files, ["rules/*.yml", "/etc/sightline/alerts.yml"]);
+    assert_eq!(c.web.listen_address.as_deref(), Some("0.0.0.0:9900"));
+    assert_eq!(c.storage.path, Some(fixtures().join("data")));
+    assert_eq!(c.storage.retention, Some(Duration::from_secs(30 * 86_400)));
+
+    let own = &c.scrape_configs[0];
+    assert_eq!(own.job_name, "sightline");
+    assert_eq!(
+        (own.scrape_interval, own.scrape_timeout),
+        (Duration::from_secs(15), Duration::from_secs(5))
+    );
+    assert_eq!(own.metrics_path, "/metrics");
+    assert_eq!(own.scheme, "http");
+    assert!(!own.honor_labels && own.honor_timestamps && own.enable_compression);
+    assert!(own.auth.is_none());
+    assert_eq!(own.sample_limit, 5000, "global sample_limit is the default");
+    assert_eq!(
+        own.body_size_limit,
+        10 << 20,
+        "global body_size_limit is the default"
+    );
+    assert_eq!(own.line, Some(24));
+    assert_eq!(own.static_configs[0].targets, ["localhost:9900"]);
+    assert_eq!(own.static_configs[0].source, "0");
+
+    let node = &c.scrape_configs[1];
+    assert_eq!(node.line, Some(28));
+    assert_eq!(
+        (node.scrape_interval, node.scrape_timeout),
+        (Duration::from_secs(30), Duration::from_secs(20))
+    );
+    assert_eq!(node.metrics_path, "/custom/metrics");
+    assert_eq!(node.scheme, "https");
+    assert_eq!(node.params.get("module"), Some(&vec!["if_mib".to_string()]));
+    assert_eq!(
+        node.params.get("debug"),
+        Some(&vec!["true".to_string(), "1".to_string()])
+    );
+    assert!(node.honor_labels && !node.honor_timestamps && !node.enable_compression);
+    assert!(
+        matches!(&node.auth, Some(Auth::Basic { username, password }) if username == "prom" && password == "s3cret")
+    );
+    assert_eq!(node.tls.ca_file, Some(fixtures().join("tls/ca.pem")));
+    assert_eq!(node.tls.cert_file, Some(fixtures().join("tls/client.pem")));
+    assert_eq!(node.tls.key_file, Some(fixtures().join("tls/client.key")));
+    assert_eq!(node.tls.server_name.as_deref(), Some("node.internal"));
+    assert!(node.tls.insecure_skip_verify);
+    assert_eq!(
+        (
+            node.sample_limit,
+            node.label_limit,
+            node.label_name_length_limit,
+            node.label_value_length_limit,
+            node.target_limit
+        ),
+        (100, 30, 200, 1000, 50)
+    );
+    assert_eq!(node.body_size_limit, 1 << 20);
+    assert_eq!(node.static_configs.len(), 2);
+    assert_eq!(node.static_configs[0].targets.len(), 3);
+    assert_eq!(
+        node.static_configs[0].labels,
+        Labels::from_pairs([("env", "prod"), ("port", "9100")])
+    );
+    assert_eq!(node.static_configs[1].source, "1");
+    assert_eq!(node.file_sd_configs.len(), 2);
+    assert_eq!(
+        node.file_sd_configs[0].files,
+        [
+            fixtures().join("targets/*.json"),
+            fixtures().join("targets/apps.yml")
+        ]
+        .map(|p| p.to_string_lossy().into_owned())
+    );
+    assert_eq!(
+        node.file_sd_configs[0].refresh_interval,
+        Duration::from_secs(60)
+    );
+    assert_eq!(
+        node.file_sd_configs[1].files,
+        ["/etc/sightline/targets/*.yaml"]
+    );
+    assert_eq!(
+        node.file_sd_configs[1].refresh_interval,
+        Duration::from_secs(300)
+    );
+
+    let r = &node.relabel_configs;
+    assert_eq!(r.len(), 6);
+    assert_eq!(r[0].action, RelabelAction::Replace);
+    assert_eq!(r[0].regex.as_str(), r"([^:]+):\d+");
+    assert_eq!(
+        (r[0].target_label.as_str(), r[0].replacement.as_str()),
+        ("host", "${1}")
+    );
+    assert_eq!((r[1].action, r[1].modulus), (RelabelAction::HashMod, 8));
+    assert_eq!(r[2].action, RelabelAction::Keep);
+    assert!(
+        r[2].regex.is_match("3") && !r[2].regex.is_match("13"),
+        "regex is anchored"
+    );
+    assert_eq!(r[3].action, RelabelAction::LabelMap);
+    assert_eq!(r[3].replacement, "$1");
+    assert_eq!(r[4].action, RelabelAction::LabelDrop);
+    assert_eq!(r[5].action, RelabelAction::Uppercase);
+    let m = &node.metric_relabel_configs;
+    assert_eq!(m[0].separator, "@");
+    assert_eq!(m[0].source_labels, ["__name__", "le"]);
+    assert_eq!(
+        (m[1].regex.as_str(), m[1].replacement.as_str()),
+        ("200", "yes")
+    );
+
+    let by_name = |n: &str| c.scrape_configs.iter().find(|j| j.job_name == n).expect(n);
+    assert!(
+        matches!(&by_name("bearer-file").auth, Some(Auth::Bearer(t)) if t == "tok-en"),
+        "token file is trimmed"
+    );
+    assert!(matches!(&by_name("bearer").auth, Some(Auth::Bearer(t)) if t == "abc123"));
+    assert!(
+        matches!(&by_name("authz").auth, Some(Auth::Authorization { kind, credentials }) if kind == "Bearer" && credentials == "tok-en")
+    );
+    assert!(
+        matches!(&by_name("authz-custom").auth, Some(Auth::Authorization { kind, credentials }) if kind == "Token" && credentials == "xyz")
+    );
+    assert!(
+        matches!(&by_name("user-file").auth, Some(Auth::Basic { username, password }) if username == "admin" && password == "1234")
+    );
+}
+
+#[test]
+fn global_defaults_are_inherited() {
+    let c = load_ok("global_defaults.good.yml").config;
+    assert_eq!(c.global.scrape_interval, Duration::from_secs(5));
+    assert_eq!(
+        c.global.scrape_timeout,
+        Duration::from_secs(5),
+        "default 10s is capped at the interval"
+    );
+    assert_eq!(c.global.evaluation_interval, Duration::from_secs(60));
+    let j: Vec<(Duration, Duration, usize)> = c
+        .scrape_configs
+        .iter()
+        .map(|j| (j.scrape_interval, j.scrape_timeout, j.sample_limit))
+        .collect();
+    assert_eq!(
+        j,
+        [
+            (Duration::from_secs(5), Duration::from_secs(5), 1000),
+            (Duration::from_secs(60), Duration::from_secs(5), 10),
+            (Duration::from_secs(2), Duration::from_secs(2), 1000),
+        ]
+    );
+}
+
+#[test]
+fn defaults_without_global_section() {
+    for name in ["minimal.good.yml", "empty.good.yml"] {
+        let loaded = load_ok(name);
+        assert!(loaded.warnings.is_empty());
+        let g = &loaded.config.global;
+        assert_eq!(
+            (g.scrape_interval, g.scrape_timeout, g.evaluation_interval),
+            (
+                Duration::from_secs(60),
+                Duration::from_secs(10),
+                Duration::from_secs(60)
+            )
+        );
+        assert!(loaded.config.raw_alerting.is_none());
+        assert!(loaded.config.web.listen_address.is_none());
+        assert!(loaded.config.storage.path.is_none() && loaded.config.storage.retention.is_none());
+    }
+    let minimal = load_ok("minimal.good.yml").config;
+    let job = &minimal.scrape_configs[0];
+    assert_eq!(
+        (job.scrape_interval, job.scrape_timeout),
+        (Duration::from_secs(60), Duration::from_secs(10))
+    );
+    assert_eq!(job.sample_limit, 0);
+    // An empty global section keeps the defaults too.
+    let c = parse_str("global:\n", Path::new("x.yml"))
+        .expect("loads")
+        .config;
+    assert_eq!(c.global.scrape_interval, Duration::from_secs(60));
+    let cwd = std::env::current_dir().expect("cwd");
+    assert_eq!(
+        c.base_dir, cwd,
+        "a bare file name means the working folder, made absolute"
+    );
+    let c = parse_str("storage: {path: data}\n", Path::new("conf/x.yml"))
+        .expect("loads")
+        .config;
+    assert_eq!(c.base_dir, cwd.join("conf"));
+    assert_eq!(c.storage.path, Some(cwd.join("conf/data")));
+}
+
+#[test]
+fn anchors_and_aliases_work() {
+    let src = "\
+scrape_configs:
+  - job_name: a
+    relabel_configs: &common
+      - target_label: env
+        replacement: prod
+    static_configs: [{targets: ['a:1']}]
+  - job_name: b
+    relabel_configs: *common
+    static_configs: [{targets: ['b:1']}]
+";
+    let c = parse_str(src, Path::new("a.yml")).expect("loads").config;
+    assert_eq!(
+        c.scrape_configs[1].relabel_configs,
+        c.scrape_configs[0].relabel_configs
+    );
+    assert_eq!(c.scrape_configs[1].relabel_configs.len(), 1);
+}
+
+#[test]
+fn warnings_for_unsupported_http_options() {
+    let src = "\
+scrape_configs:
+  - job_name: a
+    follow_redirects: false
+    http_headers: {X-Thing: {values: [a]}}
+    static_configs: [{targets: ['a:1']}]
+";
+    let loaded = parse_str(src, Path::new("w.yml")).expect("loads");
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        [
+            "w.yml:3: scrape_configs[0].follow_redirects is not supported yet and is ignored",
+            "w.yml:4: scrape_configs[0].http_headers is not supported yet and is ignored",
+        ]
+    );
+}
+
+#[test]
+fn unreadable_file() {
+    let err = load_file(&fixtures().join("no-such-file.yml")).expect_err("missing");
+    assert_eq!(err.0.len(), 1);
+    assert!(
+        err.to_string()
+            .contains("no-such-file.yml: cannot read the configuration file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn default_config_scrapes_itself() {
+    let loaded =
+        parse_str(DEFAULT_CONFIG, Path::new("default.yml")).expect("built-in config loads");
+    assert!(loaded.warnings.is_empty());
+    let c = default_config("0.0.0.0:12345");
+    assert_eq!(c.global.scrape_interval, Duration::from_secs(15));
+    assert_eq!(c.global.evaluation_interval, Duration::from_secs(15));
+    assert_eq!(c.scrape_configs.len(), 1);
+    assert_eq!(c.scrape_configs[0].job_name, "sightline");
+    assert_eq!(
+        c.scrape_configs[0].static_configs[0].targets,
+        ["0.0.0.0:12345"]
+    );
+}
+
+#[test]
+fn file_sd_json_and_yaml() {
+    let dir = fixtures().join("targets");
+    let json = read_file_sd(&dir.join("nodes.json")).expect("json loads");
+    assert_eq!(json.len(), 2);
+    assert_eq!(json[0].targets, ["10.0.0.1:9100", "10.0.0.2:9100"]);
+    assert_eq!(json[0].labels.get("env"), Some("prod"));
+    assert_eq!(
+        json[0].labels.get("__meta_filepath"),
+        Some(dir.join("nodes.json").to_string_lossy().as_ref())
+    );
+    assert_eq!(
+        json[1].source,
+        format!("{}:1", dir.join("nodes.json").display())
+    );
+    assert_eq!(json[1].labels.len(), 1, "only __meta_filepath");
+
+    let yaml = read_file_sd(&dir.join("apps.yml")).expect("yaml loads");
+    assert_eq!(yaml.len(), 2);
+    assert_eq!(yaml[0].targets, ["app-1:8080", "app-2:8080"]);
+    assert_eq!(
+        yaml[0].labels.get("port"),
+        Some("8080"),
+        "numbers read as text"
+    );
+    assert_eq!(yaml[1].targets, ["[::1]:9090"]);
+
+    assert!(read_file_sd(&dir.join("empty.yml"))
+        .expect("empty loads")
+        .is_empty());
+
+    let e = read_file_sd(&dir.join("bad_label.yml")).expect_err("bad label");
+    assert_eq!((e.line, e.key.as_str()), (Some(6), "[1].labels.bad-name"));
+    assert_eq!(e.message, "\"bad-name\" is not a valid label name");
+    let e = read_file_sd(&dir.join("bad_target.json")).expect_err("bad target");
+    assert_eq!((e.line, e.key.as_str()), (Some(3), "[1].targets[0]"));
+    assert!(
+        e.message
+            .starts_with("\"http://bad:1\" is not a valid hostname"),
+        "{}",
+        e.message
+    );
+    let e = read_file_sd(&dir.join("broken.json")).expect_err("broken");
+    assert!(e.line.is_some(), "{e}");
+    let e = read_file_sd(&dir.join("missing.json")).expect_err("missing");
+    assert!(e.message.starts_with("cannot read file_sd file"), "{e}");
+    let e = read_file_sd(&fixtures().join("secrets/token")).expect_err("no extension");
+    assert!(e.message.contains(".json, .yml or .yaml"), "{e}");
+}
+
+#[test]
+fn durations_in_config() {
+    let src =
+        "global:\n  scrape_interval: 1m30s\n  evaluation_interval: 0\nstorage:\n  retention: 1y\n";
+    let c = parse_str(src, Path::new("d.yml")).expect("loads").config;
+    assert_eq!(c.global.scrape_interval, Duration::from_secs(90));
+    assert_eq!(
+        c.global.evaluation_interval,
+        Duration::from_secs(60),
+        "0 means the default, as in Prometheus"
+    );
+    assert_eq!(c.storage.retention, Some(Duration::from_secs(365 * 86_400)));
+}
+
+#[test]
+fn odd_yaml_is_reported_not_panicked() {
+    let cases: &[(&str, &str)] = &[
+        ("scrape_configs:\n  - job_name: a\n    job_name: b\n", "3: scrape_configs[0].job_name: duplicate key `job_name` (first on line 2)"),
+        ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [a:1]\n        labels: {x: 1, x: 2}\n", "5: "),
+        ("global:\n\tscrape_interval: 1m\n", "2: "),
+        ("a: b\n---\nc: d\n", ""),
+        ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [a:1]\n        labels: [x]\n", "5: "),
+        ("scrape_configs: [1, 2]\n", "1: "),
+        ("global: {scrape_interval: {}}\n", "1: "),
+    ];
+    for (src, want_prefix) in cases {
+        let err = parse_str(src, Path::new("odd.yml")).expect_err(src);
+        let lines = error_lines(&err);
+        assert!(!lines.is_empty());
+        assert!(lines[0].starts_with(want_prefix), "{src:?}: {lines:?}");
+    }
+}
+
+#[test]
+fn crlf_and_non_ascii_keep_lines() {
+    let crlf = "scrape_configs:\r\n  - job_name: a\r\n    static_configs: [{targets: ['a:1']}]\r\n";
+    let c = parse_str(crlf, Path::new("crlf.yml"))
+        .expect("CRLF loads")
+        .config;
+    assert_eq!(c.scrape_configs[0].job_name, "a");
+
+    // Multi-byte text before a broken job: the piecewise parse works on
+    // character offsets and must still point at the right line.
+    let src = "\
+# Überwachung – prod ✓
+scrape_configs:
+  - job_name: ünïcødé
+    static_configs: [{targets: ['a:1']}]
+  - job_name: b
+    honor_labels: maybe
+  - job_name: c
+    scrape_interval: 1x
+";
+    let err = parse_str(src, Path::new("u.yml")).expect_err("two errors");
+    assert_eq!(
+        error_lines(&err),
+        [
+            "6: scrape_configs[1].honor_labels: invalid type: string \"maybe\", expected a boolean",
+            "8: scrape_configs[2].scrape_interval: not a valid duration string: \"1x\"",
+        ]
+    );
+}
+
+#[test]
+fn null_regex_is_the_empty_regex() {
+    // As in Prometheus: `regex:` with no value matches only the empty string.
+    let src = "\
+scrape_configs:
+  - job_name: a
+    relabel_configs:
+      - regex:
+        replacement: static
+        target_label: abc
+      - target_label: def
+    static_configs: [{targets: ['a:1']}]
+";
+    let c = parse_str(src, Path::new("n.yml")).expect("loads").config;
+    let r = &c.scrape_configs[0].relabel_configs;
+    assert_eq!(r[0].regex.as_str(), "");
+    assert!(r[0].regex.is_match("") && !r[0].regex.is_match("x"));
+    assert_eq!(r[1].regex.as_str(), "(.*)");
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let c = load_ok("conf.good.yml").config;
+    let printed = format!("{c:?}");
+    for secret in ["s3cret", "tok-en", "abc123", "xyz", "1234"] {
+        assert!(!printed.contains(secret), "Debug output shows {secret:?}");
+    }
+    assert!(printed.contains("<secret>"));
+    assert!(printed.contains("prom"), "user names are not secret");
+}
+
+#[test]
+fn globs_expand_from_the_config_folder() {
+    let c = load_ok("conf.good.yml").config;
+    let node = &c.scrape_configs[1];
+    let files = node.file_sd_configs[0].paths();
+    let t = fixtures().join("targets");
+    assert_eq!(
+        files,
+        [
+            t.join("apps.yml"),
+            t.join("bad_target.json"),
+            t.join("broken.json"),
+            t.join("nodes.json")
+        ]
+    );
+    assert!(
+        node.file_sd_configs[1].paths().is_empty(),
+        "no match, no files"
+    );
+    let mut with_rules = c.clone();
+    with_rules.rule_files = vec![
+        "targets/*.yml".into(),
+        "targets/apps.yml".into(),
+        "/nonexistent/*.yml".into(),
+    ];
+    assert_eq!(
+        with_rules.rule_file_paths(),
+        [
+            t.join("apps.yml"),
+            t.join("bad_label.yml"),
+            t.join("empty.yml")
+        ]
+    );
+}
+
+#[test]
+fn merge_keys_are_applied() {
+    let src = "\
+scrape_configs:
+  - job_name: base
+    scrape_interval: 30s
+    metrics_path: /m
+    static_configs: [{targets: ['a:1']}]
+    relabel_configs: &rl
+      - target_label: team
+        replacement: web
+  - <<: &defaults
+      scrape_interval: 1m
+      honor_labels: true
+    job_name: merged
+    static_configs: [{targets: ['b:1']}]
+  - <<: *defaults
+    job_name: override
+    scrape_interval: 2m
+    relabel_configs: *rl
+    static_configs: [{targets: ['c:1']}]
+";
+    let loaded = parse_str(src, Path::new("m.yml")).expect("merge keys load");
+    assert!(loaded.warnings.is_empty());
+    let jobs = &loaded.config.scrape_configs;
+    assert_eq!(
+        (jobs[1].scrape_interval, jobs[1].honor_labels),
+        (Duration::from_secs(60), true)
+    );
+    assert_eq!(
+        (jobs[2].scrape_interval, jobs[2].honor_labels),
+        (Duration::from_secs(120), true),
+        "own keys win"
+    );
+    assert_eq!(jobs[2].relabel_configs.len(), 1);
+
+    // A semantic error still finds its job's line; a type error names the file.
+    let bad = src.replace("scrape_interval: 2m", "scrape_timeout: 5m");
+    let err = parse_str(&bad, Path::new("m.yml")).expect_err("timeout above interval");
+    assert_eq!(
+        error_lines(&err),
+        ["16: scrape_configs[2].scrape_timeout: scrape timeout greater than scrape interval"]
+    );
+    let bad = src.replace("honor_labels: true", "honor_labels: maybe");
+    let err = parse_str(&bad, Path::new("m.yml")).expect_err("type error");
+    assert_eq!(err.0.len(), 1);
+    assert!(err.0[0].message.contains("expected a boolean"), "{err}");
+    assert!(err.0[0].message.contains("merge keys"), "{err}");
+    // Keys inside an inline merge are checked like the job's own.
+    let bad = src.replace("honor_labels: true", "honour_labels: true");
+    let err = parse_str(&bad, Path::new("m.yml")).expect_err("typo");
+    assert_eq!(
+        error_lines(&err),
+        ["11: scrape_configs[1].honour_labels: unknown field `honour_labels` (did you mean `honor_labels`?)"]
+    );
+}
+
+#[test]
+fn type_errors_in_jobs_that_use_outside_anchors() {
+    let src = "\
+scrape_configs:
+  - job_name: a
+    relabel_configs: &rl
+      - target_label: env
+        replacement: prod
+    static_configs: [{targets: ['a:1']}]
+  - job_name: b
+    relabel_configs: *rl
+    honor_labels: perhaps
+    static_configs: [{targets: ['b:1']}]
+  - job_name: c
+    sample_limit: many
+    static_configs: [{targets: ['c:1']}]
+";
+    let err = parse_str(src, Path::new("x.yml")).expect_err("two type errors");
+    assert_eq!(
+        error_lines(&err),
+        [
+            "9: scrape_configs[1].honor_labels: invalid type: string \"perhaps\", expected a boolean",
+            "12: scrape_configs[2].sample_limit: invalid type: string \"many\", expected a whole number (0 or more)",
+        ]
+    );
+}
+
+#[test]
+fn file_sd_unknown_keys_are_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let yml = dir.path().join("t.yml");
+    std::fs::write(&yml, "- targets: [a:1]\n  lables: {x: y}\n").expect("write");
+    let e = read_file_sd(&yml).expect_err("unknown key");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.contains("unknown field `lables`"), "{e}");
+    let json = dir.path().join("t.json");
+    std::fs::write(
+        &json,
+        "[\n  {\"targets\": [\"a:1\"],\n   \"label\": {}}\n]\n",
+    )
+    .expect("write");
+    let e = read_file_sd(&json).expect_err("unknown key");
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(e.message.contains("unknown field `label`"), "{e}");
+}

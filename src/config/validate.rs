@@ -13,8 +13,9 @@ use super::marked::{self, Kind, Node};
 use super::raw::{self, RawConfig, RawRelabelConfig, RawScrapeConfig, Text};
 use super::relabel::{is_valid_label_name, AnchoredRegex, RelabelAction, RelabelConfig};
 use super::{
-    parse_duration, parse_size, schema, Auth, Config, ConfigError, ConfigErrors, FileSdConfig, GlobalConfig, Loaded,
-    ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig, UNSUPPORTED,
+    parse_duration, parse_size, schema, Auth, Config, ConfigError, ConfigErrors, FileSdConfig,
+    GlobalConfig, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
+    UNSUPPORTED,
 };
 use crate::tsdb::Labels;
 
@@ -28,11 +29,26 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(file: &'a Path, tree: &'a Node) -> Self {
-        Self { file, tree, errors: Vec::new(), warnings: Vec::new() }
+        Self {
+            file,
+            tree,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     fn make(&self, key: &str, message: String) -> ConfigError {
-        ConfigError { file: self.file.to_path_buf(), line: self.tree.line_of(key), key: key.to_string(), message }
+        let line = if key.is_empty() {
+            Some(self.tree.line)
+        } else {
+            self.tree.line_of(key)
+        };
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            key: key.to_string(),
+            message,
+        }
     }
 
     /// Records an error about `key` (a dotted path), on the line of that key.
@@ -49,30 +65,58 @@ impl<'a> Ctx<'a> {
 
     /// Records an error at a known line.
     fn error_at(&mut self, key: &str, line: Option<usize>, message: String) {
-        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key: key.to_string(), message });
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            key: key.to_string(),
+            message,
+        });
     }
 }
 
 /// The whole pipeline behind `parse_str`.
 pub(crate) fn load(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
-    let base_dir = match file.parent() {
+    // Absolute, so resolved paths stay right if the working folder changes
+    // and nobody joins them to the base a second time.
+    let dir = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let base_dir = std::path::absolute(&dir).unwrap_or(dir);
     let tree = match marked::parse(source) {
         Ok(t) => t,
         Err(e) => {
+            // libyaml (through serde_yaml_ng) says more about what is open
+            // where ("while parsing a flow sequence at line 4"); prefer it.
+            let (line, message) = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(source) {
+                Err(se) if se.location().is_some() => {
+                    let line = se.location().map(|l| l.line());
+                    let mut msg = se.to_string();
+                    if let Some(l) = se.location() {
+                        msg = msg.replacen(
+                            &format!(" at line {} column {}", l.line(), l.column()),
+                            "",
+                            1,
+                        );
+                    }
+                    (line, msg)
+                }
+                _ => (Some(e.line), e.message),
+            };
             return Err(ConfigErrors(vec![ConfigError {
                 file: file.to_path_buf(),
-                line: Some(e.line),
+                line,
                 key: String::new(),
-                message: format!("invalid YAML: {}", e.message),
-            }]))
+                message: format!("invalid YAML: {message}"),
+            }]));
         }
     };
     let mut ctx = Ctx::new(file, &tree);
     if !tree.is_null() && !matches!(tree.kind, Kind::Map(_)) {
-        ctx.error("", "the configuration must be a mapping of sections (global:, scrape_configs:, ...)");
+        ctx.error(
+            "",
+            "the configuration must be a mapping of sections (global:, scrape_configs:, ...)",
+        );
         return Err(ConfigErrors(ctx.errors));
     }
     for f in schema::check(&tree) {
@@ -90,7 +134,10 @@ pub(crate) fn load(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
     let config = build(raw, &failed_jobs, base_dir, &mut ctx);
     if ctx.errors.is_empty() {
         ctx.warnings.sort_by_key(|w| w.line.unwrap_or(0));
-        Ok(Loaded { config, warnings: ctx.warnings })
+        Ok(Loaded {
+            config,
+            warnings: ctx.warnings,
+        })
     } else {
         // Stable sort: errors on the same line keep the order they were found in.
         ctx.errors.sort_by_key(|e| e.line.unwrap_or(0));
@@ -104,6 +151,9 @@ pub(crate) fn load(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
 fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usize>) {
     if tree.is_null() {
         return (RawConfig::default(), Vec::new());
+    }
+    if has_merge_keys(tree) {
+        return (parse_merged(source, ctx), Vec::new());
     }
     let whole = match serde_yaml_ng::from_str::<RawConfig>(source) {
         Ok(raw) => return (raw, Vec::new()),
@@ -129,7 +179,12 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
                         jobs.push(None);
                         continue;
                     }
-                    let job = piece::<RawScrapeConfig>(source, item, &format!("scrape_configs[{i}]"), ctx);
+                    let job = piece::<RawScrapeConfig>(
+                        source,
+                        item,
+                        &format!("scrape_configs[{i}]"),
+                        ctx,
+                    );
                     if job.is_none() {
                         failed.push(i);
                     }
@@ -141,24 +196,67 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             _ => {}
         }
     }
-    if ctx.errors.len() == before {
-        // The pieces parse alone but not together (duplicate keys, anchors...).
-        let e = serde_error(whole, "", ctx.file);
+    // The whole-file error is the first one in the file: add it unless a
+    // piece already reported it (pieces that use outside anchors cannot).
+    let e = serde_error(whole, "", ctx.file);
+    let known = ctx.errors[before..]
+        .iter()
+        .any(|x| x.line == e.line && x.message == e.message);
+    if !known && !e.message.contains("duplicate field `") {
         ctx.errors.push(e);
     }
     (raw, failed)
+}
+
+/// Whether any mapping uses YAML merge keys (`<<: *defaults`).
+fn has_merge_keys(node: &Node) -> bool {
+    node.entries()
+        .iter()
+        .any(|(k, v)| k.text() == Some("<<") || has_merge_keys(v))
+        || node.items().iter().any(has_merge_keys)
+}
+
+/// Typed parse of a file with merge keys, which serde only understands on a
+/// `Value` (Prometheus's YAML library applies them). Type errors then lose
+/// their line, so they name the file only.
+fn parse_merged(source: &str, ctx: &mut Ctx) -> RawConfig {
+    let parsed = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(source).and_then(|mut v| {
+        v.apply_merge()?;
+        serde_yaml_ng::from_value::<RawConfig>(v)
+    });
+    match parsed {
+        Ok(raw) => raw,
+        Err(e) => {
+            let mut err = serde_error(e, "", ctx.file);
+            err.message
+                .push_str(" (no line: the file uses YAML merge keys `<<`)");
+            ctx.errors.push(err);
+            RawConfig::default()
+        }
+    }
 }
 
 /// Parses one node of the document alone, keeping its line numbers.
 fn piece<T: DeserializeOwned>(source: &str, node: &Node, path: &str, ctx: &mut Ctx) -> Option<T> {
     match serde_yaml_ng::from_str::<T>(&marked::isolate(source, node)) {
         Ok(v) => Some(v),
+        // A piece cut out of the file cannot see anchors defined outside
+        // it; the whole-file error (reported by the caller) covers that case.
+        Err(e) if e.to_string().contains("unknown anchor") => None,
         Err(e) => {
-            let err = serde_error(e, path, ctx.file);
-            ctx.errors.push(err);
+            if !is_duplicate_field(&e) {
+                let err = serde_error(e, path, ctx.file);
+                ctx.errors.push(err);
+            }
             None
         }
     }
+}
+
+/// Duplicate keys are reported by `schema` on the right line; serde's
+/// version of the same error (at the start of the mapping) is left out.
+fn is_duplicate_field(e: &serde_yaml_ng::Error) -> bool {
+    e.to_string().contains("duplicate field `")
 }
 
 /// Turns a serde_yaml_ng error (`path: message at line L column C`) into ours.
@@ -172,7 +270,10 @@ fn serde_error(e: serde_yaml_ng::Error, prefix: &str, file: &Path) -> ConfigErro
     }
     let mut key = prefix.to_string();
     if let Some((p, rest)) = msg.split_once(": ") {
-        if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']')) {
+        if !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+        {
             key = join_path(prefix, p);
             msg = rest.to_string();
         }
@@ -181,8 +282,13 @@ fn serde_error(e: serde_yaml_ng::Error, prefix: &str, file: &Path) -> ConfigErro
     if let Some(re) = RAW_NAME.get_or_init(|| Regex::new(r"struct Raw\w+").ok()) {
         msg = re.replace_all(&msg, "a mapping").into_owned();
     }
-    msg = msg.replace("struct Text", "a string").replace("a string or map", "a string");
-    ConfigError { file: file.to_path_buf(), line, key, message: msg }
+    msg = msg.replace("expected u64", "expected a whole number (0 or more)");
+    ConfigError {
+        file: file.to_path_buf(),
+        line,
+        key,
+        message: msg,
+    }
 }
 
 fn join_path(prefix: &str, p: &str) -> String {
@@ -212,7 +318,8 @@ fn duration(ctx: &mut Ctx, key: &str, value: Option<Text>) -> Option<Duration> {
 }
 
 fn limit(v: Option<u64>) -> usize {
-    v.map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(0)
+    v.map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+        .unwrap_or(0)
 }
 
 /// Resolves a path from the file against the config folder.
@@ -242,7 +349,10 @@ fn labels(ctx: &mut Ctx, key: &str, map: Option<BTreeMap<String, Text>>) -> Labe
     let map = map.unwrap_or_default();
     for name in map.keys() {
         if !is_valid_label_name(name) {
-            ctx.error(&format!("{key}.{name}"), format!("{name:?} is not a valid label name"));
+            ctx.error(
+                &format!("{key}.{name}"),
+                format!("{name:?} is not a valid label name"),
+            );
         }
     }
     Labels::from_pairs(map.into_iter().map(|(k, v)| (k, v.0)))
@@ -254,20 +364,28 @@ pub fn check_target_address(t: &str) -> Result<(), String> {
         return Err("target address is empty".into());
     }
     if t.contains("://") {
-        return Err(format!("{t:?} is not a valid target address: leave out the scheme (set `scheme: https` on the job instead)"));
+        return Err(format!("{t:?} is not a valid hostname: leave out the scheme (set `scheme: https` on the job instead)"));
     }
     if t.contains('/') {
-        return Err(format!("{t:?} is not a valid hostname (a target is host:port; set the path with metrics_path)"));
+        return Err(format!(
+            "{t:?} is not a valid hostname (a target is host:port; set the path with metrics_path)"
+        ));
     }
     if t.chars().any(char::is_whitespace) {
-        return Err(format!("{t:?} is not a valid target address: it contains spaces"));
+        return Err(format!(
+            "{t:?} is not a valid target address: it contains spaces"
+        ));
     }
     let (host, port) = if let Some(rest) = t.strip_prefix('[') {
         match rest.split_once(']') {
             Some((h, "")) => (h, None),
             Some((h, p)) => match p.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
-                None => return Err(format!("{t:?} is not a valid target address: expected [ipv6]:port")),
+                None => {
+                    return Err(format!(
+                        "{t:?} is not a valid target address: expected [ipv6]:port"
+                    ))
+                }
             },
             None => return Err(format!("{t:?} is not a valid target address: missing ']'")),
         }
@@ -281,12 +399,18 @@ pub fn check_target_address(t: &str) -> Result<(), String> {
         }
     };
     if host.is_empty() {
-        return Err(format!("{t:?} is not a valid target address: the host is empty"));
+        return Err(format!(
+            "{t:?} is not a valid target address: the host is empty"
+        ));
     }
     if let Some(p) = port {
         match p.parse::<u16>() {
             Ok(n) if n > 0 => {}
-            _ => return Err(format!("{t:?} is not a valid target address: invalid port {p:?}")),
+            _ => {
+                return Err(format!(
+                    "{t:?} is not a valid target address: invalid port {p:?}"
+                ))
+            }
         }
     }
     Ok(())
@@ -303,8 +427,13 @@ fn valid_rule_path(p: &str) -> bool {
 /// Prometheus's file_sd pattern check: like a rule path, ending in .json/.yml/.yaml.
 fn valid_file_sd_path(p: &str) -> bool {
     let lower = p.to_ascii_lowercase();
-    let ext_ok = [".json", ".yml", ".yaml"].iter().any(|e| lower.ends_with(e)) && p == p.trim();
-    let case_ok = [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"].iter().any(|e| p.ends_with(e));
+    let ext_ok = [".json", ".yml", ".yaml"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+        && p == p.trim();
+    let case_ok = [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"]
+        .iter()
+        .any(|e| p.ends_with(e));
     ext_ok && case_ok && valid_rule_path(p)
 }
 
@@ -315,14 +444,22 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
     let mut rule_files = Vec::new();
     for (i, f) in raw.rule_files.unwrap_or_default().into_iter().enumerate() {
         if !valid_rule_path(&f.0) {
-            ctx.error(&format!("rule_files[{i}]"), format!("invalid rule file path {:?}", f.0));
+            ctx.error(
+                &format!("rule_files[{i}]"),
+                format!("invalid rule file path {:?}", f.0),
+            );
         }
         rule_files.push(f.0);
     }
 
     let mut scrape_configs = Vec::new();
     let mut first_line: HashMap<String, Option<usize>> = HashMap::new();
-    for (i, job) in raw.scrape_configs.unwrap_or_default().into_iter().enumerate() {
+    for (i, job) in raw
+        .scrape_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let path = format!("scrape_configs[{i}]");
         let Some(job) = job else {
             if !failed_jobs.contains(&i) {
@@ -330,10 +467,20 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
             }
             continue;
         };
-        let Some(sc) = build_scrape(job, &path, &global, &base_dir, ctx) else { continue };
+        let Some(sc) = build_scrape(job, &path, &global, &base_dir, ctx) else {
+            continue;
+        };
         if let Some(first) = first_line.get(&sc.job_name) {
-            let at = first.map(|l| format!(" (first defined on line {l})")).unwrap_or_default();
-            ctx.error(&format!("{path}.job_name"), format!("found multiple scrape configs with job name {:?}{at}", sc.job_name));
+            let at = first
+                .map(|l| format!(" (first defined on line {l})"))
+                .unwrap_or_default();
+            ctx.error(
+                &format!("{path}.job_name"),
+                format!(
+                    "found multiple scrape configs with job name {:?}{at}",
+                    sc.job_name
+                ),
+            );
         } else {
             first_line.insert(sc.job_name.clone(), sc.line);
         }
@@ -345,7 +492,10 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
             let listen_address = text(w.listen_address);
             if let Some(a) = &listen_address {
                 if !a.contains(':') {
-                    ctx.error("web.listen_address", format!("{a:?} is not host:port (e.g. 0.0.0.0:9900 or :9900)"));
+                    ctx.error(
+                        "web.listen_address",
+                        format!("{a:?} is not host:port (e.g. 0.0.0.0:9900 or :9900)"),
+                    );
                 }
             }
             WebConfig { listen_address }
@@ -355,13 +505,23 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
 
     let storage = match raw.storage {
         Some(s) => StorageConfig {
-            path: text(s.path).filter(|p| !p.is_empty()).map(|p| resolve(&base_dir, &p)),
+            path: text(s.path)
+                .filter(|p| !p.is_empty())
+                .map(|p| resolve(&base_dir, &p)),
             retention: duration(ctx, "storage.retention", s.retention),
         },
         None => StorageConfig::default(),
     };
 
-    Config { base_dir, global: global.config, scrape_configs, rule_files, web, storage, raw_alerting: raw.alerting }
+    Config {
+        base_dir,
+        global: global.config,
+        scrape_configs,
+        rule_files,
+        web,
+        storage,
+        raw_alerting: raw.alerting,
+    }
 }
 
 /// Global limits that become each job's defaults.
@@ -382,18 +542,22 @@ struct Global {
 
 fn build_global(g: raw::RawGlobal, ctx: &mut Ctx) -> Global {
     let defaults = GlobalConfig::default();
-    let scrape_interval = duration(ctx, "global.scrape_interval", g.scrape_interval).unwrap_or(defaults.scrape_interval);
+    let scrape_interval = duration(ctx, "global.scrape_interval", g.scrape_interval)
+        .unwrap_or(defaults.scrape_interval);
     let scrape_timeout = match duration(ctx, "global.scrape_timeout", g.scrape_timeout) {
         Some(t) => {
             if t > scrape_interval {
-                ctx.error("global.scrape_timeout", "global scrape timeout greater than scrape interval");
+                ctx.error(
+                    "global.scrape_timeout",
+                    "global scrape timeout greater than scrape interval",
+                );
             }
             t
         }
         None => defaults.scrape_timeout.min(scrape_interval),
     };
-    let evaluation_interval =
-        duration(ctx, "global.evaluation_interval", g.evaluation_interval).unwrap_or(defaults.evaluation_interval);
+    let evaluation_interval = duration(ctx, "global.evaluation_interval", g.evaluation_interval)
+        .unwrap_or(defaults.evaluation_interval);
     let external_labels = labels(ctx, "global.external_labels", g.external_labels);
     let body_size_limit = match g.body_size_limit {
         Some(s) => parse_size(&s.0).unwrap_or_else(|e| {
@@ -403,7 +567,12 @@ fn build_global(g: raw::RawGlobal, ctx: &mut Ctx) -> Global {
         None => 0,
     };
     Global {
-        config: GlobalConfig { scrape_interval, scrape_timeout, evaluation_interval, external_labels },
+        config: GlobalConfig {
+            scrape_interval,
+            scrape_timeout,
+            evaluation_interval,
+            external_labels,
+        },
         limits: GlobalLimits {
             sample_limit: g.sample_limit,
             label_limit: g.label_limit,
@@ -415,30 +584,48 @@ fn build_global(g: raw::RawGlobal, ctx: &mut Ctx) -> Global {
     }
 }
 
-fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Path, ctx: &mut Ctx) -> Option<ScrapeConfig> {
+fn build_scrape(
+    mut job: RawScrapeConfig,
+    path: &str,
+    global: &Global,
+    base_dir: &Path,
+    ctx: &mut Ctx,
+) -> Option<ScrapeConfig> {
     let line = ctx.tree.line_of(path);
-    let job_name = text(job.job_name).unwrap_or_default();
+    let job_name = text(job.job_name.take()).unwrap_or_default();
     if job_name.is_empty() {
         ctx.error(path, "job_name is empty");
         return None;
     }
+    let auth = build_auth(&job, path, base_dir, ctx);
     let key = |k: &str| format!("{path}.{k}");
 
-    let scrape_interval = duration(ctx, &key("scrape_interval"), job.scrape_interval).unwrap_or(global.config.scrape_interval);
+    let scrape_interval = duration(ctx, &key("scrape_interval"), job.scrape_interval)
+        .unwrap_or(global.config.scrape_interval);
     let scrape_timeout = match duration(ctx, &key("scrape_timeout"), job.scrape_timeout) {
         Some(t) => {
             if t > scrape_interval {
-                ctx.error(&key("scrape_timeout"), "scrape timeout greater than scrape interval");
+                ctx.error(
+                    &key("scrape_timeout"),
+                    "scrape timeout greater than scrape interval",
+                );
             }
             t
         }
         None => global.config.scrape_timeout.min(scrape_interval),
     };
 
-    let metrics_path = text(job.metrics_path).filter(|p| !p.is_empty()).unwrap_or_else(|| "/metrics".to_string());
-    let scheme = text(job.scheme).filter(|s| !s.is_empty()).unwrap_or_else(|| "http".to_string());
+    let metrics_path = text(job.metrics_path)
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/metrics".to_string());
+    let scheme = text(job.scheme)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "http".to_string());
     if scheme != "http" && scheme != "https" {
-        ctx.error(&key("scheme"), format!("scheme must be \"http\" or \"https\", not {scheme:?}"));
+        ctx.error(
+            &key("scheme"),
+            format!("scheme must be \"http\" or \"https\", not {scheme:?}"),
+        );
     }
     let params = job
         .params
@@ -455,20 +642,35 @@ fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Pa
     if job.enable_http2 == Some(true) {
         ctx.unsupported(&key("enable_http2"));
     }
-    let auth = build_auth(&job.basic_auth, &job.authorization, &job.bearer_token, &job.bearer_token_file, path, base_dir, ctx);
     let tls = build_tls(job.tls_config, &key("tls_config"), base_dir, ctx);
 
-    let relabel_configs = build_relabels(job.relabel_configs, &key("relabel_configs"), "target", ctx);
-    let metric_relabel_configs = build_relabels(job.metric_relabel_configs, &key("metric_relabel_configs"), "metric", ctx);
+    let relabel_configs =
+        build_relabels(job.relabel_configs, &key("relabel_configs"), "target", ctx);
+    let metric_relabel_configs = build_relabels(
+        job.metric_relabel_configs,
+        &key("metric_relabel_configs"),
+        "metric",
+        ctx,
+    );
 
     let mut static_configs = Vec::new();
-    for (i, group) in job.static_configs.unwrap_or_default().into_iter().enumerate() {
+    for (i, group) in job
+        .static_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let gpath = format!("{path}.static_configs[{i}]");
         let Some(group) = group else {
             ctx.error(&gpath, "empty or null section in static_configs");
             continue;
         };
-        let targets: Vec<String> = group.targets.unwrap_or_default().into_iter().map(|t| t.0).collect();
+        let targets: Vec<String> = group
+            .targets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
         // Relabeling may still turn a strange address into a good one, so
         // Prometheus only checks addresses of jobs without relabel rules.
         if relabel_configs.is_empty() {
@@ -479,29 +681,59 @@ fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Pa
             }
         }
         let labels = labels(ctx, &format!("{gpath}.labels"), group.labels);
-        static_configs.push(TargetGroup { targets, labels, source: i.to_string() });
+        static_configs.push(TargetGroup {
+            targets,
+            labels,
+            source: i.to_string(),
+        });
     }
 
     let mut file_sd_configs = Vec::new();
-    for (i, sd) in job.file_sd_configs.unwrap_or_default().into_iter().enumerate() {
+    for (i, sd) in job
+        .file_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let spath = format!("{path}.file_sd_configs[{i}]");
         let Some(sd) = sd else {
             ctx.error(&spath, "empty or null section in file_sd_configs");
             continue;
         };
-        let files: Vec<String> = sd.files.unwrap_or_default().into_iter().map(|t| t.0).collect();
+        let files: Vec<String> = sd
+            .files
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
         if files.is_empty() {
-            ctx.error(&spath, "file service discovery config must contain at least one path name");
+            ctx.error(
+                &spath,
+                "file service discovery config must contain at least one path name",
+            );
         }
         for (j, f) in files.iter().enumerate() {
             if !valid_file_sd_path(f) {
-                ctx.error(&format!("{spath}.files[{j}]"), format!("path name {f:?} is not valid for file discovery"));
+                ctx.error(
+                    &format!("{spath}.files[{j}]"),
+                    format!("path name {f:?} is not valid for file discovery"),
+                );
             }
         }
-        let refresh_interval =
-            duration(ctx, &format!("{spath}.refresh_interval"), sd.refresh_interval).unwrap_or(Duration::from_secs(300));
-        let files = files.iter().map(|f| resolve(base_dir, f).to_string_lossy().into_owned()).collect();
-        file_sd_configs.push(FileSdConfig { files, refresh_interval });
+        let refresh_interval = duration(
+            ctx,
+            &format!("{spath}.refresh_interval"),
+            sd.refresh_interval,
+        )
+        .unwrap_or(Duration::from_secs(300));
+        let files = files
+            .iter()
+            .map(|f| resolve(base_dir, f).to_string_lossy().into_owned())
+            .collect();
+        file_sd_configs.push(FileSdConfig {
+            files,
+            refresh_interval,
+        });
     }
 
     let gl = &global.limits;
@@ -531,7 +763,9 @@ fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Pa
         sample_limit: limit(job.sample_limit.or(gl.sample_limit)),
         label_limit: limit(job.label_limit.or(gl.label_limit)),
         label_name_length_limit: limit(job.label_name_length_limit.or(gl.label_name_length_limit)),
-        label_value_length_limit: limit(job.label_value_length_limit.or(gl.label_value_length_limit)),
+        label_value_length_limit: limit(
+            job.label_value_length_limit.or(gl.label_value_length_limit),
+        ),
         target_limit: limit(job.target_limit.or(gl.target_limit)),
         body_size_limit,
         enable_compression: job.enable_compression.unwrap_or(true),
@@ -541,37 +775,50 @@ fn build_scrape(job: RawScrapeConfig, path: &str, global: &Global, base_dir: &Pa
 
 /// Prometheus's HTTP client checks (at most one way to authenticate, at most
 /// one source per secret), then reads the secret files.
-fn build_auth(
-    basic: &Option<raw::RawBasicAuth>,
-    authz: &Option<raw::RawAuthorization>,
-    bearer: &Option<Text>,
-    bearer_file: &Option<Text>,
-    path: &str,
-    base_dir: &Path,
-    ctx: &mut Ctx,
-) -> Option<Auth> {
+fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx) -> Option<Auth> {
+    let (basic, authz, bearer, bearer_file) = (
+        &job.basic_auth,
+        &job.authorization,
+        &job.bearer_token,
+        &job.bearer_token_file,
+    );
     let key = |k: &str| format!("{path}.{k}");
     let has_bearer = bearer.is_some() || bearer_file.is_some();
     if bearer.is_some() && bearer_file.is_some() {
-        ctx.error(&key("bearer_token_file"), "at most one of bearer_token & bearer_token_file must be configured");
+        ctx.error(
+            &key("bearer_token_file"),
+            "at most one of bearer_token & bearer_token_file must be configured",
+        );
     }
     if basic.is_some() && has_bearer {
-        ctx.error(&key("basic_auth"), "at most one of basic_auth, bearer_token & bearer_token_file must be configured");
+        ctx.error(&key("basic_auth"), "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
     }
     if authz.is_some() && has_bearer {
-        ctx.error(&key("authorization"), "authorization is not compatible with bearer_token & bearer_token_file");
+        ctx.error(
+            &key("authorization"),
+            "authorization is not compatible with bearer_token & bearer_token_file",
+        );
     }
     if basic.is_some() && authz.is_some() {
-        ctx.error(&key("authorization"), "at most one of basic_auth, oauth2 & authorization must be configured");
+        ctx.error(
+            &key("authorization"),
+            "at most one of basic_auth, oauth2 & authorization must be configured",
+        );
     }
 
     if let Some(b) = basic {
         let bkey = key("basic_auth");
         if b.username.is_some() && b.username_file.is_some() {
-            ctx.error(&format!("{bkey}.username_file"), "at most one of basic_auth username & username_file must be configured");
+            ctx.error(
+                &format!("{bkey}.username_file"),
+                "at most one of basic_auth username & username_file must be configured",
+            );
         }
         if b.password.is_some() && b.password_file.is_some() {
-            ctx.error(&format!("{bkey}.password_file"), "at most one of basic_auth password & password_file must be configured");
+            ctx.error(
+                &format!("{bkey}.password_file"),
+                "at most one of basic_auth password & password_file must be configured",
+            );
         }
         let username = match (&b.username, &b.username_file) {
             (Some(u), _) => u.0.clone(),
@@ -587,9 +834,17 @@ fn build_auth(
     }
     if let Some(a) = authz {
         let akey = key("authorization");
-        let kind = a.kind.as_ref().map(|t| t.0.clone()).filter(|k| !k.is_empty()).unwrap_or_else(|| "Bearer".to_string());
+        let kind = a
+            .kind
+            .as_ref()
+            .map(|t| t.0.clone())
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| "Bearer".to_string());
         if kind.eq_ignore_ascii_case("basic") {
-            ctx.error(&format!("{akey}.type"), "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+            ctx.error(
+                &format!("{akey}.type"),
+                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
+            );
         }
         if a.credentials.is_some() && a.credentials_file.is_some() {
             ctx.error(
@@ -599,24 +854,36 @@ fn build_auth(
         }
         let credentials = match (&a.credentials, &a.credentials_file) {
             (Some(c), _) => c.0.clone(),
-            (None, Some(f)) => read_secret(ctx, &format!("{akey}.credentials_file"), base_dir, &f.0),
+            (None, Some(f)) => {
+                read_secret(ctx, &format!("{akey}.credentials_file"), base_dir, &f.0)
+            }
             (None, None) => String::new(),
         };
         return Some(Auth::Authorization { kind, credentials });
     }
     match (bearer, bearer_file) {
         (Some(t), _) => Some(Auth::Bearer(t.0.clone())),
-        (None, Some(f)) => Some(Auth::Bearer(read_secret(ctx, &key("bearer_token_file"), base_dir, &f.0))),
+        (None, Some(f)) => Some(Auth::Bearer(read_secret(
+            ctx,
+            &key("bearer_token_file"),
+            base_dir,
+            &f.0,
+        ))),
         (None, None) => None,
     }
 }
 
 fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx) -> TlsConfig {
-    let Some(t) = tls else { return TlsConfig::default() };
+    let Some(t) = tls else {
+        return TlsConfig::default();
+    };
     let mut file = |name: &str, v: Option<Text>| -> Option<PathBuf> {
         let p = resolve(base_dir, &v?.0);
         if let Err(e) = std::fs::metadata(&p) {
-            ctx.error(&format!("{key}.{name}"), format!("cannot read {}: {e}", p.display()));
+            ctx.error(
+                &format!("{key}.{name}"),
+                format!("cannot read {}: {e}", p.display()),
+            );
         }
         Some(p)
     };
@@ -624,12 +891,20 @@ fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx
     let cert_file = file("cert_file", t.cert_file);
     let key_file = file("key_file", t.key_file);
     match (&cert_file, &key_file) {
-        (Some(c), None) => {
-            ctx.error(&format!("{key}.cert_file"), format!("client cert file {:?} specified without client key file", c.display().to_string()))
-        }
-        (None, Some(k)) => {
-            ctx.error(&format!("{key}.key_file"), format!("client key file {:?} specified without client cert file", k.display().to_string()))
-        }
+        (Some(c), None) => ctx.error(
+            &format!("{key}.cert_file"),
+            format!(
+                "client cert file {:?} specified without client key file",
+                c.display().to_string()
+            ),
+        ),
+        (None, Some(k)) => ctx.error(
+            &format!("{key}.key_file"),
+            format!(
+                "client key file {:?} specified without client cert file",
+                k.display().to_string()
+            ),
+        ),
         _ => {}
     }
     TlsConfig {
@@ -641,12 +916,20 @@ fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx
     }
 }
 
-fn build_relabels(list: Option<Vec<Option<RawRelabelConfig>>>, path: &str, kind: &str, ctx: &mut Ctx) -> Vec<RelabelConfig> {
+fn build_relabels(
+    list: Option<Vec<Option<RawRelabelConfig>>>,
+    path: &str,
+    kind: &str,
+    ctx: &mut Ctx,
+) -> Vec<RelabelConfig> {
     let mut out = Vec::new();
     for (i, r) in list.unwrap_or_default().into_iter().enumerate() {
         let rpath = format!("{path}[{i}]");
         let Some(r) = r else {
-            ctx.error(&rpath, format!("empty or null {kind} relabeling rule in scrape config"));
+            ctx.error(
+                &rpath,
+                format!("empty or null {kind} relabeling rule in scrape config"),
+            );
             continue;
         };
         if let Some(c) = build_relabel(r, &rpath, ctx) {
@@ -657,18 +940,40 @@ fn build_relabels(list: Option<Vec<Option<RawRelabelConfig>>>, path: &str, kind:
 }
 
 /// One relabel rule with Prometheus's defaults, compiled and validated.
-pub(crate) fn build_relabel(r: RawRelabelConfig, path: &str, ctx: &mut Ctx) -> Option<RelabelConfig> {
+pub(crate) fn build_relabel(
+    r: RawRelabelConfig,
+    path: &str,
+    ctx: &mut Ctx,
+) -> Option<RelabelConfig> {
     let mut ok = true;
     let action = match r.action {
-        Some(a) => RelabelAction::parse(&a.0).map_err(|e| ctx.error(&format!("{path}.action"), e)).ok(),
+        Some(Some(a)) => RelabelAction::parse(&a.0)
+            .map_err(|e| ctx.error(&format!("{path}.action"), e))
+            .ok(),
+        Some(None) => {
+            ctx.error(&format!("{path}.action"), "relabel action cannot be empty");
+            None
+        }
         None => Some(RelabelAction::Replace),
     };
     let regex = match r.regex {
-        Some(re) => AnchoredRegex::new(&re.0).map_err(|e| ctx.error(&format!("{path}.regex"), e)).ok(),
+        Some(re) => {
+            let re = re.map(|t| t.0).unwrap_or_default();
+            AnchoredRegex::new(&re)
+                .map_err(|e| ctx.error(&format!("{path}.regex"), e))
+                .ok()
+        }
         None => Some(AnchoredRegex::default()),
     };
-    let source_labels: Vec<String> = r.source_labels.unwrap_or_default().into_iter().map(|t| t.0).collect();
-    let (Some(action), Some(regex)) = (action, regex) else { return None };
+    let source_labels: Vec<String> = r
+        .source_labels
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    let (Some(action), Some(regex)) = (action, regex) else {
+        return None;
+    };
     let defaults = RelabelConfig::default();
     let cfg = RelabelConfig {
         source_labels,
@@ -696,11 +1001,32 @@ mod tests {
 
     #[test]
     fn target_addresses() {
-        for good in ["localhost:9100", "10.0.0.1:80", "[::1]:9090", "example.com", "[fe80::1]", "node-1.example.com:65535"] {
+        for good in [
+            "localhost:9100",
+            "10.0.0.1:80",
+            "[::1]:9090",
+            "example.com",
+            "[fe80::1]",
+            "node-1.example.com:65535",
+        ] {
             assert_eq!(check_target_address(good), Ok(()), "{good}");
         }
-        for bad in ["", "http://x:1", "x:1/metrics", "x:0", "x:99999", "x:port", "::1:9090", "[::1", ":9090", "a b:1"] {
-            assert!(check_target_address(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "http://x:1",
+            "x:1/metrics",
+            "x:0",
+            "x:99999",
+            "x:port",
+            "::1:9090",
+            "[::1",
+            ":9090",
+            "a b:1",
+        ] {
+            assert!(
+                check_target_address(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
