@@ -200,15 +200,33 @@ async fn serve(
         }),
     };
     scraper.start(&cfg.scrape_configs).map_err(anyhow::Error::msg)?;
-    if !cfg.scrape_configs.iter().any(|c| c.job_name == "node") {
-        let host = collect::HostCollector::new(collect::HostConfig::default());
-        scraper.start_host(scrape::host_scrape_config(&cfg.global), host, &scrape::host_instance());
+    if cfg.host.enabled {
+        if cfg.scrape_configs.iter().any(|c| c.job_name == cfg.host.job_name) {
+            bail!("host.job_name {:?} is also a scrape job; rename one of them or set host.enabled: false", cfg.host.job_name);
+        }
+        let host = collect::HostCollector::try_new(host_collector_config(&cfg.host))
+            .map_err(|errors| anyhow::anyhow!("host: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+        scraper.start_host(scrape::host_scrape_config(&cfg.global, &cfg.host), host, &scrape::host_instance());
     }
     tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open http://{addr}/");
     axum::serve(listener, web::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: stopping scrapes");
     scraper.stop().await;
     Ok(())
+}
+
+fn host_collector_config(s: &config::HostSettings) -> collect::HostConfig {
+    let mut c = collect::HostConfig::default();
+    if let Some(names) = &s.collectors {
+        c.collectors = names.clone();
+    }
+    if let Some(re) = &s.mount_points_exclude {
+        c.mount_points_exclude = re.clone();
+    }
+    if let Some(re) = &s.fs_types_exclude {
+        c.fs_types_exclude = re.clone();
+    }
+    c
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -125,8 +125,41 @@ pub struct Config {
     pub web: WebConfig,
     /// Prometheus's `storage:` with Sightline's `path` and `retention`.
     pub storage: StorageConfig,
+    /// Sightline-only `host:`: the built-in host collector (on by default).
+    pub host: HostSettings,
     /// Prometheus's `alerting:` section, unparsed, for the rules module.
     pub raw_alerting: Option<serde_yaml_ng::Value>,
+}
+
+/// Sightline-only `host:` section: the built-in host collector, scraped as
+/// one more job (`node` by default, like node_exporter's usual job name).
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// Default true.
+    pub enabled: bool,
+    /// Default `node`.
+    pub job_name: String,
+    /// Default: the global scrape interval.
+    pub scrape_interval: Option<Duration>,
+    /// Collector names to run; all when left out.
+    pub collectors: Option<Vec<String>>,
+    /// Overrides node_exporter's default mount point exclusion regex.
+    pub mount_points_exclude: Option<String>,
+    /// Overrides node_exporter's default filesystem type exclusion regex.
+    pub fs_types_exclude: Option<String>,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        HostSettings {
+            enabled: true,
+            job_name: "node".into(),
+            scrape_interval: None,
+            collectors: None,
+            mount_points_exclude: None,
+            fs_types_exclude: None,
+        }
+    }
 }
 
 /// `global:`: defaults for every job and rule group.

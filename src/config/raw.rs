@@ -66,6 +66,8 @@ pub(crate) struct RawConfig {
     pub web: Option<RawWeb>,
     #[serde(default)]
     pub storage: Option<RawStorage>,
+    #[serde(default)]
+    pub host: Option<RawHost>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +165,17 @@ pub(crate) struct RawRelabelConfig {
     /// An explicit null is an error ("relabel action cannot be empty").
     #[serde(default, deserialize_with = "present")]
     pub action: Option<Option<Text>>,
+}
+
+/// Sightline-only `host:` section: the built-in host collector.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawHost {
+    pub enabled: Option<bool>,
+    pub job_name: Option<Text>,
+    pub scrape_interval: Option<Text>,
+    pub collectors: Option<Vec<Text>>,
+    pub mount_points_exclude: Option<Text>,
+    pub fs_types_exclude: Option<Text>,
 }
 
 /// Sightline-only `web:` section.

@@ -22,6 +22,7 @@ const ROOT: Section = Section {
         "alerting",
         "web",
         "storage",
+        "host",
     ],
     unsupported: &[
         "runtime",
@@ -36,6 +37,7 @@ const ROOT: Section = Section {
         ("scrape_configs", true, &SCRAPE),
         ("web", false, &WEB),
         ("storage", false, &STORAGE),
+        ("host", false, &HOST),
     ],
 };
 
@@ -217,6 +219,12 @@ const RELABEL: Section = Section {
         "replacement",
         "action",
     ],
+    unsupported: &[],
+    children: &[],
+};
+
+const HOST: Section = Section {
+    supported: &["enabled", "job_name", "scrape_interval", "collectors", "mount_points_exclude", "fs_types_exclude"],
     unsupported: &[],
     children: &[],
 };

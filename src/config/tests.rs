@@ -885,3 +885,21 @@ fn file_sd_unknown_keys_are_errors() {
     assert_eq!(e.line, Some(3), "{e}");
     assert!(e.message.contains("unknown field `label`"), "{e}");
 }
+
+#[test]
+fn host_section() {
+    let p = Path::new("s.yml");
+    let c = parse_str("global:\n  scrape_interval: 10s\n", p).unwrap().config;
+    assert!(c.host.enabled);
+    assert_eq!(c.host.job_name, "node");
+    let src = "host:\n  enabled: false\n  job_name: machine\n  scrape_interval: 30s\n  collectors: [cpu, meminfo]\n";
+    let c = parse_str(src, p).unwrap().config;
+    assert!(!c.host.enabled);
+    assert_eq!(c.host.job_name, "machine");
+    assert_eq!(c.host.scrape_interval, Some(Duration::from_secs(30)));
+    assert_eq!(c.host.collectors.as_deref(), Some(&["cpu".to_string(), "meminfo".to_string()][..]));
+    let err = parse_str("host:\n  enabeld: true\n", p).unwrap_err().to_string();
+    assert!(err.contains("s.yml:2") && err.contains("enabeld"), "{err}");
+    let err = parse_str("host:\n  fs_types_exclude: '('\n", p).unwrap_err().to_string();
+    assert!(err.contains("host.fs_types_exclude"), "{err}");
+}

@@ -14,7 +14,7 @@ use super::raw::{self, RawConfig, RawRelabelConfig, RawScrapeConfig, Text};
 use super::relabel::{is_valid_label_name, AnchoredRegex, RelabelAction, RelabelConfig};
 use super::{
     parse_duration, parse_size, schema, Auth, Config, ConfigError, ConfigErrors, FileSdConfig,
-    GlobalConfig, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
+    GlobalConfig, HostSettings, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
     UNSUPPORTED,
 };
 use crate::tsdb::Labels;
@@ -172,6 +172,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "alerting" => raw.alerting = piece(source, value, "alerting", ctx),
             "web" => raw.web = piece(source, value, "web", ctx),
             "storage" => raw.storage = piece(source, value, "storage", ctx),
+            "host" => raw.host = piece(source, value, "host", ctx),
             "scrape_configs" if matches!(value.kind, Kind::Seq(_)) => {
                 let mut jobs = Vec::new();
                 for (i, item) in value.items().iter().enumerate() {
@@ -513,8 +514,33 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         None => StorageConfig::default(),
     };
 
+    let host = match raw.host {
+        Some(h) => {
+            let scrape_interval = duration(ctx, "host.scrape_interval", h.scrape_interval);
+            let mut settings = HostSettings {
+                enabled: h.enabled.unwrap_or(true),
+                job_name: text(h.job_name).unwrap_or_else(|| "node".into()),
+                scrape_interval,
+                collectors: h.collectors.map(|c| c.into_iter().filter_map(|t| text(Some(t))).collect()),
+                mount_points_exclude: text(h.mount_points_exclude),
+                fs_types_exclude: text(h.fs_types_exclude),
+            };
+            for (key, re) in [("host.mount_points_exclude", &settings.mount_points_exclude), ("host.fs_types_exclude", &settings.fs_types_exclude)] {
+                if let Some(Err(e)) = re.as_deref().map(regex::Regex::new) {
+                    ctx.error(key, format!("invalid regular expression: {e}"));
+                }
+            }
+            if settings.job_name.is_empty() {
+                settings.job_name = "node".into();
+            }
+            settings
+        }
+        None => HostSettings::default(),
+    };
+
     Config {
         base_dir,
+        host,
         global: global.config,
         scrape_configs,
         rule_files,

@@ -266,13 +266,14 @@ fn file_sd_files(cfg: &ScrapeConfig) -> Vec<(PathBuf, Option<SystemTime>)> {
     out
 }
 
-/// The job that runs the built-in host collector: named `node` like
-/// node_exporter's usual job, so existing dashboards and rules match it.
-pub fn host_scrape_config(global: &crate::config::GlobalConfig) -> ScrapeConfig {
+/// The job that runs the built-in host collector: named `node` by default,
+/// like node_exporter's usual job, so existing dashboards and rules match it.
+pub fn host_scrape_config(global: &crate::config::GlobalConfig, host: &crate::config::HostSettings) -> ScrapeConfig {
+    let interval = host.scrape_interval.unwrap_or(global.scrape_interval);
     ScrapeConfig {
-        job_name: "node".into(),
-        scrape_interval: global.scrape_interval,
-        scrape_timeout: global.scrape_timeout.min(global.scrape_interval),
+        job_name: host.job_name.clone(),
+        scrape_interval: interval,
+        scrape_timeout: global.scrape_timeout.min(interval),
         metrics_path: "/metrics".into(),
         scheme: "builtin".into(),
         params: Default::default(),

@@ -440,7 +440,7 @@ mod tests {
     use crate::tsdb::{is_stale_nan, Matcher, MemStore, Querier};
 
     fn cfg() -> ScrapeConfig {
-        let mut c = crate::scrape::host_scrape_config(&crate::config::GlobalConfig::default());
+        let mut c = crate::scrape::host_scrape_config(&Default::default(), &Default::default());
         c.job_name = "app".into();
         c
     }
