@@ -125,6 +125,9 @@ pub struct Config {
     pub web: WebConfig,
     /// Prometheus's `storage:` with Sightline's `path` and `retention`.
     pub storage: StorageConfig,
+    /// Sightline-only `dashboards.paths`: folders of dashboard YAML (and
+    /// Grafana JSON) files, resolved against the config folder.
+    pub dashboard_paths: Vec<PathBuf>,
     /// Sightline-only `host:`: the built-in host collector (on by default).
     pub host: HostSettings,
     /// Prometheus's `alerting:` section, unparsed, for the rules module.

@@ -68,6 +68,14 @@ pub(crate) struct RawConfig {
     pub storage: Option<RawStorage>,
     #[serde(default)]
     pub host: Option<RawHost>,
+    #[serde(default)]
+    pub dashboards: Option<RawDashboards>,
+}
+
+/// Sightline-only `dashboards:` section.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawDashboards {
+    pub paths: Option<Vec<Text>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -23,6 +23,7 @@ const ROOT: Section = Section {
         "web",
         "storage",
         "host",
+        "dashboards",
     ],
     unsupported: &[
         "runtime",
@@ -38,6 +39,7 @@ const ROOT: Section = Section {
         ("web", false, &WEB),
         ("storage", false, &STORAGE),
         ("host", false, &HOST),
+        ("dashboards", false, &DASHBOARDS),
     ],
 };
 
@@ -219,6 +221,12 @@ const RELABEL: Section = Section {
         "replacement",
         "action",
     ],
+    unsupported: &[],
+    children: &[],
+};
+
+const DASHBOARDS: Section = Section {
+    supported: &["paths"],
     unsupported: &[],
     children: &[],
 };

@@ -903,3 +903,10 @@ fn host_section() {
     let err = parse_str("host:\n  fs_types_exclude: '('\n", p).unwrap_err().to_string();
     assert!(err.contains("host.fs_types_exclude"), "{err}");
 }
+
+#[test]
+fn dashboards_section() {
+    let c = parse_str("dashboards:\n  paths: [dash, /abs/dash]\n", Path::new("/etc/s/s.yml")).unwrap().config;
+    assert_eq!(c.dashboard_paths, vec![PathBuf::from("/etc/s/dash"), PathBuf::from("/abs/dash")]);
+    assert!(parse_str("dashboards:\n  path: x\n", Path::new("s.yml")).is_err());
+}

@@ -173,6 +173,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "web" => raw.web = piece(source, value, "web", ctx),
             "storage" => raw.storage = piece(source, value, "storage", ctx),
             "host" => raw.host = piece(source, value, "host", ctx),
+            "dashboards" => raw.dashboards = piece(source, value, "dashboards", ctx),
             "scrape_configs" if matches!(value.kind, Kind::Seq(_)) => {
                 let mut jobs = Vec::new();
                 for (i, item) in value.items().iter().enumerate() {
@@ -538,9 +539,19 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         None => HostSettings::default(),
     };
 
+    let dashboard_paths = raw
+        .dashboards
+        .and_then(|d| d.paths)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| text(Some(t)))
+        .map(|p| resolve(&base_dir, &p))
+        .collect();
+
     Config {
         base_dir,
         host,
+        dashboard_paths,
         global: global.config,
         scrape_configs,
         rule_files,
