@@ -14,6 +14,7 @@ mod loadavg;
 mod meminfo;
 mod netdev;
 mod pressure;
+pub mod probe;
 mod stat;
 mod text;
 mod time;
