@@ -138,7 +138,7 @@ pub struct Probe {
 enum Kind {
     Http(Box<http::HttpProber>),
     Tcp(tcp::TcpProber),
-    Dns(dns::DnsProber),
+    Dns(Box<dns::DnsProber>),
 }
 
 impl Probe {
@@ -147,7 +147,7 @@ impl Probe {
         let kind = match module.prober.as_str() {
             "http" => Kind::Http(Box::new(http::HttpProber::new(&module.http)?)),
             "tcp" => Kind::Tcp(tcp::TcpProber::new(&module.tcp)?),
-            "dns" => Kind::Dns(dns::DnsProber::new(&module.dns)?),
+            "dns" => Kind::Dns(Box::new(dns::DnsProber::new(&module.dns)?)),
             other => return Err(ProbeError::Config(format!("unknown prober {other:?} (expected http, tcp or dns)"))),
         };
         Ok(Probe { kind, timeout: module.timeout.unwrap_or(Duration::from_secs(10)) })
