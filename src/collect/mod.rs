@@ -9,23 +9,30 @@
 
 mod cpu;
 mod diskstats;
+mod entropy;
+mod filefd;
 mod filesystem;
 mod loadavg;
 mod meminfo;
 mod netdev;
+mod netstat;
 mod pressure;
 pub mod probe;
+mod sockstat;
 mod stat;
 mod text;
 mod time;
 mod uname;
+mod vmstat;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::tsdb::Labels;
 
+pub use netstat::DEFAULT_NETSTAT_FIELDS;
 pub use text::render_text;
+pub use vmstat::DEFAULT_VMSTAT_FIELDS;
 
 /// The kind of a metric family, as in the text format's `# TYPE` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +110,23 @@ impl CollectError {
 }
 
 /// Every host collector, in the order they run.
-pub const COLLECTOR_NAMES: &[&str] =
-    &["cpu", "diskstats", "filesystem", "loadavg", "meminfo", "netdev", "pressure", "stat", "time", "uname"];
+pub const COLLECTOR_NAMES: &[&str] = &[
+    "cpu",
+    "diskstats",
+    "entropy",
+    "filefd",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "netstat",
+    "pressure",
+    "sockstat",
+    "stat",
+    "time",
+    "uname",
+    "vmstat",
+];
 
 /// node_exporter's default `--collector.filesystem.mount-points-exclude`.
 pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
@@ -135,6 +157,10 @@ pub struct HostConfig {
     pub netdev_device_exclude: Option<String>,
     /// How long a `statfs` may take before the mount is marked stuck.
     pub mount_timeout: std::time::Duration,
+    /// `Protocol_Field` names of /proc/net/{netstat,snmp,snmp6} to report.
+    pub netstat_fields: String,
+    /// /proc/vmstat fields to report.
+    pub vmstat_fields: String,
 }
 
 impl Default for HostConfig {
@@ -149,6 +175,8 @@ impl Default for HostConfig {
             disk_device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
             netdev_device_exclude: None,
             mount_timeout: std::time::Duration::from_secs(5),
+            netstat_fields: DEFAULT_NETSTAT_FIELDS.to_string(),
+            vmstat_fields: DEFAULT_VMSTAT_FIELDS.to_string(),
         }
     }
 }
@@ -167,6 +195,8 @@ impl HostConfig {
             ("filesystem fs_types_exclude", Some(&self.fs_types_exclude)),
             ("diskstats device_exclude", Some(&self.disk_device_exclude)),
             ("netdev device_exclude", self.netdev_device_exclude.as_ref()),
+            ("netstat fields", Some(&self.netstat_fields)),
+            ("vmstat fields", Some(&self.vmstat_fields)),
         ];
         for (what, pat) in regexes {
             if let Some(p) = pat {
@@ -232,14 +262,19 @@ impl HostCollector {
             let c: Box<dyn Collector> = match name {
                 "cpu" => Box::new(cpu::CpuCollector::default()),
                 "diskstats" => Box::new(diskstats::DiskstatsCollector::new(&cfg.disk_device_exclude)),
+                "entropy" => Box::new(entropy::EntropyCollector),
+                "filefd" => Box::new(filefd::FilefdCollector),
                 "filesystem" => Box::new(filesystem::FilesystemCollector::new(&cfg)),
                 "loadavg" => Box::new(loadavg::LoadavgCollector),
                 "meminfo" => Box::new(meminfo::MeminfoCollector),
                 "netdev" => Box::new(netdev::NetdevCollector::new(cfg.netdev_device_exclude.as_deref())),
+                "netstat" => Box::new(netstat::NetstatCollector::new(&cfg.netstat_fields)),
                 "pressure" => Box::new(pressure::PressureCollector),
+                "sockstat" => Box::new(sockstat::SockstatCollector),
                 "stat" => Box::new(stat::StatCollector),
                 "time" => Box::new(time::TimeCollector),
                 "uname" => Box::new(uname::UnameCollector),
+                "vmstat" => Box::new(vmstat::VmstatCollector::new(&cfg.vmstat_fields)),
                 _ => continue,
             };
             collectors.push((name, c));
