@@ -21,7 +21,7 @@ fn parse(text: &str, path: &Path, page: f64, out: &mut Vec<Family>) -> Result<()
     for line in text.lines() {
         let Some((proto, rest)) = line.split_once(':') else { continue };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() % 2 != 0 {
+        if !f.len().is_multiple_of(2) {
             return Err(CollectError::parse(path, format!("odd number of fields in line {line:?}")));
         }
         for kv in f.chunks(2) {
