@@ -14,6 +14,7 @@ mod filefd;
 mod filesystem;
 mod loadavg;
 mod meminfo;
+mod netclass;
 mod netdev;
 mod netstat;
 mod pressure;
@@ -118,6 +119,7 @@ pub const COLLECTOR_NAMES: &[&str] = &[
     "filesystem",
     "loadavg",
     "meminfo",
+    "netclass",
     "netdev",
     "netstat",
     "pressure",
@@ -153,8 +155,10 @@ pub struct HostConfig {
     pub fs_types_exclude: String,
     /// Block devices matching this are left out of `node_disk_*`.
     pub disk_device_exclude: String,
-    /// Network devices matching this are left out of `node_network_*` (none by default).
+    /// Network devices matching this are left out of the netdev metrics (none by default).
     pub netdev_device_exclude: Option<String>,
+    /// Network devices matching this are left out of the netclass metrics (none by default).
+    pub netclass_ignored_devices: Option<String>,
     /// How long a `statfs` may take before the mount is marked stuck.
     pub mount_timeout: std::time::Duration,
     /// `Protocol_Field` names of /proc/net/{netstat,snmp,snmp6} to report.
@@ -174,6 +178,7 @@ impl Default for HostConfig {
             fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.to_string(),
             disk_device_exclude: DEFAULT_DISK_DEVICE_EXCLUDE.to_string(),
             netdev_device_exclude: None,
+            netclass_ignored_devices: None,
             mount_timeout: std::time::Duration::from_secs(5),
             netstat_fields: DEFAULT_NETSTAT_FIELDS.to_string(),
             vmstat_fields: DEFAULT_VMSTAT_FIELDS.to_string(),
@@ -195,6 +200,7 @@ impl HostConfig {
             ("filesystem fs_types_exclude", Some(&self.fs_types_exclude)),
             ("diskstats device_exclude", Some(&self.disk_device_exclude)),
             ("netdev device_exclude", self.netdev_device_exclude.as_ref()),
+            ("netclass ignored_devices", self.netclass_ignored_devices.as_ref()),
             ("netstat fields", Some(&self.netstat_fields)),
             ("vmstat fields", Some(&self.vmstat_fields)),
         ];
@@ -268,6 +274,7 @@ impl HostCollector {
                 "loadavg" => Box::new(loadavg::LoadavgCollector),
                 "meminfo" => Box::new(meminfo::MeminfoCollector),
                 "netdev" => Box::new(netdev::NetdevCollector::new(cfg.netdev_device_exclude.as_deref())),
+                "netclass" => Box::new(netclass::NetclassCollector::new(cfg.netclass_ignored_devices.as_deref())),
                 "netstat" => Box::new(netstat::NetstatCollector::new(&cfg.netstat_fields)),
                 "pressure" => Box::new(pressure::PressureCollector),
                 "sockstat" => Box::new(sockstat::SockstatCollector),
