@@ -15,11 +15,8 @@ const BINARY: &str = "/usr/bin/prometheus-node-exporter";
 
 /// Families node_exporter added after the version Debian ships (1.5.0);
 /// for these only the name pattern is checked, when the host has the data.
-const NEWER_THAN_DEBIAN: &[&str] = &[
-    "node_pressure_irq_stalled_seconds_total",
-    "node_netstat_TcpExt_TCPOFOQueue",
-    "node_netstat_TcpExt_TCPRcvQDrop",
-];
+const NEWER_THAN_DEBIAN: &[&str] =
+    &["node_pressure_irq_stalled_seconds_total", "node_netstat_TcpExt_TCPOFOQueue", "node_netstat_TcpExt_TCPRcvQDrop"];
 
 /// One family as parsed from node_exporter's text output.
 #[derive(Debug, Default)]

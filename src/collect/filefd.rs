@@ -20,7 +20,12 @@ impl Collector for FilefdCollector {
             FamilyKind::Gauge,
             num(f[0])?,
         ));
-        out.push(Family::single("node_filefd_maximum", "File descriptor statistics: maximum.", FamilyKind::Gauge, num(f[2])?));
+        out.push(Family::single(
+            "node_filefd_maximum",
+            "File descriptor statistics: maximum.",
+            FamilyKind::Gauge,
+            num(f[2])?,
+        ));
         Ok(())
     }
 }

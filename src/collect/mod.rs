@@ -17,6 +17,7 @@ mod meminfo;
 mod netclass;
 mod netdev;
 mod netstat;
+mod os;
 mod pressure;
 pub mod probe;
 mod sockstat;
@@ -122,6 +123,7 @@ pub const COLLECTOR_NAMES: &[&str] = &[
     "netclass",
     "netdev",
     "netstat",
+    "os",
     "pressure",
     "sockstat",
     "stat",
@@ -227,6 +229,7 @@ pub(crate) fn compile(what: &'static str, pattern: &str) -> Result<regex::Regex,
 pub(crate) struct Paths {
     pub proc: PathBuf,
     pub sys: PathBuf,
+    pub rootfs: PathBuf,
 }
 
 impl Paths {
@@ -259,7 +262,7 @@ impl HostCollector {
     /// regex makes its collector fail at every collection (use
     /// [`HostCollector::try_new`] to reject such a config up front).
     pub fn new(cfg: HostConfig) -> Self {
-        let paths = Paths { proc: cfg.proc_path.clone(), sys: cfg.sys_path.clone() };
+        let paths = Paths { proc: cfg.proc_path.clone(), sys: cfg.sys_path.clone(), rootfs: cfg.rootfs_path.clone() };
         let mut collectors: Vec<(&'static str, Box<dyn Collector>)> = Vec::new();
         for &name in COLLECTOR_NAMES {
             if !cfg.collectors.iter().any(|c| c == name) {
@@ -276,6 +279,7 @@ impl HostCollector {
                 "netdev" => Box::new(netdev::NetdevCollector::new(cfg.netdev_device_exclude.as_deref())),
                 "netclass" => Box::new(netclass::NetclassCollector::new(cfg.netclass_ignored_devices.as_deref())),
                 "netstat" => Box::new(netstat::NetstatCollector::new(&cfg.netstat_fields)),
+                "os" => Box::new(os::OsCollector),
                 "pressure" => Box::new(pressure::PressureCollector),
                 "sockstat" => Box::new(sockstat::SockstatCollector),
                 "stat" => Box::new(stat::StatCollector),
@@ -344,12 +348,12 @@ pub(crate) mod testutil {
     /// The fake /proc and /sys checked into tests/fixtures/proc.
     pub fn fixture_paths() -> Paths {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc");
-        Paths { proc: root.join("proc"), sys: root.join("sys") }
+        Paths { proc: root.join("proc"), sys: root.join("sys"), rootfs: root.join("rootfs") }
     }
 
     pub fn fixture_config() -> HostConfig {
         let p = fixture_paths();
-        HostConfig { proc_path: p.proc, sys_path: p.sys, ..HostConfig::default() }
+        HostConfig { proc_path: p.proc, sys_path: p.sys, rootfs_path: p.rootfs, ..HostConfig::default() }
     }
 
     /// The value of the sample of `name` whose labels include all of `want`.

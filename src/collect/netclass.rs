@@ -129,7 +129,11 @@ mod tests {
         assert_eq!(value(&out, "node_network_carrier_changes_total", &eth0), Some(2.0));
         assert_eq!(value(&out, "node_network_dormant", &lo), None, "lo has no dormant file in the fixture");
         assert_eq!(
-            value(&out, "node_network_info", &[("device", "eth0"), ("address", "02:fc:00:00:00:01"), ("duplex", "full")]),
+            value(
+                &out,
+                "node_network_info",
+                &[("device", "eth0"), ("address", "02:fc:00:00:00:01"), ("duplex", "full")]
+            ),
             Some(1.0)
         );
         assert_eq!(family(&out, "node_network_carrier_up_changes_total").kind, FamilyKind::Counter);

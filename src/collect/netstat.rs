@@ -35,7 +35,8 @@ fn parse_pairs(text: &str, path: &Path) -> Result<Vec<(String, String, f64)>, Co
         }
         let proto = proto.trim_end_matches(':');
         for (field, val) in n.zip(v) {
-            let val: f64 = val.parse().map_err(|_| CollectError::parse(path, format!("bad value {val:?} for {proto}{field}")))?;
+            let val: f64 =
+                val.parse().map_err(|_| CollectError::parse(path, format!("bad value {val:?} for {proto}{field}")))?;
             out.push((proto.to_string(), field.to_string(), val));
         }
     }

@@ -26,10 +26,16 @@ fn parse(text: &str, path: &Path, page: f64, out: &mut Vec<Family>) -> Result<()
         }
         for kv in f.chunks(2) {
             let (state, v) = (kv[0], kv[1]);
-            let v: f64 = v.parse().map_err(|_| CollectError::parse(path, format!("bad value {v:?} in line {line:?}")))?;
+            let v: f64 =
+                v.parse().map_err(|_| CollectError::parse(path, format!("bad value {v:?} in line {line:?}")))?;
             if proto == "sockets" {
                 // "sockets: used N" is the only non-protocol line.
-                out.push(Family::single("node_sockstat_sockets_used", "Number of IPv4 sockets in use.", FamilyKind::Gauge, v));
+                out.push(Family::single(
+                    "node_sockstat_sockets_used",
+                    "Number of IPv4 sockets in use.",
+                    FamilyKind::Gauge,
+                    v,
+                ));
                 continue;
             }
             let mut push = |state: &str, v: f64| {

@@ -24,7 +24,8 @@ impl Collector for VmstatCollector {
             if !fields.is_match(key) {
                 continue;
             }
-            let v: f64 = v.trim().parse().map_err(|_| CollectError::parse(&path, format!("bad value in line {line:?}")))?;
+            let v: f64 =
+                v.trim().parse().map_err(|_| CollectError::parse(&path, format!("bad value in line {line:?}")))?;
             out.push(Family::single(
                 format!("node_vmstat_{key}"),
                 format!("/proc/vmstat information field {key}."),

@@ -84,8 +84,10 @@ const TYPES: &[(&str, u16)] = &[
     ("ANY", 255),
 ];
 const CLASSES: &[(&str, u16)] = &[("IN", 1), ("CH", 3), ("HS", 4), ("ANY", 255)];
-const RCODES: &[&str] =
-    &["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"];
+const RCODES: &[&str] = &[
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+    "NOTZONE",
+];
 
 fn type_name(t: u16) -> String {
     TYPES.iter().find(|(_, v)| *v == t).map(|(n, _)| n.to_string()).unwrap_or_else(|| format!("TYPE{t}"))
@@ -178,7 +180,10 @@ impl DnsProber {
         }
         let lookup = |what: &str, table: &[(&str, u16)], v: &str| {
             table.iter().find(|(n, _)| n.eq_ignore_ascii_case(v)).map(|(_, n)| *n).ok_or_else(|| {
-                ProbeError::Config(format!("unknown {what} {v:?} (known: {})", table.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")))
+                ProbeError::Config(format!(
+                    "unknown {what} {v:?} (known: {})",
+                    table.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+                ))
             })
         };
         let tcp = match cfg.transport_protocol.as_str() {
@@ -264,9 +269,9 @@ impl DnsProber {
             buf
         } else {
             let t = Instant::now();
-            let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().map_err(|_| {
-                ProbeError::Config("internal: bad bind address".into())
-            })?;
+            let bind: SocketAddr = if ip.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+                .parse()
+                .map_err(|_| ProbeError::Config("internal: bad bind address".into()))?;
             let sock = UdpSocket::bind(bind).await.map_err(io_err("opening UDP socket"))?;
             sock.connect(addr).await.map_err(|source| ProbeError::Connect { addr, source })?;
             rec.set_with("probe_dns_duration_seconds", PHASE_HELP, &[("phase", "connect")], t.elapsed().as_secs_f64());
@@ -378,7 +383,8 @@ fn rdata_text(m: &[u8], rtype: u16, start: usize, rd: &[u8]) -> Result<String, P
             let (mname, p) = read_name(m, start)?;
             let (rname, p) = read_name(m, p)?;
             let nums = m.get(p..p + 20).ok_or_else(|| short("SOA data"))?;
-            let n: Vec<String> = nums.chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]).to_string()).collect();
+            let n: Vec<String> =
+                nums.chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]).to_string()).collect();
             format!("{mname} {rname} {}", n.join(" "))
         }
         (33, n) if n >= 7 => format!(
@@ -413,7 +419,10 @@ pub(crate) fn parse_message(m: &[u8]) -> Result<Message, ProbeError> {
             let (name, p) = read_name(m, pos)?;
             let rtype = u16_at(m, p)?;
             let class = u16_at(m, p + 2)?;
-            let ttl = m.get(p + 4..p + 8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| short("a TTL"))?;
+            let ttl = m
+                .get(p + 4..p + 8)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| short("a TTL"))?;
             let rdlen = u16_at(m, p + 8)? as usize;
             let start = p + 10;
             let rd = m.get(start..start + rdlen).ok_or_else(|| short("record data"))?;
@@ -480,11 +489,19 @@ pub(crate) mod tests {
         let rrs = vec!["a.\t1\tIN\tA\t192.0.2.1".to_string(), "a.\t1\tIN\tA\t192.0.2.2".to_string()];
         let v = |r: RrValidator| Validator::new("validate_answer_rrs", &r).unwrap();
         let s = |x: &str| vec![x.to_string()];
-        assert!(v(RrValidator { fail_if_matches_regexp: s("192\\.0\\.2\\.2"), ..Default::default() }).check("x", &rrs).is_err());
-        assert!(v(RrValidator { fail_if_not_matches_regexp: s("192\\.0\\.2\\.1"), ..Default::default() }).check("x", &rrs).is_err());
-        assert!(v(RrValidator { fail_if_not_matches_regexp: s("IN\\tA"), ..Default::default() }).check("x", &rrs).is_ok());
+        assert!(v(RrValidator { fail_if_matches_regexp: s("192\\.0\\.2\\.2"), ..Default::default() })
+            .check("x", &rrs)
+            .is_err());
+        assert!(v(RrValidator { fail_if_not_matches_regexp: s("192\\.0\\.2\\.1"), ..Default::default() })
+            .check("x", &rrs)
+            .is_err());
+        assert!(v(RrValidator { fail_if_not_matches_regexp: s("IN\\tA"), ..Default::default() })
+            .check("x", &rrs)
+            .is_ok());
         assert!(v(RrValidator { fail_if_all_match_regexp: s("IN"), ..Default::default() }).check("x", &rrs).is_err());
-        assert!(v(RrValidator { fail_if_none_matches_regexp: s("AAAA"), ..Default::default() }).check("x", &rrs).is_err());
+        assert!(v(RrValidator { fail_if_none_matches_regexp: s("AAAA"), ..Default::default() })
+            .check("x", &rrs)
+            .is_err());
         assert!(v(RrValidator { fail_if_not_matches_regexp: s("x"), ..Default::default() }).check("x", &[]).is_err());
     }
 

@@ -146,7 +146,11 @@ impl HttpProber {
         let mut redirects = 0;
         let resp = loop {
             let (resp, https) = self.one_request(&url, &method, body.as_deref(), rec).await?;
-            rec.set("probe_http_ssl", "Indicates if SSL was used for the final redirect", if https { 1.0 } else { 0.0 });
+            rec.set(
+                "probe_http_ssl",
+                "Indicates if SSL was used for the final redirect",
+                if https { 1.0 } else { 0.0 },
+            );
             let location = resp.header("location").map(str::to_string);
             match (resp.status, location) {
                 (301 | 302 | 303 | 307 | 308, Some(loc)) if self.cfg.follow_redirects => {
@@ -155,7 +159,9 @@ impl HttpProber {
                     }
                     redirects += 1;
                     rec.set("probe_http_redirects", "The number of redirects", redirects as f64);
-                    url = url.join(&loc).map_err(|e| ProbeError::Protocol(format!("bad redirect location {loc:?}: {e}")))?;
+                    url = url
+                        .join(&loc)
+                        .map_err(|e| ProbeError::Protocol(format!("bad redirect location {loc:?}: {e}")))?;
                     // Browsers (and Go) turn these into GETs without a body.
                     if resp.status == 303 || (matches!(resp.status, 301 | 302) && method == "POST") {
                         method = "GET".into();
@@ -352,14 +358,20 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         }
         body
     };
-    rec.add_with("probe_http_duration_seconds", PHASE_HELP, &[("phase", "transfer")], first_byte.elapsed().as_secs_f64());
+    rec.add_with(
+        "probe_http_duration_seconds",
+        PHASE_HELP,
+        &[("phase", "transfer")],
+        first_byte.elapsed().as_secs_f64(),
+    );
     Ok(Response { version, status, headers, body })
 }
 
 /// Reads one CRLF-terminated line (without the line end), bounded in size.
 async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, budget: &mut usize) -> Result<String, ProbeError> {
     let mut line = Vec::new();
-    let n = (&mut *r).take(*budget as u64 + 1).read_until(b'\n', &mut line).await.map_err(io_err("reading response"))?;
+    let n =
+        (&mut *r).take(*budget as u64 + 1).read_until(b'\n', &mut line).await.map_err(io_err("reading response"))?;
     if n > *budget {
         return Err(ProbeError::Protocol(format!("response head longer than {MAX_HEAD_BYTES} bytes")));
     }

@@ -160,13 +160,16 @@ async fn http_redirects_chunked_and_ssl_checks() {
     assert!(err.is_none(), "{err:?}");
     assert_eq!(value(&f, "probe_http_redirects", &[]), Some(1.0));
     assert_eq!(value(&f, "probe_http_status_code", &[]), Some(200.0));
-    let (f, _) = run("prober: http\nhttp:\n  follow_redirects: false\n", &format!("http://127.0.0.1:{}/redirect", addr.port())).await;
+    let (f, _) =
+        run("prober: http\nhttp:\n  follow_redirects: false\n", &format!("http://127.0.0.1:{}/redirect", addr.port()))
+            .await;
     assert_eq!(value(&f, "probe_http_status_code", &[]), Some(302.0));
     assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
     let (f, _) = run("prober: http\n", &format!("http://127.0.0.1:{}/chunked", addr.port())).await;
     assert_eq!(value(&f, "probe_http_uncompressed_body_length", &[]), Some(11.0));
     assert_eq!(value(&f, "probe_http_content_length", &[]), Some(-1.0));
-    let (f, err) = run("prober: http\nhttp:\n  fail_if_not_ssl: true\n", &format!("http://127.0.0.1:{}/ok", addr.port())).await;
+    let (f, err) =
+        run("prober: http\nhttp:\n  fail_if_not_ssl: true\n", &format!("http://127.0.0.1:{}/ok", addr.port())).await;
     assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
     assert!(err.unwrap().to_string().contains("fail_if_not_ssl"));
 }
@@ -192,7 +195,8 @@ async fn http_timeout_and_refused() {
 async fn https_reports_certificate_expiry_and_tls_version() {
     let addr = http_server(true).await;
     let url = format!("https://localhost:{}/ok", addr.port());
-    let yaml = format!("prober: http\nhttp:\n  preferred_ip_protocol: ip4\n  tls_config:\n    ca_file: {}\n", ca_path());
+    let yaml =
+        format!("prober: http\nhttp:\n  preferred_ip_protocol: ip4\n  tls_config:\n    ca_file: {}\n", ca_path());
     let (f, err) = run(&yaml, &url).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(value(&f, "probe_success", &[]), Some(1.0));
@@ -209,7 +213,8 @@ async fn https_reports_certificate_expiry_and_tls_version() {
     let (f, err) = run("prober: http\nhttp:\n  tls_config:\n    insecure_skip_verify: true\n", &url).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(value(&f, "probe_ssl_earliest_cert_expiry", &[]), Some(SERVER_NOT_AFTER));
-    let (f, _) = run("prober: http\nhttp:\n  fail_if_ssl: true\n  tls_config:\n    insecure_skip_verify: true\n", &url).await;
+    let (f, _) =
+        run("prober: http\nhttp:\n  fail_if_ssl: true\n  tls_config:\n    insecure_skip_verify: true\n", &url).await;
     assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
 }
 
@@ -346,7 +351,8 @@ async fn dns_over_udp_and_tcp() {
     assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
     assert_eq!(value(&f, "probe_dns_query_succeeded", &[]), Some(1.0));
     assert!(err.unwrap().to_string().contains("NXDOMAIN"));
-    let (f, _) = run("prober: dns\ndns:\n  query_name: nx.example.com\n  valid_rcodes: [NXDOMAIN]\n", &udp.to_string()).await;
+    let (f, _) =
+        run("prober: dns\ndns:\n  query_name: nx.example.com\n  valid_rcodes: [NXDOMAIN]\n", &udp.to_string()).await;
     assert_eq!(value(&f, "probe_success", &[]), Some(1.0));
 
     let wrong = "prober: dns\ndns:\n  query_name: example.com\n  validate_answer_rrs:\n    fail_if_matches_regexp: ['192\\.0\\.2\\.1']\n";

@@ -258,7 +258,12 @@ pub(crate) fn ip_hash(ip: IpAddr) -> f64 {
 
 /// Resolves `host` preferring `proto`, falling back to the other family, and
 /// records probe_dns_lookup_time_seconds, probe_ip_protocol and probe_ip_addr_hash.
-pub(crate) async fn resolve(host: &str, proto: IpProtocol, fallback: bool, rec: &mut Recorder) -> Result<IpAddr, ProbeError> {
+pub(crate) async fn resolve(
+    host: &str,
+    proto: IpProtocol,
+    fallback: bool,
+    rec: &mut Recorder,
+) -> Result<IpAddr, ProbeError> {
     let start = Instant::now();
     let result = resolve_inner(host, proto, fallback).await;
     rec.set(
@@ -272,7 +277,11 @@ pub(crate) async fn resolve(host: &str, proto: IpProtocol, fallback: bool, rec: 
         "Specifies whether probe ip protocol is IP4 or IP6",
         if ip.is_ipv4() { 4.0 } else { 6.0 },
     );
-    rec.set("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.", ip_hash(ip));
+    rec.set(
+        "probe_ip_addr_hash",
+        "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
+        ip_hash(ip),
+    );
     Ok(ip)
 }
 
@@ -304,7 +313,11 @@ pub(crate) fn compile_all(field: &str, patterns: &[String]) -> Result<Vec<regex:
     patterns
         .iter()
         .map(|p| {
-            regex::Regex::new(p).map_err(|source| ProbeError::Regex { field: field.to_string(), pattern: p.clone(), source })
+            regex::Regex::new(p).map_err(|source| ProbeError::Regex {
+                field: field.to_string(),
+                pattern: p.clone(),
+                source,
+            })
         })
         .collect()
 }

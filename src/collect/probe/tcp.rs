@@ -87,7 +87,11 @@ impl TcpProber {
         }
     }
 
-    async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: S, rec: &mut Recorder) -> Result<(), ProbeError> {
+    async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        rec: &mut Recorder,
+    ) -> Result<(), ProbeError> {
         let mut r = BufReader::new(stream);
         for (i, (expect, send)) in self.steps.iter().enumerate() {
             if let Some(re) = expect {

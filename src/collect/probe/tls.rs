@@ -46,9 +46,9 @@ pub(crate) fn client_config(cfg: &TlsConfig) -> Result<Arc<ClientConfig>, ProbeE
                     .map_err(|e| ProbeError::TlsConfig(format!("reading ca_file {}: {e}", path.display())))?;
                 for c in certs {
                     let c = c.map_err(|e| ProbeError::TlsConfig(format!("parsing ca_file {}: {e}", path.display())))?;
-                    roots
-                        .add(c)
-                        .map_err(|e| ProbeError::TlsConfig(format!("certificate in ca_file {}: {e}", path.display())))?;
+                    roots.add(c).map_err(|e| {
+                        ProbeError::TlsConfig(format!("certificate in ca_file {}: {e}", path.display()))
+                    })?;
                 }
                 if roots.is_empty() {
                     return Err(ProbeError::TlsConfig(format!("ca_file {} holds no certificate", path.display())));
@@ -127,7 +127,12 @@ pub(crate) async fn handshake<IO: AsyncRead + AsyncWrite + Unpin>(
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
         _ => "unknown",
     };
-    rec.set_with("probe_tls_version_info", "Returns the TLS version used or NaN when unknown", &[("version", version)], 1.0);
+    rec.set_with(
+        "probe_tls_version_info",
+        "Returns the TLS version used or NaN when unknown",
+        &[("version", version)],
+        1.0,
+    );
     Ok(stream)
 }
 
