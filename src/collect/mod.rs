@@ -415,6 +415,44 @@ mod tests {
     }
 
     #[test]
+    fn collectors_and_probes_can_move_across_threads() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync>() {}
+        send::<HostCollector>();
+        send::<probe::Probe>();
+        sync::<probe::Probe>();
+    }
+
+    /// The whole text output for the fixture, compared with a checked-in file
+    /// (like node_exporter's end-to-end test). Run with UPDATE_GOLDEN=1 to rewrite
+    /// it after an intended change, and review the diff.
+    #[test]
+    fn golden_text_output() {
+        let mut cfg = fixture_config();
+        // Left out: filesystem and uname read the real machine, time is the clock,
+        // sockstat's mem_bytes depends on the page size.
+        cfg.collectors.retain(|c| !["filesystem", "uname", "time", "sockstat"].contains(&c.as_str()));
+        let mut fams = HostCollector::new(cfg).collect();
+        fams.retain(|f| f.name != "node_scrape_collector_duration_seconds");
+        let text = render_text(&fams);
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/golden.prom");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, &text).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).expect("golden file (run with UPDATE_GOLDEN=1 to create it)");
+        if text != want {
+            let diff: Vec<String> = want
+                .lines()
+                .zip(text.lines())
+                .filter(|(a, b)| a != b)
+                .take(10)
+                .map(|(a, b)| format!("- {a}\n+ {b}"))
+                .collect();
+            panic!("output differs from {}:\n{}", golden.display(), diff.join("\n"));
+        }
+    }
+
+    #[test]
     fn fixture_collection_is_sorted_and_complete() {
         let mut cfg = fixture_config();
         // filesystem statfs()es real paths; it has its own golden test with a fake statfs.
