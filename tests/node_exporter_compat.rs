@@ -53,6 +53,7 @@ fn parse_text(text: &str) -> BTreeMap<String, Parsed> {
             };
             let value = rest.split_whitespace().next().expect("sample value");
             let v: f64 = match value {
+                "NaN" => f64::NAN,
                 "+Inf" => f64::INFINITY,
                 "-Inf" => f64::NEG_INFINITY,
                 v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
@@ -286,4 +287,23 @@ fn tiny_parser_handles_escapes_and_empty_labels() {
     assert!(!labels.contains_key("b"));
     assert_eq!(*v, 3.5e9);
     assert_eq!(f["plain"].samples[0].1, 1.0);
+}
+
+#[test]
+fn render_text_parses_back_to_the_same_families() {
+    // Needs no node_exporter: checks our own text output with the same parser.
+    let fams = HostCollector::new(HostConfig::default()).collect();
+    let parsed = parse_text(&sightline::collect::render_text(&fams));
+    assert_eq!(parsed.len(), fams.len());
+    for f in &fams {
+        let p = &parsed[&f.name];
+        assert_eq!(p.kind, kind_str(f.kind), "{}", f.name);
+        assert_eq!(p.help, f.help, "{}", f.name);
+        assert_eq!(p.samples.len(), f.samples.len(), "{}", f.name);
+        for ((labels, v), (plabels, pv)) in f.samples.iter().zip(&p.samples) {
+            let ours: BTreeMap<String, String> = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+            assert_eq!(&ours, plabels, "{}", f.name);
+            assert!(v == pv || (v.is_nan() && pv.is_nan()), "{}: {v} vs {pv}", f.name);
+        }
+    }
 }
