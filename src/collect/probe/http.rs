@@ -19,6 +19,38 @@ const MAX_REDIRECTS: u32 = 10;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const DEFAULT_BODY_LIMIT: u64 = 32 * 1024 * 1024;
 
+/// A password or token from configuration: never shown by `Debug`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// HTTP basic authentication (Prometheus's `basic_auth` block).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Option<Secret>,
+    /// Read once when the probe is built.
+    pub password_file: Option<std::path::PathBuf>,
+}
+
 /// A header check (blackbox_exporter's `fail_if_header_matches` entries).
 #[derive(Debug, Clone, Deserialize)]
 pub struct HeaderMatch {
@@ -45,6 +77,12 @@ pub struct HttpProbeConfig {
     pub fail_if_header_matches: Vec<HeaderMatch>,
     pub fail_if_header_not_matches: Vec<HeaderMatch>,
     pub tls_config: TlsConfig,
+    /// Accepted versions such as `HTTP/1.1`; any when empty.
+    pub valid_http_versions: Vec<String>,
+    pub basic_auth: Option<BasicAuth>,
+    pub bearer_token: Option<Secret>,
+    /// Read once when the probe is built.
+    pub bearer_token_file: Option<std::path::PathBuf>,
     pub preferred_ip_protocol: IpProtocol,
     pub ip_protocol_fallback: bool,
     /// Largest body read, in bytes (32 MiB when absent); a larger one fails the probe.
@@ -66,6 +104,10 @@ impl Default for HttpProbeConfig {
             fail_if_header_matches: Vec::new(),
             fail_if_header_not_matches: Vec::new(),
             tls_config: TlsConfig::default(),
+            valid_http_versions: Vec::new(),
+            basic_auth: None,
+            bearer_token: None,
+            bearer_token_file: None,
             preferred_ip_protocol: IpProtocol::default(),
             ip_protocol_fallback: true,
             body_size_limit: None,
@@ -75,6 +117,8 @@ impl Default for HttpProbeConfig {
 
 pub(crate) struct HttpProber {
     cfg: HttpProbeConfig,
+    /// The Authorization header value, from basic_auth or a bearer token.
+    authorization: Option<Secret>,
     tls: Arc<rustls::ClientConfig>,
     body_match: Vec<regex::Regex>,
     body_not_match: Vec<regex::Regex>,
@@ -115,7 +159,46 @@ impl HttpProber {
                 .map(|h| Ok((h.clone(), compile_all(field, std::slice::from_ref(&h.regexp))?.remove(0))))
                 .collect()
         };
+        for v in &cfg.valid_http_versions {
+            if !["HTTP/1.0", "HTTP/1.1"].contains(&v.as_str()) {
+                return Err(ProbeError::Config(format!(
+                    "valid_http_versions: {v:?} is not supported (HTTP/1.0 and HTTP/1.1 are)"
+                )));
+            }
+        }
+        let read_secret = |what: &str, path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| ProbeError::Config(format!("reading {what} {}: {e}", path.display())))
+        };
+        let authorization = match (&cfg.basic_auth, &cfg.bearer_token, &cfg.bearer_token_file) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(ProbeError::Config(
+                    "at most one of basic_auth, bearer_token and bearer_token_file may be set".into(),
+                ))
+            }
+            (Some(b), None, None) => {
+                use base64::Engine;
+                let password = match (&b.password, &b.password_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(ProbeError::Config("basic_auth: set password or password_file, not both".into()))
+                    }
+                    (Some(p), None) => p.expose().to_string(),
+                    (None, Some(f)) => read_secret("basic_auth.password_file", f)?,
+                    (None, None) => String::new(),
+                };
+                let raw = format!("{}:{password}", b.username);
+                Some(Secret::new(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))))
+            }
+            (None, Some(t), None) => Some(Secret::new(format!("Bearer {}", t.expose()))),
+            (None, None, Some(f)) => Some(Secret::new(format!("Bearer {}", read_secret("bearer_token_file", f)?))),
+            (None, None, None) => None,
+        };
+        if authorization.as_ref().is_some_and(|a| a.expose().contains(['\r', '\n'])) {
+            return Err(ProbeError::Config("credentials must not contain line breaks".into()));
+        }
         Ok(HttpProber {
+            authorization,
             tls: tls::client_config(&cfg.tls_config)?,
             body_match: compile_all("fail_if_body_matches_regexp", &cfg.fail_if_body_matches_regexp)?,
             body_not_match: compile_all("fail_if_body_not_matches_regexp", &cfg.fail_if_body_not_matches_regexp)?,
@@ -140,12 +223,23 @@ impl HttpProber {
 
         let with_scheme = if target.contains("://") { target.to_string() } else { format!("http://{target}") };
         let mut url = reqwest::Url::parse(&with_scheme)
-            .map_err(|e| ProbeError::Target { target: target.to_string(), why: e.to_string() })?;
+            .map_err(|e| ProbeError::Target { target: super::redact_target(target), why: e.to_string() })?;
+        // Credentials in the URL become basic auth (as in Go's client) and leave the URL.
+        let url_auth = if url.username().is_empty() {
+            None
+        } else {
+            use base64::Engine;
+            let raw = format!("{}:{}", url.username(), url.password().unwrap_or(""));
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            Some(Secret::new(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))))
+        };
+        let auth = self.authorization.as_ref().or(url_auth.as_ref());
         let mut method = self.cfg.method.trim().to_ascii_uppercase();
         let mut body = self.cfg.body.clone();
         let mut redirects = 0;
         let resp = loop {
-            let (resp, https) = self.one_request(&url, &method, body.as_deref(), rec).await?;
+            let (resp, https) = self.one_request(&url, &method, body.as_deref(), auth, rec).await?;
             rec.set(
                 "probe_http_ssl",
                 "Indicates if SSL was used for the final redirect",
@@ -174,6 +268,10 @@ impl HttpProber {
 
         rec.set("probe_http_status_code", "Response HTTP status code", resp.status as f64);
         rec.set("probe_http_version", "Returns the version of HTTP of the probe response", resp.version);
+        let version = if resp.version == 1.0 { "HTTP/1.0" } else { "HTTP/1.1" };
+        if !self.cfg.valid_http_versions.is_empty() && !self.cfg.valid_http_versions.iter().any(|v| v == version) {
+            return Err(ProbeError::Check(format!("{version} is not one of valid_http_versions")));
+        }
         let content_length = resp.header("content-length").and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(-1.0);
         rec.set("probe_http_content_length", "Length of http content response", content_length);
         rec.set("probe_http_uncompressed_body_length", "Length of uncompressed response body", resp.body.len() as f64);
@@ -241,6 +339,7 @@ impl HttpProber {
         url: &reqwest::Url,
         method: &str,
         body: Option<&str>,
+        auth: Option<&Secret>,
         rec: &mut Recorder,
     ) -> Result<(Response, bool), ProbeError> {
         let https = match url.scheme() {
@@ -266,7 +365,7 @@ impl HttpProber {
         let tcp = TcpStream::connect(addr).await.map_err(|source| ProbeError::Connect { addr, source })?;
         phase(rec, "connect", t);
 
-        let request = self.build_request(url, method, body);
+        let request = self.build_request(url, method, body, auth);
         let limit = self.cfg.body_size_limit.unwrap_or(DEFAULT_BODY_LIMIT);
         let head_only = method == "HEAD";
         if https {
@@ -279,7 +378,7 @@ impl HttpProber {
         }
     }
 
-    fn build_request(&self, url: &reqwest::Url, method: &str, body: Option<&str>) -> Vec<u8> {
+    fn build_request(&self, url: &reqwest::Url, method: &str, body: Option<&str>, auth: Option<&Secret>) -> Vec<u8> {
         let mut path = url.path().to_string();
         if let Some(q) = url.query() {
             path.push('?');
@@ -296,6 +395,11 @@ impl HttpProber {
         }
         if !has("user-agent") {
             req.push_str(concat!("User-Agent: Sightline/", env!("CARGO_PKG_VERSION"), "\r\n"));
+        }
+        if let Some(auth) = auth {
+            if !has("authorization") {
+                req.push_str(&format!("Authorization: {}\r\n", auth.expose()));
+            }
         }
         if !has("accept") {
             req.push_str("Accept: */*\r\n");

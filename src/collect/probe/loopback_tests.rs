@@ -41,12 +41,17 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
     if r.read_line(&mut first).await.is_err() {
         return;
     }
+    let mut authorization = None;
     loop {
         let mut line = String::new();
         match r.read_line(&mut line).await {
             Ok(0) | Err(_) => return,
             Ok(_) if line == "\r\n" => break,
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some(v) = line.strip_prefix("Authorization: ") {
+                    authorization = Some(v.trim().to_string());
+                }
+            }
         }
     }
     let path = first.split(' ').nth(1).unwrap_or("/").to_string();
@@ -54,6 +59,10 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
         "/ok" => b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-App: sightline-test\r\n\r\nhello sightline".to_vec(),
         "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec(),
         "/redirect" => b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        "/auth" => match authorization {
+            Some(a) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{a}", a.len()).into_bytes(),
+            None => b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        },
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()
@@ -151,6 +160,45 @@ async fn http_body_and_header_regexes() {
     assert_eq!(value(&run(hdr, &url).await.0, "probe_success", &[]), Some(0.0));
     let hdr = "prober: http\nhttp:\n  fail_if_header_matches:\n    - header: X-App\n      regexp: 'test$'\n";
     assert_eq!(value(&run(hdr, &url).await.0, "probe_success", &[]), Some(0.0));
+}
+
+#[tokio::test]
+async fn http_credentials_are_sent_and_never_shown() {
+    let addr = http_server(false).await;
+    let url = format!("http://127.0.0.1:{}/auth", addr.port());
+    let (f, _) = run("prober: http\n", &url).await;
+    assert_eq!(value(&f, "probe_http_status_code", &[]), Some(401.0));
+    // base64("user:pass") = dXNlcjpwYXNz
+    let basic = "prober: http\nhttp:\n  basic_auth:\n    username: user\n    password: pass\n  fail_if_body_not_matches_regexp: ['^Basic dXNlcjpwYXNz$']\n";
+    let (f, err) = run(basic, &url).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(value(&f, "probe_success", &[]), Some(1.0));
+    let bearer =
+        "prober: http\nhttp:\n  bearer_token: s3cret\n  fail_if_body_not_matches_regexp: ['^Bearer s3cret$']\n";
+    assert_eq!(value(&run(bearer, &url).await.0, "probe_success", &[]), Some(1.0));
+    let in_url = format!("http://user:pass@127.0.0.1:{}/auth", addr.port());
+    let m = "prober: http\nhttp:\n  fail_if_body_not_matches_regexp: ['^Basic dXNlcjpwYXNz$']\n";
+    assert_eq!(value(&run(m, &in_url).await.0, "probe_success", &[]), Some(1.0));
+    // Secrets stay out of Debug output and error messages.
+    let m = module("prober: http\nhttp:\n  bearer_token: s3cret\n  basic_auth:\n    username: u\n    password: pa55\n");
+    let shown = format!("{m:?}");
+    assert!(!shown.contains("s3cret") && !shown.contains("pa55"), "{shown}");
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let (_, err) = run("prober: http\n", &format!("http://user:hunter2@{closed}/")).await;
+    assert!(!format!("{err:?} {}", err.as_ref().unwrap()).contains("hunter2"));
+    let both = "prober: http\nhttp:\n  bearer_token: a\n  basic_auth:\n    username: u\n";
+    assert!(Probe::new(&module(both)).is_err());
+}
+
+#[tokio::test]
+async fn http_valid_versions() {
+    let addr = http_server(false).await;
+    let url = format!("http://127.0.0.1:{}/missing", addr.port());
+    let only11 = "prober: http\nhttp:\n  valid_status_codes: [404]\n  valid_http_versions: [HTTP/1.1]\n";
+    let (f, err) = run(only11, &url).await;
+    assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
+    assert!(err.unwrap().to_string().contains("HTTP/1.0 is not one of valid_http_versions"));
+    assert!(Probe::new(&module("prober: http\nhttp:\n  valid_http_versions: [HTTP/2.0]\n")).is_err());
 }
 
 #[tokio::test]

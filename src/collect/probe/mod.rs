@@ -25,7 +25,7 @@ use super::{Family, FamilyKind};
 use crate::tsdb::Labels;
 
 pub use dns::DnsProbeConfig;
-pub use http::HttpProbeConfig;
+pub use http::{BasicAuth, HeaderMatch, HttpProbeConfig, Secret};
 pub use tcp::{QueryResponse, TcpProbeConfig};
 pub use tls::TlsConfig;
 
@@ -58,6 +58,16 @@ pub enum ProbeError {
 
 pub(crate) fn io_err(step: &'static str) -> impl FnOnce(std::io::Error) -> ProbeError {
     move |source| ProbeError::Io { step, source }
+}
+
+/// The target with any `user:password@` replaced by `<redacted>@`, for logs and errors.
+pub fn redact_target(target: &str) -> String {
+    let start = target.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = target[start..].find(['/', '?', '#']).map(|i| start + i).unwrap_or(target.len());
+    match target[start..end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &target[..start], &target[start + at..]),
+        None => target.to_string(),
+    }
 }
 
 /// Which IP family to try first when a name resolves to both.
@@ -189,7 +199,7 @@ impl Probe {
         ));
         fams.sort_by(|a, b| a.name.cmp(&b.name));
         if let Err(e) = &result {
-            tracing::debug!(target, error = %e, "probe failed");
+            tracing::debug!(target = %redact_target(target), error = %e, "probe failed");
         }
         (fams, result.err())
     }
@@ -349,6 +359,14 @@ mod tests {
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn targets_are_redacted() {
+        assert_eq!(redact_target("https://u:p@host:1/x@y"), "https://<redacted>@host:1/x@y");
+        assert_eq!(redact_target("u:p@host"), "<redacted>@host");
+        assert_eq!(redact_target("http://host/a@b"), "http://host/a@b");
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "<secret>");
     }
 
     #[test]
