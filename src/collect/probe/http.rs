@@ -235,10 +235,13 @@ impl HttpProber {
             Some(Secret::new(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))))
         };
         let auth = self.authorization.as_ref().or(url_auth.as_ref());
+        let first_host = url.host_str().map(str::to_string);
         let mut method = self.cfg.method.trim().to_ascii_uppercase();
         let mut body = self.cfg.body.clone();
         let mut redirects = 0;
         let resp = loop {
+            // Like Go's client: credentials follow redirects only to the same host.
+            let auth = auth.filter(|_| url.host_str() == first_host.as_deref());
             let (resp, https) = self.one_request(&url, &method, body.as_deref(), auth, rec).await?;
             rec.set(
                 "probe_http_ssl",

@@ -59,6 +59,13 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
         "/ok" => b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-App: sightline-test\r\n\r\nhello sightline".to_vec(),
         "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec(),
         "/redirect" => b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        "/to-auth" => b"HTTP/1.1 302 Found\r\nLocation: /auth\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        p if p.starts_with("/elsewhere/") => {
+            // Redirect to the same server under another host name (localhost vs 127.0.0.1).
+            let port = &p["/elsewhere/".len()..];
+            format!("HTTP/1.1 302 Found\r\nLocation: http://localhost:{port}/auth\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes()
+        }
         "/auth" => match authorization {
             Some(a) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{a}", a.len()).into_bytes(),
             None => b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_vec(),
@@ -179,6 +186,14 @@ async fn http_credentials_are_sent_and_never_shown() {
     let in_url = format!("http://user:pass@127.0.0.1:{}/auth", addr.port());
     let m = "prober: http\nhttp:\n  fail_if_body_not_matches_regexp: ['^Basic dXNlcjpwYXNz$']\n";
     assert_eq!(value(&run(m, &in_url).await.0, "probe_success", &[]), Some(1.0));
+    // Kept across a same-host redirect, dropped when the host changes.
+    let to_auth = format!("http://127.0.0.1:{}/to-auth", addr.port());
+    assert_eq!(value(&run(basic, &to_auth).await.0, "probe_success", &[]), Some(1.0));
+    let elsewhere = format!("http://127.0.0.1:{0}/elsewhere/{0}", addr.port());
+    let ip4 = basic.replace("http:\n", "http:\n  preferred_ip_protocol: ip4\n");
+    let (f, _) = run(&ip4, &elsewhere).await;
+    assert_eq!(value(&f, "probe_http_redirects", &[]), Some(1.0));
+    assert_eq!(value(&f, "probe_http_status_code", &[]), Some(401.0));
     // Secrets stay out of Debug output and error messages.
     let m = module("prober: http\nhttp:\n  bearer_token: s3cret\n  basic_auth:\n    username: u\n    password: pa55\n");
     let shown = format!("{m:?}");
