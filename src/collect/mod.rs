@@ -252,6 +252,11 @@ pub(crate) trait Collector: Send {
 }
 
 /// Runs the enabled host collectors and adds node_exporter's scrape metrics.
+///
+/// Collection reads files and calls statfs, so it blocks: call
+/// [`HostCollector::collect`] from a blocking thread (`spawn_blocking`), not on
+/// the async executor. Keep one instance alive between collections: the cpu
+/// collector remembers the last values to keep counters monotonic.
 pub struct HostCollector {
     paths: Paths,
     collectors: Vec<(&'static str, Box<dyn Collector>)>,

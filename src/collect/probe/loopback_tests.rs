@@ -431,5 +431,13 @@ async fn dns_without_an_answer_times_out() {
     assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
     assert_eq!(value(&f, "probe_dns_query_succeeded", &[]), Some(0.0));
     assert!(matches!(err, Some(ProbeError::Timeout(_))));
+    // with_timeout overrides the module's deadline.
+    let p = Probe::new(&module("prober: dns\ndns:\n  query_name: example.com\n")).unwrap();
+    assert_eq!(p.timeout(), Duration::from_secs(10));
+    let p = p.with_timeout(Duration::from_millis(100));
+    let start = std::time::Instant::now();
+    let f = p.run(&addr.to_string()).await;
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
     drop(silent);
 }

@@ -163,6 +163,18 @@ impl Probe {
         Ok(Probe { kind, timeout: module.timeout.unwrap_or(Duration::from_secs(10)) })
     }
 
+    /// Replaces the whole-probe deadline (the scheduler passes the scrape
+    /// timeout here, as blackbox_exporter takes it from Prometheus's header).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The whole-probe deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Probes `target` and returns the metric families (always including
     /// `probe_success` and `probe_duration_seconds`).
     pub async fn run(&self, target: &str) -> Vec<Family> {
