@@ -248,6 +248,11 @@ fn values_agree_with_node_exporter() {
     let t = ours(&fams, "node_time_seconds").samples[0].1;
     assert!((t - theirs["node_time_seconds"].samples[0].1).abs() < 10.0);
 
+    // The kernel clock state is read with the same syscall.
+    for name in ["node_timex_tick_seconds", "node_timex_sync_status", "node_timex_status"] {
+        assert_eq!(ours(&fams, name).samples[0].1, theirs[name].samples[0].1, "{name}");
+    }
+
     // Every collector that works for node_exporter here works for Sightline.
     let success = ours(&fams, "node_scrape_collector_success");
     for (labels, v) in &success.samples {

@@ -24,6 +24,7 @@ mod sockstat;
 mod stat;
 mod text;
 mod time;
+mod timex;
 mod uname;
 mod vmstat;
 
@@ -128,6 +129,7 @@ pub const COLLECTOR_NAMES: &[&str] = &[
     "sockstat",
     "stat",
     "time",
+    "timex",
     "uname",
     "vmstat",
 ];
@@ -289,6 +291,7 @@ impl HostCollector {
                 "sockstat" => Box::new(sockstat::SockstatCollector),
                 "stat" => Box::new(stat::StatCollector),
                 "time" => Box::new(time::TimeCollector),
+                "timex" => Box::new(timex::TimexCollector),
                 "uname" => Box::new(uname::UnameCollector),
                 "vmstat" => Box::new(vmstat::VmstatCollector::new(&cfg.vmstat_fields)),
                 _ => continue,
@@ -434,9 +437,9 @@ mod tests {
     #[test]
     fn golden_text_output() {
         let mut cfg = fixture_config();
-        // Left out: filesystem and uname read the real machine, time is the clock,
+        // Left out: filesystem, uname and timex read the real machine, time is the clock,
         // sockstat's mem_bytes depends on the page size.
-        cfg.collectors.retain(|c| !["filesystem", "uname", "time", "sockstat"].contains(&c.as_str()));
+        cfg.collectors.retain(|c| !["filesystem", "uname", "time", "timex", "sockstat"].contains(&c.as_str()));
         let mut fams = HostCollector::new(cfg).collect();
         fams.retain(|f| f.name != "node_scrape_collector_duration_seconds");
         let text = render_text(&fams);
