@@ -227,6 +227,35 @@ pub(crate) fn compile(what: &'static str, pattern: &str) -> Result<regex::Regex,
     regex::Regex::new(pattern).map_err(|source| CollectError::Regex { what, pattern: pattern.to_string(), source })
 }
 
+/// A field-name regex whose answers are remembered: the set of names a kernel
+/// reports never changes, so each name is matched once, not at every scrape.
+pub(crate) struct FieldFilter {
+    re: Result<regex::Regex, String>,
+    seen: std::collections::HashMap<String, bool>,
+}
+
+impl FieldFilter {
+    pub fn new(what: &'static str, pattern: &str) -> Self {
+        FieldFilter { re: compile(what, pattern).map_err(|e| e.to_string()), seen: Default::default() }
+    }
+
+    /// Whether `name` is selected; fails when the configured regex was invalid.
+    pub fn matches(&mut self, name: &str) -> Result<bool, CollectError> {
+        if let Some(&m) = self.seen.get(name) {
+            return Ok(m);
+        }
+        let re = self.re.as_ref().map_err(|e| CollectError::parse(Path::new("config"), e))?;
+        let m = re.is_match(name);
+        self.seen.insert(name.to_string(), m);
+        Ok(m)
+    }
+
+    /// Fails when the configured regex was invalid.
+    pub fn check(&self) -> Result<(), CollectError> {
+        self.re.as_ref().map(|_| ()).map_err(|e| CollectError::parse(Path::new("config"), e))
+    }
+}
+
 /// Where collectors read from.
 pub(crate) struct Paths {
     pub proc: PathBuf,

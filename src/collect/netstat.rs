@@ -3,18 +3,18 @@
 
 use std::path::Path;
 
-use super::{compile, CollectError, Collector, Family, FamilyKind, Paths};
+use super::{CollectError, Collector, Family, FamilyKind, FieldFilter, Paths};
 
 /// node_exporter's default `--collector.netstat.fields`.
 pub const DEFAULT_NETSTAT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 
 pub(crate) struct NetstatCollector {
-    fields: Result<regex::Regex, String>,
+    fields: FieldFilter,
 }
 
 impl NetstatCollector {
     pub fn new(fields: &str) -> Self {
-        NetstatCollector { fields: compile("netstat fields", fields).map_err(|e| e.to_string()) }
+        NetstatCollector { fields: FieldFilter::new("netstat fields", fields) }
     }
 }
 
@@ -58,7 +58,7 @@ fn parse_snmp6(text: &str, path: &Path) -> Result<Vec<(String, String, f64)>, Co
 
 impl Collector for NetstatCollector {
     fn update(&mut self, paths: &Paths, out: &mut Vec<Family>) -> Result<(), CollectError> {
-        let fields = self.fields.as_ref().map_err(|e| CollectError::parse(Path::new("config"), e))?;
+        self.fields.check()?;
         let mut stats = Vec::new();
         for file in ["net/netstat", "net/snmp"] {
             let path = paths.proc(file);
@@ -73,7 +73,7 @@ impl Collector for NetstatCollector {
         }
         for (proto, field, v) in stats {
             let key = format!("{proto}_{field}");
-            if !fields.is_match(&key) {
+            if !self.fields.matches(&key)? {
                 continue;
             }
             out.push(Family::single(

@@ -1,27 +1,27 @@
 //! `vmstat`: selected /proc/vmstat fields as untyped node_vmstat_* metrics.
 
-use super::{compile, read, CollectError, Collector, Family, FamilyKind, Paths};
+use super::{read, CollectError, Collector, Family, FamilyKind, FieldFilter, Paths};
 
 /// node_exporter's default `--collector.vmstat.fields`.
 pub const DEFAULT_VMSTAT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
 
 pub(crate) struct VmstatCollector {
-    fields: Result<regex::Regex, String>,
+    fields: FieldFilter,
 }
 
 impl VmstatCollector {
     pub fn new(fields: &str) -> Self {
-        VmstatCollector { fields: compile("vmstat fields", fields).map_err(|e| e.to_string()) }
+        VmstatCollector { fields: FieldFilter::new("vmstat fields", fields) }
     }
 }
 
 impl Collector for VmstatCollector {
     fn update(&mut self, paths: &Paths, out: &mut Vec<Family>) -> Result<(), CollectError> {
-        let fields = self.fields.as_ref().map_err(|e| CollectError::parse(std::path::Path::new("config"), e))?;
+        self.fields.check()?;
         let path = paths.proc("vmstat");
         for line in read(&path)?.lines() {
             let Some((key, v)) = line.split_once(' ') else { continue };
-            if !fields.is_match(key) {
+            if !self.fields.matches(key)? {
                 continue;
             }
             let v: f64 =
