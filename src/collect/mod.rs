@@ -7,6 +7,8 @@
 //! `node_scrape_collector_success{collector="…"} 0` and does not stop the others,
 //! as in node_exporter.
 
+#![warn(missing_docs)]
+
 mod cpu;
 mod diskstats;
 mod entropy;
@@ -40,8 +42,11 @@ pub use vmstat::DEFAULT_VMSTAT_FIELDS;
 /// The kind of a metric family, as in the text format's `# TYPE` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FamilyKind {
+    /// Only goes up (resets to zero on restart).
     Counter,
+    /// Goes up and down.
     Gauge,
+    /// Unknown semantics (node_exporter uses it for netstat and vmstat fields).
     Untyped,
 }
 
@@ -91,16 +96,43 @@ impl Family {
 /// Why a collector or probe failed. Carries the path or target involved.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
+    /// A file could not be read.
     #[error("reading {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file did not look as expected.
     #[error("parsing {path}: {why}")]
-    Parse { path: PathBuf, why: String },
+    Parse {
+        /// The file (`config` for a bad configured regex).
+        path: PathBuf,
+        /// What was wrong.
+        why: String,
+    },
+    /// A configured regular expression does not compile.
     #[error("{what}: invalid regular expression {pattern:?}: {source}")]
-    Regex { what: &'static str, pattern: String, source: regex::Error },
+    Regex {
+        /// The setting.
+        what: &'static str,
+        /// The pattern as given.
+        pattern: String,
+        /// The regex crate's explanation.
+        source: regex::Error,
+    },
+    /// A collector name not in [`COLLECTOR_NAMES`].
     #[error("unknown collector {0:?} (known: {known})", known = COLLECTOR_NAMES.join(", "))]
     UnknownCollector(String),
+    /// A system call failed.
     #[error("{call} failed: {source}")]
-    Sys { call: &'static str, source: std::io::Error },
+    Sys {
+        /// The call.
+        call: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 impl CollectError {

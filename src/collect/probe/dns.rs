@@ -32,19 +32,27 @@ pub struct RrValidator {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DnsProbeConfig {
+    /// The name to look up (required).
     pub query_name: String,
     /// A, AAAA, MX, … or ANY (the default).
     pub query_type: String,
+    /// IN (the default), CH, HS or ANY.
     pub query_class: String,
     /// `udp` (default) or `tcp`.
     pub transport_protocol: String,
     /// Accepted response codes; only NOERROR when empty.
     pub valid_rcodes: Vec<String>,
+    /// Set the RD flag (default true).
     pub recursion_desired: bool,
+    /// Checks on the answer section.
     pub validate_answer_rrs: RrValidator,
+    /// Checks on the authority section.
     pub validate_authority_rrs: RrValidator,
+    /// Checks on the additional section.
     pub validate_additional_rrs: RrValidator,
+    /// Address family tried first (ip6 by default, as in blackbox_exporter).
     pub preferred_ip_protocol: IpProtocol,
+    /// Use the other family when the preferred one has no address (default true).
     pub ip_protocol_fallback: bool,
 }
 

@@ -45,7 +45,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct BasicAuth {
+    /// User name.
     pub username: String,
+    /// Password given inline.
     pub password: Option<Secret>,
     /// Read once when the probe is built.
     pub password_file: Option<std::path::PathBuf>,
@@ -54,8 +56,11 @@ pub struct BasicAuth {
 /// A header check (blackbox_exporter's `fail_if_header_matches` entries).
 #[derive(Debug, Clone, Deserialize)]
 pub struct HeaderMatch {
+    /// Header name (any case).
     pub header: String,
+    /// Regular expression matched against each value of the header.
     pub regexp: String,
+    /// For `fail_if_header_not_matches`: a missing header passes.
     #[serde(default)]
     pub allow_missing: bool,
 }
@@ -66,24 +71,39 @@ pub struct HeaderMatch {
 pub struct HttpProbeConfig {
     /// Accepted status codes; any 2xx when empty.
     pub valid_status_codes: Vec<u16>,
+    /// Request method (GET by default).
     pub method: String,
+    /// Extra request headers.
     pub headers: BTreeMap<String, String>,
+    /// Request body.
     pub body: Option<String>,
+    /// Follow up to 10 redirects (default true).
     pub follow_redirects: bool,
+    /// Fail when the final response came over TLS.
     pub fail_if_ssl: bool,
+    /// Fail when the final response did not come over TLS.
     pub fail_if_not_ssl: bool,
+    /// Fail when the body matches any of these.
     pub fail_if_body_matches_regexp: Vec<String>,
+    /// Fail when the body does not match one of these.
     pub fail_if_body_not_matches_regexp: Vec<String>,
+    /// Fail when a header value matches.
     pub fail_if_header_matches: Vec<HeaderMatch>,
+    /// Fail when a header is missing or no value matches.
     pub fail_if_header_not_matches: Vec<HeaderMatch>,
+    /// TLS settings for https targets.
     pub tls_config: TlsConfig,
     /// Accepted versions such as `HTTP/1.1`; any when empty.
     pub valid_http_versions: Vec<String>,
+    /// HTTP basic authentication.
     pub basic_auth: Option<BasicAuth>,
+    /// Sent as `Authorization: Bearer …`.
     pub bearer_token: Option<Secret>,
     /// Read once when the probe is built.
     pub bearer_token_file: Option<std::path::PathBuf>,
+    /// Address family tried first (ip6 by default, as in blackbox_exporter).
     pub preferred_ip_protocol: IpProtocol,
+    /// Use the other family when the preferred one has no address (default true).
     pub ip_protocol_fallback: bool,
     /// Largest body read, in bytes (32 MiB when absent); a larger one fails the probe.
     pub body_size_limit: Option<u64>,

@@ -32,26 +32,69 @@ pub use tls::TlsConfig;
 /// Why a probe failed (or could not be built). The text names the step.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    /// The target is not something this prober can probe.
     #[error("invalid target {target:?}: {why}")]
-    Target { target: String, why: String },
+    Target {
+        /// The target, credentials removed.
+        target: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Name resolution failed or gave no usable address.
     #[error("resolving {host:?}: {why}")]
-    Resolve { host: String, why: String },
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The resolver's answer.
+        why: String,
+    },
+    /// The TCP connection (or UDP association) failed.
     #[error("connecting to {addr}: {source}")]
-    Connect { addr: SocketAddr, source: std::io::Error },
+    Connect {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed (including certificate verification).
     #[error("TLS handshake with {host:?}: {source}")]
-    Tls { host: String, source: std::io::Error },
+    Tls {
+        /// The server name verified.
+        host: String,
+        /// rustls's error.
+        source: std::io::Error,
+    },
+    /// The TLS settings are unusable (CA file, server name).
     #[error("TLS configuration: {0}")]
     TlsConfig(String),
+    /// Reading or writing failed mid-probe.
     #[error("{step}: {source}")]
-    Io { step: &'static str, source: std::io::Error },
+    Io {
+        /// What the probe was doing.
+        step: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server's answer is not valid HTTP or DNS.
     #[error("bad response: {0}")]
     Protocol(String),
+    /// The answer was valid but a configured check failed (status, regex, rcode…).
     #[error("{0}")]
     Check(String),
+    /// A configured regular expression does not compile.
     #[error("{field}: invalid regular expression {pattern:?}: {source}")]
-    Regex { field: String, pattern: String, source: regex::Error },
+    Regex {
+        /// The setting.
+        field: String,
+        /// The pattern as given.
+        pattern: String,
+        /// The regex crate's explanation.
+        source: regex::Error,
+    },
+    /// Any other invalid setting.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The whole probe took longer than the module's timeout.
     #[error("probe timed out after {0:?}")]
     Timeout(Duration),
 }
@@ -77,6 +120,7 @@ pub enum IpProtocol {
     #[default]
     #[serde(rename = "ip6")]
     Ip6,
+    /// IPv4 first.
     #[serde(rename = "ip4")]
     Ip4,
 }
@@ -89,10 +133,13 @@ pub struct ProbeModule {
     /// Whole-probe deadline (blackbox: the scrape timeout); 10 s when absent.
     #[serde(default, with = "opt_duration")]
     pub timeout: Option<Duration>,
+    /// Settings of the `http` prober.
     #[serde(default)]
     pub http: HttpProbeConfig,
+    /// Settings of the `tcp` prober.
     #[serde(default)]
     pub tcp: TcpProbeConfig,
+    /// Settings of the `dns` prober.
     #[serde(default)]
     pub dns: DnsProbeConfig,
 }

@@ -18,7 +18,9 @@ const MAX_LINE: u64 = 64 * 1024;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct QueryResponse {
+    /// Regular expression a received line must match before going on.
     pub expect: Option<String>,
+    /// A line to send (a newline is added).
     pub send: Option<String>,
 }
 
@@ -26,10 +28,15 @@ pub struct QueryResponse {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct TcpProbeConfig {
+    /// Speak TLS right after connecting.
     pub tls: bool,
+    /// TLS settings when `tls` is set.
     pub tls_config: TlsConfig,
+    /// The dialogue, in order.
     pub query_response: Vec<QueryResponse>,
+    /// Address family tried first (ip6 by default, as in blackbox_exporter).
     pub preferred_ip_protocol: IpProtocol,
+    /// Use the other family when the preferred one has no address (default true).
     pub ip_protocol_fallback: bool,
 }
 
