@@ -93,6 +93,20 @@ impl Family {
     }
 }
 
+/// Flattens families into label sets (with `__name__`) and values, ready for
+/// an [`crate::tsdb::Appender`] at the collection's timestamp.
+pub fn to_samples(families: &[Family]) -> Vec<(Labels, f64)> {
+    let mut out = Vec::with_capacity(families.iter().map(|f| f.samples.len()).sum());
+    for f in families {
+        for (labels, v) in &f.samples {
+            let mut l = labels.clone();
+            l.set(crate::tsdb::METRIC_NAME, &f.name);
+            out.push((l, *v));
+        }
+    }
+    out
+}
+
 /// Why a collector or probe failed. Carries the path or target involved.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -440,6 +454,18 @@ pub(crate) mod testutil {
 mod tests {
     use super::testutil::*;
     use super::*;
+
+    #[test]
+    fn to_samples_adds_the_metric_name() {
+        let mut f = Family::new("node_x", "h", FamilyKind::Gauge);
+        f.push([("device", "sda")], 2.0);
+        let g = Family::single("node_y", "h", FamilyKind::Counter, 3.0);
+        let s = to_samples(&[f, g]);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].0.to_string(), "node_x{device=\"sda\"}");
+        assert_eq!(s[1].0.metric_name(), Some("node_y"));
+        assert_eq!(s[1].1, 3.0);
+    }
 
     #[test]
     fn default_regexes_compile_and_config_validates() {

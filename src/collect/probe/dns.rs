@@ -16,7 +16,7 @@ const PHASE_HELP: &str = "Duration of DNS request by phase";
 
 /// Regex checks on one section (blackbox_exporter's `validate_*_rrs`).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RrValidator {
     /// Fail if any record matches any of these.
     pub fail_if_matches_regexp: Vec<String>,
@@ -30,7 +30,7 @@ pub struct RrValidator {
 
 /// The `dns` section of a module; field names as in blackbox_exporter.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DnsProbeConfig {
     /// The name to look up (required).
     pub query_name: String,

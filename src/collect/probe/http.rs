@@ -43,7 +43,7 @@ impl std::fmt::Debug for Secret {
 
 /// HTTP basic authentication (Prometheus's `basic_auth` block).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BasicAuth {
     /// User name.
     pub username: String,
@@ -55,6 +55,7 @@ pub struct BasicAuth {
 
 /// A header check (blackbox_exporter's `fail_if_header_matches` entries).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HeaderMatch {
     /// Header name (any case).
     pub header: String,
@@ -67,7 +68,7 @@ pub struct HeaderMatch {
 
 /// The `http` section of a module; field names as in blackbox_exporter.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpProbeConfig {
     /// Accepted status codes; any 2xx when empty.
     pub valid_status_codes: Vec<u16>,

@@ -127,6 +127,7 @@ pub enum IpProtocol {
 
 /// One probe module, as in blackbox_exporter's configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProbeModule {
     /// `http`, `tcp` or `dns`.
     pub prober: String,
@@ -142,6 +143,37 @@ pub struct ProbeModule {
     /// Settings of the `dns` prober.
     #[serde(default)]
     pub dns: DnsProbeConfig,
+}
+
+/// A blackbox_exporter configuration file (`blackbox.yml`): named modules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlackboxConfig {
+    /// Modules by name, as referenced by `module` in probe targets.
+    pub modules: std::collections::BTreeMap<String, ProbeModule>,
+}
+
+impl BlackboxConfig {
+    /// Parses and validates a blackbox.yml, reporting every bad module at once.
+    /// Unknown keys are errors, so an unsupported option is never silently ignored.
+    pub fn parse(yaml: &str) -> Result<(Self, std::collections::BTreeMap<String, Probe>), Vec<String>> {
+        let cfg: BlackboxConfig = serde_yaml_ng::from_str(yaml).map_err(|e| vec![e.to_string()])?;
+        let mut probes = std::collections::BTreeMap::new();
+        let mut errs = Vec::new();
+        for (name, m) in &cfg.modules {
+            match Probe::new(m) {
+                Ok(p) => {
+                    probes.insert(name.clone(), p);
+                }
+                Err(e) => errs.push(format!("module {name:?}: {e}")),
+            }
+        }
+        if errs.is_empty() {
+            Ok((cfg, probes))
+        } else {
+            Err(errs)
+        }
+    }
 }
 
 /// Durations written as Prometheus does (`5s`, `1m30s`, `250ms`).
@@ -190,6 +222,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub struct Probe {
     kind: Kind,
     timeout: Duration,
+}
+
+/// Shows the prober kind and timeout only (the settings may hold secrets).
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            Kind::Http(_) => "http",
+            Kind::Tcp(_) => "tcp",
+            Kind::Dns(_) => "dns",
+        };
+        f.debug_struct("Probe").field("prober", &kind).field("timeout", &self.timeout).finish()
+    }
 }
 
 enum Kind {
@@ -418,6 +462,56 @@ mod tests {
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn blackbox_yml_parses() {
+        let yaml = r#"
+modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      valid_status_codes: []
+      method: GET
+      preferred_ip_protocol: ip4
+      fail_if_not_ssl: true
+      tls_config:
+        insecure_skip_verify: false
+  tcp_connect:
+    prober: tcp
+  ssh_banner:
+    prober: tcp
+    tcp:
+      query_response:
+        - expect: "^SSH-2.0-"
+        - send: "SSH-2.0-blackbox-ssh-check"
+  dns_example:
+    prober: dns
+    dns:
+      query_name: example.com
+      query_type: A
+      valid_rcodes: [NOERROR]
+      validate_answer_rrs:
+        fail_if_not_matches_regexp: ["example.com.\t.*\tIN\tA\t.*"]
+"#;
+        let (cfg, probes) = BlackboxConfig::parse(yaml).unwrap();
+        assert_eq!(cfg.modules.len(), 4);
+        assert_eq!(probes["http_2xx"].timeout(), Duration::from_secs(5));
+        assert_eq!(cfg.modules["http_2xx"].http.preferred_ip_protocol, IpProtocol::Ip4);
+        assert_eq!(cfg.modules["ssh_banner"].tcp.query_response.len(), 2);
+
+        // A typo is an error naming the key, not a silently ignored check.
+        let e = BlackboxConfig::parse(
+            "modules:\n  m:\n    prober: http\n    http:\n      fail_if_body_not_match_regexp: [x]\n",
+        )
+        .unwrap_err();
+        assert!(e[0].contains("fail_if_body_not_match_regexp"), "{e:?}");
+        // Every bad module is reported.
+        let e = BlackboxConfig::parse("modules:\n  a:\n    prober: icmp\n  b:\n    prober: dns\n").unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("module \"a\"") && e[1].contains("query_name is required"), "{e:?}");
+        assert!(BlackboxConfig::parse("modules:\n  a:\n    prober: http\n    timeout: 5 s\n").is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ const MAX_LINE: u64 = 64 * 1024;
 
 /// One step of the dialogue: wait for a line matching `expect`, then `send` a line.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueryResponse {
     /// Regular expression a received line must match before going on.
     pub expect: Option<String>,
@@ -26,7 +26,7 @@ pub struct QueryResponse {
 
 /// The `tcp` section of a module; field names as in blackbox_exporter.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TcpProbeConfig {
     /// Speak TLS right after connecting.
     pub tls: bool,

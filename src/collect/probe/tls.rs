@@ -17,7 +17,7 @@ use super::{ProbeError, Recorder};
 
 /// TLS settings of a module (blackbox_exporter's `tls_config`).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// Accept any certificate (expiry is still reported).
     pub insecure_skip_verify: bool,
