@@ -475,8 +475,12 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         if len > limit {
             return Err(ProbeError::Protocol(format!("body of {len} bytes exceeds the limit of {limit}")));
         }
-        let mut body = vec![0; len as usize];
-        r.read_exact(&mut body).await.map_err(io_err("reading body"))?;
+        // Read rather than pre-allocate: the length is the server's claim.
+        let mut body = Vec::new();
+        (&mut r).take(len).read_to_end(&mut body).await.map_err(io_err("reading body"))?;
+        if body.len() as u64 != len {
+            return Err(ProbeError::Protocol(format!("body ended after {} of {len} bytes", body.len())));
+        }
         body
     } else {
         let mut body = Vec::new();
@@ -552,12 +556,14 @@ async fn read_chunked<R: AsyncBufRead + Unpin>(r: &mut R, limit: u64) -> Result<
             while !read_line(r, &mut budget).await?.is_empty() {}
             return Ok(body);
         }
-        if body.len() as u64 + size > limit {
+        if (body.len() as u64).checked_add(size).is_none_or(|total| total > limit) {
             return Err(ProbeError::Protocol(format!("body exceeds the limit of {limit} bytes")));
         }
-        let start = body.len();
-        body.resize(start + size as usize, 0);
-        r.read_exact(&mut body[start..]).await.map_err(io_err("reading body"))?;
+        // Read rather than pre-allocate: the size is the server's claim.
+        let n = (&mut *r).take(size).read_to_end(&mut body).await.map_err(io_err("reading body"))?;
+        if n as u64 != size {
+            return Err(ProbeError::Protocol("connection closed in the middle of a chunk".into()));
+        }
         let mut crlf = [0u8; 2];
         r.read_exact(&mut crlf).await.map_err(io_err("reading body"))?;
         if &crlf != b"\r\n" {
@@ -602,6 +608,11 @@ mod tests {
         assert!(read_chunked(&mut r, 4).await.is_err());
         let mut r = BufReader::new(&b"zz\r\n"[..]);
         assert!(read_chunked(&mut r, 100).await.is_err());
+        // A huge claimed size neither overflows nor allocates.
+        let mut r = BufReader::new(&b"ffffffffffffffff\r\nabc"[..]);
+        assert!(read_chunked(&mut r, u64::MAX).await.is_err());
+        let mut r = BufReader::new(&b"10\r\nabc"[..]);
+        assert!(read_chunked(&mut r, 100).await.unwrap_err().to_string().contains("middle of a chunk"));
     }
 
     #[tokio::test]

@@ -59,6 +59,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
         "/ok" => b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-App: sightline-test\r\n\r\nhello sightline".to_vec(),
         "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec(),
         "/redirect" => b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        "/short" => b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\nabc".to_vec(),
         "/to-auth" => b"HTTP/1.1 302 Found\r\nLocation: /auth\r\nContent-Length: 0\r\n\r\n".to_vec(),
         p if p.starts_with("/elsewhere/") => {
             // Redirect to the same server under another host name (localhost vs 127.0.0.1).
@@ -231,6 +232,13 @@ async fn http_redirects_chunked_and_ssl_checks() {
     let (f, _) = run("prober: http\n", &format!("http://127.0.0.1:{}/chunked", addr.port())).await;
     assert_eq!(value(&f, "probe_http_uncompressed_body_length", &[]), Some(11.0));
     assert_eq!(value(&f, "probe_http_content_length", &[]), Some(-1.0));
+    // A body shorter than its Content-Length (and a length no buffer is made for).
+    let short = format!("http://127.0.0.1:{}/short", addr.port());
+    let (f, err) = run("prober: http\nhttp:\n  body_size_limit: 200000000000\n", &short).await;
+    assert_eq!(value(&f, "probe_success", &[]), Some(0.0));
+    assert!(err.unwrap().to_string().contains("body ended after 3 of 100000000000 bytes"));
+    let (_, err) = run("prober: http\n", &short).await;
+    assert!(err.unwrap().to_string().contains("exceeds the limit"));
     let (f, err) =
         run("prober: http\nhttp:\n  fail_if_not_ssl: true\n", &format!("http://127.0.0.1:{}/ok", addr.port())).await;
     assert_eq!(value(&f, "probe_success", &[]), Some(0.0));

@@ -184,6 +184,9 @@ pub(crate) fn not_after(cert: &[u8]) -> Option<i64> {
 /// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) to Unix seconds.
 fn parse_asn1_time(tag: u8, t: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(t).ok()?.strip_suffix('Z')?;
+    if !s.is_ascii() {
+        return None; // also keeps the byte slicing below on char boundaries
+    }
     let (year, rest) = match tag {
         0x17 if s.len() == 12 => {
             let yy: i64 = s[..2].parse().ok()?;
@@ -234,6 +237,7 @@ mod tests {
         assert_eq!(parse_asn1_time(0x18, b"20500101000000Z"), Some(2_524_608_000));
         assert_eq!(parse_asn1_time(0x18, b"20501301000000Z"), None);
         assert_eq!(parse_asn1_time(0x17, b"7001010000Z"), None);
+        assert_eq!(parse_asn1_time(0x17, "7é0101000000Z".as_bytes()), None);
     }
 
     #[test]
