@@ -25,6 +25,7 @@ pub mod probe;
 mod sockstat;
 mod stat;
 mod text;
+mod thermal_zone;
 mod time;
 mod timex;
 mod uname;
@@ -174,6 +175,7 @@ pub const COLLECTOR_NAMES: &[&str] = &[
     "pressure",
     "sockstat",
     "stat",
+    "thermal_zone",
     "time",
     "timex",
     "uname",
@@ -365,6 +367,7 @@ impl HostCollector {
                 "pressure" => Box::new(pressure::PressureCollector),
                 "sockstat" => Box::new(sockstat::SockstatCollector),
                 "stat" => Box::new(stat::StatCollector),
+                "thermal_zone" => Box::new(thermal_zone::ThermalZoneCollector),
                 "time" => Box::new(time::TimeCollector),
                 "timex" => Box::new(timex::TimexCollector),
                 "uname" => Box::new(uname::UnameCollector),
