@@ -6,6 +6,19 @@
 //! collector; one that fails is reported as
 //! `node_scrape_collector_success{collector="…"} 0` and does not stop the others,
 //! as in node_exporter.
+//!
+//! Collectors (all on by default, see [`COLLECTOR_NAMES`]): cpu, diskstats,
+//! entropy, filefd, filesystem, loadavg, meminfo, netclass, netdev, netstat, os,
+//! pressure, sockstat, stat, thermal_zone, time, timex, uname, vmstat. Defaults
+//! (excluded mount points, fs types and disks; netstat and vmstat fields) are
+//! node_exporter's current ones. Deliberate differences from node_exporter:
+//! netdev reads /proc/net/dev (node_exporter's `--no-collector.netdev.netlink`
+//! mode, so no `receive_nohandler`); `node_disk_info`, hwmon and the textfile
+//! collector are not implemented; Linux has no uptime metric in node_exporter, so
+//! uptime is `node_time_seconds - node_boot_time_seconds` as in its dashboards.
+//!
+//! `tests/node_exporter_compat.rs` runs the real node_exporter beside this
+//! collector and checks names, types, help texts, label names and key values.
 
 #![warn(missing_docs)]
 
