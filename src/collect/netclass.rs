@@ -1,4 +1,4 @@
-//! `netclass`: network interface properties from /sys/class/net/<iface>
+//! `netclass`: network interface properties from `/sys/class/net/<iface>`
 //! (node_network_up, _info, _mtu_bytes, _speed_bytes, _carrier, …).
 
 use super::{compile, CollectError, Collector, Family, FamilyKind, Paths};

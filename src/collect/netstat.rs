@@ -1,5 +1,5 @@
 //! `netstat`: selected protocol counters from /proc/net/{netstat,snmp,snmp6}
-//! as untyped node_netstat_<Protocol>_<Field> metrics.
+//! as untyped `node_netstat_<Protocol>_<Field>` metrics.
 
 use std::path::Path;
 

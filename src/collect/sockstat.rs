@@ -1,5 +1,5 @@
 //! `sockstat`: socket counts from /proc/net/sockstat and sockstat6 as
-//! node_sockstat_<PROTO>_<state> gauges (`mem` also as `mem_bytes`).
+//! `node_sockstat_<PROTO>_<state>` gauges (`mem` also as `mem_bytes`).
 
 use std::path::Path;
 
