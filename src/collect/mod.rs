@@ -8,12 +8,12 @@
 //! as in node_exporter.
 //!
 //! Collectors (all on by default, see [`COLLECTOR_NAMES`]): cpu, diskstats,
-//! entropy, filefd, filesystem, loadavg, meminfo, netclass, netdev, netstat, os,
+//! entropy, filefd, filesystem, hwmon, loadavg, meminfo, netclass, netdev, netstat, os,
 //! pressure, sockstat, stat, thermal_zone, time, timex, uname, vmstat. Defaults
 //! (excluded mount points, fs types and disks; netstat and vmstat fields) are
 //! node_exporter's current ones. Deliberate differences from node_exporter:
 //! netdev reads /proc/net/dev (node_exporter's `--no-collector.netdev.netlink`
-//! mode, so no `receive_nohandler`); `node_disk_info`, hwmon and the textfile
+//! mode, so no `receive_nohandler`); `node_disk_info` and the textfile
 //! collector are not implemented; Linux has no uptime metric in node_exporter, so
 //! uptime is `node_time_seconds - node_boot_time_seconds` as in its dashboards.
 //!
@@ -27,6 +27,7 @@ mod diskstats;
 mod entropy;
 mod filefd;
 mod filesystem;
+mod hwmon;
 mod loadavg;
 mod meminfo;
 mod netclass;
@@ -179,6 +180,7 @@ pub const COLLECTOR_NAMES: &[&str] = &[
     "entropy",
     "filefd",
     "filesystem",
+    "hwmon",
     "loadavg",
     "meminfo",
     "netclass",
@@ -371,6 +373,7 @@ impl HostCollector {
                 "entropy" => Box::new(entropy::EntropyCollector),
                 "filefd" => Box::new(filefd::FilefdCollector),
                 "filesystem" => Box::new(filesystem::FilesystemCollector::new(&cfg)),
+                "hwmon" => Box::new(hwmon::HwmonCollector),
                 "loadavg" => Box::new(loadavg::LoadavgCollector),
                 "meminfo" => Box::new(meminfo::MeminfoCollector),
                 "netdev" => Box::new(netdev::NetdevCollector::new(cfg.netdev_device_exclude.as_deref())),
