@@ -24,7 +24,7 @@ use serde::Deserialize;
 use super::{Family, FamilyKind};
 use crate::tsdb::Labels;
 
-pub use dns::DnsProbeConfig;
+pub use dns::{DnsProbeConfig, RrValidator};
 pub use http::{BasicAuth, HeaderMatch, HttpProbeConfig, Secret};
 pub use tcp::{QueryResponse, TcpProbeConfig};
 pub use tls::TlsConfig;
