@@ -16,6 +16,8 @@ fn cpu_micros() -> Result<i64, std::io::Error> {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    // time_t and suseconds_t are narrower than i64 on some targets.
+    #[allow(clippy::unnecessary_cast)]
     let tv = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
     Ok(tv(ru.ru_utime) + tv(ru.ru_stime))
 }

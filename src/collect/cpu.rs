@@ -74,7 +74,8 @@ impl Collector for CpuCollector {
             return Err(CollectError::parse(&path, "no per-CPU lines"));
         }
         self.merge(fresh);
-        let mut secs = Family::new("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", FamilyKind::Counter);
+        let mut secs =
+            Family::new("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", FamilyKind::Counter);
         let mut guest = Family::new(
             "node_cpu_guest_seconds_total",
             "Seconds the CPUs spent in guests (VMs) for each mode.",

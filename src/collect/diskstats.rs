@@ -16,19 +16,64 @@ const STATS: [(&str, &str, FamilyKind, f64); 17] = [
     ("node_disk_reads_merged_total", "The total number of reads merged.", FamilyKind::Counter, 1.0),
     ("node_disk_read_bytes_total", "The total number of bytes read successfully.", FamilyKind::Counter, SECTOR_SIZE),
     ("node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.", FamilyKind::Counter, MS),
-    ("node_disk_writes_completed_total", "The total number of writes completed successfully.", FamilyKind::Counter, 1.0),
+    (
+        "node_disk_writes_completed_total",
+        "The total number of writes completed successfully.",
+        FamilyKind::Counter,
+        1.0,
+    ),
     ("node_disk_writes_merged_total", "The number of writes merged.", FamilyKind::Counter, 1.0),
-    ("node_disk_written_bytes_total", "The total number of bytes written successfully.", FamilyKind::Counter, SECTOR_SIZE),
-    ("node_disk_write_time_seconds_total", "This is the total number of seconds spent by all writes.", FamilyKind::Counter, MS),
+    (
+        "node_disk_written_bytes_total",
+        "The total number of bytes written successfully.",
+        FamilyKind::Counter,
+        SECTOR_SIZE,
+    ),
+    (
+        "node_disk_write_time_seconds_total",
+        "This is the total number of seconds spent by all writes.",
+        FamilyKind::Counter,
+        MS,
+    ),
     ("node_disk_io_now", "The number of I/Os currently in progress.", FamilyKind::Gauge, 1.0),
     ("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", FamilyKind::Counter, MS),
-    ("node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.", FamilyKind::Counter, MS),
-    ("node_disk_discards_completed_total", "The total number of discards completed successfully.", FamilyKind::Counter, 1.0),
+    (
+        "node_disk_io_time_weighted_seconds_total",
+        "The weighted # of seconds spent doing I/Os.",
+        FamilyKind::Counter,
+        MS,
+    ),
+    (
+        "node_disk_discards_completed_total",
+        "The total number of discards completed successfully.",
+        FamilyKind::Counter,
+        1.0,
+    ),
     ("node_disk_discards_merged_total", "The total number of discards merged.", FamilyKind::Counter, 1.0),
-    ("node_disk_discarded_sectors_total", "The total number of sectors discarded successfully.", FamilyKind::Counter, 1.0),
-    ("node_disk_discard_time_seconds_total", "This is the total number of seconds spent by all discards.", FamilyKind::Counter, MS),
-    ("node_disk_flush_requests_total", "The total number of flush requests completed successfully", FamilyKind::Counter, 1.0),
-    ("node_disk_flush_requests_time_seconds_total", "This is the total number of seconds spent by all flush requests.", FamilyKind::Counter, MS),
+    (
+        "node_disk_discarded_sectors_total",
+        "The total number of sectors discarded successfully.",
+        FamilyKind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_discard_time_seconds_total",
+        "This is the total number of seconds spent by all discards.",
+        FamilyKind::Counter,
+        MS,
+    ),
+    (
+        "node_disk_flush_requests_total",
+        "The total number of flush requests completed successfully",
+        FamilyKind::Counter,
+        1.0,
+    ),
+    (
+        "node_disk_flush_requests_time_seconds_total",
+        "This is the total number of seconds spent by all flush requests.",
+        FamilyKind::Counter,
+        MS,
+    ),
 ];
 
 pub(crate) struct DiskstatsCollector {
@@ -51,7 +96,10 @@ pub(crate) fn parse_diskstats(text: &str, path: &std::path::Path) -> Result<Vec<
             continue;
         }
         if fields.len() < 14 {
-            return Err(CollectError::parse(path, format!("line {line:?} has {} fields, expected at least 14", fields.len())));
+            return Err(CollectError::parse(
+                path,
+                format!("line {line:?} has {} fields, expected at least 14", fields.len()),
+            ));
         }
         let dev = fields[2];
         let vals = fields[3..]
@@ -91,7 +139,9 @@ mod tests {
 
     fn collect() -> Vec<Family> {
         let mut out = Vec::new();
-        DiskstatsCollector::new(crate::collect::DEFAULT_DISK_DEVICE_EXCLUDE).update(&fixture_paths(), &mut out).unwrap();
+        DiskstatsCollector::new(crate::collect::DEFAULT_DISK_DEVICE_EXCLUDE)
+            .update(&fixture_paths(), &mut out)
+            .unwrap();
         out
     }
 

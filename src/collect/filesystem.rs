@@ -218,7 +218,10 @@ impl Collector for FilesystemCollector {
             ("node_filesystem_files", "Filesystem total file nodes."),
             ("node_filesystem_files_free", "Filesystem total free file nodes."),
             ("node_filesystem_readonly", "Filesystem read-only status."),
-            ("node_filesystem_device_error", "Whether an error occurred while getting statistics for the given device."),
+            (
+                "node_filesystem_device_error",
+                "Whether an error occurred while getting statistics for the given device.",
+            ),
         ];
         let mut fams: Vec<Family> = LABELS.iter().map(|(n, h)| Family::new(*n, *h, FamilyKind::Gauge)).collect();
         let mut seen = HashSet::new();
@@ -231,7 +234,8 @@ impl Collector for FilesystemCollector {
             if !seen.insert((m.device.clone(), mountpoint.clone(), m.fstype.clone())) {
                 continue;
             }
-            let labels = [("device", m.device.as_str()), ("fstype", m.fstype.as_str()), ("mountpoint", mountpoint.as_str())];
+            let labels =
+                [("device", m.device.as_str()), ("fstype", m.fstype.as_str()), ("mountpoint", mountpoint.as_str())];
             let already_stuck = self.stuck.lock().map(|s| s.contains(&mountpoint)).unwrap_or(false);
             let full = self.rootfs.join(mountpoint.trim_start_matches('/'));
             let result = if already_stuck { None } else { self.stat_with_timeout(full, &mountpoint) };
@@ -328,11 +332,17 @@ mod tests {
     #[test]
     fn mountinfo_parsing() {
         let p = Path::new("mountinfo");
-        let m = parse_mountinfo("36 35 98:0 /mnt1 /mnt\\0402 rw,noatime master:1 - ext3 /dev/root ro,errors=continue\n", p)
-            .unwrap();
+        let m =
+            parse_mountinfo("36 35 98:0 /mnt1 /mnt\\0402 rw,noatime master:1 - ext3 /dev/root ro,errors=continue\n", p)
+                .unwrap();
         assert_eq!(
             m,
-            vec![Mount { device: "/dev/root".into(), mountpoint: "/mnt 2".into(), fstype: "ext3".into(), read_only: true }]
+            vec![Mount {
+                device: "/dev/root".into(),
+                mountpoint: "/mnt 2".into(),
+                fstype: "ext3".into(),
+                read_only: true
+            }]
         );
         assert!(parse_mountinfo("1 2 3 4\n", p).is_err());
         assert_eq!(unescape("a\\011b\\\\c\\9"), "a\tb\\\\c\\9");

@@ -9,9 +9,11 @@ impl Collector for LoadavgCollector {
         let path = paths.proc("loadavg");
         let text = read(&path)?;
         let mut fields = text.split_whitespace();
-        for (name, help) in
-            [("node_load1", "1m load average."), ("node_load5", "5m load average."), ("node_load15", "15m load average.")]
-        {
+        for (name, help) in [
+            ("node_load1", "1m load average."),
+            ("node_load5", "5m load average."),
+            ("node_load15", "15m load average."),
+        ] {
             let f = fields.next().ok_or_else(|| CollectError::parse(&path, "fewer than 3 fields"))?;
             let v: f64 = f.parse().map_err(|_| CollectError::parse(&path, format!("bad load average {f:?}")))?;
             out.push(Family::single(name, help, FamilyKind::Gauge, v));

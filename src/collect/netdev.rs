@@ -46,8 +46,8 @@ pub(crate) fn parse_net_dev(text: &str, path: &std::path::Path) -> Result<Vec<(S
         let mut vals = [0.0; 16];
         let mut n = 0;
         for (slot, f) in vals.iter_mut().zip(rest.split_whitespace()) {
-            *slot = f.parse::<u64>().map_err(|_| CollectError::parse(path, format!("bad value {f:?} for {dev}")))?
-                as f64;
+            *slot =
+                f.parse::<u64>().map_err(|_| CollectError::parse(path, format!("bad value {f:?} for {dev}")))? as f64;
             n += 1;
         }
         if n != 16 {
@@ -66,7 +66,11 @@ impl Collector for NetdevCollector {
         let mut fams: Vec<Family> = FIELDS
             .iter()
             .map(|f| {
-                Family::new(format!("node_network_{f}_total"), format!("Network device statistic {f}."), FamilyKind::Counter)
+                Family::new(
+                    format!("node_network_{f}_total"),
+                    format!("Network device statistic {f}."),
+                    FamilyKind::Counter,
+                )
             })
             .collect();
         for (dev, vals) in &devs {

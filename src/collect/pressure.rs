@@ -8,12 +8,42 @@ pub(crate) struct PressureCollector;
 
 /// (resource, line "some"/"full", metric name, help) in node_exporter's wording.
 const METRICS: &[(&str, &str, &str, &str)] = &[
-    ("cpu", "some", "node_pressure_cpu_waiting_seconds_total", "Total time in seconds that processes have waited for CPU time"),
-    ("io", "some", "node_pressure_io_waiting_seconds_total", "Total time in seconds that processes have waited due to IO congestion"),
-    ("io", "full", "node_pressure_io_stalled_seconds_total", "Total time in seconds no process could make progress due to IO congestion"),
-    ("memory", "some", "node_pressure_memory_waiting_seconds_total", "Total time in seconds that processes have waited for memory"),
-    ("memory", "full", "node_pressure_memory_stalled_seconds_total", "Total time in seconds no process could make progress due to memory congestion"),
-    ("irq", "full", "node_pressure_irq_stalled_seconds_total", "Total time in seconds no process could make progress due to IRQ congestion"),
+    (
+        "cpu",
+        "some",
+        "node_pressure_cpu_waiting_seconds_total",
+        "Total time in seconds that processes have waited for CPU time",
+    ),
+    (
+        "io",
+        "some",
+        "node_pressure_io_waiting_seconds_total",
+        "Total time in seconds that processes have waited due to IO congestion",
+    ),
+    (
+        "io",
+        "full",
+        "node_pressure_io_stalled_seconds_total",
+        "Total time in seconds no process could make progress due to IO congestion",
+    ),
+    (
+        "memory",
+        "some",
+        "node_pressure_memory_waiting_seconds_total",
+        "Total time in seconds that processes have waited for memory",
+    ),
+    (
+        "memory",
+        "full",
+        "node_pressure_memory_stalled_seconds_total",
+        "Total time in seconds no process could make progress due to memory congestion",
+    ),
+    (
+        "irq",
+        "full",
+        "node_pressure_irq_stalled_seconds_total",
+        "Total time in seconds no process could make progress due to IRQ congestion",
+    ),
 ];
 
 /// The `total=` of the `some` or `full` line, in microseconds.
@@ -50,7 +80,10 @@ impl Collector for PressureCollector {
         if found == 0 {
             return Err(CollectError::io(
                 &paths.proc("pressure/cpu"),
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no pressure information (needs Linux >= 4.20 with PSI)"),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no pressure information (needs Linux >= 4.20 with PSI)",
+                ),
             ));
         }
         Ok(())
@@ -79,7 +112,8 @@ mod tests {
     #[test]
     fn missing_psi_fails() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = Paths { proc: dir.path().to_path_buf(), sys: dir.path().to_path_buf() };
+        let paths =
+            Paths { proc: dir.path().to_path_buf(), sys: dir.path().to_path_buf(), rootfs: dir.path().to_path_buf() };
         let err = PressureCollector.update(&paths, &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("pressure/cpu"), "{err}");
     }

@@ -66,7 +66,8 @@ mod tests {
     fn missing_line_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("stat"), "cpu0 1 2 3\nintr 5\n").unwrap();
-        let paths = Paths { proc: dir.path().to_path_buf(), sys: dir.path().to_path_buf() };
+        let paths =
+            Paths { proc: dir.path().to_path_buf(), sys: dir.path().to_path_buf(), rootfs: dir.path().to_path_buf() };
         let err = StatCollector.update(&paths, &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("no \"ctxt\" line"), "{err}");
     }

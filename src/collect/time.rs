@@ -104,7 +104,10 @@ mod tests {
             value(&out, "node_time_clocksource_available_info", &[("device", "0"), ("clocksource", "hpet")]),
             Some(1.0)
         );
-        assert_eq!(value(&out, "node_time_clocksource_current_info", &[("device", "0"), ("clocksource", "tsc")]), Some(1.0));
+        assert_eq!(
+            value(&out, "node_time_clocksource_current_info", &[("device", "0"), ("clocksource", "tsc")]),
+            Some(1.0)
+        );
         let tz = family(&out, "node_time_zone_offset_seconds");
         assert!(tz.samples[0].0.get("time_zone").is_some());
     }
