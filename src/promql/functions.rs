@@ -30,7 +30,7 @@ fn go_min(a: f64, b: f64) -> f64 {
     }
 }
 
-fn arg<'e>(c: &'e Call, i: usize) -> R<&'e Expr> {
+fn arg(c: &Call, i: usize) -> R<&Expr> {
     match c.args.args.get(i) {
         Some(a) => Ok(a),
         None => exec_err(format!("missing argument {} of {}", i + 1, c.func.name)),
@@ -459,7 +459,7 @@ fn bucket_quantile(q: f64, b: &mut Vec<Bucket>) -> (f64, bool) {
         return (f64::INFINITY, false);
     }
     sort_and_coalesce(b);
-    if b.last().map_or(true, |x| x.upper != f64::INFINITY) {
+    if b.last().is_none_or(|x| x.upper != f64::INFINITY) {
         return (f64::NAN, false);
     }
     let mut forced = false;
@@ -509,7 +509,7 @@ fn bucket_quantile(q: f64, b: &mut Vec<Bucket>) -> (f64, bool) {
 
 fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<Bucket>) -> f64 {
     sort_and_coalesce(b);
-    if b.last().map_or(true, |x| x.upper != f64::INFINITY) {
+    if b.last().is_none_or(|x| x.upper != f64::INFINITY) {
         return f64::NAN;
     }
     let count = b[b.len() - 1].count;
