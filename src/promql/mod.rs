@@ -76,11 +76,44 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
     // The parser is third-party code: a panic in it must not take the server down.
     let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
         .map_err(|_| ParseError { message: "parse error: the parser failed on this input".into(), position: None })?;
-    let expr = parsed.map_err(|message| ParseError { position: None, message })?;
+    let expr = parsed.map_err(|message| ParseError { position: guess_position(query, &message), message })?;
     if expr_depth(&expr, 0) > MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query is nested too deeply".into(), position: None });
     }
     Ok(expr)
+}
+
+/// The parser's messages carry no positions; recover one for the messages
+/// that name what they stumbled on, so the UI can underline it.
+fn guess_position(query: &str, message: &str) -> Option<usize> {
+    if message.contains("unexpected end of input") {
+        return Some(query.len());
+    }
+    if message.starts_with("unclosed left parenthesis") {
+        let mut open: Vec<usize> = Vec::new();
+        for (i, c) in query.char_indices() {
+            match c {
+                '(' => open.push(i),
+                ')' => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+        return open.last().copied();
+    }
+    // `...: 'x'` or `... 'name'`: the quoted text is what went wrong.
+    let quoted = message.rsplit_once('\'').and_then(|(head, _)| head.rsplit_once('\'').map(|(_, q)| q));
+    if let Some(q) = quoted.filter(|q| !q.is_empty()) {
+        if message.starts_with("unknown function") {
+            return query.find(&format!("{q}(")).or_else(|| query.find(q));
+        }
+        return query.find(q);
+    }
+    if let Some(re) = message.strip_prefix("illegal regex for ") {
+        return query.find(re);
+    }
+    None
 }
 
 /// Depth of an expression tree, stopping early once past the limit.

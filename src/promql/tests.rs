@@ -367,3 +367,16 @@ fn generated_queries_never_panic() {
     }
     assert!(n > 500);
 }
+
+#[test]
+fn parse_errors_carry_positions_when_known() {
+    let e = parse("rate(x[5m)").unwrap_err();
+    assert_eq!(e.position, Some(9), "{e}");
+    let e = parse("sum(rate(x[5m])").unwrap_err();
+    assert_eq!(e.position, Some(3));
+    let e = parse("foo(x)").unwrap_err();
+    assert_eq!(e.position, Some(0));
+    assert_eq!(e.to_string(), e.message);
+    let e = parse(r#"x{a="b""#).unwrap_err();
+    assert_eq!(e.position, Some(7));
+}
