@@ -152,6 +152,20 @@ fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     }
 }
 
+/// The simple aggregations, resolved once per expression.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum A {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+    Quantile,
+}
+
 #[derive(Clone, Default)]
 struct Acc {
     n: usize,
@@ -216,6 +230,17 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                 .map(|(l, &d)| Ser { labels: l.clone(), drop_name: d, pts: vec![None; n] })
                 .collect();
             let mut accs = vec![Acc::default(); ng];
+            let agg = match op {
+                "sum" => A::Sum,
+                "avg" => A::Avg,
+                "min" => A::Min,
+                "max" => A::Max,
+                "count" => A::Count,
+                "group" => A::Group,
+                "stddev" => A::Stddev,
+                "stdvar" => A::Stdvar,
+                _ => A::Quantile,
+            };
             let mut qvals: Vec<Vec<f64>> = if op == "quantile" { vec![Vec::new(); ng] } else { Vec::new() };
             for i in 0..n {
                 if i % 64 == 0 {
@@ -233,8 +258,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                     let acc = &mut accs[gid[k]];
                     acc.n += 1;
                     let first = acc.n == 1;
-                    match op {
-                        "sum" => {
+                    match agg {
+                        A::Sum => {
                             if first {
                                 acc.sum = v;
                                 acc.c = 0.0;
@@ -245,23 +270,23 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                                 acc.c = c2;
                             }
                         }
-                        "avg" => {
+                        A::Avg => {
                             if first {
                                 acc.avg = Avg::default();
                             }
                             acc.avg.add(v);
                         }
-                        "min" => {
+                        A::Min => {
                             if first || acc.val > v || acc.val.is_nan() {
                                 acc.val = v;
                             }
                         }
-                        "max" => {
+                        A::Max => {
                             if first || acc.val < v || acc.val.is_nan() {
                                 acc.val = v;
                             }
                         }
-                        "stddev" | "stdvar" => {
+                        A::Stddev | A::Stdvar => {
                             if v.is_nan() || v.is_infinite() {
                                 acc.c = f64::NAN;
                             }
@@ -274,7 +299,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                                 acc.val += delta * (v - acc.mean);
                             }
                         }
-                        "quantile" => qvals[gid[k]].push(v),
+                        A::Quantile => qvals[gid[k]].push(v),
                         _ => {}
                     }
                 }
@@ -282,24 +307,23 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                     if acc.n == 0 {
                         continue;
                     }
-                    let v = match op {
-                        "sum" => {
+                    let v = match agg {
+                        A::Sum => {
                             if acc.sum.is_infinite() {
                                 acc.sum
                             } else {
                                 acc.sum + acc.c
                             }
                         }
-                        "avg" => acc.avg.value(),
-                        "min" | "max" => acc.val,
-                        "count" => acc.n as f64,
-                        "group" => 1.0,
-                        "stdvar" if acc.c.is_nan() => f64::NAN,
-                        "stddev" if acc.c.is_nan() => f64::NAN,
-                        "stdvar" => acc.val / acc.n as f64,
-                        "stddev" => (acc.val / acc.n as f64).sqrt(),
-                        "quantile" => quantile(param.get(i).copied().unwrap_or(f64::NAN), &mut qvals[g]),
-                        _ => f64::NAN,
+                        A::Avg => acc.avg.value(),
+                        A::Min | A::Max => acc.val,
+                        A::Count => acc.n as f64,
+                        A::Group => 1.0,
+                        A::Stdvar if acc.c.is_nan() => f64::NAN,
+                        A::Stddev if acc.c.is_nan() => f64::NAN,
+                        A::Stdvar => acc.val / acc.n as f64,
+                        A::Stddev => (acc.val / acc.n as f64).sqrt(),
+                        A::Quantile => quantile(param.get(i).copied().unwrap_or(f64::NAN), &mut qvals[g]),
                     };
                     out[g].pts[i] = Some(v);
                 }

@@ -11,28 +11,68 @@ pub(crate) fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
 
+/// An arithmetic or comparison operator, resolved once per expression.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Atan2,
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Other,
+}
+
+impl Op {
+    pub fn parse(op: &str) -> Op {
+        match op {
+            "+" => Op::Add,
+            "-" => Op::Sub,
+            "*" => Op::Mul,
+            "/" => Op::Div,
+            "%" => Op::Mod,
+            "^" => Op::Pow,
+            "atan2" => Op::Atan2,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            ">" => Op::Gt,
+            "<" => Op::Lt,
+            ">=" => Op::Ge,
+            "<=" => Op::Le,
+            _ => Op::Other,
+        }
+    }
+}
+
 /// Arithmetic on two floats as Prometheus does it.
-pub(crate) fn arith(op: &str, l: f64, r: f64) -> f64 {
+pub(crate) fn arith(op: Op, l: f64, r: f64) -> f64 {
     match op {
-        "+" => l + r,
-        "-" => l - r,
-        "*" => l * r,
-        "/" => l / r,
-        "%" => l % r,
-        "^" => l.powf(r),
-        "atan2" => l.atan2(r),
+        Op::Add => l + r,
+        Op::Sub => l - r,
+        Op::Mul => l * r,
+        Op::Div => l / r,
+        Op::Mod => l % r,
+        Op::Pow => l.powf(r),
+        Op::Atan2 => l.atan2(r),
         _ => f64::NAN,
     }
 }
 
-pub(crate) fn compare(op: &str, l: f64, r: f64) -> bool {
+pub(crate) fn compare(op: Op, l: f64, r: f64) -> bool {
     match op {
-        "==" => l == r,
-        "!=" => l != r,
-        ">" => l > r,
-        "<" => l < r,
-        ">=" => l >= r,
-        "<=" => l <= r,
+        Op::Eq => l == r,
+        Op::Ne => l != r,
+        Op::Gt => l > r,
+        Op::Lt => l < r,
+        Op::Ge => l >= r,
+        Op::Le => l <= r,
         _ => false,
     }
 }
@@ -47,13 +87,14 @@ pub(crate) fn eval_binary(ev: &mut Evaluator, b: &BinaryExpr, s: &Steps) -> R<Va
     let op = b.op.to_string();
     let op = op.as_str();
     let return_bool = b.return_bool();
+    let bop = Op::parse(op);
     let lhs = ev.eval(&b.lhs, s)?;
     let rhs = ev.eval(&b.rhs, s)?;
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
             l.iter()
                 .zip(&r)
-                .map(|(&a, &c)| if is_comparison(op) { f64::from(u8::from(compare(op, a, c))) } else { arith(op, a, c) })
+                .map(|(&a, &c)| if is_comparison(op) { f64::from(u8::from(compare(bop, a, c))) } else { arith(bop, a, c) })
                 .collect(),
         )),
         (Val::Vector(v), Val::Scalar(sc)) => Ok(Val::Vector(vector_scalar(op, v, &sc, false, return_bool))),
@@ -75,6 +116,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator, b: &BinaryExpr, s: &Steps) -> R<Va
 
 fn vector_scalar(op: &str, v: Vec<Ser>, sc: &[f64], swap: bool, return_bool: bool) -> Vec<Ser> {
     let cmp = is_comparison(op);
+    let bop = Op::parse(op);
     let mut out = Vec::with_capacity(v.len());
     for mut ser in v {
         for (i, p) in ser.pts.iter_mut().enumerate() {
@@ -82,7 +124,7 @@ fn vector_scalar(op: &str, v: Vec<Ser>, sc: &[f64], swap: bool, return_bool: boo
             let c = sc.get(i).copied().unwrap_or(f64::NAN);
             let (l, r) = if swap { (c, x) } else { (x, c) };
             *p = if cmp {
-                let keep = compare(op, l, r);
+                let keep = compare(bop, l, r);
                 if return_bool {
                     Some(f64::from(u8::from(keep)))
                 } else if keep {
@@ -91,7 +133,7 @@ fn vector_scalar(op: &str, v: Vec<Ser>, sc: &[f64], swap: bool, return_bool: boo
                     None
                 }
             } else {
-                Some(arith(op, l, r))
+                Some(arith(bop, l, r))
             };
         }
         if !cmp || return_bool {
@@ -196,6 +238,7 @@ fn vector_vector(
     let (many, one) = if one_to_many { (r, l) } else { (l, r) };
     let (mi, oi, sigs) = sig_ids(&many, &one, matching);
     let cmp = is_comparison(op);
+    let bop = Op::parse(op);
     let mut out: Vec<Ser> = Vec::new();
     let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
     let mut one_at: Vec<(usize, usize)> = vec![(usize::MAX, 0); sigs.len()];
@@ -242,7 +285,7 @@ fn vector_vector(
             }
             let (fl, fr) = if one_to_many { (ov, mv) } else { (mv, ov) };
             let value = if cmp {
-                let keep = compare(op, fl, fr);
+                let keep = compare(bop, fl, fr);
                 if return_bool {
                     f64::from(u8::from(keep))
                 } else if keep {
@@ -251,7 +294,7 @@ fn vector_vector(
                     continue;
                 }
             } else {
-                arith(op, fl, fr)
+                arith(bop, fl, fr)
             };
             let idx = match pair_out.get(&(k, ok)) {
                 Some(&x) => x,

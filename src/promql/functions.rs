@@ -775,6 +775,74 @@ fn over_time_quantile(q: f64, w: &[Sample]) -> f64 {
     quantile(q, &mut vals)
 }
 
+
+/// Range functions, resolved once per call instead of per window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum F {
+    AvgOverTime,
+    Changes,
+    CountOverTime,
+    Delta,
+    Deriv,
+    DoubleExponentialSmoothing,
+    FirstOverTime,
+    HoltWinters,
+    Idelta,
+    Increase,
+    Irate,
+    LastOverTime,
+    MadOverTime,
+    MaxOverTime,
+    MinOverTime,
+    PredictLinear,
+    PresentOverTime,
+    QuantileOverTime,
+    Rate,
+    Resets,
+    StddevOverTime,
+    StdvarOverTime,
+    SumOverTime,
+    TsOfFirstOverTime,
+    TsOfLastOverTime,
+    TsOfMaxOverTime,
+    TsOfMinOverTime,
+}
+
+impl F {
+    fn from_name(n: &str) -> Option<F> {
+        Some(match n {
+            "avg_over_time" => F::AvgOverTime,
+            "changes" => F::Changes,
+            "count_over_time" => F::CountOverTime,
+            "delta" => F::Delta,
+            "deriv" => F::Deriv,
+            "double_exponential_smoothing" => F::DoubleExponentialSmoothing,
+            "first_over_time" => F::FirstOverTime,
+            "holt_winters" => F::HoltWinters,
+            "idelta" => F::Idelta,
+            "increase" => F::Increase,
+            "irate" => F::Irate,
+            "last_over_time" => F::LastOverTime,
+            "mad_over_time" => F::MadOverTime,
+            "max_over_time" => F::MaxOverTime,
+            "min_over_time" => F::MinOverTime,
+            "predict_linear" => F::PredictLinear,
+            "present_over_time" => F::PresentOverTime,
+            "quantile_over_time" => F::QuantileOverTime,
+            "rate" => F::Rate,
+            "resets" => F::Resets,
+            "stddev_over_time" => F::StddevOverTime,
+            "stdvar_over_time" => F::StdvarOverTime,
+            "sum_over_time" => F::SumOverTime,
+            "ts_of_first_over_time" => F::TsOfFirstOverTime,
+            "ts_of_last_over_time" => F::TsOfLastOverTime,
+            "ts_of_max_over_time" => F::TsOfMaxOverTime,
+            "ts_of_min_over_time" => F::TsOfMinOverTime,
+            _ => return None,
+        })
+    }
+}
+
 fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     let name = c.func.name;
     let n = s.len();
@@ -826,6 +894,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         return Ok(Val::Vector(vec![Ser { labels, drop_name: false, pts }]));
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let Some(f) = F::from_name(name) else { return exec_err(format!("function {name}() is not supported")) };
     ev.count_samples(ra.series.len().saturating_mul(n))?;
     let range = ra.range;
     let mut out = Vec::with_capacity(ra.series.len());
@@ -857,66 +926,66 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             }
             let end = ra.ends[i];
             let t = s.t(i);
-            pts[i] = match name {
-                "rate" | "increase" => {
+            pts[i] = match f {
+                F::Rate | F::Increase => {
                     let correction = corr[hi - 1] - corr[lo];
-                    extrapolated_rate(w, correction, end - range, end, range, true, name == "rate")
+                    extrapolated_rate(w, correction, end - range, end, range, true, f == F::Rate)
                 }
-                "delta" => extrapolated_rate(w, 0.0, end - range, end, range, false, false),
-                "irate" | "idelta" => {
+                F::Delta => extrapolated_rate(w, 0.0, end - range, end, range, false, false),
+                F::Irate | F::Idelta => {
                     if w.len() < 2 {
                         None
                     } else {
                         let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
                         let mut r = last.v - prev.v;
-                        if name == "irate" && last.v < prev.v {
+                        if f == F::Irate && last.v < prev.v {
                             r = last.v;
                         }
                         let dt = last.t - prev.t;
                         if dt == 0 {
                             None
-                        } else if name == "irate" {
+                        } else if f == F::Irate {
                             Some(r / (dt as f64 / 1000.0))
                         } else {
                             Some(r)
                         }
                     }
                 }
-                "deriv" => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
-                "predict_linear" => (w.len() >= 2).then(|| {
+                F::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+                F::PredictLinear => (w.len() >= 2).then(|| {
                     let (slope, icpt) = linear_regression(w, t);
                     slope * scalars[0][i] + icpt
                 }),
-                "resets" => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
-                "changes" => Some(
+                F::Resets => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
+                F::Changes => Some(
                     w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count() as f64,
                 ),
-                "avg_over_time" => {
+                F::AvgOverTime => {
                     let mut a = Avg::default();
                     for p in w {
                         a.add(p.v);
                     }
                     Some(a.value())
                 }
-                "sum_over_time" => {
+                F::SumOverTime => {
                     let (mut sum, mut c) = (0.0, 0.0);
                     for p in w {
                         (sum, c) = kahan_inc(p.v, sum, c);
                     }
                     Some(if sum.is_infinite() { sum } else { sum + c })
                 }
-                "min_over_time" | "max_over_time" => {
+                F::MinOverTime | F::MaxOverTime => {
                     let mut v = w[0].v;
                     for p in &w[1..] {
-                        let better = if name == "max_over_time" { p.v > v } else { p.v < v };
+                        let better = if f == F::MaxOverTime { p.v > v } else { p.v < v };
                         if better || v.is_nan() {
                             v = p.v;
                         }
                     }
                     Some(v)
                 }
-                "count_over_time" => Some(w.len() as f64),
-                "stddev_over_time" | "stdvar_over_time" => {
+                F::CountOverTime => Some(w.len() as f64),
+                F::StddevOverTime | F::StdvarOverTime => {
                     let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
                     for p in w {
                         count += 1.0;
@@ -925,31 +994,31 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                         (aux, ca) = kahan_inc(delta * (p.v - (mean + cm)), aux, ca);
                     }
                     let var = (aux + ca) / count;
-                    Some(if name == "stddev_over_time" { var.sqrt() } else { var })
+                    Some(if f == F::StddevOverTime { var.sqrt() } else { var })
                 }
-                "quantile_over_time" => Some(over_time_quantile(scalars[0][i], w)),
-                "mad_over_time" if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
-                "mad_over_time" => {
+                F::QuantileOverTime => Some(over_time_quantile(scalars[0][i], w)),
+                F::MadOverTime if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
+                F::MadOverTime => {
                     let median = over_time_quantile(0.5, w);
                     let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
                     Some(quantile(0.5, &mut dev))
                 }
-                "last_over_time" => Some(w[w.len() - 1].v),
-                "first_over_time" => Some(w[0].v),
-                "present_over_time" => Some(1.0),
-                "ts_of_last_over_time" => Some(w[w.len() - 1].t as f64 / 1000.0),
-                "ts_of_first_over_time" => Some(w[0].t as f64 / 1000.0),
-                "ts_of_max_over_time" | "ts_of_min_over_time" => {
+                F::LastOverTime => Some(w[w.len() - 1].v),
+                F::FirstOverTime => Some(w[0].v),
+                F::PresentOverTime => Some(1.0),
+                F::TsOfLastOverTime => Some(w[w.len() - 1].t as f64 / 1000.0),
+                F::TsOfFirstOverTime => Some(w[0].t as f64 / 1000.0),
+                F::TsOfMaxOverTime | F::TsOfMinOverTime => {
                     let mut best = w[0];
                     for p in &w[1..] {
-                        let better = if name == "ts_of_max_over_time" { p.v >= best.v } else { p.v <= best.v };
+                        let better = if f == F::TsOfMaxOverTime { p.v >= best.v } else { p.v <= best.v };
                         if better || best.v.is_nan() {
                             best = *p;
                         }
                     }
                     Some(best.t as f64 / 1000.0)
                 }
-                "double_exponential_smoothing" | "holt_winters" => {
+                F::DoubleExponentialSmoothing | F::HoltWinters => {
                     if w.len() < 2 {
                         None
                     } else {
@@ -968,7 +1037,6 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                         Some(s1)
                     }
                 }
-                _ => None,
             };
         });
         if !pts.iter().any(Option::is_some) {
