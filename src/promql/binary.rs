@@ -244,6 +244,13 @@ fn vector_vector(
     let mut one_at: Vec<(usize, usize)> = vec![(usize::MAX, 0); sigs.len()];
     let mut matched_one: Vec<usize> = vec![usize::MAX; sigs.len()];
     let mut matched_many: HashMap<usize, HashSet<Labels>> = HashMap::new();
+    // Fill modifiers (`fill`, `fill_left`, `fill_right`): the right fill value
+    // stands in for a missing "one"-side series, the left one for a missing
+    // "many"-side series (as Prometheus applies them after swapping sides).
+    let fills = modifier.map(|m| m.fill_values.clone()).unwrap_or_default();
+    let (fill_one, fill_many) = (fills.rhs, fills.lhs);
+    let mut many_at: Vec<usize> = vec![usize::MAX; sigs.len()];
+    let empty = Labels::new();
     for i in 0..n {
         if i % 64 == 0 {
             ev.check_time()?;
@@ -270,12 +277,17 @@ fn vector_vector(
         for (k, ser) in many.iter().enumerate() {
             let Some(mv) = ser.pts[i] else { continue };
             let sig = mi[k];
-            if one_at[sig].0 != i {
+            many_at[sig] = i;
+            let (ok, ov) = if one_at[sig].0 == i {
+                let ok = one_at[sig].1;
+                let Some(ov) = one[ok].pts[i] else { continue };
+                (ok, ov)
+            } else if let Some(f) = fill_one {
+                (NO_PARTNER, f)
+            } else {
                 continue;
-            }
-            let ok = one_at[sig].1;
-            let Some(ov) = one[ok].pts[i] else { continue };
-            if one_to_one {
+            };
+            if one_to_one && ok != NO_PARTNER {
                 // Checked before filtering: Prometheus reports the ambiguity
                 // even when the comparison would drop the samples.
                 if matched_one[sig] == i {
@@ -299,7 +311,8 @@ fn vector_vector(
             let idx = match pair_out.get(&(k, ok)) {
                 Some(&x) => x,
                 None => {
-                    let labels = result_labels(&ser.labels, &one[ok].labels, op, matching, one_to_one, &include);
+                    let partner = one.get(ok).map(|x| &x.labels).unwrap_or(&empty);
+                    let labels = result_labels(&ser.labels, partner, op, matching, one_to_one, &include);
                     let drop_name = return_bool || (cmp && ser.drop_name);
                     out.push(Ser { labels, drop_name, pts: vec![None; n] });
                     pair_out.insert((k, ok), out.len() - 1);
@@ -311,9 +324,45 @@ fn vector_vector(
             }
             out[idx].pts[i] = Some(value);
         }
+        // `fill_left(v)`: one-side series without any partner stand in for a
+        // missing many-side series valued `v`, labelled by their match group.
+        if let Some(f) = fill_many {
+            for (ok, ser) in one.iter().enumerate() {
+                let Some(ov) = ser.pts[i] else { continue };
+                let sig = oi[ok];
+                if many_at[sig] == i {
+                    continue;
+                }
+                let (fl, fr) = if one_to_many { (ov, f) } else { (f, ov) };
+                let value = if cmp {
+                    let keep = compare(bop, fl, fr);
+                    if return_bool {
+                        f64::from(u8::from(keep))
+                    } else if keep {
+                        fl
+                    } else {
+                        continue;
+                    }
+                } else {
+                    arith(bop, fl, fr)
+                };
+                let idx = match pair_out.get(&(NO_PARTNER, ok)) {
+                    Some(&x) => x,
+                    None => {
+                        out.push(Ser { labels: sigs[sig].clone(), drop_name: false, pts: vec![None; n] });
+                        pair_out.insert((NO_PARTNER, ok), out.len() - 1);
+                        out.len() - 1
+                    }
+                };
+                out[idx].pts[i] = Some(value);
+            }
+        }
     }
     Ok(out)
 }
+
+/// Marks a match made against a fill value instead of a real series.
+const NO_PARTNER: usize = usize::MAX;
 
 fn result_labels(
     many: &Labels,
