@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use super::eval::{exec_err, Evaluator, Ser, Steps, Val, R};
-use crate::tsdb::{Labels, METRIC_NAME};
+use crate::tsdb::Labels;
 
 /// Neumaier-compensated addition, as Prometheus's `kahanSumInc`.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -146,7 +146,7 @@ fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
         Some(LabelModifier::Include(by)) => l.keep_only(&by.labels),
         Some(LabelModifier::Exclude(without)) => {
             let mut x = l.drop_names(&without.labels);
-            x.remove(METRIC_NAME);
+            x = super::eval::drop_metadata(&x);
             x
         }
     }

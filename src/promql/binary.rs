@@ -374,7 +374,7 @@ fn result_labels(
 ) -> Labels {
     let mut l = many.clone();
     if !is_comparison(op) {
-        l.remove(METRIC_NAME);
+        l = super::eval::drop_metadata(&l);
     }
     if one_to_one {
         match matching {

@@ -243,7 +243,7 @@ impl<'a> Evaluator<'a> {
                 let mut out: Vec<Series> = ms
                     .into_iter()
                     .map(|m| {
-                        let labels = if m.drop_name { m.labels.without_metric_name() } else { m.labels };
+                        let labels = if m.drop_name { drop_metadata(&m.labels) } else { m.labels };
                         Series { labels, samples: m.samples }
                     })
                     .filter(|s| !s.samples.is_empty())
@@ -546,7 +546,7 @@ pub(crate) fn finish_names(sers: Vec<Ser>) -> R<Vec<Ser>> {
     let mut out = Vec::with_capacity(sers.len());
     for mut s in sers {
         if s.drop_name {
-            s.labels = s.labels.without_metric_name();
+            s.labels = drop_metadata(&s.labels);
             s.drop_name = false;
         }
         if s.pts.iter().any(Option::is_some) {
@@ -682,4 +682,14 @@ fn has_selector(e: &Expr) -> bool {
         Expr::Call(c) => c.args.args.iter().any(|a| has_selector(a)),
         _ => false,
     }
+}
+
+/// Labels that describe the metric rather than the series: `__name__` and
+/// the `__type__`/`__unit__` metadata labels. Operations that change what a
+/// value means drop all three together.
+pub(crate) const METADATA_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
+
+/// A copy of `l` without the metric name and metadata labels.
+pub(crate) fn drop_metadata(l: &Labels) -> Labels {
+    l.drop_names(&METADATA_LABELS)
 }
