@@ -356,6 +356,30 @@ fn generated_queries_never_panic() {
     }
     let e = engine();
     let mut n = 0;
+    // Every step of a range query must equal the instant query at that time.
+    for q in &queries {
+        let Ok(r) = e.range_query(&s, q, -60_000, 240_000, 30_000) else { continue };
+        let Value::Matrix(m) = r.value else { panic!("{q}: range query must give a matrix") };
+        for k in 0..11 {
+            let t = -60_000 + k * 30_000;
+            let mut from_range: Vec<(String, f64)> = m
+                .iter()
+                .filter_map(|ser| ser.samples.iter().find(|p| p.t == t).map(|p| (ser.labels.to_string(), p.v)))
+                .collect();
+            from_range.sort_by(|a, b| a.0.cmp(&b.0));
+            let inst = match e.instant_query(&s, q, t) {
+                Ok(r) => match r.value {
+                    Value::Vector(_) => vector(r),
+                    Value::Scalar { v, .. } => vec![("{}".to_string(), v)],
+                    other => panic!("{q}: unexpected {other:?}"),
+                },
+                Err(err) => panic!("{q} at {t}: instant failed ({err}) but range succeeded"),
+            };
+            let same = inst.len() == from_range.len()
+                && inst.iter().zip(&from_range).all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())));
+            assert!(same, "{q} at {t}: instant {inst:?} != range {from_range:?}");
+        }
+    }
     for q in &queries {
         for (start, end, step) in [(0, 0, 1), (-60_000, 240_000, 30_000), (90_000, 95_000, 1_000)] {
             let r = if start == end { e.instant_query(&s, q, start) } else { e.range_query(&s, q, start, end, step) };
