@@ -179,6 +179,15 @@ impl<'a> Evaluator<'a> {
         format!("({line}:{col})")
     }
 
+    /// The lookback window; zero or negative means Prometheus's default 5 m.
+    fn lookback(&self) -> i64 {
+        if self.opts.lookback_delta_ms > 0 {
+            self.opts.lookback_delta_ms
+        } else {
+            300_000
+        }
+    }
+
     pub fn check_time(&self) -> R<()> {
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout("query timed out in query execution".into()));
@@ -367,7 +376,7 @@ impl<'a> Evaluator<'a> {
         let off = offset_ms(&vs.offset);
         let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
         let (Some(&first), Some(&last)) = (effs.iter().min(), effs.iter().max()) else { return Ok(Vec::new()) };
-        let lookback = self.opts.lookback_delta_ms;
+        let lookback = self.lookback();
         let series = self.select(vs, first - lookback + 1, last)?;
         // The result holds one cell per series and step.
         self.count_samples(series.len().saturating_mul(s.len()))?;
@@ -389,7 +398,7 @@ impl<'a> Evaluator<'a> {
         let off = offset_ms(&vs.offset);
         let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
         let (Some(&first), Some(&last)) = (effs.iter().min(), effs.iter().max()) else { return Ok(Vec::new()) };
-        let lookback = self.opts.lookback_delta_ms;
+        let lookback = self.lookback();
         let series = self.select(vs, first - lookback + 1, last)?;
         let mut out = Vec::with_capacity(series.len());
         for ser in series {

@@ -4,7 +4,21 @@
 //! Every query is evaluated as a range of steps (an instant query is a range of
 //! one step), the way Prometheus's engine does: each node yields one value per
 //! step, selectors read their data once for the whole range and slide windows
-//! over it.
+//! over it. Subtrees pinned with `@` are evaluated once and copied to every step.
+//!
+//! Semantics follow Prometheus 3 with delayed `__name__` removal (functions and
+//! operators flag the name for removal; it goes when the query finishes), the
+//! left-open windows `(t - range, t]`, a 5 m lookback, and the experimental
+//! functions and aggregations (`limitk`, `limit_ratio`, `sort_by_label`,
+//! `mad_over_time`, `histogram_quantiles`, ...) and `fill()` binary modifiers.
+//!
+//! Not supported: native histograms (float samples only), duration arithmetic
+//! inside ranges/offsets, `anchored`/`smoothed` ranges (the parser lacks them),
+//! `info()`, and start timestamps. `tests/promql_conformance.rs` runs the
+//! upstream test scripts; `tests/promql_skips.txt` lists what is skipped and why.
+//!
+//! Modules: `eval` (values, selectors, subqueries, driver), `binary`,
+//! `aggregate`, `functions`, `timeutil` (UTC calendar for the date functions).
 
 mod eval;
 mod functions;
@@ -138,18 +152,25 @@ pub(crate) fn expr_depth(e: &Expr, d: usize) -> usize {
 /// One element of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstantSample {
+    /// The series' labels (without `__name__` when an operation dropped it).
     pub labels: Labels,
     /// Milliseconds since the epoch.
     pub t: i64,
+    /// The sample value.
     pub v: f64,
 }
 
-/// A query result, shaped as in the Prometheus HTTP API.
+/// A query result, shaped as in the Prometheus HTTP API. Times are ms since the epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// A number at the evaluation time.
     Scalar { t: i64, v: f64 },
+    /// A string literal at the evaluation time.
     String { t: i64, v: String },
+    /// An instant vector, in evaluation order (`sort()` and `topk()` order it).
     Vector(Vec<InstantSample>),
+    /// Series with points: every range query, and instant queries of range vectors.
+    /// Always sorted by labels.
     Matrix(Vec<crate::tsdb::Series>),
 }
 
@@ -182,6 +203,7 @@ pub struct Engine {
 /// The outcome of a query: its value plus annotations.
 #[derive(Debug, Clone)]
 pub struct QueryResult {
+    /// The result.
     pub value: Value,
     /// Annotations as Prometheus shows them (`PromQL warning: ...`).
     pub warnings: Vec<String>,
@@ -192,12 +214,16 @@ pub struct QueryResult {
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// The query does not parse (API error type `bad_data`).
     #[error("{0}")]
     Parse(ParseError),
+    /// Evaluation failed, with Prometheus's wording where there is one.
     #[error("{0}")]
     Execution(String),
+    /// The query ran past [`EngineOptions::timeout`].
     #[error("{0}")]
     Timeout(String),
+    /// The query needed more than [`EngineOptions::max_samples`] samples.
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
 }
