@@ -53,19 +53,76 @@ impl std::error::Error for ParseError {}
 /// the evaluator are recursive, so unbounded nesting would overflow the stack.
 const MAX_NESTING: usize = 200;
 /// Longest query text we accept (long operator chains nest just as deeply).
-const MAX_QUERY_LEN: usize = 64 * 1024;
+const MAX_QUERY_LEN: usize = 1024 * 1024;
 /// Deepest expression tree the evaluator walks.
 pub(crate) const MAX_EXPR_DEPTH: usize = 400;
 
+/// Stack for parsing and evaluation: both recurse over the expression tree,
+/// and callers (async runtimes' blocking pools) often have only 2 MiB.
+const EVAL_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// Queries whose tree is at most this deep run on the caller's stack.
+const INLINE_DEPTH: usize = 24;
+
+/// Cheap upper bound on a query's tree depth from its text: brackets plus
+/// operator characters (string contents included, which only overestimates).
+fn text_depth_bound(query: &str) -> usize {
+    query.chars().filter(|c| matches!(c, '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!')).count()
+        + query.split_whitespace().count()
+}
+
+/// Runs `f` on a scoped thread with a large stack (memory is only committed
+/// as used) when `deep`, else right here. A panic in `f` comes back as `None`.
+fn with_stack<T: Send>(deep: bool, f: impl FnOnce() -> T + Send) -> Option<T> {
+    if !deep {
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    }
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new().name("promql".into()).stack_size(EVAL_STACK_BYTES).spawn_scoped(scope, f) {
+            Ok(h) => h.join().ok(),
+            // Could not start a thread (resource limits): nothing to do but try here.
+            Err(_) => None,
+        }
+    })
+}
+
 /// Parses a PromQL expression.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
+    match with_stack(text_depth_bound(query) > INLINE_DEPTH, || parse_here(query)) {
+        Some(r) => r,
+        None => Err(ParseError { message: "parse error: the parser failed on this input".into(), position: None }),
+    }
+}
+
+fn parse_here(query: &str) -> Result<Expr, ParseError> {
     if query.len() > MAX_QUERY_LEN {
         return Err(ParseError { message: format!("query is too long ({} bytes, limit {MAX_QUERY_LEN})", query.len()), position: None });
     }
     let mut depth = 0usize;
     let mut binops = 0usize;
+    let mut words = 0usize;
+    let mut in_word = false;
+    // Quote we are inside of, and whether the last character was a backslash.
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
     for (i, c) in query.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        let word_char = !c.is_whitespace();
+        if word_char && !in_word {
+            words += 1;
+        }
+        in_word = word_char;
         match c {
+            '"' | '\'' | '`' => quote = Some(c),
             '(' | '[' | '{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -75,7 +132,7 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
             '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' => {
                 binops += 1;
-                if binops > 4 * MAX_EXPR_DEPTH {
+                if binops > 2 * MAX_EXPR_DEPTH {
                     return Err(ParseError { message: "query has too many operators".into(), position: Some(i) });
                 }
             }
@@ -83,14 +140,11 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
         }
     }
     // Operator chains like `a or b or c ...` have no symbol to count; bound
-    // them by the number of words.
-    if query.split_whitespace().count() > 8 * MAX_EXPR_DEPTH {
+    // them by the number of words (outside string literals).
+    if words > 8 * MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query has too many terms".into(), position: None });
     }
-    // The parser is third-party code: a panic in it must not take the server down.
-    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
-        .map_err(|_| ParseError { message: "parse error: the parser failed on this input".into(), position: None })?;
-    let expr = parsed.map_err(|message| ParseError { position: guess_position(query, &message), message })?;
+    let expr = promql_parser::parser::parse(query).map_err(|message| ParseError { position: guess_position(query, &message), message })?;
     if expr_depth(&expr, 0) > MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query is nested too deeply".into(), position: None });
     }
@@ -258,8 +312,11 @@ impl Engine {
 
     /// Evaluates `query` at `t_ms`.
     pub fn instant_query(&self, q: &dyn Querier, query: &str, t_ms: i64) -> Result<QueryResult, QueryError> {
-        let expr = parse(query).map_err(QueryError::Parse)?;
-        self.run(q, &expr, query, t_ms, t_ms, 1, true)
+        with_stack(text_depth_bound(query) > INLINE_DEPTH, || {
+            let expr = parse_here(query).map_err(QueryError::Parse)?;
+            self.run_here(q, &expr, query, t_ms, t_ms, 1, true)
+        })
+        .unwrap_or_else(internal_error)
     }
 
     /// Evaluates an already parsed expression at `t_ms`.
@@ -278,8 +335,11 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let expr = parse(query).map_err(QueryError::Parse)?;
-        self.run(q, &expr, query, start_ms, end_ms, step_ms, false)
+        with_stack(text_depth_bound(query) > INLINE_DEPTH, || {
+            let expr = parse_here(query).map_err(QueryError::Parse)?;
+            self.run_here(q, &expr, query, start_ms, end_ms, step_ms, false)
+        })
+        .unwrap_or_else(internal_error)
     }
 
     /// Range query over an already parsed expression.
@@ -297,6 +357,21 @@ impl Engine {
 
     #[allow(clippy::too_many_arguments)]
     fn run(
+        &self,
+        q: &dyn Querier,
+        expr: &Expr,
+        text: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        instant: bool,
+    ) -> Result<QueryResult, QueryError> {
+        let deep = expr_depth(expr, 0) > INLINE_DEPTH;
+        with_stack(deep, || self.run_here(q, expr, text, start, end, step, instant)).unwrap_or_else(internal_error)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_here(
         &self,
         q: &dyn Querier,
         expr: &Expr,
@@ -325,18 +400,16 @@ impl Engine {
         if expr_depth(expr, 0) > MAX_EXPR_DEPTH {
             return Err(QueryError::Execution("query is nested too deeply".into()));
         }
-        // A bug in the evaluator must fail the query, not the process.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, self.default_subquery_step_ms);
-            let value = ev.run(expr, start, end, step, instant)?;
-            let (warnings, infos) = ev.into_annotations();
-            Ok(QueryResult { value, warnings, infos })
-        }));
-        match outcome {
-            Ok(r) => r,
-            Err(_) => Err(QueryError::Execution("internal error while evaluating the query".into())),
-        }
+        let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, self.default_subquery_step_ms);
+        let value = ev.run(expr, start, end, step, instant)?;
+        let (warnings, infos) = ev.into_annotations();
+        Ok(QueryResult { value, warnings, infos })
     }
+}
+
+/// A panic in the evaluator (a bug) fails the query, not the process.
+fn internal_error() -> Result<QueryResult, QueryError> {
+    Err(QueryError::Execution("internal error while evaluating the query".into()))
 }
 
 #[cfg(test)]

@@ -404,3 +404,43 @@ fn parse_errors_carry_positions_when_known() {
     let e = parse(r#"x{a="b""#).unwrap_err();
     assert_eq!(e.position, Some(7));
 }
+
+#[test]
+fn long_string_literals_are_not_mistaken_for_deep_queries() {
+    let s = http();
+    let e = engine();
+    // Thousands of `-`, `/` and words inside a regex are fine...
+    let alts: Vec<String> = (0..3000).map(|i| format!("/api/v1/item-{i} x")).collect();
+    let q = format!(r#"http_requests_total{{job=~"{}"}}"#, alts.join("|"));
+    assert!(e.instant_query(&s, &q, 600_000).is_ok());
+    // ...but that many operators outside strings are refused.
+    let q = vec!["http_requests_total"; 2000].join(" - ");
+    assert_eq!(e.instant_query(&s, &q, 600_000).unwrap_err().error_type(), "bad_data");
+}
+
+#[test]
+fn deepest_accepted_queries_fit_a_small_thread_stack() {
+    // Tokio's blocking threads have 2 MiB stacks; the deepest query we accept must fit.
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let s = http();
+            let e = engine();
+            let chain = vec!["http_requests_total"; MAX_EXPR_DEPTH].join(" + ");
+            let r1 = e.range_query(&s, &chain, 0, 600_000, 60_000).map(|_| ());
+            let nested = format!("{}http_requests_total{}", "abs(".repeat(190), ")".repeat(190));
+            let r2 = e.instant_query(&s, &nested, 600_000).map(|_| ());
+            let sub = format!("{}http_requests_total{}", "max_over_time((".repeat(60), ")[2m:1m])".repeat(60));
+            let r3 = e.instant_query(&s, &sub, 600_000).map(|_| ());
+            // Just shallow enough to run on the caller's stack.
+            let edge = format!("{}http_requests_total{}", "max_over_time((abs(".repeat(4), "))[2m:1m])".repeat(4));
+            let parsed = parse(&edge).expect("parses");
+            assert!(expr_depth(&parsed, 0) <= 24);
+            e.instant_query_expr(&s, &parsed, 600_000).expect("evaluates inline");
+            (r1.is_ok(), r2.is_ok(), r3.map_err(|e| e.to_string()))
+        })
+        .unwrap();
+    let (a, b, c) = handle.join().expect("no stack overflow");
+    assert!(a && b, "deep chains evaluate");
+    assert!(c.is_ok(), "{c:?}");
+}
