@@ -313,6 +313,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         "histogram_quantile" => histogram_quantile(ev, c, s),
         "histogram_fraction" => histogram_fraction(ev, c, s),
         "histogram_quantiles" => histogram_quantiles(ev, c, s),
+        "info" => info_fn(ev, c, s),
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // These read native histograms only; float samples are ignored.
             let _ = ev.eval_vector(arg(c, 0)?, s)?;
@@ -1055,6 +1056,178 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         let needle = unwrap_parens(marg).to_string();
         let needle = needle.split(['{', '[']).next().unwrap_or("").to_string();
         ev.info(&format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"), &needle);
+    }
+    Ok(Val::Vector(out))
+}
+
+// ------------------------------------------------------------------- info()
+
+/// Labels that tie an info series to the series it describes.
+const IDENTIFYING_LABELS: [&str; 2] = ["instance", "job"];
+
+/// The time at which `e`'s data is read for eval time `t`: the first selector
+/// on the way down, through any subqueries, with their `@` and offsets.
+fn reference_time(ev: &Evaluator, e: &Expr, t: i64) -> Option<i64> {
+    let pin = |at: &Option<promql_parser::parser::AtModifier>, off: &Option<promql_parser::parser::Offset>, t: i64| {
+        let base = match at {
+            None => t,
+            Some(promql_parser::parser::AtModifier::Start) => ev.query_start,
+            Some(promql_parser::parser::AtModifier::End) => ev.query_end,
+            Some(promql_parser::parser::AtModifier::At(st)) => super::eval::system_time_ms(st),
+        };
+        base - super::eval::offset_ms(off)
+    };
+    match e {
+        Expr::VectorSelector(vs) => Some(pin(&vs.at, &vs.offset, t)),
+        Expr::MatrixSelector(ms) => Some(pin(&ms.vs.at, &ms.vs.offset, t)),
+        Expr::Subquery(sq) => reference_time(ev, &sq.expr, pin(&sq.at, &sq.offset, t)),
+        Expr::Paren(p) => reference_time(ev, &p.expr, t),
+        Expr::Unary(u) => reference_time(ev, &u.expr, t),
+        Expr::Binary(b) => reference_time(ev, &b.lhs, t).or_else(|| reference_time(ev, &b.rhs, t)),
+        Expr::Aggregate(a) => reference_time(ev, &a.expr, t),
+        Expr::Call(c) => c.args.args.iter().find_map(|a| reference_time(ev, a, t)),
+        _ => None,
+    }
+}
+
+/// `info(v [, {data label selector}])`: adds the data labels of matching info
+/// series (`target_info` by default), joined on `instance` and `job`.
+fn info_fn(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
+    let n = s.len();
+    let base_expr = arg(c, 0)?;
+    let base = ev.eval_vector(base_expr, s)?;
+    let mut name_matchers: Vec<crate::tsdb::Matcher> = Vec::new();
+    let mut data_matchers: Vec<crate::tsdb::Matcher> = Vec::new();
+    match c.args.args.get(1).map(|a| unwrap_parens(a)) {
+        None => name_matchers.push(crate::tsdb::Matcher::equal(METRIC_NAME, "target_info")),
+        Some(Expr::VectorSelector(vs)) => {
+            let sets = super::eval::to_matchers(vs)?;
+            for m in sets.into_iter().next().unwrap_or_default() {
+                if m.name == METRIC_NAME {
+                    name_matchers.push(m);
+                } else {
+                    data_matchers.push(m);
+                }
+            }
+        }
+        Some(_) => return exec_err("expected label selector as the second argument of info()"),
+    }
+    // Only negative name matchers: they narrow down the info metrics (`*_info`).
+    if !name_matchers.is_empty() && !name_matchers.iter().any(|m| matches!(m.kind, MatchKind::Equal | MatchKind::Regex)) {
+        let any_info = crate::tsdb::Matcher::new(MatchKind::Regex, METRIC_NAME, ".+_info")
+            .map_err(|e| super::QueryError::Execution(e.to_string()))?;
+        name_matchers.push(any_info);
+    }
+    // Base series that are info series themselves pass through untouched.
+    let ignored: Vec<bool> = base
+        .iter()
+        .map(|b| !name_matchers.is_empty() && name_matchers.iter().all(|m| m.matches(b.labels.metric_name().unwrap_or(""))))
+        .collect();
+    let has_id = base.iter().zip(&ignored).any(|(b, &ig)| !ig && IDENTIFYING_LABELS.iter().any(|l| b.labels.get(l).is_some()));
+    let refs: Vec<i64> = (0..n).map(|i| reference_time(ev, base_expr, s.t(i)).unwrap_or(s.t(i))).collect();
+    let mut infos: Vec<crate::tsdb::Series> = Vec::new();
+    if has_id {
+        let mut select = if name_matchers.is_empty() {
+            vec![crate::tsdb::Matcher::equal(METRIC_NAME, "target_info")]
+        } else {
+            name_matchers.clone()
+        };
+        select.extend(data_matchers.iter().cloned());
+        let lookback = if ev.opts.lookback_delta_ms > 0 { ev.opts.lookback_delta_ms } else { 300_000 };
+        let (lo, hi) = (refs.iter().min().copied().unwrap_or(0), refs.iter().max().copied().unwrap_or(0));
+        infos = ev.q.select(&select, lo - lookback + 1, hi).map_err(|e| super::QueryError::Execution(e.to_string()))?;
+        ev.count_samples(infos.iter().map(|x| x.samples.len()).sum())?;
+    }
+    let lookback = if ev.opts.lookback_delta_ms > 0 { ev.opts.lookback_delta_ms } else { 300_000 };
+    let id_sig = |name: &str, l: &Labels| -> Labels {
+        let mut sig = l.keep_only(&IDENTIFYING_LABELS);
+        sig.set(METRIC_NAME, name);
+        sig
+    };
+    let mut info_names: Vec<String> = infos.iter().filter_map(|x| x.labels.metric_name().map(str::to_string)).collect();
+    info_names.sort();
+    info_names.dedup();
+    let info_sigs: Vec<Labels> = infos.iter().map(|x| id_sig(x.labels.metric_name().unwrap_or(""), &x.labels)).collect();
+    let all_match_empty = data_matchers.iter().all(|m| m.matches_empty());
+    let mut out: Vec<Ser> = Vec::new();
+    let mut index: std::collections::HashMap<(Labels, bool), usize> = std::collections::HashMap::new();
+    for i in 0..n {
+        ev.check_time()?;
+        let r = refs[i];
+        // The newest info sample per signature as of the reference time.
+        let mut current: std::collections::HashMap<&Labels, (usize, i64)> = std::collections::HashMap::new();
+        for (k, inf) in infos.iter().enumerate() {
+            let j = inf.samples.partition_point(|p| p.t <= r);
+            let Some(p) = j.checked_sub(1).map(|j| inf.samples[j]) else { continue };
+            if p.t <= r - lookback || crate::tsdb::is_stale_nan(p.v) {
+                continue;
+            }
+            match current.get(&info_sigs[k]) {
+                Some(&(_, t)) if t > p.t => {}
+                Some(&(other, t)) if t == p.t => {
+                    return exec_err(format!(
+                        "found duplicate series for info metric: existing {} @ {t}, new {} @ {}",
+                        super::binary::go_labels(&infos[other].labels),
+                        super::binary::go_labels(&inf.labels),
+                        p.t
+                    ));
+                }
+                _ => {
+                    current.insert(&info_sigs[k], (k, p.t));
+                }
+            }
+        }
+        for (bi, b) in base.iter().enumerate() {
+            let Some(v) = b.pts[i] else { continue };
+            let labels = if ignored[bi] {
+                b.labels.clone()
+            } else {
+                let mut added = Labels::new();
+                let mut seen = false;
+                for name in &info_names {
+                    let Some(&(k, _)) = current.get(&id_sig(name, &b.labels)) else { continue };
+                    seen = true;
+                    for l in infos[k].labels.iter() {
+                        if l.name == METRIC_NAME {
+                            continue;
+                        }
+                        if !data_matchers.is_empty() && !data_matchers.iter().any(|m| m.name == l.name) {
+                            continue;
+                        }
+                        if let Some(prev) = added.get(&l.name) {
+                            if prev != l.value {
+                                return exec_err(format!("conflicting label: {}", l.name));
+                            }
+                        }
+                        if b.labels.get(&l.name).is_some() {
+                            continue;
+                        }
+                        added.set(&l.name, &l.value);
+                    }
+                }
+                if !seen && !all_match_empty {
+                    continue;
+                }
+                let mut l = b.labels.clone();
+                for x in added.iter() {
+                    l.set(&x.name, &x.value);
+                }
+                l
+            };
+            let key = (labels, b.drop_name);
+            let idx = match index.get(&key) {
+                Some(&x) => x,
+                None => {
+                    out.push(Ser { labels: key.0.clone(), drop_name: b.drop_name, pts: vec![None; n] });
+                    index.insert(key, out.len() - 1);
+                    out.len() - 1
+                }
+            };
+            if out[idx].pts[i].is_some() {
+                return exec_err("vector cannot contain metrics with the same labelset");
+            }
+            out[idx].pts[i] = Some(v);
+        }
     }
     Ok(Val::Vector(out))
 }

@@ -10,11 +10,12 @@
 //! operators flag the name for removal; it goes when the query finishes), the
 //! left-open windows `(t - range, t]`, a 5 m lookback, and the experimental
 //! functions and aggregations (`limitk`, `limit_ratio`, `sort_by_label`,
-//! `mad_over_time`, `histogram_quantiles`, ...) and `fill()` binary modifiers.
+//! `mad_over_time`, `histogram_quantiles`, `info()`, ...), `fill()` binary
+//! modifiers, and `__type__`/`__unit__` labels dropped along with the name.
 //!
 //! Not supported: native histograms (float samples only), duration arithmetic
-//! inside ranges/offsets, `anchored`/`smoothed` ranges (the parser lacks them),
-//! `info()`, and start timestamps. `tests/promql_conformance.rs` runs the
+//! inside ranges/offsets and `anchored`/`smoothed` ranges (the parser lacks
+//! them), and start timestamps (the store does not keep them). `tests/promql_conformance.rs` runs the
 //! upstream test scripts; `tests/promql_skips.txt` lists what is skipped and why.
 //!
 //! Modules: `eval` (values, selectors, subqueries, driver), `binary`,

@@ -444,3 +444,24 @@ fn deepest_accepted_queries_fit_a_small_thread_stack() {
     assert!(a && b, "deep chains evaluate");
     assert!(c.is_ok(), "{c:?}");
 }
+
+#[test]
+fn info_adds_target_info_labels() {
+    let s = store(&[
+        (&[("__name__", "up"), ("instance", "a"), ("job", "j")], 60_000, &[Some(1.0), Some(1.0)]),
+        (&[("__name__", "up"), ("instance", "b"), ("job", "j")], 60_000, &[Some(0.0), Some(0.0)]),
+        (&[("__name__", "target_info"), ("instance", "a"), ("job", "j"), ("region", "eu")], 60_000, &[Some(1.0), Some(1.0)]),
+    ]);
+    let e = engine();
+    let r = vector(e.instant_query(&s, "info(up)", 60_000).unwrap());
+    assert_eq!(
+        r,
+        vec![
+            (r#"up{instance="a", job="j", region="eu"}"#.to_string(), 1.0),
+            (r#"up{instance="b", job="j"}"#.to_string(), 0.0)
+        ]
+    );
+    // A data matcher that needs a value drops series without an info match.
+    let r = vector(e.instant_query(&s, r#"info(up, {region=~".+"})"#, 60_000).unwrap());
+    assert_eq!(r.len(), 1);
+}
