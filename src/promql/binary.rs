@@ -1,6 +1,6 @@
 //! Binary operators: arithmetic, comparison, set operators and vector matching.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
@@ -243,7 +243,7 @@ fn vector_vector(
     let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
     let mut one_at: Vec<(usize, usize)> = vec![(usize::MAX, 0); sigs.len()];
     let mut matched_one: Vec<usize> = vec![usize::MAX; sigs.len()];
-    let mut matched_many: HashMap<usize, HashSet<Labels>> = HashMap::new();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
     // Fill modifiers (`fill`, `fill_left`, `fill_right`): the right fill value
     // stands in for a missing "one"-side series, the left one for a missing
     // "many"-side series (as Prometheus applies them after swapping sides).
@@ -273,7 +273,6 @@ fn vector_vector(
             }
             one_at[sig] = (i, k);
         }
-        matched_many.clear();
         for (k, ser) in many.iter().enumerate() {
             let Some(mv) = ser.pts[i] else { continue };
             let sig = mi[k];
@@ -314,13 +313,27 @@ fn vector_vector(
                     let partner = one.get(ok).map(|x| &x.labels).unwrap_or(&empty);
                     let labels = result_labels(&ser.labels, partner, op, matching, one_to_one, &include);
                     let drop_name = return_bool || (cmp && ser.drop_name);
-                    out.push(Ser { labels, drop_name, pts: vec![None; n] });
-                    pair_out.insert((k, ok), out.len() - 1);
-                    out.len() - 1
+                    // Pairs giving the same result labels share one output
+                    // series, so a clash shows up as an occupied step.
+                    let x = match by_labels.get(&labels) {
+                        Some(&x) => x,
+                        None => {
+                            by_labels.insert(labels.clone(), out.len());
+                            out.push(Ser { labels, drop_name, pts: vec![None; n] });
+                            out.len() - 1
+                        }
+                    };
+                    out[x].drop_name |= drop_name;
+                    pair_out.insert((k, ok), x);
+                    x
                 }
             };
-            if !one_to_one && !matched_many.entry(sig).or_default().insert(out[idx].labels.clone()) {
-                return exec_err("multiple matches for matching labels; many-to-one matching must be unique on one side");
+            if out[idx].pts[i].is_some() {
+                return exec_err(if one_to_one {
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                } else {
+                    "multiple matches for matching labels; many-to-one matching must be unique on one side"
+                });
             }
             out[idx].pts[i] = Some(value);
         }
