@@ -618,21 +618,9 @@ fn at_time(ms: i64) -> AtModifier {
 /// Pins every selector and subquery without `@` to `@ t` (not descending into subqueries).
 fn pin_at(e: &mut Expr, t: i64) {
     match e {
-        Expr::VectorSelector(vs) => {
-            if vs.at.is_none() {
-                vs.at = Some(at_time(t));
-            }
-        }
-        Expr::MatrixSelector(ms) => {
-            if ms.vs.at.is_none() {
-                ms.vs.at = Some(at_time(t));
-            }
-        }
-        Expr::Subquery(sq) => {
-            if sq.at.is_none() {
-                sq.at = Some(at_time(t));
-            }
-        }
+        Expr::VectorSelector(vs) if vs.at.is_none() => vs.at = Some(at_time(t)),
+        Expr::MatrixSelector(ms) if ms.vs.at.is_none() => ms.vs.at = Some(at_time(t)),
+        Expr::Subquery(sq) if sq.at.is_none() => sq.at = Some(at_time(t)),
         Expr::Call(c) => c.args.args.iter_mut().for_each(|a| pin_at(a, t)),
         Expr::Aggregate(a) => {
             pin_at(&mut a.expr, t);

@@ -276,16 +276,9 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                             }
                             acc.avg.add(v);
                         }
-                        A::Min => {
-                            if first || acc.val > v || acc.val.is_nan() {
-                                acc.val = v;
-                            }
-                        }
-                        A::Max => {
-                            if first || acc.val < v || acc.val.is_nan() {
-                                acc.val = v;
-                            }
-                        }
+                        // NaN loses to any number, as in Prometheus.
+                        A::Min if first || acc.val > v || acc.val.is_nan() => acc.val = v,
+                        A::Max if first || acc.val < v || acc.val.is_nan() => acc.val = v,
                         A::Stddev | A::Stdvar => {
                             if v.is_nan() || v.is_infinite() {
                                 acc.c = f64::NAN;

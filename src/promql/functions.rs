@@ -465,17 +465,18 @@ fn bucket_quantile(q: f64, b: &mut Vec<Bucket>) -> (f64, bool) {
     }
     let mut forced = false;
     let mut prev = b[0].count;
-    for i in 1..b.len() {
-        let cur = b[i].count;
+    for bucket in b.iter_mut().skip(1) {
+        let cur = bucket.count;
         if cur == prev {
             continue;
         }
+        // Tiny differences are float noise: even them out silently.
         if almost_equal(prev, cur, 1e-12) {
-            b[i].count = prev;
+            bucket.count = prev;
             continue;
         }
         if cur < prev {
-            b[i].count = prev;
+            bucket.count = prev;
             forced = true;
             continue;
         }
@@ -871,8 +872,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         }
     }
     if name == "double_exponential_smoothing" {
-        for i in 0..n {
-            let (sf, tf) = (scalars[0][i], scalars[1][i]);
+        for (&sf, &tf) in scalars[0].iter().zip(&scalars[1]) {
             if !(sf > 0.0 && sf < 1.0) {
                 return exec_err(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"));
             }
@@ -1151,9 +1151,8 @@ fn info_fn(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     let all_match_empty = data_matchers.iter().all(|m| m.matches_empty());
     let mut out: Vec<Ser> = Vec::new();
     let mut index: std::collections::HashMap<(Labels, bool), usize> = std::collections::HashMap::new();
-    for i in 0..n {
+    for (i, &r) in refs.iter().enumerate() {
         ev.check_time()?;
-        let r = refs[i];
         // The newest info sample per signature as of the reference time.
         let mut current: std::collections::HashMap<&Labels, (usize, i64)> = std::collections::HashMap::new();
         for (k, inf) in infos.iter().enumerate() {

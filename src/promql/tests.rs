@@ -4,7 +4,10 @@ use super::*;
 use crate::tsdb::{Appendable, MemStore, STALE_NAN};
 
 /// Loads `name{labels}` with values at `step_ms` intervals from t=0 (None = no sample).
-fn store(series: &[(&[(&str, &str)], i64, &[Option<f64>])]) -> MemStore {
+/// (labels, step in ms, values) of one test series.
+type TestSeries<'a> = (&'a [(&'a str, &'a str)], i64, &'a [Option<f64>]);
+
+fn store(series: &[TestSeries]) -> MemStore {
     let s = MemStore::new();
     let mut app = s.appender();
     for (labels, step, vals) in series {
