@@ -372,12 +372,39 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// Selects the data for windows `(end - width, end]`, one per step (ends
+    /// ascending). Overlapping windows are read in one go; when the steps are
+    /// far apart (a 30-day graph of `rate(x[5m])` at 1 h steps) only the
+    /// windows are read, so memory follows what the query needs.
+    fn select_windows(&mut self, vs: &VectorSelector, ends: &[i64], width: i64) -> R<Vec<Series>> {
+        let mut intervals: Vec<(i64, i64)> = Vec::new();
+        for &e in ends {
+            let (lo, hi) = (e - width + 1, e);
+            match intervals.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => intervals.push((lo, hi)),
+            }
+        }
+        let (Some(first), Some(last)) = (intervals.first().copied(), intervals.last().copied()) else { return Ok(Vec::new()) };
+        // Many tiny windows would mean many store round trips: read it all instead.
+        if intervals.len() == 1 || intervals.len() > 2000 {
+            return self.select(vs, first.0, last.1);
+        }
+        let mut merged: std::collections::BTreeMap<Labels, Vec<Sample>> = std::collections::BTreeMap::new();
+        for (lo, hi) in intervals {
+            self.check_time()?;
+            for ser in self.select(vs, lo, hi)? {
+                merged.entry(ser.labels).or_default().extend(ser.samples);
+            }
+        }
+        Ok(merged.into_iter().map(|(labels, samples)| Series { labels, samples }).collect())
+    }
+
     pub fn eval_vector_selector(&mut self, vs: &VectorSelector, s: &Steps) -> R<Vec<Ser>> {
         let off = offset_ms(&vs.offset);
         let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        let (Some(&first), Some(&last)) = (effs.iter().min(), effs.iter().max()) else { return Ok(Vec::new()) };
         let lookback = self.lookback();
-        let series = self.select(vs, first - lookback + 1, last)?;
+        let series = self.select_windows(vs, &effs, lookback)?;
         // The result holds one cell per series and step.
         self.count_samples(series.len().saturating_mul(s.len()))?;
         let mut out = Vec::with_capacity(series.len());
@@ -397,9 +424,8 @@ impl<'a> Evaluator<'a> {
     pub fn eval_vector_selector_timestamps(&mut self, vs: &VectorSelector, s: &Steps) -> R<Vec<Ser>> {
         let off = offset_ms(&vs.offset);
         let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        let (Some(&first), Some(&last)) = (effs.iter().min(), effs.iter().max()) else { return Ok(Vec::new()) };
         let lookback = self.lookback();
-        let series = self.select(vs, first - lookback + 1, last)?;
+        let series = self.select_windows(vs, &effs, lookback)?;
         let mut out = Vec::with_capacity(series.len());
         for ser in series {
             let pts = lookback_points(&ser.samples, &effs, lookback, |x| x.t as f64 / 1000.0);
@@ -426,10 +452,7 @@ impl<'a> Evaluator<'a> {
         let range = dur_ms(&ms.range);
         let off = offset_ms(&vs.offset);
         let ends: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        let (Some(&first), Some(&last)) = (ends.iter().min(), ends.iter().max()) else {
-            return Ok(RangeArg { series: Vec::new(), range, ends });
-        };
-        let series = self.select(vs, first - range + 1, last)?;
+        let series = self.select_windows(vs, &ends, range)?;
         let series = series
             .into_iter()
             .map(|mut x| {

@@ -468,3 +468,22 @@ fn info_adds_target_info_labels() {
     let r = vector(e.instant_query(&s, r#"info(up, {region=~".+"})"#, 60_000).unwrap());
     assert_eq!(r.len(), 1);
 }
+
+#[test]
+fn sparse_steps_read_only_their_windows() {
+    // 30 days of a counter scraped every 15 s: 172,800 samples.
+    let n = 30 * 86_400 / 15;
+    let s = store(&[(&[("__name__", "c_total")], 15_000, &ramp(n, 0.0, 1.0))]);
+    // Far fewer samples than the series holds: only the 5 m windows at 1 h steps fit.
+    let e = Engine::new(EngineOptions { max_samples: 50_000, ..Default::default() });
+    let end = 30 * 86_400_000 - 3_600_000;
+    let r = e.range_query(&s, "rate(c_total[5m])", 3_600_000, end, 3_600_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert_eq!(m[0].samples.len(), 719);
+    assert!(m[0].samples.iter().all(|p| (p.v - 1.0 / 15.0).abs() < 1e-9));
+    let r = e.range_query(&s, "c_total", 3_600_000, end, 3_600_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert_eq!(m[0].samples[0].v, 240.0);
+    // Overlapping windows are one read: the whole month does not fit.
+    assert!(matches!(e.range_query(&s, "rate(c_total[2h])", 3_600_000, end, 3_600_000), Err(QueryError::TooManySamples)));
+}
