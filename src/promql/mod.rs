@@ -322,8 +322,7 @@ impl Engine {
 
     /// Evaluates an already parsed expression at `t_ms`.
     pub fn instant_query_expr(&self, q: &dyn Querier, expr: &Expr, t_ms: i64) -> Result<QueryResult, QueryError> {
-        let text = expr.to_string();
-        self.run(q, expr, &text, t_ms, t_ms, 1, true)
+        self.run_expr(q, expr, t_ms, t_ms, 1, true)
     }
 
     /// Evaluates `query` at every step from `start_ms` to `end_ms`; the value
@@ -352,23 +351,19 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let text = expr.to_string();
-        self.run(q, expr, &text, start_ms, end_ms, step_ms, false)
+        self.run_expr(q, expr, start_ms, end_ms, step_ms, false)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        &self,
-        q: &dyn Querier,
-        expr: &Expr,
-        text: &str,
-        start: i64,
-        end: i64,
-        step: i64,
-        instant: bool,
-    ) -> Result<QueryResult, QueryError> {
+    /// Runs an already parsed expression; its printed form stands in for the
+    /// query text (annotation positions). Printing recurses too, so it happens
+    /// on the evaluation stack.
+    fn run_expr(&self, q: &dyn Querier, expr: &Expr, start: i64, end: i64, step: i64, instant: bool) -> Result<QueryResult, QueryError> {
         let deep = expr_depth(expr, 0) > INLINE_DEPTH;
-        with_stack(deep, || self.run_here(q, expr, text, start, end, step, instant)).unwrap_or_else(internal_error)
+        with_stack(deep, || {
+            let text = expr.to_string();
+            self.run_here(q, expr, &text, start, end, step, instant)
+        })
+        .unwrap_or_else(internal_error)
     }
 
     #[allow(clippy::too_many_arguments)]
