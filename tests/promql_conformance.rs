@@ -618,21 +618,9 @@ fn at_time(ms: i64) -> AtModifier {
 /// Pins every selector and subquery without `@` to `@ t` (not descending into subqueries).
 fn pin_at(e: &mut Expr, t: i64) {
     match e {
-        Expr::VectorSelector(vs) => {
-            if vs.at.is_none() {
-                vs.at = Some(at_time(t));
-            }
-        }
-        Expr::MatrixSelector(ms) => {
-            if ms.vs.at.is_none() {
-                ms.vs.at = Some(at_time(t));
-            }
-        }
-        Expr::Subquery(sq) => {
-            if sq.at.is_none() {
-                sq.at = Some(at_time(t));
-            }
-        }
+        Expr::VectorSelector(vs) if vs.at.is_none() => vs.at = Some(at_time(t)),
+        Expr::MatrixSelector(ms) if ms.vs.at.is_none() => ms.vs.at = Some(at_time(t)),
+        Expr::Subquery(sq) if sq.at.is_none() => sq.at = Some(at_time(t)),
         Expr::Call(c) => c.args.args.iter_mut().for_each(|a| pin_at(a, t)),
         Expr::Aggregate(a) => {
             pin_at(&mut a.expr, t);
@@ -851,11 +839,13 @@ fn promql_conformance() {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut unexpected: Vec<String> = Vec::new();
     let mut stale_skips: Vec<String> = Vec::new();
+    let mut per_file: Vec<(String, usize, usize, usize)> = Vec::new();
     for f in &files {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         if only.as_ref().is_some_and(|o| o != &name) {
             continue;
         }
+        let (p0, f0, s0) = (passed, failed, skipped);
         let text = std::fs::read_to_string(f).expect("read test file");
         let cmds = match parse_script(&text) {
             Ok(c) => c,
@@ -910,6 +900,10 @@ fn promql_conformance() {
                 }
             }
         }
+        per_file.push((name, passed - p0, failed - f0, skipped - s0));
+    }
+    for (name, p, f, s) in &per_file {
+        println!("  {name:28} {p:4} passed {f:4} failed {s:4} skipped");
     }
     for u in &unexpected {
         println!("FAIL {u}");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use super::eval::{exec_err, Evaluator, Ser, Steps, Val, R};
-use crate::tsdb::{Labels, METRIC_NAME};
+use crate::tsdb::Labels;
 
 /// Neumaier-compensated addition, as Prometheus's `kahanSumInc`.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -146,10 +146,24 @@ fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
         Some(LabelModifier::Include(by)) => l.keep_only(&by.labels),
         Some(LabelModifier::Exclude(without)) => {
             let mut x = l.drop_names(&without.labels);
-            x.remove(METRIC_NAME);
+            x = super::eval::drop_metadata(&x);
             x
         }
     }
+}
+
+/// The simple aggregations, resolved once per expression.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum A {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+    Quantile,
 }
 
 #[derive(Clone, Default)]
@@ -216,6 +230,17 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                 .map(|(l, &d)| Ser { labels: l.clone(), drop_name: d, pts: vec![None; n] })
                 .collect();
             let mut accs = vec![Acc::default(); ng];
+            let agg = match op {
+                "sum" => A::Sum,
+                "avg" => A::Avg,
+                "min" => A::Min,
+                "max" => A::Max,
+                "count" => A::Count,
+                "group" => A::Group,
+                "stddev" => A::Stddev,
+                "stdvar" => A::Stdvar,
+                _ => A::Quantile,
+            };
             let mut qvals: Vec<Vec<f64>> = if op == "quantile" { vec![Vec::new(); ng] } else { Vec::new() };
             for i in 0..n {
                 if i % 64 == 0 {
@@ -233,8 +258,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                     let acc = &mut accs[gid[k]];
                     acc.n += 1;
                     let first = acc.n == 1;
-                    match op {
-                        "sum" => {
+                    match agg {
+                        A::Sum => {
                             if first {
                                 acc.sum = v;
                                 acc.c = 0.0;
@@ -245,23 +270,16 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                                 acc.c = c2;
                             }
                         }
-                        "avg" => {
+                        A::Avg => {
                             if first {
                                 acc.avg = Avg::default();
                             }
                             acc.avg.add(v);
                         }
-                        "min" => {
-                            if first || acc.val > v || acc.val.is_nan() {
-                                acc.val = v;
-                            }
-                        }
-                        "max" => {
-                            if first || acc.val < v || acc.val.is_nan() {
-                                acc.val = v;
-                            }
-                        }
-                        "stddev" | "stdvar" => {
+                        // NaN loses to any number, as in Prometheus.
+                        A::Min if first || acc.val > v || acc.val.is_nan() => acc.val = v,
+                        A::Max if first || acc.val < v || acc.val.is_nan() => acc.val = v,
+                        A::Stddev | A::Stdvar => {
                             if v.is_nan() || v.is_infinite() {
                                 acc.c = f64::NAN;
                             }
@@ -274,7 +292,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                                 acc.val += delta * (v - acc.mean);
                             }
                         }
-                        "quantile" => qvals[gid[k]].push(v),
+                        A::Quantile => qvals[gid[k]].push(v),
                         _ => {}
                     }
                 }
@@ -282,24 +300,23 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                     if acc.n == 0 {
                         continue;
                     }
-                    let v = match op {
-                        "sum" => {
+                    let v = match agg {
+                        A::Sum => {
                             if acc.sum.is_infinite() {
                                 acc.sum
                             } else {
                                 acc.sum + acc.c
                             }
                         }
-                        "avg" => acc.avg.value(),
-                        "min" | "max" => acc.val,
-                        "count" => acc.n as f64,
-                        "group" => 1.0,
-                        "stdvar" if acc.c.is_nan() => f64::NAN,
-                        "stddev" if acc.c.is_nan() => f64::NAN,
-                        "stdvar" => acc.val / acc.n as f64,
-                        "stddev" => (acc.val / acc.n as f64).sqrt(),
-                        "quantile" => quantile(param.get(i).copied().unwrap_or(f64::NAN), &mut qvals[g]),
-                        _ => f64::NAN,
+                        A::Avg => acc.avg.value(),
+                        A::Min | A::Max => acc.val,
+                        A::Count => acc.n as f64,
+                        A::Group => 1.0,
+                        A::Stdvar if acc.c.is_nan() => f64::NAN,
+                        A::Stddev if acc.c.is_nan() => f64::NAN,
+                        A::Stdvar => acc.val / acc.n as f64,
+                        A::Stddev => (acc.val / acc.n as f64).sqrt(),
+                        A::Quantile => quantile(param.get(i).copied().unwrap_or(f64::NAN), &mut qvals[g]),
                     };
                     out[g].pts[i] = Some(v);
                 }
@@ -432,12 +449,126 @@ fn param_text(e: &Expr) -> String {
     }
 }
 
-/// `limit_ratio`'s deterministic per-series sampling.
+/// `limit_ratio`'s deterministic per-series sampling: a series is kept when
+/// its label hash, scaled to [0, 1), falls below the ratio (or, for negative
+/// ratios, in the complementary top part), so the same series are picked as
+/// by Prometheus.
 fn ratio_keep(l: &Labels, r: f64) -> bool {
-    let off = (l.stable_hash() as f64) / (u64::MAX as f64);
+    let off = (prometheus_labels_hash(l) as f64) / (u64::MAX as f64);
     if r >= 0.0 {
         off < r
     } else {
         off >= 1.0 + r
+    }
+}
+
+/// Prometheus's `labels.Hash()` in its default (string-encoded) build: XXH64
+/// over every name and value, each preceded by its length (one byte below
+/// 255, else 255 and three little-endian bytes).
+fn prometheus_labels_hash(l: &Labels) -> u64 {
+    let mut buf: Vec<u8> = Vec::with_capacity(l.iter().map(|x| x.name.len() + x.value.len() + 2).sum());
+    let mut put = |s: &str| {
+        let n = s.len();
+        if n < 255 {
+            buf.push(n as u8);
+        } else {
+            buf.extend_from_slice(&[255, n as u8, (n >> 8) as u8, (n >> 16) as u8]);
+        }
+        buf.extend_from_slice(s.as_bytes());
+    };
+    for x in l.iter() {
+        put(&x.name);
+        put(&x.value);
+    }
+    xxh64(&buf)
+}
+
+/// XXH64 with seed 0 (the hash Prometheus uses for label sets).
+fn xxh64(data: &[u8]) -> u64 {
+    const P1: u64 = 0x9E37_79B1_85EB_CA87;
+    const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+    const P3: u64 = 0x1656_67B1_9E37_79F9;
+    const P4: u64 = 0x85EB_CA77_C2B2_AE63;
+    const P5: u64 = 0x27D4_EB2F_1656_67C5;
+    fn round(acc: u64, lane: u64) -> u64 {
+        acc.wrapping_add(lane.wrapping_mul(P2)).rotate_left(31).wrapping_mul(P1)
+    }
+    fn merge(acc: u64, v: u64) -> u64 {
+        (acc ^ round(0, v)).wrapping_mul(P1).wrapping_add(P4)
+    }
+    let u64_at = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&data[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    let len = data.len();
+    let mut i = 0;
+    let mut h = if len >= 32 {
+        let mut v = [P1.wrapping_add(P2), P2, 0, 0u64.wrapping_sub(P1)];
+        while i + 32 <= len {
+            for (k, lane) in v.iter_mut().enumerate() {
+                *lane = round(*lane, u64_at(i + 8 * k));
+            }
+            i += 32;
+        }
+        let mut h = v[0].rotate_left(1).wrapping_add(v[1].rotate_left(7)).wrapping_add(v[2].rotate_left(12)).wrapping_add(v[3].rotate_left(18));
+        for lane in v {
+            h = merge(h, lane);
+        }
+        h
+    } else {
+        P5
+    };
+    h = h.wrapping_add(len as u64);
+    while i + 8 <= len {
+        h = (h ^ round(0, u64_at(i))).rotate_left(27).wrapping_mul(P1).wrapping_add(P4);
+        i += 8;
+    }
+    if i + 4 <= len {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&data[i..i + 4]);
+        h = (h ^ u64::from(u32::from_le_bytes(b)).wrapping_mul(P1)).rotate_left(23).wrapping_mul(P2).wrapping_add(P3);
+        i += 4;
+    }
+    while i < len {
+        h = (h ^ u64::from(data[i]).wrapping_mul(P5)).rotate_left(11).wrapping_mul(P1);
+        i += 1;
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 29;
+    h = h.wrapping_mul(P3);
+    h ^ (h >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xxh64_matches_reference_vectors() {
+        assert_eq!(xxh64(b""), 0xef46_db37_51d8_e999);
+        assert_eq!(xxh64(b"abc"), 0x44bc_2cf5_ad77_0999);
+        // Longer than one 32-byte stripe, with 8-, 4- and 1-byte tails.
+        let long: Vec<u8> = (0u8..=100).collect();
+        assert_ne!(xxh64(&long), xxh64(&long[..100]));
+    }
+
+    #[test]
+    fn limit_ratio_halves_are_complementary() {
+        let sets: Vec<Labels> = (0..200).map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])).collect();
+        let kept = sets.iter().filter(|l| ratio_keep(l, 0.3)).count();
+        let rest = sets.iter().filter(|l| ratio_keep(l, -0.7)).count();
+        assert_eq!(kept + rest, 200, "r and -(1-r) split the series exactly");
+        assert!(kept > 20 && kept < 100, "roughly 30% kept, got {kept}");
+        assert!(sets.iter().all(|l| !(ratio_keep(l, 0.3) && ratio_keep(l, -0.7))));
+    }
+
+    #[test]
+    fn quantile_interpolates_and_handles_bounds() {
+        assert_eq!(quantile(0.5, &mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(quantile(0.25, &mut [1.0, 2.0, 3.0, 4.0, 5.0]), 2.0);
+        assert_eq!(quantile(-1.0, &mut [1.0]), f64::NEG_INFINITY);
+        assert!(quantile(f64::NAN, &mut [1.0]).is_nan());
     }
 }

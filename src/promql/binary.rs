@@ -1,6 +1,6 @@
 //! Binary operators: arithmetic, comparison, set operators and vector matching.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
@@ -11,28 +11,68 @@ pub(crate) fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
 
+/// An arithmetic or comparison operator, resolved once per expression.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Atan2,
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Other,
+}
+
+impl Op {
+    pub fn parse(op: &str) -> Op {
+        match op {
+            "+" => Op::Add,
+            "-" => Op::Sub,
+            "*" => Op::Mul,
+            "/" => Op::Div,
+            "%" => Op::Mod,
+            "^" => Op::Pow,
+            "atan2" => Op::Atan2,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            ">" => Op::Gt,
+            "<" => Op::Lt,
+            ">=" => Op::Ge,
+            "<=" => Op::Le,
+            _ => Op::Other,
+        }
+    }
+}
+
 /// Arithmetic on two floats as Prometheus does it.
-pub(crate) fn arith(op: &str, l: f64, r: f64) -> f64 {
+pub(crate) fn arith(op: Op, l: f64, r: f64) -> f64 {
     match op {
-        "+" => l + r,
-        "-" => l - r,
-        "*" => l * r,
-        "/" => l / r,
-        "%" => l % r,
-        "^" => l.powf(r),
-        "atan2" => l.atan2(r),
+        Op::Add => l + r,
+        Op::Sub => l - r,
+        Op::Mul => l * r,
+        Op::Div => l / r,
+        Op::Mod => l % r,
+        Op::Pow => l.powf(r),
+        Op::Atan2 => l.atan2(r),
         _ => f64::NAN,
     }
 }
 
-pub(crate) fn compare(op: &str, l: f64, r: f64) -> bool {
+pub(crate) fn compare(op: Op, l: f64, r: f64) -> bool {
     match op {
-        "==" => l == r,
-        "!=" => l != r,
-        ">" => l > r,
-        "<" => l < r,
-        ">=" => l >= r,
-        "<=" => l <= r,
+        Op::Eq => l == r,
+        Op::Ne => l != r,
+        Op::Gt => l > r,
+        Op::Lt => l < r,
+        Op::Ge => l >= r,
+        Op::Le => l <= r,
         _ => false,
     }
 }
@@ -47,13 +87,14 @@ pub(crate) fn eval_binary(ev: &mut Evaluator, b: &BinaryExpr, s: &Steps) -> R<Va
     let op = b.op.to_string();
     let op = op.as_str();
     let return_bool = b.return_bool();
+    let bop = Op::parse(op);
     let lhs = ev.eval(&b.lhs, s)?;
     let rhs = ev.eval(&b.rhs, s)?;
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
             l.iter()
                 .zip(&r)
-                .map(|(&a, &c)| if is_comparison(op) { f64::from(u8::from(compare(op, a, c))) } else { arith(op, a, c) })
+                .map(|(&a, &c)| if is_comparison(op) { f64::from(u8::from(compare(bop, a, c))) } else { arith(bop, a, c) })
                 .collect(),
         )),
         (Val::Vector(v), Val::Scalar(sc)) => Ok(Val::Vector(vector_scalar(op, v, &sc, false, return_bool))),
@@ -75,6 +116,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator, b: &BinaryExpr, s: &Steps) -> R<Va
 
 fn vector_scalar(op: &str, v: Vec<Ser>, sc: &[f64], swap: bool, return_bool: bool) -> Vec<Ser> {
     let cmp = is_comparison(op);
+    let bop = Op::parse(op);
     let mut out = Vec::with_capacity(v.len());
     for mut ser in v {
         for (i, p) in ser.pts.iter_mut().enumerate() {
@@ -82,7 +124,7 @@ fn vector_scalar(op: &str, v: Vec<Ser>, sc: &[f64], swap: bool, return_bool: boo
             let c = sc.get(i).copied().unwrap_or(f64::NAN);
             let (l, r) = if swap { (c, x) } else { (x, c) };
             *p = if cmp {
-                let keep = compare(op, l, r);
+                let keep = compare(bop, l, r);
                 if return_bool {
                     Some(f64::from(u8::from(keep)))
                 } else if keep {
@@ -91,7 +133,7 @@ fn vector_scalar(op: &str, v: Vec<Ser>, sc: &[f64], swap: bool, return_bool: boo
                     None
                 }
             } else {
-                Some(arith(op, l, r))
+                Some(arith(bop, l, r))
             };
         }
         if !cmp || return_bool {
@@ -196,11 +238,19 @@ fn vector_vector(
     let (many, one) = if one_to_many { (r, l) } else { (l, r) };
     let (mi, oi, sigs) = sig_ids(&many, &one, matching);
     let cmp = is_comparison(op);
+    let bop = Op::parse(op);
     let mut out: Vec<Ser> = Vec::new();
     let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
     let mut one_at: Vec<(usize, usize)> = vec![(usize::MAX, 0); sigs.len()];
     let mut matched_one: Vec<usize> = vec![usize::MAX; sigs.len()];
-    let mut matched_many: HashMap<usize, HashSet<Labels>> = HashMap::new();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+    // Fill modifiers (`fill`, `fill_left`, `fill_right`): the right fill value
+    // stands in for a missing "one"-side series, the left one for a missing
+    // "many"-side series (as Prometheus applies them after swapping sides).
+    let fills = modifier.map(|m| m.fill_values.clone()).unwrap_or_default();
+    let (fill_one, fill_many) = (fills.rhs, fills.lhs);
+    let mut many_at: Vec<usize> = vec![usize::MAX; sigs.len()];
+    let empty = Labels::new();
     for i in 0..n {
         if i % 64 == 0 {
             ev.check_time()?;
@@ -223,16 +273,20 @@ fn vector_vector(
             }
             one_at[sig] = (i, k);
         }
-        matched_many.clear();
         for (k, ser) in many.iter().enumerate() {
             let Some(mv) = ser.pts[i] else { continue };
             let sig = mi[k];
-            if one_at[sig].0 != i {
+            many_at[sig] = i;
+            let (ok, ov) = if one_at[sig].0 == i {
+                let ok = one_at[sig].1;
+                let Some(ov) = one[ok].pts[i] else { continue };
+                (ok, ov)
+            } else if let Some(f) = fill_one {
+                (NO_PARTNER, f)
+            } else {
                 continue;
-            }
-            let ok = one_at[sig].1;
-            let Some(ov) = one[ok].pts[i] else { continue };
-            if one_to_one {
+            };
+            if one_to_one && ok != NO_PARTNER {
                 // Checked before filtering: Prometheus reports the ambiguity
                 // even when the comparison would drop the samples.
                 if matched_one[sig] == i {
@@ -242,7 +296,7 @@ fn vector_vector(
             }
             let (fl, fr) = if one_to_many { (ov, mv) } else { (mv, ov) };
             let value = if cmp {
-                let keep = compare(op, fl, fr);
+                let keep = compare(bop, fl, fr);
                 if return_bool {
                     f64::from(u8::from(keep))
                 } else if keep {
@@ -251,26 +305,77 @@ fn vector_vector(
                     continue;
                 }
             } else {
-                arith(op, fl, fr)
+                arith(bop, fl, fr)
             };
             let idx = match pair_out.get(&(k, ok)) {
                 Some(&x) => x,
                 None => {
-                    let labels = result_labels(&ser.labels, &one[ok].labels, op, matching, one_to_one, &include);
+                    let partner = one.get(ok).map(|x| &x.labels).unwrap_or(&empty);
+                    let labels = result_labels(&ser.labels, partner, op, matching, one_to_one, &include);
                     let drop_name = return_bool || (cmp && ser.drop_name);
-                    out.push(Ser { labels, drop_name, pts: vec![None; n] });
-                    pair_out.insert((k, ok), out.len() - 1);
-                    out.len() - 1
+                    // Pairs giving the same result labels share one output
+                    // series, so a clash shows up as an occupied step.
+                    let x = match by_labels.get(&labels) {
+                        Some(&x) => x,
+                        None => {
+                            by_labels.insert(labels.clone(), out.len());
+                            out.push(Ser { labels, drop_name, pts: vec![None; n] });
+                            out.len() - 1
+                        }
+                    };
+                    out[x].drop_name |= drop_name;
+                    pair_out.insert((k, ok), x);
+                    x
                 }
             };
-            if !one_to_one && !matched_many.entry(sig).or_default().insert(out[idx].labels.clone()) {
-                return exec_err("multiple matches for matching labels; many-to-one matching must be unique on one side");
+            if out[idx].pts[i].is_some() {
+                return exec_err(if one_to_one {
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                } else {
+                    "multiple matches for matching labels; many-to-one matching must be unique on one side"
+                });
             }
             out[idx].pts[i] = Some(value);
+        }
+        // `fill_left(v)`: one-side series without any partner stand in for a
+        // missing many-side series valued `v`, labelled by their match group.
+        if let Some(f) = fill_many {
+            for (ok, ser) in one.iter().enumerate() {
+                let Some(ov) = ser.pts[i] else { continue };
+                let sig = oi[ok];
+                if many_at[sig] == i {
+                    continue;
+                }
+                let (fl, fr) = if one_to_many { (ov, f) } else { (f, ov) };
+                let value = if cmp {
+                    let keep = compare(bop, fl, fr);
+                    if return_bool {
+                        f64::from(u8::from(keep))
+                    } else if keep {
+                        fl
+                    } else {
+                        continue;
+                    }
+                } else {
+                    arith(bop, fl, fr)
+                };
+                let idx = match pair_out.get(&(NO_PARTNER, ok)) {
+                    Some(&x) => x,
+                    None => {
+                        out.push(Ser { labels: sigs[sig].clone(), drop_name: false, pts: vec![None; n] });
+                        pair_out.insert((NO_PARTNER, ok), out.len() - 1);
+                        out.len() - 1
+                    }
+                };
+                out[idx].pts[i] = Some(value);
+            }
         }
     }
     Ok(out)
 }
+
+/// Marks a match made against a fill value instead of a real series.
+const NO_PARTNER: usize = usize::MAX;
 
 fn result_labels(
     many: &Labels,
@@ -282,7 +387,7 @@ fn result_labels(
 ) -> Labels {
     let mut l = many.clone();
     if !is_comparison(op) {
-        l.remove(METRIC_NAME);
+        l = super::eval::drop_metadata(&l);
     }
     if one_to_one {
         match matching {

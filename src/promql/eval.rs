@@ -179,6 +179,15 @@ impl<'a> Evaluator<'a> {
         format!("({line}:{col})")
     }
 
+    /// The lookback window; zero or negative means Prometheus's default 5 m.
+    fn lookback(&self) -> i64 {
+        if self.opts.lookback_delta_ms > 0 {
+            self.opts.lookback_delta_ms
+        } else {
+            300_000
+        }
+    }
+
     pub fn check_time(&self) -> R<()> {
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout("query timed out in query execution".into()));
@@ -243,7 +252,7 @@ impl<'a> Evaluator<'a> {
                 let mut out: Vec<Series> = ms
                     .into_iter()
                     .map(|m| {
-                        let labels = if m.drop_name { m.labels.without_metric_name() } else { m.labels };
+                        let labels = if m.drop_name { drop_metadata(&m.labels) } else { m.labels };
                         Series { labels, samples: m.samples }
                     })
                     .filter(|s| !s.samples.is_empty())
@@ -363,12 +372,39 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// Selects the data for windows `(end - width, end]`, one per step (ends
+    /// ascending). Overlapping windows are read in one go; when the steps are
+    /// far apart (a 30-day graph of `rate(x[5m])` at 1 h steps) only the
+    /// windows are read, so memory follows what the query needs.
+    fn select_windows(&mut self, vs: &VectorSelector, ends: &[i64], width: i64) -> R<Vec<Series>> {
+        let mut intervals: Vec<(i64, i64)> = Vec::new();
+        for &e in ends {
+            let (lo, hi) = (e - width + 1, e);
+            match intervals.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => intervals.push((lo, hi)),
+            }
+        }
+        let (Some(first), Some(last)) = (intervals.first().copied(), intervals.last().copied()) else { return Ok(Vec::new()) };
+        // Many tiny windows would mean many store round trips: read it all instead.
+        if intervals.len() == 1 || intervals.len() > 2000 {
+            return self.select(vs, first.0, last.1);
+        }
+        let mut merged: std::collections::BTreeMap<Labels, Vec<Sample>> = std::collections::BTreeMap::new();
+        for (lo, hi) in intervals {
+            self.check_time()?;
+            for ser in self.select(vs, lo, hi)? {
+                merged.entry(ser.labels).or_default().extend(ser.samples);
+            }
+        }
+        Ok(merged.into_iter().map(|(labels, samples)| Series { labels, samples }).collect())
+    }
+
     pub fn eval_vector_selector(&mut self, vs: &VectorSelector, s: &Steps) -> R<Vec<Ser>> {
         let off = offset_ms(&vs.offset);
         let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        let (Some(&first), Some(&last)) = (effs.iter().min(), effs.iter().max()) else { return Ok(Vec::new()) };
-        let lookback = self.opts.lookback_delta_ms;
-        let series = self.select(vs, first - lookback + 1, last)?;
+        let lookback = self.lookback();
+        let series = self.select_windows(vs, &effs, lookback)?;
         // The result holds one cell per series and step.
         self.count_samples(series.len().saturating_mul(s.len()))?;
         let mut out = Vec::with_capacity(series.len());
@@ -388,9 +424,8 @@ impl<'a> Evaluator<'a> {
     pub fn eval_vector_selector_timestamps(&mut self, vs: &VectorSelector, s: &Steps) -> R<Vec<Ser>> {
         let off = offset_ms(&vs.offset);
         let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        let (Some(&first), Some(&last)) = (effs.iter().min(), effs.iter().max()) else { return Ok(Vec::new()) };
-        let lookback = self.opts.lookback_delta_ms;
-        let series = self.select(vs, first - lookback + 1, last)?;
+        let lookback = self.lookback();
+        let series = self.select_windows(vs, &effs, lookback)?;
         let mut out = Vec::with_capacity(series.len());
         for ser in series {
             let pts = lookback_points(&ser.samples, &effs, lookback, |x| x.t as f64 / 1000.0);
@@ -417,10 +452,7 @@ impl<'a> Evaluator<'a> {
         let range = dur_ms(&ms.range);
         let off = offset_ms(&vs.offset);
         let ends: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        let (Some(&first), Some(&last)) = (ends.iter().min(), ends.iter().max()) else {
-            return Ok(RangeArg { series: Vec::new(), range, ends });
-        };
-        let series = self.select(vs, first - range + 1, last)?;
+        let series = self.select_windows(vs, &ends, range)?;
         let series = series
             .into_iter()
             .map(|mut x| {
@@ -546,7 +578,7 @@ pub(crate) fn finish_names(sers: Vec<Ser>) -> R<Vec<Ser>> {
     let mut out = Vec::with_capacity(sers.len());
     for mut s in sers {
         if s.drop_name {
-            s.labels = s.labels.without_metric_name();
+            s.labels = drop_metadata(&s.labels);
             s.drop_name = false;
         }
         if s.pts.iter().any(Option::is_some) {
@@ -682,4 +714,14 @@ fn has_selector(e: &Expr) -> bool {
         Expr::Call(c) => c.args.args.iter().any(|a| has_selector(a)),
         _ => false,
     }
+}
+
+/// Labels that describe the metric rather than the series: `__name__` and
+/// the `__type__`/`__unit__` metadata labels. Operations that change what a
+/// value means drop all three together.
+pub(crate) const METADATA_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
+
+/// A copy of `l` without the metric name and metadata labels.
+pub(crate) fn drop_metadata(l: &Labels) -> Labels {
+    l.drop_names(&METADATA_LABELS)
 }

@@ -30,7 +30,7 @@ fn go_min(a: f64, b: f64) -> f64 {
     }
 }
 
-fn arg<'e>(c: &'e Call, i: usize) -> R<&'e Expr> {
+fn arg(c: &Call, i: usize) -> R<&Expr> {
     match c.args.args.get(i) {
         Some(a) => Ok(a),
         None => exec_err(format!("missing argument {} of {}", i + 1, c.func.name)),
@@ -313,6 +313,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         "histogram_quantile" => histogram_quantile(ev, c, s),
         "histogram_fraction" => histogram_fraction(ev, c, s),
         "histogram_quantiles" => histogram_quantiles(ev, c, s),
+        "info" => info_fn(ev, c, s),
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // These read native histograms only; float samples are ignored.
             let _ = ev.eval_vector(arg(c, 0)?, s)?;
@@ -459,22 +460,23 @@ fn bucket_quantile(q: f64, b: &mut Vec<Bucket>) -> (f64, bool) {
         return (f64::INFINITY, false);
     }
     sort_and_coalesce(b);
-    if b.last().map_or(true, |x| x.upper != f64::INFINITY) {
+    if b.last().is_none_or(|x| x.upper != f64::INFINITY) {
         return (f64::NAN, false);
     }
     let mut forced = false;
     let mut prev = b[0].count;
-    for i in 1..b.len() {
-        let cur = b[i].count;
+    for bucket in b.iter_mut().skip(1) {
+        let cur = bucket.count;
         if cur == prev {
             continue;
         }
+        // Tiny differences are float noise: even them out silently.
         if almost_equal(prev, cur, 1e-12) {
-            b[i].count = prev;
+            bucket.count = prev;
             continue;
         }
         if cur < prev {
-            b[i].count = prev;
+            bucket.count = prev;
             forced = true;
             continue;
         }
@@ -509,7 +511,7 @@ fn bucket_quantile(q: f64, b: &mut Vec<Bucket>) -> (f64, bool) {
 
 fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<Bucket>) -> f64 {
     sort_and_coalesce(b);
-    if b.last().map_or(true, |x| x.upper != f64::INFINITY) {
+    if b.last().is_none_or(|x| x.upper != f64::INFINITY) {
         return f64::NAN;
     }
     let count = b[b.len() - 1].count;
@@ -775,6 +777,74 @@ fn over_time_quantile(q: f64, w: &[Sample]) -> f64 {
     quantile(q, &mut vals)
 }
 
+
+/// Range functions, resolved once per call instead of per window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum F {
+    AvgOverTime,
+    Changes,
+    CountOverTime,
+    Delta,
+    Deriv,
+    DoubleExponentialSmoothing,
+    FirstOverTime,
+    HoltWinters,
+    Idelta,
+    Increase,
+    Irate,
+    LastOverTime,
+    MadOverTime,
+    MaxOverTime,
+    MinOverTime,
+    PredictLinear,
+    PresentOverTime,
+    QuantileOverTime,
+    Rate,
+    Resets,
+    StddevOverTime,
+    StdvarOverTime,
+    SumOverTime,
+    TsOfFirstOverTime,
+    TsOfLastOverTime,
+    TsOfMaxOverTime,
+    TsOfMinOverTime,
+}
+
+impl F {
+    fn from_name(n: &str) -> Option<F> {
+        Some(match n {
+            "avg_over_time" => F::AvgOverTime,
+            "changes" => F::Changes,
+            "count_over_time" => F::CountOverTime,
+            "delta" => F::Delta,
+            "deriv" => F::Deriv,
+            "double_exponential_smoothing" => F::DoubleExponentialSmoothing,
+            "first_over_time" => F::FirstOverTime,
+            "holt_winters" => F::HoltWinters,
+            "idelta" => F::Idelta,
+            "increase" => F::Increase,
+            "irate" => F::Irate,
+            "last_over_time" => F::LastOverTime,
+            "mad_over_time" => F::MadOverTime,
+            "max_over_time" => F::MaxOverTime,
+            "min_over_time" => F::MinOverTime,
+            "predict_linear" => F::PredictLinear,
+            "present_over_time" => F::PresentOverTime,
+            "quantile_over_time" => F::QuantileOverTime,
+            "rate" => F::Rate,
+            "resets" => F::Resets,
+            "stddev_over_time" => F::StddevOverTime,
+            "stdvar_over_time" => F::StdvarOverTime,
+            "sum_over_time" => F::SumOverTime,
+            "ts_of_first_over_time" => F::TsOfFirstOverTime,
+            "ts_of_last_over_time" => F::TsOfLastOverTime,
+            "ts_of_max_over_time" => F::TsOfMaxOverTime,
+            "ts_of_min_over_time" => F::TsOfMinOverTime,
+            _ => return None,
+        })
+    }
+}
+
 fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     let name = c.func.name;
     let n = s.len();
@@ -802,8 +872,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         }
     }
     if name == "double_exponential_smoothing" {
-        for i in 0..n {
-            let (sf, tf) = (scalars[0][i], scalars[1][i]);
+        for (&sf, &tf) in scalars[0].iter().zip(&scalars[1]) {
             if !(sf > 0.0 && sf < 1.0) {
                 return exec_err(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"));
             }
@@ -826,6 +895,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         return Ok(Val::Vector(vec![Ser { labels, drop_name: false, pts }]));
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let Some(f) = F::from_name(name) else { return exec_err(format!("function {name}() is not supported")) };
     ev.count_samples(ra.series.len().saturating_mul(n))?;
     let range = ra.range;
     let mut out = Vec::with_capacity(ra.series.len());
@@ -857,66 +927,66 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             }
             let end = ra.ends[i];
             let t = s.t(i);
-            pts[i] = match name {
-                "rate" | "increase" => {
+            pts[i] = match f {
+                F::Rate | F::Increase => {
                     let correction = corr[hi - 1] - corr[lo];
-                    extrapolated_rate(w, correction, end - range, end, range, true, name == "rate")
+                    extrapolated_rate(w, correction, end - range, end, range, true, f == F::Rate)
                 }
-                "delta" => extrapolated_rate(w, 0.0, end - range, end, range, false, false),
-                "irate" | "idelta" => {
+                F::Delta => extrapolated_rate(w, 0.0, end - range, end, range, false, false),
+                F::Irate | F::Idelta => {
                     if w.len() < 2 {
                         None
                     } else {
                         let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
                         let mut r = last.v - prev.v;
-                        if name == "irate" && last.v < prev.v {
+                        if f == F::Irate && last.v < prev.v {
                             r = last.v;
                         }
                         let dt = last.t - prev.t;
                         if dt == 0 {
                             None
-                        } else if name == "irate" {
+                        } else if f == F::Irate {
                             Some(r / (dt as f64 / 1000.0))
                         } else {
                             Some(r)
                         }
                     }
                 }
-                "deriv" => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
-                "predict_linear" => (w.len() >= 2).then(|| {
+                F::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+                F::PredictLinear => (w.len() >= 2).then(|| {
                     let (slope, icpt) = linear_regression(w, t);
                     slope * scalars[0][i] + icpt
                 }),
-                "resets" => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
-                "changes" => Some(
+                F::Resets => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
+                F::Changes => Some(
                     w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count() as f64,
                 ),
-                "avg_over_time" => {
+                F::AvgOverTime => {
                     let mut a = Avg::default();
                     for p in w {
                         a.add(p.v);
                     }
                     Some(a.value())
                 }
-                "sum_over_time" => {
+                F::SumOverTime => {
                     let (mut sum, mut c) = (0.0, 0.0);
                     for p in w {
                         (sum, c) = kahan_inc(p.v, sum, c);
                     }
                     Some(if sum.is_infinite() { sum } else { sum + c })
                 }
-                "min_over_time" | "max_over_time" => {
+                F::MinOverTime | F::MaxOverTime => {
                     let mut v = w[0].v;
                     for p in &w[1..] {
-                        let better = if name == "max_over_time" { p.v > v } else { p.v < v };
+                        let better = if f == F::MaxOverTime { p.v > v } else { p.v < v };
                         if better || v.is_nan() {
                             v = p.v;
                         }
                     }
                     Some(v)
                 }
-                "count_over_time" => Some(w.len() as f64),
-                "stddev_over_time" | "stdvar_over_time" => {
+                F::CountOverTime => Some(w.len() as f64),
+                F::StddevOverTime | F::StdvarOverTime => {
                     let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
                     for p in w {
                         count += 1.0;
@@ -925,31 +995,31 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                         (aux, ca) = kahan_inc(delta * (p.v - (mean + cm)), aux, ca);
                     }
                     let var = (aux + ca) / count;
-                    Some(if name == "stddev_over_time" { var.sqrt() } else { var })
+                    Some(if f == F::StddevOverTime { var.sqrt() } else { var })
                 }
-                "quantile_over_time" => Some(over_time_quantile(scalars[0][i], w)),
-                "mad_over_time" if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
-                "mad_over_time" => {
+                F::QuantileOverTime => Some(over_time_quantile(scalars[0][i], w)),
+                F::MadOverTime if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
+                F::MadOverTime => {
                     let median = over_time_quantile(0.5, w);
                     let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
                     Some(quantile(0.5, &mut dev))
                 }
-                "last_over_time" => Some(w[w.len() - 1].v),
-                "first_over_time" => Some(w[0].v),
-                "present_over_time" => Some(1.0),
-                "ts_of_last_over_time" => Some(w[w.len() - 1].t as f64 / 1000.0),
-                "ts_of_first_over_time" => Some(w[0].t as f64 / 1000.0),
-                "ts_of_max_over_time" | "ts_of_min_over_time" => {
+                F::LastOverTime => Some(w[w.len() - 1].v),
+                F::FirstOverTime => Some(w[0].v),
+                F::PresentOverTime => Some(1.0),
+                F::TsOfLastOverTime => Some(w[w.len() - 1].t as f64 / 1000.0),
+                F::TsOfFirstOverTime => Some(w[0].t as f64 / 1000.0),
+                F::TsOfMaxOverTime | F::TsOfMinOverTime => {
                     let mut best = w[0];
                     for p in &w[1..] {
-                        let better = if name == "ts_of_max_over_time" { p.v >= best.v } else { p.v <= best.v };
+                        let better = if f == F::TsOfMaxOverTime { p.v >= best.v } else { p.v <= best.v };
                         if better || best.v.is_nan() {
                             best = *p;
                         }
                     }
                     Some(best.t as f64 / 1000.0)
                 }
-                "double_exponential_smoothing" | "holt_winters" => {
+                F::DoubleExponentialSmoothing | F::HoltWinters => {
                     if w.len() < 2 {
                         None
                     } else {
@@ -968,7 +1038,6 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                         Some(s1)
                     }
                 }
-                _ => None,
             };
         });
         if !pts.iter().any(Option::is_some) {
@@ -987,6 +1056,177 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         let needle = unwrap_parens(marg).to_string();
         let needle = needle.split(['{', '[']).next().unwrap_or("").to_string();
         ev.info(&format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"), &needle);
+    }
+    Ok(Val::Vector(out))
+}
+
+// ------------------------------------------------------------------- info()
+
+/// Labels that tie an info series to the series it describes.
+const IDENTIFYING_LABELS: [&str; 2] = ["instance", "job"];
+
+/// The time at which `e`'s data is read for eval time `t`: the first selector
+/// on the way down, through any subqueries, with their `@` and offsets.
+fn reference_time(ev: &Evaluator, e: &Expr, t: i64) -> Option<i64> {
+    let pin = |at: &Option<promql_parser::parser::AtModifier>, off: &Option<promql_parser::parser::Offset>, t: i64| {
+        let base = match at {
+            None => t,
+            Some(promql_parser::parser::AtModifier::Start) => ev.query_start,
+            Some(promql_parser::parser::AtModifier::End) => ev.query_end,
+            Some(promql_parser::parser::AtModifier::At(st)) => super::eval::system_time_ms(st),
+        };
+        base - super::eval::offset_ms(off)
+    };
+    match e {
+        Expr::VectorSelector(vs) => Some(pin(&vs.at, &vs.offset, t)),
+        Expr::MatrixSelector(ms) => Some(pin(&ms.vs.at, &ms.vs.offset, t)),
+        Expr::Subquery(sq) => reference_time(ev, &sq.expr, pin(&sq.at, &sq.offset, t)),
+        Expr::Paren(p) => reference_time(ev, &p.expr, t),
+        Expr::Unary(u) => reference_time(ev, &u.expr, t),
+        Expr::Binary(b) => reference_time(ev, &b.lhs, t).or_else(|| reference_time(ev, &b.rhs, t)),
+        Expr::Aggregate(a) => reference_time(ev, &a.expr, t),
+        Expr::Call(c) => c.args.args.iter().find_map(|a| reference_time(ev, a, t)),
+        _ => None,
+    }
+}
+
+/// `info(v [, {data label selector}])`: adds the data labels of matching info
+/// series (`target_info` by default), joined on `instance` and `job`.
+fn info_fn(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
+    let n = s.len();
+    let base_expr = arg(c, 0)?;
+    let base = ev.eval_vector(base_expr, s)?;
+    let mut name_matchers: Vec<crate::tsdb::Matcher> = Vec::new();
+    let mut data_matchers: Vec<crate::tsdb::Matcher> = Vec::new();
+    match c.args.args.get(1).map(|a| unwrap_parens(a)) {
+        None => name_matchers.push(crate::tsdb::Matcher::equal(METRIC_NAME, "target_info")),
+        Some(Expr::VectorSelector(vs)) => {
+            let sets = super::eval::to_matchers(vs)?;
+            for m in sets.into_iter().next().unwrap_or_default() {
+                if m.name == METRIC_NAME {
+                    name_matchers.push(m);
+                } else {
+                    data_matchers.push(m);
+                }
+            }
+        }
+        Some(_) => return exec_err("expected label selector as the second argument of info()"),
+    }
+    // Only negative name matchers: they narrow down the info metrics (`*_info`).
+    if !name_matchers.is_empty() && !name_matchers.iter().any(|m| matches!(m.kind, MatchKind::Equal | MatchKind::Regex)) {
+        let any_info = crate::tsdb::Matcher::new(MatchKind::Regex, METRIC_NAME, ".+_info")
+            .map_err(|e| super::QueryError::Execution(e.to_string()))?;
+        name_matchers.push(any_info);
+    }
+    // Base series that are info series themselves pass through untouched.
+    let ignored: Vec<bool> = base
+        .iter()
+        .map(|b| !name_matchers.is_empty() && name_matchers.iter().all(|m| m.matches(b.labels.metric_name().unwrap_or(""))))
+        .collect();
+    let has_id = base.iter().zip(&ignored).any(|(b, &ig)| !ig && IDENTIFYING_LABELS.iter().any(|l| b.labels.get(l).is_some()));
+    let refs: Vec<i64> = (0..n).map(|i| reference_time(ev, base_expr, s.t(i)).unwrap_or(s.t(i))).collect();
+    let mut infos: Vec<crate::tsdb::Series> = Vec::new();
+    if has_id {
+        let mut select = if name_matchers.is_empty() {
+            vec![crate::tsdb::Matcher::equal(METRIC_NAME, "target_info")]
+        } else {
+            name_matchers.clone()
+        };
+        select.extend(data_matchers.iter().cloned());
+        let lookback = if ev.opts.lookback_delta_ms > 0 { ev.opts.lookback_delta_ms } else { 300_000 };
+        let (lo, hi) = (refs.iter().min().copied().unwrap_or(0), refs.iter().max().copied().unwrap_or(0));
+        infos = ev.q.select(&select, lo - lookback + 1, hi).map_err(|e| super::QueryError::Execution(e.to_string()))?;
+        ev.count_samples(infos.iter().map(|x| x.samples.len()).sum())?;
+    }
+    let lookback = if ev.opts.lookback_delta_ms > 0 { ev.opts.lookback_delta_ms } else { 300_000 };
+    let id_sig = |name: &str, l: &Labels| -> Labels {
+        let mut sig = l.keep_only(&IDENTIFYING_LABELS);
+        sig.set(METRIC_NAME, name);
+        sig
+    };
+    let mut info_names: Vec<String> = infos.iter().filter_map(|x| x.labels.metric_name().map(str::to_string)).collect();
+    info_names.sort();
+    info_names.dedup();
+    let info_sigs: Vec<Labels> = infos.iter().map(|x| id_sig(x.labels.metric_name().unwrap_or(""), &x.labels)).collect();
+    let all_match_empty = data_matchers.iter().all(|m| m.matches_empty());
+    let mut out: Vec<Ser> = Vec::new();
+    let mut index: std::collections::HashMap<(Labels, bool), usize> = std::collections::HashMap::new();
+    for (i, &r) in refs.iter().enumerate() {
+        ev.check_time()?;
+        // The newest info sample per signature as of the reference time.
+        let mut current: std::collections::HashMap<&Labels, (usize, i64)> = std::collections::HashMap::new();
+        for (k, inf) in infos.iter().enumerate() {
+            let j = inf.samples.partition_point(|p| p.t <= r);
+            let Some(p) = j.checked_sub(1).map(|j| inf.samples[j]) else { continue };
+            if p.t <= r - lookback || crate::tsdb::is_stale_nan(p.v) {
+                continue;
+            }
+            match current.get(&info_sigs[k]) {
+                Some(&(_, t)) if t > p.t => {}
+                Some(&(other, t)) if t == p.t => {
+                    return exec_err(format!(
+                        "found duplicate series for info metric: existing {} @ {t}, new {} @ {}",
+                        super::binary::go_labels(&infos[other].labels),
+                        super::binary::go_labels(&inf.labels),
+                        p.t
+                    ));
+                }
+                _ => {
+                    current.insert(&info_sigs[k], (k, p.t));
+                }
+            }
+        }
+        for (bi, b) in base.iter().enumerate() {
+            let Some(v) = b.pts[i] else { continue };
+            let labels = if ignored[bi] {
+                b.labels.clone()
+            } else {
+                let mut added = Labels::new();
+                let mut seen = false;
+                for name in &info_names {
+                    let Some(&(k, _)) = current.get(&id_sig(name, &b.labels)) else { continue };
+                    seen = true;
+                    for l in infos[k].labels.iter() {
+                        if l.name == METRIC_NAME {
+                            continue;
+                        }
+                        if !data_matchers.is_empty() && !data_matchers.iter().any(|m| m.name == l.name) {
+                            continue;
+                        }
+                        if let Some(prev) = added.get(&l.name) {
+                            if prev != l.value {
+                                return exec_err(format!("conflicting label: {}", l.name));
+                            }
+                        }
+                        if b.labels.get(&l.name).is_some() {
+                            continue;
+                        }
+                        added.set(&l.name, &l.value);
+                    }
+                }
+                if !seen && !all_match_empty {
+                    continue;
+                }
+                let mut l = b.labels.clone();
+                for x in added.iter() {
+                    l.set(&x.name, &x.value);
+                }
+                l
+            };
+            let key = (labels, b.drop_name);
+            let idx = match index.get(&key) {
+                Some(&x) => x,
+                None => {
+                    out.push(Ser { labels: key.0.clone(), drop_name: b.drop_name, pts: vec![None; n] });
+                    index.insert(key, out.len() - 1);
+                    out.len() - 1
+                }
+            };
+            if out[idx].pts[i].is_some() {
+                return exec_err("vector cannot contain metrics with the same labelset");
+            }
+            out[idx].pts[i] = Some(v);
+        }
     }
     Ok(Val::Vector(out))
 }

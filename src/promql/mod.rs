@@ -4,7 +4,22 @@
 //! Every query is evaluated as a range of steps (an instant query is a range of
 //! one step), the way Prometheus's engine does: each node yields one value per
 //! step, selectors read their data once for the whole range and slide windows
-//! over it.
+//! over it. Subtrees pinned with `@` are evaluated once and copied to every step.
+//!
+//! Semantics follow Prometheus 3 with delayed `__name__` removal (functions and
+//! operators flag the name for removal; it goes when the query finishes), the
+//! left-open windows `(t - range, t]`, a 5 m lookback, and the experimental
+//! functions and aggregations (`limitk`, `limit_ratio`, `sort_by_label`,
+//! `mad_over_time`, `histogram_quantiles`, `info()`, ...), `fill()` binary
+//! modifiers, and `__type__`/`__unit__` labels dropped along with the name.
+//!
+//! Not supported: native histograms (float samples only), duration arithmetic
+//! inside ranges/offsets and `anchored`/`smoothed` ranges (the parser lacks
+//! them), and start timestamps (the store does not keep them). `tests/promql_conformance.rs` runs the
+//! upstream test scripts; `tests/promql_skips.txt` lists what is skipped and why.
+//!
+//! Modules: `eval` (values, selectors, subqueries, driver), `binary`,
+//! `aggregate`, `functions`, `timeutil` (UTC calendar for the date functions).
 
 mod eval;
 mod functions;
@@ -39,19 +54,76 @@ impl std::error::Error for ParseError {}
 /// the evaluator are recursive, so unbounded nesting would overflow the stack.
 const MAX_NESTING: usize = 200;
 /// Longest query text we accept (long operator chains nest just as deeply).
-const MAX_QUERY_LEN: usize = 64 * 1024;
+const MAX_QUERY_LEN: usize = 1024 * 1024;
 /// Deepest expression tree the evaluator walks.
 pub(crate) const MAX_EXPR_DEPTH: usize = 400;
 
+/// Stack for parsing and evaluation: both recurse over the expression tree,
+/// and callers (async runtimes' blocking pools) often have only 2 MiB.
+const EVAL_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// Queries whose tree is at most this deep run on the caller's stack.
+const INLINE_DEPTH: usize = 24;
+
+/// Cheap upper bound on a query's tree depth from its text: brackets plus
+/// operator characters (string contents included, which only overestimates).
+fn text_depth_bound(query: &str) -> usize {
+    query.chars().filter(|c| matches!(c, '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!')).count()
+        + query.split_whitespace().count()
+}
+
+/// Runs `f` on a scoped thread with a large stack (memory is only committed
+/// as used) when `deep`, else right here. A panic in `f` comes back as `None`.
+fn with_stack<T: Send>(deep: bool, f: impl FnOnce() -> T + Send) -> Option<T> {
+    if !deep {
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    }
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new().name("promql".into()).stack_size(EVAL_STACK_BYTES).spawn_scoped(scope, f) {
+            Ok(h) => h.join().ok(),
+            // Could not start a thread (resource limits): nothing to do but try here.
+            Err(_) => None,
+        }
+    })
+}
+
 /// Parses a PromQL expression.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
+    match with_stack(text_depth_bound(query) > INLINE_DEPTH, || parse_here(query)) {
+        Some(r) => r,
+        None => Err(ParseError { message: "parse error: the parser failed on this input".into(), position: None }),
+    }
+}
+
+fn parse_here(query: &str) -> Result<Expr, ParseError> {
     if query.len() > MAX_QUERY_LEN {
         return Err(ParseError { message: format!("query is too long ({} bytes, limit {MAX_QUERY_LEN})", query.len()), position: None });
     }
     let mut depth = 0usize;
     let mut binops = 0usize;
+    let mut words = 0usize;
+    let mut in_word = false;
+    // Quote we are inside of, and whether the last character was a backslash.
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
     for (i, c) in query.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        let word_char = !c.is_whitespace();
+        if word_char && !in_word {
+            words += 1;
+        }
+        in_word = word_char;
         match c {
+            '"' | '\'' | '`' => quote = Some(c),
             '(' | '[' | '{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -61,7 +133,7 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
             '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' => {
                 binops += 1;
-                if binops > 4 * MAX_EXPR_DEPTH {
+                if binops > 2 * MAX_EXPR_DEPTH {
                     return Err(ParseError { message: "query has too many operators".into(), position: Some(i) });
                 }
             }
@@ -69,18 +141,48 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
         }
     }
     // Operator chains like `a or b or c ...` have no symbol to count; bound
-    // them by the number of words.
-    if query.split_whitespace().count() > 8 * MAX_EXPR_DEPTH {
+    // them by the number of words (outside string literals).
+    if words > 8 * MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query has too many terms".into(), position: None });
     }
-    // The parser is third-party code: a panic in it must not take the server down.
-    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
-        .map_err(|_| ParseError { message: "parse error: the parser failed on this input".into(), position: None })?;
-    let expr = parsed.map_err(|message| ParseError { position: None, message })?;
+    let expr = promql_parser::parser::parse(query).map_err(|message| ParseError { position: guess_position(query, &message), message })?;
     if expr_depth(&expr, 0) > MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query is nested too deeply".into(), position: None });
     }
     Ok(expr)
+}
+
+/// The parser's messages carry no positions; recover one for the messages
+/// that name what they stumbled on, so the UI can underline it.
+fn guess_position(query: &str, message: &str) -> Option<usize> {
+    if message.contains("unexpected end of input") {
+        return Some(query.len());
+    }
+    if message.starts_with("unclosed left parenthesis") {
+        let mut open: Vec<usize> = Vec::new();
+        for (i, c) in query.char_indices() {
+            match c {
+                '(' => open.push(i),
+                ')' => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+        return open.last().copied();
+    }
+    // `...: 'x'` or `... 'name'`: the quoted text is what went wrong.
+    let quoted = message.rsplit_once('\'').and_then(|(head, _)| head.rsplit_once('\'').map(|(_, q)| q));
+    if let Some(q) = quoted.filter(|q| !q.is_empty()) {
+        if message.starts_with("unknown function") {
+            return query.find(&format!("{q}(")).or_else(|| query.find(q));
+        }
+        return query.find(q);
+    }
+    if let Some(re) = message.strip_prefix("illegal regex for ") {
+        return query.find(re);
+    }
+    None
 }
 
 /// Depth of an expression tree, stopping early once past the limit.
@@ -105,18 +207,25 @@ pub(crate) fn expr_depth(e: &Expr, d: usize) -> usize {
 /// One element of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstantSample {
+    /// The series' labels (without `__name__` when an operation dropped it).
     pub labels: Labels,
     /// Milliseconds since the epoch.
     pub t: i64,
+    /// The sample value.
     pub v: f64,
 }
 
-/// A query result, shaped as in the Prometheus HTTP API.
+/// A query result, shaped as in the Prometheus HTTP API. Times are ms since the epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// A number at the evaluation time.
     Scalar { t: i64, v: f64 },
+    /// A string literal at the evaluation time.
     String { t: i64, v: String },
+    /// An instant vector, in evaluation order (`sort()` and `topk()` order it).
     Vector(Vec<InstantSample>),
+    /// Series with points: every range query, and instant queries of range vectors.
+    /// Always sorted by labels.
     Matrix(Vec<crate::tsdb::Series>),
 }
 
@@ -149,6 +258,7 @@ pub struct Engine {
 /// The outcome of a query: its value plus annotations.
 #[derive(Debug, Clone)]
 pub struct QueryResult {
+    /// The result.
     pub value: Value,
     /// Annotations as Prometheus shows them (`PromQL warning: ...`).
     pub warnings: Vec<String>,
@@ -159,12 +269,16 @@ pub struct QueryResult {
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// The query does not parse (API error type `bad_data`).
     #[error("{0}")]
     Parse(ParseError),
+    /// Evaluation failed, with Prometheus's wording where there is one.
     #[error("{0}")]
     Execution(String),
+    /// The query ran past [`EngineOptions::timeout`].
     #[error("{0}")]
     Timeout(String),
+    /// The query needed more than [`EngineOptions::max_samples`] samples.
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
 }
@@ -199,14 +313,16 @@ impl Engine {
 
     /// Evaluates `query` at `t_ms`.
     pub fn instant_query(&self, q: &dyn Querier, query: &str, t_ms: i64) -> Result<QueryResult, QueryError> {
-        let expr = parse(query).map_err(QueryError::Parse)?;
-        self.run(q, &expr, query, t_ms, t_ms, 1, true)
+        with_stack(text_depth_bound(query) > INLINE_DEPTH, || {
+            let expr = parse_here(query).map_err(QueryError::Parse)?;
+            self.run_here(q, &expr, query, t_ms, t_ms, 1, true)
+        })
+        .unwrap_or_else(internal_error)
     }
 
     /// Evaluates an already parsed expression at `t_ms`.
     pub fn instant_query_expr(&self, q: &dyn Querier, expr: &Expr, t_ms: i64) -> Result<QueryResult, QueryError> {
-        let text = expr.to_string();
-        self.run(q, expr, &text, t_ms, t_ms, 1, true)
+        self.run_expr(q, expr, t_ms, t_ms, 1, true)
     }
 
     /// Evaluates `query` at every step from `start_ms` to `end_ms`; the value
@@ -219,8 +335,11 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let expr = parse(query).map_err(QueryError::Parse)?;
-        self.run(q, &expr, query, start_ms, end_ms, step_ms, false)
+        with_stack(text_depth_bound(query) > INLINE_DEPTH, || {
+            let expr = parse_here(query).map_err(QueryError::Parse)?;
+            self.run_here(q, &expr, query, start_ms, end_ms, step_ms, false)
+        })
+        .unwrap_or_else(internal_error)
     }
 
     /// Range query over an already parsed expression.
@@ -232,12 +351,23 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let text = expr.to_string();
-        self.run(q, expr, &text, start_ms, end_ms, step_ms, false)
+        self.run_expr(q, expr, start_ms, end_ms, step_ms, false)
+    }
+
+    /// Runs an already parsed expression; its printed form stands in for the
+    /// query text (annotation positions). Printing recurses too, so it happens
+    /// on the evaluation stack.
+    fn run_expr(&self, q: &dyn Querier, expr: &Expr, start: i64, end: i64, step: i64, instant: bool) -> Result<QueryResult, QueryError> {
+        let deep = expr_depth(expr, 0) > INLINE_DEPTH;
+        with_stack(deep, || {
+            let text = expr.to_string();
+            self.run_here(q, expr, &text, start, end, step, instant)
+        })
+        .unwrap_or_else(internal_error)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn run(
+    fn run_here(
         &self,
         q: &dyn Querier,
         expr: &Expr,
@@ -266,18 +396,16 @@ impl Engine {
         if expr_depth(expr, 0) > MAX_EXPR_DEPTH {
             return Err(QueryError::Execution("query is nested too deeply".into()));
         }
-        // A bug in the evaluator must fail the query, not the process.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, self.default_subquery_step_ms);
-            let value = ev.run(expr, start, end, step, instant)?;
-            let (warnings, infos) = ev.into_annotations();
-            Ok(QueryResult { value, warnings, infos })
-        }));
-        match outcome {
-            Ok(r) => r,
-            Err(_) => Err(QueryError::Execution("internal error while evaluating the query".into())),
-        }
+        let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, self.default_subquery_step_ms);
+        let value = ev.run(expr, start, end, step, instant)?;
+        let (warnings, infos) = ev.into_annotations();
+        Ok(QueryResult { value, warnings, infos })
     }
+}
+
+/// A panic in the evaluator (a bug) fails the query, not the process.
+fn internal_error() -> Result<QueryResult, QueryError> {
+    Err(QueryError::Execution("internal error while evaluating the query".into()))
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@ use super::*;
 use crate::tsdb::{Appendable, MemStore, STALE_NAN};
 
 /// Loads `name{labels}` with values at `step_ms` intervals from t=0 (None = no sample).
-fn store(series: &[(&[(&str, &str)], i64, &[Option<f64>])]) -> MemStore {
+/// (labels, step in ms, values) of one test series.
+type TestSeries<'a> = (&'a [(&'a str, &'a str)], i64, &'a [Option<f64>]);
+
+fn store(series: &[TestSeries]) -> MemStore {
     let s = MemStore::new();
     let mut app = s.appender();
     for (labels, step, vals) in series {
@@ -297,4 +300,190 @@ fn timeout_and_time_functions() {
     assert_eq!(vector(e.instant_query(&s, "days_in_month()", t).unwrap())[0].1, 29.0);
     assert_eq!(vector(e.instant_query(&s, "hour()", t).unwrap())[0].1, 13.0);
     assert_eq!(scalar(e.instant_query(&s, "time()", t).unwrap()), 1_709_214_300.0);
+}
+
+/// Many generated queries over awkward data: every one must return a value or
+/// a clean error, never an internal error (a caught panic).
+#[test]
+fn generated_queries_never_panic() {
+    let s = store(&[
+        (&[("__name__", "a"), ("x", "1")], 30_000, &[Some(1.0), Some(f64::NAN), None, Some(STALE_NAN), Some(-3.0), Some(f64::INFINITY), Some(2.0)]),
+        (&[("__name__", "a"), ("x", "2")], 30_000, &[Some(0.0), Some(0.0), Some(5.0)]),
+        (&[("__name__", "b_bucket"), ("le", "0.5")], 30_000, &[Some(1.0), Some(2.0), Some(1.0)]),
+        (&[("__name__", "b_bucket"), ("le", "+Inf")], 30_000, &[Some(2.0), Some(2.0), Some(f64::NAN)]),
+    ]);
+    let vecs = ["a", "a{x=\"1\"}", "b_bucket", "-a", "(a > 1)", "sum(a)", "vector(1)", "absent(z)", "a @ 60", "a offset -1m"];
+    let ranges = ["a[1m]", "a[5m:30s]", "b_bucket[2m]", "a[10s]", "sum(a)[3m:1m] offset 1m"];
+    let funcs_v = ["abs", "ceil", "sqrt", "ln", "sgn", "timestamp", "sort", "sort_desc", "scalar", "hour", "absent"];
+    let funcs_r = [
+        "rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes", "avg_over_time", "stddev_over_time",
+        "mad_over_time", "ts_of_max_over_time", "absent_over_time", "present_over_time", "last_over_time",
+    ];
+    let aggs = ["sum", "avg", "min", "max", "count", "stddev", "group"];
+    let mut queries: Vec<String> = Vec::new();
+    for v in vecs {
+        for f in funcs_v {
+            queries.push(format!("{f}({v})"));
+        }
+        for a in aggs {
+            queries.push(format!("{a} by (x) ({v})"));
+            queries.push(format!("{a} without (le) ({v})"));
+        }
+        for w in vecs {
+            queries.push(format!("{v} + on(x) group_left {w}"));
+            queries.push(format!("{v} / ignoring(le) {w}"));
+            queries.push(format!("{v} or {w}"));
+            queries.push(format!("{v} unless on() {w}"));
+            queries.push(format!("{v} >= bool {w}"));
+        }
+        queries.push(format!("topk(1, {v})"));
+        queries.push(format!("bottomk(scalar({v}), {v})"));
+        queries.push(format!("quantile(0.3, {v})"));
+        queries.push(format!("count_values(\"c\", {v})"));
+        queries.push(format!("limitk(1, {v})"));
+        queries.push(format!("limit_ratio(0.5, {v})"));
+        queries.push(format!("histogram_quantile(0.9, {v})"));
+        queries.push(format!("histogram_fraction(0, 0.7, {v})"));
+        queries.push(format!("label_replace({v}, \"y\", \"$1\", \"x\", \"(.*)\")"));
+        queries.push(format!("clamp({v}, 1, 0)"));
+        queries.push(format!("round({v}, 0)"));
+    }
+    for r in ranges {
+        for f in funcs_r {
+            queries.push(format!("{f}({r})"));
+        }
+        queries.push(format!("quantile_over_time(2, {r})"));
+        queries.push(format!("predict_linear({r}, 60)"));
+        queries.push(format!("double_exponential_smoothing({r}, 0.5, 0.5)"));
+        queries.push(r.to_string());
+    }
+    let e = engine();
+    let mut n = 0;
+    // Every step of a range query must equal the instant query at that time.
+    for q in &queries {
+        let Ok(r) = e.range_query(&s, q, -60_000, 240_000, 30_000) else { continue };
+        let Value::Matrix(m) = r.value else { panic!("{q}: range query must give a matrix") };
+        for k in 0..11 {
+            let t = -60_000 + k * 30_000;
+            let mut from_range: Vec<(String, f64)> = m
+                .iter()
+                .filter_map(|ser| ser.samples.iter().find(|p| p.t == t).map(|p| (ser.labels.to_string(), p.v)))
+                .collect();
+            from_range.sort_by(|a, b| a.0.cmp(&b.0));
+            let inst = match e.instant_query(&s, q, t) {
+                Ok(r) => match r.value {
+                    Value::Vector(_) => vector(r),
+                    Value::Scalar { v, .. } => vec![("{}".to_string(), v)],
+                    other => panic!("{q}: unexpected {other:?}"),
+                },
+                Err(err) => panic!("{q} at {t}: instant failed ({err}) but range succeeded"),
+            };
+            let same = inst.len() == from_range.len()
+                && inst.iter().zip(&from_range).all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())));
+            assert!(same, "{q} at {t}: instant {inst:?} != range {from_range:?}");
+        }
+    }
+    for q in &queries {
+        for (start, end, step) in [(0, 0, 1), (-60_000, 240_000, 30_000), (90_000, 95_000, 1_000)] {
+            let r = if start == end { e.instant_query(&s, q, start) } else { e.range_query(&s, q, start, end, step) };
+            if let Err(QueryError::Execution(m)) = &r {
+                assert!(!m.contains("internal error"), "{q} at {start}..{end}: {m}");
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 500);
+}
+
+#[test]
+fn parse_errors_carry_positions_when_known() {
+    let e = parse("rate(x[5m)").unwrap_err();
+    assert_eq!(e.position, Some(9), "{e}");
+    let e = parse("sum(rate(x[5m])").unwrap_err();
+    assert_eq!(e.position, Some(3));
+    let e = parse("foo(x)").unwrap_err();
+    assert_eq!(e.position, Some(0));
+    assert_eq!(e.to_string(), e.message);
+    let e = parse(r#"x{a="b""#).unwrap_err();
+    assert_eq!(e.position, Some(7));
+}
+
+#[test]
+fn long_string_literals_are_not_mistaken_for_deep_queries() {
+    let s = http();
+    let e = engine();
+    // Thousands of `-`, `/` and words inside a regex are fine...
+    let alts: Vec<String> = (0..3000).map(|i| format!("/api/v1/item-{i} x")).collect();
+    let q = format!(r#"http_requests_total{{job=~"{}"}}"#, alts.join("|"));
+    assert!(e.instant_query(&s, &q, 600_000).is_ok());
+    // ...but that many operators outside strings are refused.
+    let q = vec!["http_requests_total"; 2000].join(" - ");
+    assert_eq!(e.instant_query(&s, &q, 600_000).unwrap_err().error_type(), "bad_data");
+}
+
+#[test]
+fn deepest_accepted_queries_fit_a_small_thread_stack() {
+    // Tokio's blocking threads have 2 MiB stacks; the deepest query we accept must fit.
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let s = http();
+            let e = engine();
+            let chain = vec!["http_requests_total"; MAX_EXPR_DEPTH].join(" + ");
+            let r1 = e.range_query(&s, &chain, 0, 600_000, 60_000).map(|_| ());
+            let nested = format!("{}http_requests_total{}", "abs(".repeat(190), ")".repeat(190));
+            let r2 = e.instant_query(&s, &nested, 600_000).map(|_| ());
+            let sub = format!("{}http_requests_total{}", "max_over_time((".repeat(60), ")[2m:1m])".repeat(60));
+            let r3 = e.instant_query(&s, &sub, 600_000).map(|_| ());
+            // Just shallow enough to run on the caller's stack.
+            let edge = format!("{}http_requests_total{}", "max_over_time((abs(".repeat(4), "))[2m:1m])".repeat(4));
+            let parsed = parse(&edge).expect("parses");
+            assert!(expr_depth(&parsed, 0) <= 24);
+            e.instant_query_expr(&s, &parsed, 600_000).expect("evaluates inline");
+            (r1.is_ok(), r2.is_ok(), r3.map_err(|e| e.to_string()))
+        })
+        .unwrap();
+    let (a, b, c) = handle.join().expect("no stack overflow");
+    assert!(a && b, "deep chains evaluate");
+    assert!(c.is_ok(), "{c:?}");
+}
+
+#[test]
+fn info_adds_target_info_labels() {
+    let s = store(&[
+        (&[("__name__", "up"), ("instance", "a"), ("job", "j")], 60_000, &[Some(1.0), Some(1.0)]),
+        (&[("__name__", "up"), ("instance", "b"), ("job", "j")], 60_000, &[Some(0.0), Some(0.0)]),
+        (&[("__name__", "target_info"), ("instance", "a"), ("job", "j"), ("region", "eu")], 60_000, &[Some(1.0), Some(1.0)]),
+    ]);
+    let e = engine();
+    let r = vector(e.instant_query(&s, "info(up)", 60_000).unwrap());
+    assert_eq!(
+        r,
+        vec![
+            (r#"up{instance="a", job="j", region="eu"}"#.to_string(), 1.0),
+            (r#"up{instance="b", job="j"}"#.to_string(), 0.0)
+        ]
+    );
+    // A data matcher that needs a value drops series without an info match.
+    let r = vector(e.instant_query(&s, r#"info(up, {region=~".+"})"#, 60_000).unwrap());
+    assert_eq!(r.len(), 1);
+}
+
+#[test]
+fn sparse_steps_read_only_their_windows() {
+    // 30 days of a counter scraped every 15 s: 172,800 samples.
+    let n = 30 * 86_400 / 15;
+    let s = store(&[(&[("__name__", "c_total")], 15_000, &ramp(n, 0.0, 1.0))]);
+    // Far fewer samples than the series holds: only the 5 m windows at 1 h steps fit.
+    let e = Engine::new(EngineOptions { max_samples: 50_000, ..Default::default() });
+    let end = 30 * 86_400_000 - 3_600_000;
+    let r = e.range_query(&s, "rate(c_total[5m])", 3_600_000, end, 3_600_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert_eq!(m[0].samples.len(), 719);
+    assert!(m[0].samples.iter().all(|p| (p.v - 1.0 / 15.0).abs() < 1e-9));
+    let r = e.range_query(&s, "c_total", 3_600_000, end, 3_600_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    assert_eq!(m[0].samples[0].v, 240.0);
+    // Overlapping windows are one read: the whole month does not fit.
+    assert!(matches!(e.range_query(&s, "rate(c_total[2h])", 3_600_000, end, 3_600_000), Err(QueryError::TooManySamples)));
 }
