@@ -4,5 +4,10 @@
 //! - [`template`]: the Go-template subset used by alert labels and annotations.
 
 pub mod file;
+pub mod group;
 pub mod template;
+pub mod unittest;
 pub mod yaml;
+
+pub use file::check_rules_cli;
+pub use unittest::test_rules_cli;
