@@ -306,7 +306,8 @@ impl Group {
                 rule.status.last_error = Some(e.to_string());
             }
             rule.last_series = now;
-            if rule.def.kind == RuleKind::Alerting {
+            // Prometheus sends nothing for a rule whose evaluation failed.
+            if rule.def.kind == RuleKind::Alerting && rule.status.health == Health::Ok {
                 send_alerts(rule, ctx, ts_ms, self.interval_ms);
             }
         }
