@@ -4,6 +4,7 @@
 //! - [`template`]: the Go-template subset used by alert labels and annotations.
 
 pub mod alertmanager;
+pub mod api;
 pub mod file;
 pub mod group;
 pub mod manager;
