@@ -257,7 +257,10 @@ impl RuleManager {
             let h = Labels::from_pairs([("file", gl.file.to_string_lossy().to_string()), ("name", gl.name.clone())]).stable_hash();
             (interval, (h % interval as u64) as i64)
         };
-        let label = GroupLabels { rule_group: format!("{};{}", lock(&g).file.display(), lock(&g).name) };
+        let label = {
+            let gl = lock(&g);
+            GroupLabels { rule_group: format!("{};{}", gl.file.display(), gl.name) }
+        };
         let mut next = next_tick(crate::tsdb::now_millis(), interval, offset);
         loop {
             let wait = next - crate::tsdb::now_millis();
