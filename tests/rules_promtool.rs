@@ -201,3 +201,32 @@ fn failing_yml_reports_like_promtool() {
     assert!(all.contains("    expr: \"test\", time: 0s,\n        exp: {__name__=\"test\"} 1E+00\n        got: {__name__=\"test\"} 0E+00"), "{all}");
     assert!(all.contains("    name: Failing alert test,\n    alertname: InstanceDown, time: 5m, \n        exp:[], \n        got:[\n            0:\n              Labels:{alertname=\"InstanceDown\", job=\"test\", severity=\"page\"}"), "{all}");
 }
+
+#[test]
+fn run_filter_selects_test_groups() {
+    let f = fixtures().join("promtool/rules_run.yml");
+    let only = |r: &str| sightline::rules::unittest::run_test_file_filtered(&f, &[regex::Regex::new(&format!("^(?:{r})$")).unwrap()]);
+    assert!(only("correct.*").is_ok());
+    assert!(only("wrong.*").is_err());
+    assert_eq!(sightline::rules::test_rules_cli_filtered(&[f.clone()], &["correct test".into()]), 0);
+    assert_eq!(sightline::rules::test_rules_cli(&[f]), 1);
+}
+
+#[test]
+fn cli_exit_codes() {
+    let dir = fixtures();
+    assert_eq!(sightline::rules::check_rules_cli(&[dir.join("promtool/rules.yml")]), 0);
+    assert_eq!(sightline::rules::check_rules_cli(&[dir.join("promtool/rules.yml"), dir.join("promtool/rules-bad.yml")]), 1);
+    assert_eq!(sightline::rules::check_rules_cli(&[dir.join("promtool/missing.yml")]), 1);
+    // Duplicates are a lint warning, as in promtool without --lint-fatal.
+    assert_eq!(sightline::rules::check_rules_cli(&[dir.join("promtool/rules_duplicates.yml")]), 0);
+    assert_eq!(sightline::rules::test_rules_cli(&[dir.join("promtool/negative-offset-test.yml")]), 0);
+    assert_eq!(sightline::rules::test_rules_cli(&[dir.join("promtool/failing.yml")]), 1);
+}
+
+#[test]
+fn parse_errors_name_the_position_like_promtool() {
+    let e = load_rule_file(&fixtures().join("promtool/bad-rules-syntax.yml"), NameValidation::Utf8).unwrap_err();
+    assert!(e.errors[0].starts_with("7:15: group \"bad-syntax\", rule 1, \"x\": could not parse expression: "), "{e}");
+    assert!(e.errors[0].contains("parse error"), "{e}");
+}

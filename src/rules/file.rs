@@ -384,7 +384,13 @@ fn validate_rule(r: &RawRule, scheme: NameValidation) -> Vec<(Option<String>, St
     if r.expr.text.is_empty() {
         out.push((Some(r.expr.to_string()), "field 'expr' must be set in rule".to_string()));
     } else if let Err(e) = crate::promql::parse(&r.expr.text) {
-        out.push((Some(r.expr.to_string()), format!("could not parse expression: {e}")));
+        // Prometheus words it `1:6: parse error: ...`.
+        let msg = match e.position {
+            Some(p) => format!("1:{}: parse error: {}", p + 1, e.message),
+            None if e.message.contains("parse error") => e.message.clone(),
+            None => format!("parse error: {}", e.message),
+        };
+        out.push((Some(r.expr.to_string()), format!("could not parse expression: {msg}")));
     }
     if !r.record.text.is_empty() {
         let at = Some(r.record.to_string());

@@ -14,10 +14,26 @@ use std::sync::Arc;
 
 /// `sightline test-rules FILE...`: returns 0 when every test passes, 1 otherwise.
 pub fn test_rules_cli(files: &[PathBuf]) -> i32 {
+    test_rules_cli_filtered(files, &[])
+}
+
+/// Like [`test_rules_cli`], running only test groups whose `name` matches
+/// one of the `run` regexes (promtool's `--run`); all when `run` is empty.
+pub fn test_rules_cli_filtered(files: &[PathBuf], run: &[String]) -> i32 {
+    let mut res = Vec::new();
+    for r in run {
+        match regex::Regex::new(&format!("^(?:{r})$")) {
+            Ok(re) => res.push(re),
+            Err(e) => {
+                eprintln!("--run {r:?}: {e}");
+                return 1;
+            }
+        }
+    }
     let mut code = 0;
     for f in files {
         println!("Unit Testing:  {}", f.display());
-        match run_test_file(f) {
+        match run_test_file_filtered(f, &res) {
             Ok(()) => println!("  SUCCESS"),
             Err(errs) => {
                 eprintln!("  FAILED:");
@@ -35,6 +51,12 @@ pub fn test_rules_cli(files: &[PathBuf]) -> i32 {
 
 /// Runs one unit-test file; the errors as promtool prints them.
 pub fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
+    run_test_file_filtered(path, &[])
+}
+
+/// Runs the test groups of one file whose name matches one of `run` (all
+/// when empty).
+pub fn run_test_file_filtered(path: &Path, run: &[regex::Regex]) -> Result<(), Vec<String>> {
     let src = std::fs::read_to_string(path).map_err(|e| vec![format!("open {}: {e}", path.display())])?;
     let root = yaml::parse(&src).map_err(|e| vec![format!("yaml: line {}: {}", e.line, e.message)])?;
     let mut shape = Vec::new();
@@ -63,6 +85,9 @@ pub fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
     }
     let mut errs = Vec::new();
     for tg in &file.tests {
+        if !run.is_empty() && !run.iter().any(|r| r.is_match(&tg.name)) {
+            continue;
+        }
         if let Err(mut e) = run_group(tg, &defs, &file) {
             errs.append(&mut e);
         }
