@@ -230,3 +230,31 @@ fn parse_errors_name_the_position_like_promtool() {
     assert!(e.errors[0].starts_with("7:15: group \"bad-syntax\", rule 1, \"x\": could not parse expression: "), "{e}");
     assert!(e.errors[0].contains("parse error"), "{e}");
 }
+
+/// Extra rule files written for Sightline (tests/fixtures/rules/oracle):
+/// every one must get promtool's verdict. `query_offset` is newer than
+/// Debian's 2.42, so there we expect Prometheus 3's verdict (valid).
+#[test]
+fn extra_rule_files_agree_with_live_promtool() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/oracle");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 15);
+    let pt = promtool();
+    let mut bad = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let ours = load_rule_file(f, NameValidation::Utf8);
+        if name == "query_offset.yml" {
+            assert!(ours.is_ok(), "{ours:?}");
+            continue;
+        }
+        let Some(pt) = &pt else { continue };
+        let out = Command::new(pt).arg("check").arg("rules").arg(f).output().expect("run promtool");
+        let theirs = out.status.code() == Some(0);
+        if theirs != ours.is_ok() {
+            bad.push(format!("{name}: promtool valid={theirs} ({}), ours={ours:?}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
