@@ -18,7 +18,11 @@ async fn posts_v2_payload_to_static_alertmanagers() {
         post(move |headers: axum::http::HeaderMap, body: String| {
             let g = g.clone();
             async move {
-                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let ct = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
                 g.lock().unwrap().push((ct, body));
                 "ok"
             }
@@ -28,8 +32,10 @@ async fn posts_v2_payload_to_static_alertmanagers() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let cfg: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&format!("alertmanagers:\n- path_prefix: /am\n  static_configs:\n  - targets: ['{addr}']\n")).unwrap();
+    let cfg: serde_yaml_ng::Value = serde_yaml_ng::from_str(&format!(
+        "alertmanagers:\n- path_prefix: /am\n  static_configs:\n  - targets: ['{addr}']\n"
+    ))
+    .unwrap();
     let targets = targets_from_config(Some(&cfg)).unwrap();
     let am: Arc<dyn AlertSink> = Arc::new(AlertmanagerSink::new(targets).unwrap());
     let sink = FanoutSink(vec![am]);

@@ -13,6 +13,6 @@ pub mod unittest;
 pub mod yaml;
 
 pub use file::check_rules_cli;
-pub use unittest::{test_rules_cli, test_rules_cli_filtered};
 pub use group::{Alert, AlertSink, AlertState, Group};
 pub use manager::{ManagerOptions, ReloadError, RuleManager};
+pub use unittest::{test_rules_cli, test_rules_cli_filtered};

@@ -9,7 +9,9 @@ mod funcs;
 pub mod gofmt;
 mod parse;
 
-pub use funcs::{humanize, humanize_1024, humanize_duration, humanize_percentage, humanize_timestamp, QueryFn};
+pub use funcs::{
+    humanize, humanize_1024, humanize_duration, humanize_percentage, humanize_timestamp, QueryFn,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -67,7 +69,12 @@ impl Value {
 
     /// A labels value from pairs.
     pub fn labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
-        Value::StrMap(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Value::StrMap(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 }
 
@@ -143,7 +150,11 @@ impl Template {
     pub fn parse(name: &str, text: &str, funcs: &FuncMap) -> Result<Template, TemplateError> {
         let names = funcs.0.keys().cloned().collect();
         let (root, defines) = parse::parse(name, text, &names)?;
-        Ok(Template { name: name.to_string(), root, defines })
+        Ok(Template {
+            name: name.to_string(),
+            root,
+            defines,
+        })
     }
 
     /// Adds the `define`d templates of `other` (later definitions win).
@@ -159,11 +170,18 @@ impl Template {
     }
 
     /// Runs one `define`d template by name.
-    pub fn execute_named(&self, name: &str, dot: &Value, funcs: &FuncMap) -> Result<String, TemplateError> {
-        let body = self
-            .defines
-            .get(name)
-            .ok_or_else(|| TemplateError(format!("template: no template {name:?} associated with template {:?}", self.name)))?;
+    pub fn execute_named(
+        &self,
+        name: &str,
+        dot: &Value,
+        funcs: &FuncMap,
+    ) -> Result<String, TemplateError> {
+        let body = self.defines.get(name).ok_or_else(|| {
+            TemplateError(format!(
+                "template: no template {name:?} associated with template {:?}",
+                self.name
+            ))
+        })?;
         exec::execute(&self.name, body, &self.defines, dot, funcs)
     }
 }
@@ -181,7 +199,11 @@ pub struct AlertData<'a> {
 }
 
 fn labels_value(l: &crate::tsdb::Labels) -> Value {
-    Value::StrMap(l.iter().map(|l| (l.name.clone(), l.value.clone())).collect())
+    Value::StrMap(
+        l.iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect(),
+    )
 }
 
 /// Parses an alert label/annotation template the way `promtool check rules`
@@ -193,7 +215,12 @@ pub fn check_alert_template(name: &str, text: &str) -> Result<(), TemplateError>
 
 /// Expands one alert label/annotation template as Prometheus does. Prometheus
 /// keeps the error text as the value when expansion fails; callers decide.
-pub fn expand_alert_template(name: &str, text: &str, data: &AlertData<'_>, funcs: &FuncMap) -> Result<String, TemplateError> {
+pub fn expand_alert_template(
+    name: &str,
+    text: &str,
+    data: &AlertData<'_>,
+    funcs: &FuncMap,
+) -> Result<String, TemplateError> {
     // Prometheus skips the template engine for text without actions.
     if !text.contains("{{") {
         return Ok(text.to_string());
@@ -201,8 +228,14 @@ pub fn expand_alert_template(name: &str, text: &str, data: &AlertData<'_>, funcs
     let t = Template::parse(name, &format!("{ALERT_PREFIX}{text}"), funcs)?;
     let mut dot = BTreeMap::new();
     dot.insert("Labels".to_string(), labels_value(data.labels));
-    dot.insert("ExternalLabels".to_string(), labels_value(data.external_labels));
-    dot.insert("ExternalURL".to_string(), Value::Str(data.external_url.to_string()));
+    dot.insert(
+        "ExternalLabels".to_string(),
+        labels_value(data.external_labels),
+    );
+    dot.insert(
+        "ExternalURL".to_string(),
+        Value::Str(data.external_url.to_string()),
+    );
     dot.insert("Value".to_string(), Value::Float(data.value));
     t.execute(&Value::Map(dot), funcs)
 }

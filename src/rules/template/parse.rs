@@ -12,11 +12,33 @@ use std::collections::{HashMap, HashSet};
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     Text(String),
-    Action { line: usize, pipe: Pipe },
-    If { line: usize, pipe: Pipe, then: Vec<Node>, els: Vec<Node> },
-    Range { line: usize, pipe: Pipe, body: Vec<Node>, els: Vec<Node> },
-    With { line: usize, pipe: Pipe, body: Vec<Node>, els: Vec<Node> },
-    Template { line: usize, name: String, pipe: Option<Pipe> },
+    Action {
+        line: usize,
+        pipe: Pipe,
+    },
+    If {
+        line: usize,
+        pipe: Pipe,
+        then: Vec<Node>,
+        els: Vec<Node>,
+    },
+    Range {
+        line: usize,
+        pipe: Pipe,
+        body: Vec<Node>,
+        els: Vec<Node>,
+    },
+    With {
+        line: usize,
+        pipe: Pipe,
+        body: Vec<Node>,
+        els: Vec<Node>,
+    },
+    Template {
+        line: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
     Break,
     Continue,
 }
@@ -87,7 +109,10 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
         if i == b.len() || at_open {
             let mut text = &src[text_start..i];
             let mut j = i + 2;
-            let trim_left = at_open && j + 1 < b.len() && b[j] == b'-' && matches!(b[j + 1], b' ' | b'\t' | b'\n' | b'\r');
+            let trim_left = at_open
+                && j + 1 < b.len()
+                && b[j] == b'-'
+                && matches!(b[j + 1], b' ' | b'\t' | b'\n' | b'\r');
             if trim_left {
                 text = text.trim_end();
                 j += 1;
@@ -103,9 +128,14 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
             let rest = &src[j..];
             let ws = rest.len() - rest.trim_start().len();
             if rest[ws..].starts_with("/*") {
-                let Some(end) = rest.find("*/") else { return Err(err(line, "unclosed comment".into())) };
+                let Some(end) = rest.find("*/") else {
+                    return Err(err(line, "unclosed comment".into()));
+                };
                 let after = &rest[end + 2..];
-                let (close_len, trim_right) = if after.starts_with(" -}}") || after.starts_with("\t-}}") || after.starts_with("\n-}}") {
+                let (close_len, trim_right) = if after.starts_with(" -}}")
+                    || after.starts_with("\t-}}")
+                    || after.starts_with("\n-}}")
+                {
                     (4, true)
                 } else if after.starts_with("}}") {
                     (2, false)
@@ -133,7 +163,13 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                     return Err(err(line, "unclosed action".into()));
                 }
                 let c = b[i];
-                if c == b'-' && i + 2 < b.len() + 0 && b[i + 1] == b'}' && b.get(i + 2) == Some(&b'}') && i > 0 && matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') {
+                if c == b'-'
+                    && i + 2 < b.len()
+                    && b[i + 1] == b'}'
+                    && b.get(i + 2) == Some(&b'}')
+                    && i > 0
+                    && matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r')
+                {
                     toks.push((Tok::Close, line));
                     i += 3;
                     while i < b.len() && (b[i] as char).is_ascii_whitespace() {
@@ -185,13 +221,17 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                         let chars: Vec<char> = src[k..].chars().collect();
                         let mut ci = 0;
                         loop {
-                            let Some(&ch) = chars.get(ci) else { return Err(err(line, "unterminated quoted string".into())) };
+                            let Some(&ch) = chars.get(ci) else {
+                                return Err(err(line, "unterminated quoted string".into()));
+                            };
                             ci += 1;
                             match ch {
                                 '"' => break,
                                 '\n' => return Err(err(line, "unterminated quoted string".into())),
                                 '\\' => {
-                                    let Some(&e) = chars.get(ci) else { return Err(err(line, "unterminated quoted string".into())) };
+                                    let Some(&e) = chars.get(ci) else {
+                                        return Err(err(line, "unterminated quoted string".into()));
+                                    };
                                     ci += 1;
                                     match e {
                                         'n' => s.push('\n'),
@@ -205,16 +245,28 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                                         'f' => s.push('\x0c'),
                                         'v' => s.push('\x0b'),
                                         'x' | 'u' | 'U' => {
-                                            let n = match e { 'x' => 2, 'u' => 4, _ => 8 };
-                                            let hex: String = chars.iter().skip(ci).take(n).collect();
-                                            let v = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                                            let n = match e {
+                                                'x' => 2,
+                                                'u' => 4,
+                                                _ => 8,
+                                            };
+                                            let hex: String =
+                                                chars.iter().skip(ci).take(n).collect();
+                                            let v = u32::from_str_radix(&hex, 16)
+                                                .ok()
+                                                .and_then(char::from_u32);
                                             let Some(v) = v.filter(|_| hex.len() == n) else {
                                                 return Err(err(line, "invalid syntax".into()));
                                             };
                                             s.push(v);
                                             ci += n;
                                         }
-                                        _ => return Err(err(line, format!("invalid syntax: unknown escape \\{e}"))),
+                                        _ => {
+                                            return Err(err(
+                                                line,
+                                                format!("invalid syntax: unknown escape \\{e}"),
+                                            ))
+                                        }
                                     }
                                 }
                                 c => s.push(c),
@@ -225,7 +277,9 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                         i = k;
                     }
                     b'`' => {
-                        let Some(end) = src[i + 1..].find('`') else { return Err(err(line, "unterminated raw quoted string".into())) };
+                        let Some(end) = src[i + 1..].find('`') else {
+                            return Err(err(line, "unterminated raw quoted string".into()));
+                        };
                         let s = &src[i + 1..i + 1 + end];
                         toks.push((Tok::Str(s.to_string()), line));
                         line += count_lines(s);
@@ -254,9 +308,20 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                         toks.push((Tok::Var(src[i..k].to_string()), line));
                         i = k;
                     }
-                    c if c.is_ascii_digit() || c == b'.' || ((c == b'-' || c == b'+') && b.get(i + 1).is_some_and(|d| d.is_ascii_digit() || *d == b'.')) => {
+                    c if c.is_ascii_digit()
+                        || c == b'.'
+                        || ((c == b'-' || c == b'+')
+                            && b.get(i + 1)
+                                .is_some_and(|d| d.is_ascii_digit() || *d == b'.')) =>
+                    {
                         let mut k = i + 1;
-                        while k < b.len() && (b[k].is_ascii_alphanumeric() || b[k] == b'.' || b[k] == b'_' || ((b[k] == b'+' || b[k] == b'-') && matches!(b[k - 1], b'e' | b'E' | b'p' | b'P'))) {
+                        while k < b.len()
+                            && (b[k].is_ascii_alphanumeric()
+                                || b[k] == b'.'
+                                || b[k] == b'_'
+                                || ((b[k] == b'+' || b[k] == b'-')
+                                    && matches!(b[k - 1], b'e' | b'E' | b'p' | b'P')))
+                        {
                             k += 1;
                         }
                         toks.push((Tok::Num(src[i..k].to_string()), line));
@@ -288,14 +353,27 @@ fn ident_end(b: &[u8], mut k: usize) -> usize {
     k
 }
 
+/// The main node list and the `define`d templates of a source.
+pub(crate) type Parsed = (Vec<Node>, HashMap<String, Vec<Node>>);
+/// Nodes up to a closing keyword, and that keyword with its line.
+type ListEnd = (Vec<Node>, Option<(String, usize)>);
+
 /// Parses `src` into its main node list and its `define`d templates.
 pub(crate) fn parse(
     name: &str,
     src: &str,
     funcs: &HashSet<String>,
-) -> Result<(Vec<Node>, HashMap<String, Vec<Node>>), TemplateError> {
+) -> Result<Parsed, TemplateError> {
     let lexed = lex(name, src)?;
-    let mut p = P { name, toks: lexed.toks, pos: 0, funcs, vars: vec!["$".to_string()], defines: HashMap::new(), range_depth: 0 };
+    let mut p = P {
+        name,
+        toks: lexed.toks,
+        pos: 0,
+        funcs,
+        vars: vec!["$".to_string()],
+        defines: HashMap::new(),
+        range_depth: 0,
+    };
     let (nodes, end) = p.list()?;
     if let Some((kw, line)) = end {
         return Err(p.err_at(line, format!("unexpected {{{{{kw}}}}}")));
@@ -318,7 +396,10 @@ impl P<'_> {
         TemplateError(format!("template: {}:{line}: {msg}", self.name))
     }
     fn line(&self) -> usize {
-        self.toks.get(self.pos).or(self.toks.last()).map_or(1, |t| t.1)
+        self.toks
+            .get(self.pos)
+            .or(self.toks.last())
+            .map_or(1, |t| t.1)
     }
     fn err(&self, msg: impl Into<String>) -> TemplateError {
         self.err_at(self.line(), msg.into())
@@ -341,7 +422,7 @@ impl P<'_> {
 
     /// Parses nodes until EOF or an `{{end}}`/`{{else ...}}`, which is
     /// returned (keyword, line) with the position just after the keyword.
-    fn list(&mut self) -> Result<(Vec<Node>, Option<(String, usize)>), TemplateError> {
+    fn list(&mut self) -> Result<ListEnd, TemplateError> {
         let mut out = Vec::new();
         while let Some(t) = self.next() {
             match t {
@@ -362,7 +443,11 @@ impl P<'_> {
                             let Some(Tok::Str(tname)) = self.next() else {
                                 return Err(self.err(format!("unexpected token in {kw} clause")));
                             };
-                            let pipe = if kw == "block" { Some(self.pipeline("block", true)?) } else { self.expect_close("define clause").map(|_| None)? };
+                            let pipe = if kw == "block" {
+                                Some(self.pipeline("block", true)?)
+                            } else {
+                                self.expect_close("define clause").map(|_| None)?
+                            };
                             let saved = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
                             let (body, end) = self.list()?;
                             self.vars = saved;
@@ -372,7 +457,11 @@ impl P<'_> {
                             }
                             self.defines.insert(tname.clone(), body);
                             if kw == "block" {
-                                out.push(Node::Template { line, name: tname, pipe });
+                                out.push(Node::Template {
+                                    line,
+                                    name: tname,
+                                    pipe,
+                                });
                             }
                         }
                         Some(Tok::Ident(kw)) if kw == "template" => {
@@ -386,7 +475,11 @@ impl P<'_> {
                             } else {
                                 Some(self.pipeline("template clause", true)?)
                             };
-                            out.push(Node::Template { line, name: tname, pipe });
+                            out.push(Node::Template {
+                                line,
+                                name: tname,
+                                pipe,
+                            });
                         }
                         Some(Tok::Ident(kw)) if kw == "break" || kw == "continue" => {
                             self.pos += 1;
@@ -394,7 +487,11 @@ impl P<'_> {
                                 return Err(self.err(format!("{{{{{kw}}}}} outside {{{{range}}}}")));
                             }
                             self.expect_close(&kw)?;
-                            out.push(if kw == "break" { Node::Break } else { Node::Continue });
+                            out.push(if kw == "break" {
+                                Node::Break
+                            } else {
+                                Node::Continue
+                            });
                         }
                         _ => {
                             let pipe = self.pipeline("command", true)?;
@@ -423,7 +520,8 @@ impl P<'_> {
             Some((e, _)) if e == "end" => self.expect_close("end")?,
             Some((e, _)) if e == "else" => {
                 // `{{else if ...}}` / `{{else with ...}}` chain into a nested node.
-                if matches!(self.peek(), Some(Tok::Ident(k)) if (k == "if" && kw == "if") || (k == "with" && kw == "with")) {
+                if matches!(self.peek(), Some(Tok::Ident(k)) if (k == "if" && kw == "if") || (k == "with" && kw == "with"))
+                {
                     let l = self.line();
                     self.pos += 1;
                     els.push(self.control(kw, l)?);
@@ -433,7 +531,9 @@ impl P<'_> {
                     els = e2;
                     match end2 {
                         Some((e, _)) if e == "end" => self.expect_close("end")?,
-                        Some((e, l)) => return Err(self.err_at(l, format!("unexpected {{{{{e}}}}}"))),
+                        Some((e, l)) => {
+                            return Err(self.err_at(l, format!("unexpected {{{{{e}}}}}")))
+                        }
                         None => return Err(self.err("unexpected EOF")),
                     }
                 }
@@ -442,9 +542,24 @@ impl P<'_> {
         }
         self.vars.truncate(mark);
         Ok(match kw {
-            "if" => Node::If { line, pipe, then: body, els },
-            "range" => Node::Range { line, pipe, body, els },
-            _ => Node::With { line, pipe, body, els },
+            "if" => Node::If {
+                line,
+                pipe,
+                then: body,
+                els,
+            },
+            "range" => Node::Range {
+                line,
+                pipe,
+                body,
+                els,
+            },
+            _ => Node::With {
+                line,
+                pipe,
+                body,
+                els,
+            },
         })
     }
 
@@ -478,10 +593,8 @@ impl P<'_> {
                 _ => self.pos = save,
             }
         }
-        if assign {
-            if !self.vars.contains(&decl[0]) {
-                return Err(self.err(format!("undefined variable {:?}", decl[0])));
-            }
+        if assign && !self.vars.contains(&decl[0]) {
+            return Err(self.err(format!("undefined variable {:?}", decl[0])));
         }
         let mut cmds = Vec::new();
         loop {
@@ -544,7 +657,9 @@ impl P<'_> {
             }
             Tok::Str(s) => Arg::Lit(Value::Str(s)),
             Tok::Char(c) => Arg::Lit(Value::Int(c as i64)),
-            Tok::Num(n) => Arg::Lit(parse_number(&n).ok_or_else(|| self.err(format!("bad number syntax: {n:?}")))?),
+            Tok::Num(n) => Arg::Lit(
+                parse_number(&n).ok_or_else(|| self.err(format!("bad number syntax: {n:?}")))?,
+            ),
             Tok::Ident(id) => match id.as_str() {
                 "true" => Arg::Lit(Value::Bool(true)),
                 "false" => Arg::Lit(Value::Bool(false)),
@@ -586,7 +701,10 @@ fn parse_number(n: &str) -> Option<Value> {
     if let Some(i) = int {
         return Some(Value::Int(sign * i));
     }
-    body.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| Value::Float(sign as f64 * f))
+    body.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(|f| Value::Float(sign as f64 * f))
 }
 
 fn show(t: &Tok) -> String {
