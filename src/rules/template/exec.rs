@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 /// Go stops runaway `template` recursion at depth 100000; we stop far earlier.
 const MAX_DEPTH: usize = 200;
+/// Longest `range` over an integer.
+const MAX_RANGE: i64 = 100_000;
 /// Bound on output size so a loop cannot eat memory.
 const MAX_OUTPUT: usize = 1 << 20;
 
@@ -133,6 +135,7 @@ impl Ex<'_> {
                         .iter()
                         .map(|(k, v)| (Value::Str(k.clone()), v.clone()))
                         .collect(),
+                    Value::Int(n) if *n > MAX_RANGE => return Err(self.err(format!("range over {n} is too long"))),
                     Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
                     Value::Nil => Vec::new(),
                     other => return Err(self.err(format!("range can't iterate over {other}"))),

@@ -353,6 +353,9 @@ fn ident_end(b: &[u8], mut k: usize) -> usize {
     k
 }
 
+/// Deepest nesting of `if`/`range`/`with` and parentheses we accept.
+const MAX_NESTING: usize = 100;
+
 /// The main node list and the `define`d templates of a source.
 pub(crate) type Parsed = (Vec<Node>, HashMap<String, Vec<Node>>);
 /// Nodes up to a closing keyword, and that keyword with its line.
@@ -373,6 +376,7 @@ pub(crate) fn parse(
         vars: vec!["$".to_string()],
         defines: HashMap::new(),
         range_depth: 0,
+        depth: 0,
     };
     let (nodes, end) = p.list()?;
     if let Some((kw, line)) = end {
@@ -389,6 +393,9 @@ struct P<'a> {
     vars: Vec<String>,
     defines: HashMap<String, Vec<Node>>,
     range_depth: usize,
+    /// Nesting of control structures and parentheses, bounded so that deep
+    /// input cannot overflow the stack.
+    depth: usize,
 }
 
 impl P<'_> {
@@ -506,6 +513,22 @@ impl P<'_> {
     }
 
     fn control(&mut self, kw: &str, line: usize) -> Result<Node, TemplateError> {
+        self.enter()?;
+        let r = self.control_inner(kw, line);
+        self.depth -= 1;
+        r
+    }
+
+    fn enter(&mut self) -> Result<(), TemplateError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            self.depth -= 1;
+            return Err(self.err(format!("template nested more than {MAX_NESTING} levels")));
+        }
+        Ok(())
+    }
+
+    fn control_inner(&mut self, kw: &str, line: usize) -> Result<Node, TemplateError> {
         let mark = self.vars.len();
         let pipe = self.pipeline(kw, true)?;
         if kw == "range" {
@@ -672,8 +695,10 @@ impl P<'_> {
                 }
             },
             Tok::LParen => {
-                let p = self.pipeline("parenthesized pipeline", false)?;
-                Arg::Sub(Box::new(p), self.fields())
+                self.enter()?;
+                let p = self.pipeline("parenthesized pipeline", false);
+                self.depth -= 1;
+                Arg::Sub(Box::new(p?), self.fields())
             }
             t => return Err(self.err(format!("unexpected {} in operand", show(&t)))),
         })
