@@ -13,3 +13,4 @@ pub mod scrape;
 pub mod selfmon;
 pub mod tsdb;
 pub mod web;
+pub mod rules;
