@@ -1,0 +1,9 @@
+//! Notifications: Alertmanager built in. Alerts come in through
+//! [`Notifier::receive`] (from rules or the API v2), are routed by the tree
+//! in alertmanager.yml, grouped, inhibited, silenced, deduplicated against a
+//! persisted notification log, and delivered by receivers with retries.
+
+pub mod config;
+pub mod matchers;
+pub mod route;
+pub mod timeinterval;
