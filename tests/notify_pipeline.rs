@@ -494,3 +494,17 @@ async fn send_test_notification_reaches_every_integration() {
     assert!(n.send_test("nope").await.is_err());
     n.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_reload_keeps_the_running_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, sink) = start_sink(0, false).await;
+    let n = start(&webhook_cfg(&url, "  group_wait: 50ms"), Arc::new(Store::in_memory().unwrap()));
+    let bad = dir.path().join("am.yml");
+    std::fs::write(&bad, "route:\n  receiver: hook\n  group_wait: soon\nreceivers:\n  - name: hook\n").unwrap();
+    let e = n.reload_file(&bad).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:3:", bad.display())), "{e}");
+    n.receive(vec![alert(&[("alertname", "StillHere")])]);
+    assert!(wait_for(&sink, 1, 1000).await, "old config stopped working");
+    n.stop();
+}

@@ -668,12 +668,27 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates alertmanager.yml text; `file` names it in errors.
 pub fn parse_str(src: &str, file: &str) -> Result<Config, ConfigError> {
-    let raw: RawConfig = serde_yaml_ng::from_str(src).map_err(|e| {
-        let line = e.location().map_or(0, |l| l.line());
-        let mut reason = e.to_string();
-        // The location is already in front; keep the reason short.
+    let de = serde_yaml_ng::Deserializer::from_str(src);
+    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut line = inner.location().map_or(0, |l| l.line());
+        let mut reason = inner.to_string();
+        // The location goes in front; keep the reason short.
         if let Some(i) = reason.find(" at line ") {
             reason.truncate(i);
+        }
+        // Custom errors (bad durations, ...) point at the enclosing mapping;
+        // move to the offending key itself when it can be found below.
+        let key = path.rsplit('.').next().unwrap_or("").split('[').next().unwrap_or("").to_string();
+        if !key.is_empty() && key != "?" {
+            let needle = format!("{key}:");
+            if let Some(i) = src.lines().enumerate().skip(line.saturating_sub(1)).find(|(_, l)| l.contains(&needle)).map(|(i, _)| i) {
+                line = i + 1;
+            }
+        }
+        if !path.is_empty() && path != "." && !reason.starts_with(&path) {
+            reason = format!("{path}: {reason}");
         }
         ConfigError::Syntax { file: file.to_string(), line, reason }
     })?;

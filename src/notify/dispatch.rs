@@ -435,6 +435,34 @@ mod tests {
     }
 
     #[test]
+    fn mute_and_active_time_intervals() {
+        use chrono::TimeZone;
+        let cfg = crate::notify::config::parse_str(
+            r#"
+time_intervals:
+  - name: weekend
+    time_intervals: [{weekdays: [saturday, sunday]}]
+route:
+  receiver: r
+  routes:
+    - {matchers: [a="1"], mute_time_intervals: [weekend]}
+    - {matchers: [a="2"], active_time_intervals: [weekend]}
+receivers: [{name: r}]
+"#,
+            "t.yml",
+        )
+        .unwrap();
+        let root = Route::from_config(&cfg.route);
+        let saturday = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        assert!(time_muted(&root.routes[0], &cfg, saturday));
+        assert!(!time_muted(&root.routes[0], &cfg, monday));
+        assert!(!time_muted(&root.routes[1], &cfg, saturday));
+        assert!(time_muted(&root.routes[1], &cfg, monday));
+        assert!(!time_muted(&root, &cfg, saturday));
+    }
+
+    #[test]
     fn alert_json_round_trip() {
         let mut a = Alert::firing(Labels::from_pairs([("alertname", "X")]));
         a.annotations = Labels::from_pairs([("summary", "s")]);

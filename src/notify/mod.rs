@@ -48,6 +48,15 @@ pub enum NotifyError {
     UnknownReceiver(String),
 }
 
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
+
 /// Labels of the per-receiver counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReceiverLabels {
@@ -233,6 +242,14 @@ impl Notifier {
         for (fp, a) in alerts {
             dispatch::route_alert(&mut st, fp, &a, instant);
         }
+        Ok(())
+    }
+
+    /// Loads and applies an alertmanager.yml; an invalid file is refused
+    /// (file:line and reason) and the running configuration stays.
+    pub fn reload_file(&self, path: &Path) -> Result<(), ReloadError> {
+        let cfg = load_file(path)?;
+        self.reload(cfg)?;
         Ok(())
     }
 
