@@ -10,11 +10,7 @@ use std::sync::Arc;
 const AMTOOL: &str = "/usr/bin/amtool";
 
 fn amtool(url: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(AMTOOL)
-        .arg(format!("--alertmanager.url={url}"))
-        .args(args)
-        .output()
-        .expect("run amtool");
+    let out = Command::new(AMTOOL).arg(format!("--alertmanager.url={url}")).args(args).output().expect("run amtool");
     // stderr carries a version-mismatch warning; keep it only on failure.
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
@@ -32,7 +28,8 @@ async fn amtool_alerts_and_silences() {
         println!("skip: {AMTOOL} not installed");
         return;
     }
-    let cfg = parse_str("route:\n  receiver: blackhole\n  group_wait: 1h\nreceivers:\n  - name: blackhole\n", "am.yml").unwrap();
+    let cfg = parse_str("route:\n  receiver: blackhole\n  group_wait: 1h\nreceivers:\n  - name: blackhole\n", "am.yml")
+        .unwrap();
     let n = Notifier::start_with(cfg, Arc::new(Store::in_memory().unwrap()), None, NotifierOptions::default()).unwrap();
     let app: axum::Router = api_v2::routes(n.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,7 +38,8 @@ async fn amtool_alerts_and_silences() {
 
     let u = url.clone();
     tokio::task::spawn_blocking(move || {
-        let (ok, out) = amtool(&u, &["alert", "add", "alertname=DiskFull", "instance=db1", "--annotation=summary=disk is full"]);
+        let (ok, out) =
+            amtool(&u, &["alert", "add", "alertname=DiskFull", "instance=db1", "--annotation=summary=disk is full"]);
         assert!(ok, "alert add: {out}");
         let (ok, out) = amtool(&u, &["alert", "add", "alertname=CpuHigh", "instance=web1"]);
         assert!(ok, "alert add: {out}");
@@ -54,7 +52,10 @@ async fn amtool_alerts_and_silences() {
         assert!(out.contains("DiskFull") && !out.contains("CpuHigh"), "{out}");
         assert!(out.contains("disk is full"), "{out}");
 
-        let (ok, id) = amtool(&u, &["silence", "add", "alertname=DiskFull", "--comment=maintenance", "--author=ops", "--duration=1h"]);
+        let (ok, id) = amtool(
+            &u,
+            &["silence", "add", "alertname=DiskFull", "--comment=maintenance", "--author=ops", "--duration=1h"],
+        );
         assert!(ok, "silence add: {id}");
         let id = id.trim().to_string();
         assert_eq!(id.len(), 36, "silence id {id:?}");

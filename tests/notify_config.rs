@@ -58,7 +58,10 @@ const REJECT: [(&str, &str); 26] = [
     ("conf.wechat-both-file-and-secret.yml", "wechat_api_secret & wechat_api_secret_file"),
     ("conf.wechat-no-api-secret.yml", "no global Wechat Api Secret set"),
     ("conf.mattermost-both-webhook-url-and-file.yml", "mattermost_webhook_url & mattermost_webhook_url_file"),
-    ("conf.mattermost-valid-receiver-both-webhook-url-and-file.yml", "mattermost_webhook_url & mattermost_webhook_url_file"),
+    (
+        "conf.mattermost-valid-receiver-both-webhook-url-and-file.yml",
+        "mattermost_webhook_url & mattermost_webhook_url_file",
+    ),
     ("conf.mattermost-no-webhook-url.yml", "missing webhook_url or webhook_url_file"),
 ];
 

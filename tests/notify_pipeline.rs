@@ -109,7 +109,10 @@ fn webhook_cfg(url: &str, timers: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_wait_batches_and_group_interval_paces() {
     let (url, sink) = start_sink(0, false).await;
-    let n = start(&webhook_cfg(&url, "  group_wait: 400ms\n  group_interval: 800ms\n  repeat_interval: 1h"), Arc::new(Store::in_memory().unwrap()));
+    let n = start(
+        &webhook_cfg(&url, "  group_wait: 400ms\n  group_interval: 800ms\n  repeat_interval: 1h"),
+        Arc::new(Store::in_memory().unwrap()),
+    );
     n.receive(vec![alert(&[("alertname", "X"), ("instance", "1")])]);
     sleep_ms(100).await;
     n.receive(vec![alert(&[("alertname", "X"), ("instance", "2")])]);
@@ -136,7 +139,10 @@ async fn group_wait_batches_and_group_interval_paces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeat_interval_resends_unchanged_groups() {
     let (url, sink) = start_sink(0, false).await;
-    let n = start(&webhook_cfg(&url, "  group_wait: 50ms\n  group_interval: 200ms\n  repeat_interval: 900ms"), Arc::new(Store::in_memory().unwrap()));
+    let n = start(
+        &webhook_cfg(&url, "  group_wait: 50ms\n  group_interval: 200ms\n  repeat_interval: 900ms"),
+        Arc::new(Store::in_memory().unwrap()),
+    );
     n.receive(vec![alert(&[("alertname", "R")])]);
     assert!(wait_for(&sink, 1, 1000).await);
     sleep_ms(500).await;
@@ -187,12 +193,20 @@ async fn inhibition_mutes_targets_with_equal_labels() {
     let mut names: Vec<String> = Vec::new();
     for i in 0..sink.count() {
         for a in sink.json(i)["alerts"].as_array().unwrap() {
-            names.push(format!("{}/{}", a["labels"]["alertname"].as_str().unwrap(), a["labels"]["cluster"].as_str().unwrap()));
+            names.push(format!(
+                "{}/{}",
+                a["labels"]["alertname"].as_str().unwrap(),
+                a["labels"]["cluster"].as_str().unwrap()
+            ));
         }
     }
     names.sort();
     assert_eq!(names, ["Down/a", "Slow/b"], "warning in cluster a must be inhibited");
-    let slow_a = n.alerts().into_iter().find(|s| s.alert.labels.get("cluster") == Some("a") && s.alert.labels.get("alertname") == Some("Slow")).unwrap();
+    let slow_a = n
+        .alerts()
+        .into_iter()
+        .find(|s| s.alert.labels.get("cluster") == Some("a") && s.alert.labels.get("alertname") == Some("Slow"))
+        .unwrap();
     assert_eq!(slow_a.state(), "suppressed");
     assert_eq!(slow_a.inhibited_by.len(), 1);
     n.stop();
@@ -214,7 +228,10 @@ fn silence(name: &str, value: &str) -> Silence {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silences_mute_and_expire() {
     let (url, sink) = start_sink(0, false).await;
-    let n = start(&webhook_cfg(&url, "  group_wait: 100ms\n  group_interval: 300ms\n  repeat_interval: 1h"), Arc::new(Store::in_memory().unwrap()));
+    let n = start(
+        &webhook_cfg(&url, "  group_wait: 100ms\n  group_interval: 300ms\n  repeat_interval: 1h"),
+        Arc::new(Store::in_memory().unwrap()),
+    );
     n.set_silence(silence("instance", "1")).unwrap();
     let all = n.set_silence(silence("alertname", "Quiet")).unwrap();
     n.receive(vec![
@@ -325,7 +342,8 @@ receivers:
     assert_eq!(sink.count(), 14, "a receiver was retried after success");
     let reqs = sink.all();
     let last = |prefix: &str| -> serde_json::Value {
-        let r = reqs.iter().rev().find(|r| r.path.starts_with(prefix)).unwrap_or_else(|| panic!("no request to {prefix}"));
+        let r =
+            reqs.iter().rev().find(|r| r.path.starts_with(prefix)).unwrap_or_else(|| panic!("no request to {prefix}"));
         serde_json::from_str(&r.body).unwrap()
     };
     assert_eq!(last("/webhook")["version"], "4");

@@ -3,7 +3,8 @@
 
 use axum::http::StatusCode;
 use sightline::notify::config::{
-    DiscordConfig, Integration, MsTeamsConfig, NtfyConfig, PagerDutyConfig, Secret, SlackConfig, TelegramConfig, WebhookConfig,
+    DiscordConfig, Integration, MsTeamsConfig, NtfyConfig, PagerDutyConfig, Secret, SlackConfig, TelegramConfig,
+    WebhookConfig,
 };
 use sightline::notify::receivers::send;
 use sightline::notify::template::{Data, Templates};

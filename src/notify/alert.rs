@@ -21,7 +21,14 @@ impl Alert {
     /// A firing alert with the given labels, starting now.
     pub fn firing(labels: Labels) -> Alert {
         let now = Utc::now();
-        Alert { labels, annotations: Labels::new(), starts_at: now, ends_at: None, generator_url: String::new(), updated_at: now }
+        Alert {
+            labels,
+            annotations: Labels::new(),
+            starts_at: now,
+            ends_at: None,
+            generator_url: String::new(),
+            updated_at: now,
+        }
     }
 
     /// Alertmanager's fingerprint of the label set.
@@ -82,7 +89,8 @@ pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// Go's `model.LabelSet.String()`: `{a="1", b="2"}`.
 pub fn labelset_string(labels: &Labels) -> String {
-    let parts: Vec<String> = labels.iter().map(|l| format!("{}={}", l.name, super::matchers::go_quote(&l.value))).collect();
+    let parts: Vec<String> =
+        labels.iter().map(|l| format!("{}={}", l.name, super::matchers::go_quote(&l.value))).collect();
     format!("{{{}}}", parts.join(", "))
 }
 

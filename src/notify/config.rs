@@ -517,7 +517,9 @@ pub enum Integration {
     Telegram(TelegramConfig),
     Ntfy(NtfyConfig),
     /// An Alertmanager integration Sightline validates but cannot deliver to.
-    Unsupported { kind: String },
+    Unsupported {
+        kind: String,
+    },
 }
 
 impl Integration {
@@ -560,6 +562,10 @@ pub struct Receiver {
 }
 
 type Items = Vec<BTreeMap<String, serde_yaml_ng::Value>>;
+
+/// An integration Sightline only validates: name, items, allowed fields,
+/// and (error, whether `global` supplies the credential).
+type UnsupportedSpec<'a> = (&'a str, &'a Items, &'a [&'a str], Option<(&'a str, bool)>);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -653,7 +659,8 @@ impl Config {
 /// Reads and validates an alertmanager.yml file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|e| ConfigError::Io { file: file.clone(), reason: e.to_string() })?;
+    let src =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::Io { file: file.clone(), reason: e.to_string() })?;
     let mut cfg = parse_str(&src, &file)?;
     // Template globs are relative to the config file, as in Alertmanager.
     if let Some(dir) = path.parent() {
@@ -683,7 +690,9 @@ pub fn parse_str(src: &str, file: &str) -> Result<Config, ConfigError> {
         let key = path.rsplit('.').next().unwrap_or("").split('[').next().unwrap_or("").to_string();
         if !key.is_empty() && key != "?" {
             let needle = format!("{key}:");
-            if let Some(i) = src.lines().enumerate().skip(line.saturating_sub(1)).find(|(_, l)| l.contains(&needle)).map(|(i, _)| i) {
+            if let Some(i) =
+                src.lines().enumerate().skip(line.saturating_sub(1)).find(|(_, l)| l.contains(&needle)).map(|(i, _)| i)
+            {
                 line = i + 1;
             }
         }
@@ -721,10 +730,25 @@ impl Validator<'_> {
 
     fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let mut g = raw.global.unwrap_or_default();
-        self.both(g.smtp_auth_password.is_some(), g.smtp_auth_password_file.is_some(), "smtp_auth_password", "smtp_auth_password_file")?;
-        self.both(g.smtp_auth_secret.is_some(), g.smtp_auth_secret_file.is_some(), "smtp_auth_secret", "smtp_auth_secret_file")?;
+        self.both(
+            g.smtp_auth_password.is_some(),
+            g.smtp_auth_password_file.is_some(),
+            "smtp_auth_password",
+            "smtp_auth_password_file",
+        )?;
+        self.both(
+            g.smtp_auth_secret.is_some(),
+            g.smtp_auth_secret_file.is_some(),
+            "smtp_auth_secret",
+            "smtp_auth_secret_file",
+        )?;
         self.both(g.slack_api_url.is_some(), g.slack_api_url_file.is_some(), "slack_api_url", "slack_api_url_file")?;
-        self.both(g.slack_app_token.is_some(), g.slack_app_token_file.is_some(), "slack_app_token", "slack_app_token_file")?;
+        self.both(
+            g.slack_app_token.is_some(),
+            g.slack_app_token_file.is_some(),
+            "slack_app_token",
+            "slack_app_token_file",
+        )?;
         let has_token = g.slack_app_token.is_some() || g.slack_app_token_file.is_some();
         let url_is_app = g.slack_api_url.as_ref().is_some_and(|u| u.0 == SLACK_APP_URL);
         if has_token && (g.slack_api_url_file.is_some() || (g.slack_api_url.is_some() && !url_is_app)) {
@@ -733,12 +757,42 @@ impl Validator<'_> {
                 "at most one of slack_app_token/slack_app_token_file & slack_api_url/slack_api_url_file must be configured",
             ));
         }
-        self.both(g.opsgenie_api_key.is_some(), g.opsgenie_api_key_file.is_some(), "opsgenie_api_key", "opsgenie_api_key_file")?;
-        self.both(g.victorops_api_key.is_some(), g.victorops_api_key_file.is_some(), "victorops_api_key", "victorops_api_key_file")?;
-        self.both(g.wechat_api_secret.is_some(), g.wechat_api_secret_file.is_some(), "wechat_api_secret", "wechat_api_secret_file")?;
-        self.both(g.telegram_bot_token.is_some(), g.telegram_bot_token_file.is_some(), "telegram_bot_token", "telegram_bot_token_file")?;
-        self.both(g.rocketchat_token.is_some(), g.rocketchat_token_file.is_some(), "rocketchat_token", "rocketchat_token_file")?;
-        self.both(g.rocketchat_token_id.is_some(), g.rocketchat_token_id_file.is_some(), "rocketchat_token_id", "rocketchat_token_id_file")?;
+        self.both(
+            g.opsgenie_api_key.is_some(),
+            g.opsgenie_api_key_file.is_some(),
+            "opsgenie_api_key",
+            "opsgenie_api_key_file",
+        )?;
+        self.both(
+            g.victorops_api_key.is_some(),
+            g.victorops_api_key_file.is_some(),
+            "victorops_api_key",
+            "victorops_api_key_file",
+        )?;
+        self.both(
+            g.wechat_api_secret.is_some(),
+            g.wechat_api_secret_file.is_some(),
+            "wechat_api_secret",
+            "wechat_api_secret_file",
+        )?;
+        self.both(
+            g.telegram_bot_token.is_some(),
+            g.telegram_bot_token_file.is_some(),
+            "telegram_bot_token",
+            "telegram_bot_token_file",
+        )?;
+        self.both(
+            g.rocketchat_token.is_some(),
+            g.rocketchat_token_file.is_some(),
+            "rocketchat_token",
+            "rocketchat_token_file",
+        )?;
+        self.both(
+            g.rocketchat_token_id.is_some(),
+            g.rocketchat_token_id_file.is_some(),
+            "rocketchat_token_id",
+            "rocketchat_token_id_file",
+        )?;
         self.both(
             g.mattermost_webhook_url.is_some(),
             g.mattermost_webhook_url_file.is_some(),
@@ -753,7 +807,8 @@ impl Validator<'_> {
         g.pagerduty_url.get_or_insert_with(|| "https://events.pagerduty.com/v2/enqueue".into());
         g.opsgenie_api_url.get_or_insert_with(|| "https://api.opsgenie.com/".into());
         g.wechat_api_url.get_or_insert_with(|| "https://qyapi.weixin.qq.com/cgi-bin/".into());
-        g.victorops_api_url.get_or_insert_with(|| "https://alert.victorops.com/integrations/generic/20131114/alert/".into());
+        g.victorops_api_url
+            .get_or_insert_with(|| "https://alert.victorops.com/integrations/generic/20131114/alert/".into());
         g.telegram_api_url.get_or_insert_with(|| "https://api.telegram.org".into());
         g.webex_api_url.get_or_insert_with(|| "https://webexapis.com/v1/messages".into());
         g.rocketchat_api_url.get_or_insert_with(|| "https://open.rocket.chat/".into());
@@ -778,7 +833,10 @@ impl Validator<'_> {
                 return Err(self.err("receivers", "missing name in receiver"));
             }
             if !names.insert(r.name.clone()) {
-                return Err(self.err(&format!("name: {}", r.name), format!("notification config name {:?} is not unique", r.name)));
+                return Err(self.err(
+                    &format!("name: {}", r.name),
+                    format!("notification config name {:?} is not unique", r.name),
+                ));
             }
             receivers.push(self.receiver(r, &g)?);
         }
@@ -830,14 +888,19 @@ impl Validator<'_> {
     ) -> Result<(), ConfigError> {
         if let Some(name) = r.receiver.as_deref().filter(|n| !n.is_empty()) {
             if !receivers.contains(name) {
-                return Err(self.err(&format!("receiver: {name}"), format!("undefined receiver {name:?} used in route")));
+                return Err(
+                    self.err(&format!("receiver: {name}"), format!("undefined receiver {name:?} used in route"))
+                );
             }
         }
         if let Some(gb) = &r.group_by {
             let mut seen = HashSet::new();
             for l in gb {
                 if l == "..." && gb.len() > 1 {
-                    return Err(self.err("group_by", "cannot have wildcard group_by (`...`) and other other labels at the same time"));
+                    return Err(self.err(
+                        "group_by",
+                        "cannot have wildcard group_by (`...`) and other other labels at the same time",
+                    ));
                 }
                 if l != "..." && !valid_label_name(l) {
                     return Err(self.err("group_by", format!("invalid label name {l:?} in group_by list")));
@@ -866,7 +929,11 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn legacy(&self, eq: &BTreeMap<String, String>, re: &BTreeMap<String, Option<String>>) -> Result<Vec<Matcher>, ConfigError> {
+    fn legacy(
+        &self,
+        eq: &BTreeMap<String, String>,
+        re: &BTreeMap<String, Option<String>>,
+    ) -> Result<Vec<Matcher>, ConfigError> {
         legacy_matchers(eq, re).map_err(|(name, e)| self.err(&format!("{name}:"), e))
     }
 
@@ -883,7 +950,11 @@ impl Validator<'_> {
         let at2 = format!("name: '{}'", r.name);
         let here = |reason: String| {
             let line = self.line_of(&at).max(self.line_of(&at2));
-            ConfigError::Invalid { file: self.file.to_string(), line, reason: format!("receiver {:?}: {reason}", r.name) }
+            ConfigError::Invalid {
+                file: self.file.to_string(),
+                line,
+                reason: format!("receiver {:?}: {reason}", r.name),
+            }
         };
         let mut out = Vec::new();
         for mut c in r.webhook_configs {
@@ -979,7 +1050,9 @@ impl Validator<'_> {
                 return Err(here("no Slack API URL nor App token set either inline or in a file".into()));
             }
             if c.update_message && !token_mode {
-                return Err(here("update_message can only be used with bot tokens (app_token), not with incoming webhooks".into()));
+                return Err(here(
+                    "update_message can only be used with bot tokens (app_token), not with incoming webhooks".into(),
+                ));
             }
             inherit_http(&mut c.http_config, g);
             out.push(Integration::Slack(c));
@@ -1057,31 +1130,77 @@ impl Validator<'_> {
             out.push(Integration::Ntfy(c));
         }
         // Integrations Sightline does not deliver to: validated like upstream.
-        let unsupported: [(&str, &Items, &[&str], Option<(&str, bool)>); 11] = [
+        let unsupported: [UnsupportedSpec<'_>; 11] = [
             (
                 "opsgenie",
                 &r.opsgenie_configs,
                 &[
-                    "send_resolved", "http_config", "api_key", "api_key_file", "api_url", "message", "description", "source",
-                    "details", "entity", "responders", "actions", "tags", "note", "priority", "update_alerts", "visible_to",
+                    "send_resolved",
+                    "http_config",
+                    "api_key",
+                    "api_key_file",
+                    "api_url",
+                    "message",
+                    "description",
+                    "source",
+                    "details",
+                    "entity",
+                    "responders",
+                    "actions",
+                    "tags",
+                    "note",
+                    "priority",
+                    "update_alerts",
+                    "visible_to",
                 ],
-                Some(("no global OpsGenie API Key set either inline or in a file", g.opsgenie_api_key.is_some() || g.opsgenie_api_key_file.is_some())),
+                Some((
+                    "no global OpsGenie API Key set either inline or in a file",
+                    g.opsgenie_api_key.is_some() || g.opsgenie_api_key_file.is_some(),
+                )),
             ),
             (
                 "victorops",
                 &r.victorops_configs,
                 &[
-                    "send_resolved", "http_config", "api_key", "api_key_file", "api_url", "routing_key", "message_type",
-                    "entity_display_name", "state_message", "monitoring_tool", "custom_fields",
+                    "send_resolved",
+                    "http_config",
+                    "api_key",
+                    "api_key_file",
+                    "api_url",
+                    "routing_key",
+                    "message_type",
+                    "entity_display_name",
+                    "state_message",
+                    "monitoring_tool",
+                    "custom_fields",
                 ],
-                Some(("no global VictorOps API Key set", g.victorops_api_key.is_some() || g.victorops_api_key_file.is_some())),
+                Some((
+                    "no global VictorOps API Key set",
+                    g.victorops_api_key.is_some() || g.victorops_api_key_file.is_some(),
+                )),
             ),
             (
                 "pushover",
                 &r.pushover_configs,
                 &[
-                    "send_resolved", "http_config", "user_key", "user_key_file", "token", "token_file", "title", "message", "url",
-                    "url_title", "device", "sound", "priority", "retry", "expire", "ttl", "html", "monospace",
+                    "send_resolved",
+                    "http_config",
+                    "user_key",
+                    "user_key_file",
+                    "token",
+                    "token_file",
+                    "title",
+                    "message",
+                    "url",
+                    "url_title",
+                    "device",
+                    "sound",
+                    "priority",
+                    "retry",
+                    "expire",
+                    "ttl",
+                    "html",
+                    "monospace",
                 ],
                 None,
             ),
@@ -1089,8 +1208,16 @@ impl Validator<'_> {
                 "sns",
                 &r.sns_configs,
                 &[
-                    "send_resolved", "http_config", "api_url", "sigv4", "topic_arn", "phone_number", "target_arn", "subject",
-                    "message", "attributes",
+                    "send_resolved",
+                    "http_config",
+                    "api_url",
+                    "sigv4",
+                    "topic_arn",
+                    "phone_number",
+                    "target_arn",
+                    "subject",
+                    "message",
+                    "attributes",
                 ],
                 None,
             ),
@@ -1098,37 +1225,95 @@ impl Validator<'_> {
                 "wechat",
                 &r.wechat_configs,
                 &[
-                    "send_resolved", "http_config", "api_secret", "api_secret_file", "corp_id", "api_url", "to_user", "to_party",
-                    "to_tag", "agent_id", "message", "message_type",
+                    "send_resolved",
+                    "http_config",
+                    "api_secret",
+                    "api_secret_file",
+                    "corp_id",
+                    "api_url",
+                    "to_user",
+                    "to_party",
+                    "to_tag",
+                    "agent_id",
+                    "message",
+                    "message_type",
                 ],
-                Some(("no global Wechat Api Secret set either inline or in a file", g.wechat_api_secret.is_some() || g.wechat_api_secret_file.is_some())),
+                Some((
+                    "no global Wechat Api Secret set either inline or in a file",
+                    g.wechat_api_secret.is_some() || g.wechat_api_secret_file.is_some(),
+                )),
             ),
             ("webex", &r.webex_configs, &["send_resolved", "http_config", "api_url", "room_id", "message"], None),
             (
                 "rocketchat",
                 &r.rocketchat_configs,
                 &[
-                    "send_resolved", "http_config", "api_url", "channel", "token", "token_file", "token_id", "token_id_file",
-                    "color", "emoji", "icon_url", "text", "title", "title_link", "fields", "short_fields", "image_url",
-                    "thumb_url", "link_names", "actions",
+                    "send_resolved",
+                    "http_config",
+                    "api_url",
+                    "channel",
+                    "token",
+                    "token_file",
+                    "token_id",
+                    "token_id_file",
+                    "color",
+                    "emoji",
+                    "icon_url",
+                    "text",
+                    "title",
+                    "title_link",
+                    "fields",
+                    "short_fields",
+                    "image_url",
+                    "thumb_url",
+                    "link_names",
+                    "actions",
                 ],
-                Some(("no global Rocketchat Token set either inline or in a file", g.rocketchat_token.is_some() || g.rocketchat_token_file.is_some())),
+                Some((
+                    "no global Rocketchat Token set either inline or in a file",
+                    g.rocketchat_token.is_some() || g.rocketchat_token_file.is_some(),
+                )),
             ),
             (
                 "mattermost",
                 &r.mattermost_configs,
                 &[
-                    "send_resolved", "http_config", "webhook_url", "webhook_url_file", "channel", "username", "text", "icon_url",
-                    "icon_emoji", "attachments", "props", "priority",
+                    "send_resolved",
+                    "http_config",
+                    "webhook_url",
+                    "webhook_url_file",
+                    "channel",
+                    "username",
+                    "text",
+                    "icon_url",
+                    "icon_emoji",
+                    "attachments",
+                    "props",
+                    "priority",
                 ],
-                Some(("missing webhook_url or webhook_url_file on mattermost_config", g.mattermost_webhook_url.is_some() || g.mattermost_webhook_url_file.is_some())),
+                Some((
+                    "missing webhook_url or webhook_url_file on mattermost_config",
+                    g.mattermost_webhook_url.is_some() || g.mattermost_webhook_url_file.is_some(),
+                )),
             ),
             (
                 "jira",
                 &r.jira_configs,
                 &[
-                    "send_resolved", "http_config", "api_url", "project", "summary", "description", "labels", "priority",
-                    "issue_type", "reopen_transition", "resolve_transition", "wont_fix_resolution", "reopen_duration", "fields",
+                    "send_resolved",
+                    "http_config",
+                    "api_url",
+                    "project",
+                    "summary",
+                    "description",
+                    "labels",
+                    "priority",
+                    "issue_type",
+                    "reopen_transition",
+                    "resolve_transition",
+                    "wont_fix_resolution",
+                    "reopen_duration",
+                    "fields",
                     "api_type",
                 ],
                 None,
@@ -1142,7 +1327,16 @@ impl Validator<'_> {
             (
                 "incidentio",
                 &r.incidentio_configs,
-                &["send_resolved", "http_config", "url", "url_file", "alert_source_token", "alert_source_token_file", "max_alerts", "timeout"],
+                &[
+                    "send_resolved",
+                    "http_config",
+                    "url",
+                    "url_file",
+                    "alert_source_token",
+                    "alert_source_token_file",
+                    "max_alerts",
+                    "timeout",
+                ],
                 None,
             ),
         ];
@@ -1171,7 +1365,9 @@ impl Validator<'_> {
                     }
                 }
                 if kind == "sns" && !own("topic_arn") && !own("target_arn") && !own("phone_number") {
-                    return Err(here("must provide either a Target ARN, Topic ARN, or Phone Number for SNS config".into()));
+                    return Err(here(
+                        "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config".into(),
+                    ));
                 }
                 out.push(Integration::Unsupported { kind: kind.to_string() });
             }
@@ -1197,7 +1393,9 @@ pub fn legacy_matchers(
         if !valid_label_name(k) {
             return Err((k.clone(), format!("invalid label name {k:?}")));
         }
-        let v = v.as_ref().ok_or_else(|| (k.clone(), format!("invalid_label: regular expression for {k:?} is empty (null)")))?;
+        let v = v
+            .as_ref()
+            .ok_or_else(|| (k.clone(), format!("invalid_label: regular expression for {k:?} is empty (null)")))?;
         let m = Matcher::new(MatchKind::Regex, k, format!("^(?:{v})$"))
             .map_err(|e| (k.clone(), format!("invalid regular expression for {k:?}: {e}")))?;
         out.push(m);
@@ -1217,8 +1415,20 @@ pub fn route_matchers(r: &RouteConfig) -> Vec<Matcher> {
 /// Replaces the values of secret-bearing keys with `<secret>` line by line,
 /// so the status API can show the configuration without leaking anything.
 pub fn redact(src: &str) -> String {
-    const SECRET_KEYS: [&str; 12] =
-        ["password", "secret", "token", "api_key", "credentials", "routing_key", "service_key", "url", "user_key", "key", "token_id", "bearer_token"];
+    const SECRET_KEYS: [&str; 12] = [
+        "password",
+        "secret",
+        "token",
+        "api_key",
+        "credentials",
+        "routing_key",
+        "service_key",
+        "url",
+        "user_key",
+        "key",
+        "token_id",
+        "bearer_token",
+    ];
     let mut out = String::with_capacity(src.len());
     for line in src.lines() {
         let trimmed = line.trim_start().trim_start_matches("- ");
@@ -1235,7 +1445,8 @@ pub fn redact(src: &str) -> String {
 
 fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(f) if f == '_' || f.is_ascii_alphabetic()) && c.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    matches!(c.next(), Some(f) if f == '_' || f.is_ascii_alphabetic())
+        && c.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 fn inherit_http(h: &mut Option<HttpConfig>, g: &Global) {
@@ -1274,7 +1485,8 @@ mod tests {
 
     #[test]
     fn undefined_receiver_named_with_line() {
-        let e = parse_str("route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n", "x.yml").unwrap_err();
+        let e = parse_str("route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n", "x.yml")
+            .unwrap_err();
         assert_eq!(e.to_string(), "x.yml:4: undefined receiver \"nope\" used in route");
     }
 

@@ -70,7 +70,14 @@ impl Shared {
 }
 
 /// The upstream dedup decision: does this integration need a notification?
-pub fn needs_update(entry: Option<&NflogEntry>, firing: &BTreeSet<u64>, resolved: &BTreeSet<u64>, send_resolved: bool, repeat: Duration, now_ms: i64) -> bool {
+pub fn needs_update(
+    entry: Option<&NflogEntry>,
+    firing: &BTreeSet<u64>,
+    resolved: &BTreeSet<u64>,
+    send_resolved: bool,
+    repeat: Duration,
+    now_ms: i64,
+) -> bool {
     let Some(e) = entry else { return !firing.is_empty() };
     let prev_firing: BTreeSet<u64> = e.firing.iter().copied().collect();
     if !firing.is_subset(&prev_firing) {
@@ -89,7 +96,8 @@ pub fn needs_update(entry: Option<&NflogEntry>, firing: &BTreeSet<u64>, resolved
 
 /// Adds alerts to the state and to their groups.
 pub(crate) fn insert_alerts(st: &mut State, shared: &Shared, alerts: Vec<Alert>, now: DateTime<Utc>, instant: Instant) {
-    let resolve_timeout = chrono::Duration::from_std(st.rt.config.resolve_timeout).unwrap_or(chrono::Duration::minutes(5));
+    let resolve_timeout =
+        chrono::Duration::from_std(st.rt.config.resolve_timeout).unwrap_or(chrono::Duration::minutes(5));
     for mut a in alerts {
         let fp = a.fingerprint();
         if a.ends_at.is_none() {
@@ -208,7 +216,8 @@ pub(crate) fn tick(shared: &Arc<Shared>) {
     }
     // Forget resolved alerts no group holds any more.
     let held: BTreeSet<u64> = st.groups.values().flat_map(|g| g.fps.iter().copied()).collect();
-    let gone: Vec<u64> = st.alerts.iter().filter(|(fp, a)| a.resolved_at(now) && !held.contains(fp)).map(|(fp, _)| *fp).collect();
+    let gone: Vec<u64> =
+        st.alerts.iter().filter(|(fp, a)| a.resolved_at(now) && !held.contains(fp)).map(|(fp, _)| *fp).collect();
     for fp in gone {
         st.alerts.remove(&fp);
         if let Err(e) = shared.store.delete_alert(fp) {
@@ -273,7 +282,14 @@ async fn flush(shared: &Arc<Shared>, job: FlushJob) -> bool {
                 return false;
             }
         };
-        if !needs_update(entry.as_ref(), &firing, &resolved, integ.send_resolved(), job.route.repeat_interval, now.timestamp_millis()) {
+        if !needs_update(
+            entry.as_ref(),
+            &firing,
+            &resolved,
+            integ.send_resolved(),
+            job.route.repeat_interval,
+            now.timestamp_millis(),
+        ) {
             continue;
         }
         let to_send: Vec<Alert> =
@@ -379,8 +395,10 @@ fn record_attempt(shared: &Shared, receiver: &str, kind: &str, res: &Result<(), 
 
 /// An alert as saved in the store.
 pub(crate) fn alert_to_json(a: &Alert) -> String {
-    let labels: serde_json::Map<String, serde_json::Value> = a.labels.iter().map(|l| (l.name.clone(), l.value.clone().into())).collect();
-    let ann: serde_json::Map<String, serde_json::Value> = a.annotations.iter().map(|l| (l.name.clone(), l.value.clone().into())).collect();
+    let labels: serde_json::Map<String, serde_json::Value> =
+        a.labels.iter().map(|l| (l.name.clone(), l.value.clone().into())).collect();
+    let ann: serde_json::Map<String, serde_json::Value> =
+        a.annotations.iter().map(|l| (l.name.clone(), l.value.clone().into())).collect();
     serde_json::json!({
         "labels": labels,
         "annotations": ann,
@@ -398,7 +416,10 @@ pub(crate) fn alert_from_json(s: &str) -> Option<Alert> {
     let v: serde_json::Value = serde_json::from_str(s).ok()?;
     let map = |k: &str| {
         Labels::from_pairs(
-            v[k].as_object().into_iter().flatten().map(|(n, v)| (n.clone(), v.as_str().unwrap_or_default().to_string())),
+            v[k].as_object()
+                .into_iter()
+                .flatten()
+                .map(|(n, v)| (n.clone(), v.as_str().unwrap_or_default().to_string())),
         )
     };
     let t = |k: &str| v[k].as_str().and_then(|s| super::alert::parse_time(s).ok());

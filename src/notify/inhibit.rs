@@ -63,8 +63,13 @@ mod tests {
         }]);
         let crit = l(&[("alertname", "Down"), ("cluster", "a"), ("severity", "critical")]);
         let firing = vec![(1, crit.clone())];
-        assert_eq!(inh.inhibited_by(&l(&[("alertname", "Down"), ("cluster", "a"), ("severity", "warning")]), &firing), vec![1]);
-        assert!(inh.inhibited_by(&l(&[("alertname", "Down"), ("cluster", "b"), ("severity", "warning")]), &firing).is_empty());
+        assert_eq!(
+            inh.inhibited_by(&l(&[("alertname", "Down"), ("cluster", "a"), ("severity", "warning")]), &firing),
+            vec![1]
+        );
+        assert!(inh
+            .inhibited_by(&l(&[("alertname", "Down"), ("cluster", "b"), ("severity", "warning")]), &firing)
+            .is_empty());
         assert!(inh.inhibited_by(&crit, &firing).is_empty());
     }
 

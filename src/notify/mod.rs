@@ -3,17 +3,17 @@
 //! in alertmanager.yml, grouped, inhibited, silenced, deduplicated against a
 //! persisted notification log, and delivered by receivers with retries.
 
-pub mod config;
-pub mod matchers;
-pub mod route;
-pub mod timeinterval;
 pub mod alert;
+pub mod config;
+pub mod dispatch;
 pub mod inhibit;
+pub mod matchers;
+pub mod receivers;
+pub mod route;
 pub mod silence;
 pub mod store;
 pub mod template;
-pub mod receivers;
-pub mod dispatch;
+pub mod timeinterval;
 
 pub use alert::Alert;
 pub use config::{load_file, parse_str, Config, ConfigError};
@@ -79,7 +79,11 @@ impl Metrics {
     /// Registers the metrics (`sightline_notifications_total`, ...).
     pub fn register(&self, reg: &mut Registry) {
         reg.register("sightline_notifications", "Notification delivery attempts", self.notifications.clone());
-        reg.register("sightline_notifications_failed", "Failed notification delivery attempts", self.notifications_failed.clone());
+        reg.register(
+            "sightline_notifications_failed",
+            "Failed notification delivery attempts",
+            self.notifications_failed.clone(),
+        );
         reg.register("sightline_alerts", "Alerts held by the notifier", self.alerts.clone());
     }
 }
@@ -149,7 +153,11 @@ fn runtime(config: Config, external_url: &str) -> Result<Runtime, NotifyError> {
 impl Notifier {
     /// Opens `<data_dir>/sightline.db`, restores silences and firing alerts,
     /// and starts the dispatcher on the current tokio runtime.
-    pub fn start(config: Config, data_dir: &Path, metrics: Option<&mut Registry>) -> Result<Arc<Notifier>, NotifyError> {
+    pub fn start(
+        config: Config,
+        data_dir: &Path,
+        metrics: Option<&mut Registry>,
+    ) -> Result<Arc<Notifier>, NotifyError> {
         Self::start_with(config, Arc::new(Store::open(data_dir)?), metrics, NotifierOptions::default())
     }
 
@@ -199,12 +207,12 @@ impl Notifier {
                 iv.tick().await;
                 dispatch::tick(&s2);
                 n += 1;
-                if n % 20 == 0 {
+                if n.is_multiple_of(20) {
                     let now = chrono::Utc::now();
                     let firing: Vec<_> = dispatch::firing_set(&s2.lock(), now).into_iter().map(|(_, l)| l).collect();
                     s2.silences.maintain(&firing, now, chrono::Duration::days(5));
                 }
-                if n % 10_000 == 0 {
+                if n.is_multiple_of(10_000) {
                     let cutoff = chrono::Utc::now().timestamp_millis() - 5 * 24 * 3600 * 1000;
                     if let Err(e) = s2.store.nflog_gc(cutoff) {
                         tracing::warn!("{e}");
@@ -263,7 +271,14 @@ impl Notifier {
         self.started
     }
 
-    fn status_of(&self, st: &State, fp: u64, a: &Alert, firing: &[(u64, crate::tsdb::Labels)], now: chrono::DateTime<chrono::Utc>) -> AlertStatus {
+    fn status_of(
+        &self,
+        st: &State,
+        fp: u64,
+        a: &Alert,
+        firing: &[(u64, crate::tsdb::Labels)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AlertStatus {
         let mut receivers: Vec<String> = st.rt.route.matches(&a.labels).iter().map(|r| r.receiver.clone()).collect();
         receivers.dedup();
         AlertStatus {
@@ -287,7 +302,8 @@ impl Notifier {
         let now = chrono::Utc::now();
         let st = self.shared.lock();
         let firing = dispatch::firing_set(&st, now);
-        let mut v: Vec<AlertStatus> = st.alerts.iter().map(|(fp, a)| self.status_of(&st, *fp, a, &firing, now)).collect();
+        let mut v: Vec<AlertStatus> =
+            st.alerts.iter().map(|(fp, a)| self.status_of(&st, *fp, a, &firing, now)).collect();
         v.sort_by_key(|s| s.fingerprint);
         v
     }
@@ -304,7 +320,11 @@ impl Notifier {
                 key: g.key.clone(),
                 labels: g.labels.clone(),
                 receiver: g.receiver.clone(),
-                alerts: g.fps.iter().filter_map(|fp| st.alerts.get(fp).map(|a| self.status_of(&st, *fp, a, &firing, now))).collect(),
+                alerts: g
+                    .fps
+                    .iter()
+                    .filter_map(|fp| st.alerts.get(fp).map(|a| self.status_of(&st, *fp, a, &firing, now)))
+                    .collect(),
             })
             .collect();
         v.sort_by(|a, b| a.key.cmp(&b.key).then(a.receiver.cmp(&b.receiver)));
@@ -349,13 +369,26 @@ impl Notifier {
             (st.rt.config.clone(), st.rt.templates.clone())
         };
         let r = cfg.receiver(receiver).ok_or_else(|| NotifyError::UnknownReceiver(receiver.to_string()))?;
-        let mut a = Alert::firing(crate::tsdb::Labels::from_pairs([("alertname", "SightlineTestNotification"), ("severity", "none")]));
+        let mut a = Alert::firing(crate::tsdb::Labels::from_pairs([
+            ("alertname", "SightlineTestNotification"),
+            ("severity", "none"),
+        ]));
         a.annotations = crate::tsdb::Labels::from_pairs([("summary", "Test notification sent from Sightline")]);
         let labels = crate::tsdb::Labels::from_pairs([("alertname", "SightlineTestNotification")]);
-        let data = template::Data::new(receiver, "{}:{alertname=\"SightlineTestNotification\"}", &labels, &[a], &self.shared.external_url, chrono::Utc::now());
+        let data = template::Data::new(
+            receiver,
+            "{}:{alertname=\"SightlineTestNotification\"}",
+            &labels,
+            &[a],
+            &self.shared.external_url,
+            chrono::Utc::now(),
+        );
         for integ in &r.integrations {
             // A test result is shown to the user; it is counted like any other attempt.
-            if let Err(e) = dispatch::deliver_with_retry(&self.shared, receiver, integ, &data, &templates, Duration::from_secs(5)).await {
+            if let Err(e) =
+                dispatch::deliver_with_retry(&self.shared, receiver, integ, &data, &templates, Duration::from_secs(5))
+                    .await
+            {
                 tracing::warn!(receiver, "test notification failed: {}", e.message);
             }
         }

@@ -150,7 +150,8 @@ fn build(cfg: &RouteConfig, parent: &Route, sibling: Option<(usize, &str)>, coun
         }
     }
     let id = r.id.clone();
-    let children: Vec<Route> = cfg.routes.iter().enumerate().map(|(i, c)| build(c, &r, Some((i, &id)), counter)).collect();
+    let children: Vec<Route> =
+        cfg.routes.iter().enumerate().map(|(i, c)| build(c, &r, Some((i, &id)), counter)).collect();
     r.routes = children;
     r.index = *counter;
     *counter += 1;
@@ -223,11 +224,15 @@ route:
     #[test]
     fn tree_t1() {
         let t = tree(&format!("{T1}{RECEIVERS}"));
-        let cases: &[(&[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case<'_>] = &[
             (&[("owner", "team-A")], &[r#"notify-A;;30/300/14400;{}/{owner="team-A"}"#]),
             (&[("owner", "team-A"), ("env", "unset")], &[r#"notify-A;;30/300/14400;{}/{owner="team-A"}"#]),
             (&[("owner", "team-C")], &[r#"notify-BC;bar,foo;120/300/14400;{}/{owner=~"^(?:team-(B|C))$"}"#]),
-            (&[("owner", "team-A"), ("env", "testing")], &[r#"notify-testing;...;30/300/14400;{}/{owner="team-A"}/{env="testing"}"#]),
+            (
+                &[("owner", "team-A"), ("env", "testing")],
+                &[r#"notify-testing;...;30/300/14400;{}/{owner="team-A"}/{env="testing"}"#],
+            ),
             (
                 &[("owner", "team-A"), ("env", "production")],
                 &[
@@ -236,7 +241,10 @@ route:
                 ],
             ),
             (&[("group_by", "role")], &[r#"notify-def;role;30/300/14400;{}/{group_by="role"}"#]),
-            (&[("env", "testing"), ("group_by", "role")], &[r#"notify-testing;role;30/300/14400;{}/{group_by="role"}/{env="testing"}"#]),
+            (
+                &[("env", "testing"), ("group_by", "role")],
+                &[r#"notify-testing;role;30/300/14400;{}/{group_by="role"}/{env="testing"}"#],
+            ),
             (
                 &[("env", "testing"), ("group_by", "role"), ("wait", "long")],
                 &[r#"notify-testing;role;120/300/14400;{}/{group_by="role"}/{env="testing"}/{wait="long"}"#],
@@ -251,8 +259,15 @@ route:
         assert_eq!(
             walk,
             [
-                "notify-def", "notify-A", "notify-testing", "notify-productionA", "notify-productionB", "notify-BC", "notify-def",
-                "notify-testing", "notify-testing"
+                "notify-def",
+                "notify-A",
+                "notify-testing",
+                "notify-productionA",
+                "notify-productionB",
+                "notify-BC",
+                "notify-def",
+                "notify-testing",
+                "notify-testing"
             ]
         );
         let mut idx = Vec::new();
@@ -286,7 +301,10 @@ route:
         let keys = |labels: &[(&str, &str)]| t.matches(&l(labels)).iter().map(|r| r.key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&[("owner", "team-A")]), [r#"{}/{level!="critical",owner="team-A"}"#]);
         assert_eq!(keys(&[("owner", "team-C")]), [r#"{}/{owner=~"team-(B|C)"}"#]);
-        assert_eq!(keys(&[("owner", "team-A"), ("env", "testing")]), [r#"{}/{level!="critical",owner="team-A"}/{baz!~".*quux",env="testing"}"#]);
+        assert_eq!(
+            keys(&[("owner", "team-A"), ("env", "testing")]),
+            [r#"{}/{level!="critical",owner="team-A"}/{baz!~".*quux",env="testing"}"#]
+        );
         assert_eq!(
             keys(&[("owner", "team-A"), ("env", "production")]),
             [

@@ -47,7 +47,8 @@ impl SilenceMatcher {
             (true, true) => MatchKind::Regex,
             (true, false) => MatchKind::NotRegex,
         };
-        Matcher::new(kind, &self.name, &self.value).map_err(|e| format!("invalid regular expression {:?}: {e}", self.value))
+        Matcher::new(kind, &self.name, &self.value)
+            .map_err(|e| format!("invalid regular expression {:?}: {e}", self.value))
     }
 
     /// From a parsed matcher.
@@ -262,7 +263,7 @@ impl Silences {
     /// All silences, newest first.
     pub fn list(&self) -> Vec<Silence> {
         let mut v: Vec<Silence> = self.read().values().cloned().collect();
-        v.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+        v.sort_by_key(|s| std::cmp::Reverse(s.updated_at));
         v
     }
 
@@ -338,7 +339,10 @@ mod tests {
         s.expire(&id, now + chrono::Duration::seconds(1)).unwrap();
         assert!(s.muted_by(&a, now + chrono::Duration::seconds(2)).is_empty());
         assert!(matches!(s.expire(&id, now + chrono::Duration::seconds(3)), Err(SilenceError::AlreadyExpired(_))));
-        assert_eq!(Silences::load(store).unwrap().get(&id).unwrap().state(now + chrono::Duration::seconds(2)), SilenceState::Expired);
+        assert_eq!(
+            Silences::load(store).unwrap().get(&id).unwrap().state(now + chrono::Duration::seconds(2)),
+            SilenceState::Expired
+        );
     }
 
     #[test]

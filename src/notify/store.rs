@@ -113,7 +113,12 @@ impl Store {
     }
 
     /// The notification-log entry for a group/receiver/integration.
-    pub fn nflog_get(&self, group_key: &str, receiver: &str, integration: usize) -> Result<Option<NflogEntry>, StoreError> {
+    pub fn nflog_get(
+        &self,
+        group_key: &str,
+        receiver: &str,
+        integration: usize,
+    ) -> Result<Option<NflogEntry>, StoreError> {
         self.conn()
             .query_row(
                 "SELECT firing, resolved, ts FROM notify_nflog WHERE group_key = ?1 AND receiver = ?2 AND integration = ?3",
@@ -131,7 +136,13 @@ impl Store {
     }
 
     /// Records what was just sent.
-    pub fn nflog_put(&self, group_key: &str, receiver: &str, integration: usize, e: &NflogEntry) -> Result<(), StoreError> {
+    pub fn nflog_put(
+        &self,
+        group_key: &str,
+        receiver: &str,
+        integration: usize,
+        e: &NflogEntry,
+    ) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "INSERT OR REPLACE INTO notify_nflog (group_key, receiver, integration, firing, resolved, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -143,7 +154,9 @@ impl Store {
 
     /// Drops log entries older than `before_ms` (retention).
     pub fn nflog_gc(&self, before_ms: i64) -> Result<usize, StoreError> {
-        self.conn().execute("DELETE FROM notify_nflog WHERE ts < ?1", params![before_ms]).map_err(ctx("clean notification log"))
+        self.conn()
+            .execute("DELETE FROM notify_nflog WHERE ts < ?1", params![before_ms])
+            .map_err(ctx("clean notification log"))
     }
 
     /// Saves an alert (JSON body) so firing alerts survive a restart.
@@ -190,7 +203,9 @@ impl Store {
     pub fn history(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError> {
         let c = self.conn();
         let mut st = c
-            .prepare("SELECT ts, group_key, receiver, integration, ok, detail FROM notify_history ORDER BY id DESC LIMIT ?1")
+            .prepare(
+                "SELECT ts, group_key, receiver, integration, ok, detail FROM notify_history ORDER BY id DESC LIMIT ?1",
+            )
             .map_err(ctx("read history"))?;
         let rows = st
             .query_map(params![limit as i64], |r| {

@@ -48,7 +48,14 @@ fn common(sets: &[&Labels]) -> Labels {
 
 impl Data {
     /// Builds the data for `alerts` (firing first is not required; order is kept).
-    pub fn new(receiver: &str, group_key: &str, group_labels: &Labels, alerts: &[Alert], external_url: &str, now: DateTime<Utc>) -> Data {
+    pub fn new(
+        receiver: &str,
+        group_key: &str,
+        group_labels: &Labels,
+        alerts: &[Alert],
+        external_url: &str,
+        now: DateTime<Utc>,
+    ) -> Data {
         let items: Vec<AlertData> = alerts
             .iter()
             .map(|a| {
@@ -195,7 +202,8 @@ pub fn go_json_string(s: &str) -> String {
 }
 
 fn go_json_labels(l: &Labels) -> String {
-    let parts: Vec<String> = l.iter().map(|l| format!("{}:{}", go_json_string(&l.name), go_json_string(&l.value))).collect();
+    let parts: Vec<String> =
+        l.iter().map(|l| format!("{}:{}", go_json_string(&l.name), go_json_string(&l.value))).collect();
     format!("{{{}}}", parts.join(","))
 }
 
@@ -299,7 +307,10 @@ pub fn funcs(external_url: &str) -> FuncMap {
             _ => Err("wrong number of args for join: want 2".into()),
         }),
     );
-    m.insert("trimSpace", f(|a| Ok(Value::Str(a.first().map(|v| v.to_string().trim().to_string()).unwrap_or_default()))));
+    m.insert(
+        "trimSpace",
+        f(|a| Ok(Value::Str(a.first().map(|v| v.to_string().trim().to_string()).unwrap_or_default()))),
+    );
     m.insert("stringSlice", f(|a| Ok(Value::List(a.iter().map(|v| Value::Str(v.to_string())).collect()))));
     m.insert("safeUrl", f(|a| Ok(a.first().cloned().unwrap_or(Value::Nil))));
     m.insert(
@@ -318,8 +329,14 @@ pub fn funcs(external_url: &str) -> FuncMap {
             ))
         }),
     );
-    m.insert("labelNames", f(|a| Ok(Value::List(a.first().map(as_map).unwrap_or_default().into_keys().map(Value::Str).collect()))));
-    m.insert("labelValues", f(|a| Ok(Value::List(a.first().map(as_map).unwrap_or_default().into_values().map(Value::Str).collect()))));
+    m.insert(
+        "labelNames",
+        f(|a| Ok(Value::List(a.first().map(as_map).unwrap_or_default().into_keys().map(Value::Str).collect()))),
+    );
+    m.insert(
+        "labelValues",
+        f(|a| Ok(Value::List(a.first().map(as_map).unwrap_or_default().into_values().map(Value::Str).collect()))),
+    );
     m.insert(
         "removeLabels",
         f(|a| match a {
@@ -337,7 +354,8 @@ pub fn funcs(external_url: &str) -> FuncMap {
 /// `.Alerts.Firing` → `.FiringAlerts`, `X.SortedPairs` → `(sortedPairs X)`.
 fn rewrite(text: &str) -> String {
     let t = text.replace(".Alerts.Firing", ".FiringAlerts").replace(".Alerts.Resolved", ".ResolvedAlerts");
-    let re = regex::Regex::new(r"(\$?[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.SortedPairs\b").expect("static regex");
+    let re =
+        regex::Regex::new(r"(\$?[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.SortedPairs\b").expect("static regex");
     re.replace_all(&t, |c: &regex::Captures<'_>| {
         let base = if c[1].is_empty() { "." } else { &c[1] };
         format!("(sortedPairs {base})")
@@ -369,12 +387,14 @@ impl Templates {
         let mut base = Template::parse("default.tmpl", DEFAULT_TEMPLATES, &funcs)
             .map_err(|source| TemplatesError { origin: "default templates".into(), source })?;
         for g in globs {
-            let paths = glob::glob(g).map_err(|e| TemplatesError { origin: g.clone(), source: TemplateError(e.to_string()) })?;
+            let paths = glob::glob(g)
+                .map_err(|e| TemplatesError { origin: g.clone(), source: TemplateError(e.to_string()) })?;
             for p in paths.flatten() {
                 let name = p.display().to_string();
                 let text = std::fs::read_to_string(&p)
                     .map_err(|e| TemplatesError { origin: name.clone(), source: TemplateError(e.to_string()) })?;
-                let t = Template::parse(&name, &rewrite(&text), &funcs).map_err(|source| TemplatesError { origin: name.clone(), source })?;
+                let t = Template::parse(&name, &rewrite(&text), &funcs)
+                    .map_err(|source| TemplatesError { origin: name.clone(), source })?;
                 base.add_defines(&t);
             }
         }
@@ -405,7 +425,14 @@ mod tests {
         a.annotations = Labels::from_pairs([("summary", "node a <down>")]);
         let mut b = Alert::firing(Labels::from_pairs([("alertname", "Down"), ("job", "node"), ("instance", "b")]));
         b.ends_at = Some(now - chrono::Duration::seconds(1));
-        Data::new("team", "{}:{alertname=\"Down\"}", &Labels::from_pairs([("alertname", "Down")]), &[a, b], "http://sl", now)
+        Data::new(
+            "team",
+            "{}:{alertname=\"Down\"}",
+            &Labels::from_pairs([("alertname", "Down")]),
+            &[a, b],
+            "http://sl",
+            now,
+        )
     }
 
     #[test]
@@ -418,14 +445,21 @@ mod tests {
         assert!(text.starts_with("Alerts Firing:\nLabels:\n - alertname = Down\n"), "{text}");
         assert!(text.contains("Alerts Resolved:"), "{text}");
         assert_eq!(t.expand("{{ .Alerts.Firing | len }}/{{ len .Alerts }}", &v).unwrap(), "1/2");
-        assert_eq!(t.expand("{{ range .CommonLabels.SortedPairs }}{{ .Name }};{{ end }}", &v).unwrap(), "alertname;job;");
+        assert_eq!(
+            t.expand("{{ range .CommonLabels.SortedPairs }}{{ .Name }};{{ end }}", &v).unwrap(),
+            "alertname;job;"
+        );
         assert!(t.expand(r#"{{ template "email.default.html" . }}"#, &v).unwrap().contains("<h3>1 firing</h3>"));
     }
 
     #[test]
     fn custom_template_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.tmpl"), r#"{{ define "my.title" }}{{ .CommonLabels.alertname }}!{{ .ExternalURL }}{{ end }}"#).unwrap();
+        std::fs::write(
+            dir.path().join("a.tmpl"),
+            r#"{{ define "my.title" }}{{ .CommonLabels.alertname }}!{{ .ExternalURL }}{{ end }}"#,
+        )
+        .unwrap();
         let glob = dir.path().join("*.tmpl").display().to_string();
         let t = Templates::load(&[glob], "http://sl").unwrap();
         assert_eq!(t.expand(r#"{{ template "my.title" . }}"#, &data().to_value()).unwrap(), "Down!http://sl");
@@ -440,7 +474,10 @@ mod tests {
         let j = d.webhook_json();
         assert!(j.starts_with(r#"{"receiver":"team","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Down","instance":"a","job":"node"},"annotations":{"summary":"node a \u003cdown\u003e"},"startsAt":""#), "{j}");
         assert!(j.contains(r#""endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":""#));
-        assert!(j.ends_with("\"version\":\"4\",\"groupKey\":\"{}:{alertname=\\\"Down\\\"}\",\"truncatedAlerts\":0}\n"), "{j}");
+        assert!(
+            j.ends_with("\"version\":\"4\",\"groupKey\":\"{}:{alertname=\\\"Down\\\"}\",\"truncatedAlerts\":0}\n"),
+            "{j}"
+        );
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         assert_eq!(v["alerts"][1]["status"], "resolved");
         assert_eq!(v["commonLabels"], serde_json::json!({"alertname": "Down", "job": "node"}));

@@ -44,8 +44,20 @@ struct RawTime {
 }
 
 const WEEKDAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-const MONTHS: [&str; 12] =
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
 
 fn minutes(s: &str) -> Result<u32, String> {
     let (h, m) = s.split_once(':').ok_or_else(|| format!("couldn't parse timestamp {s:?}, invalid format"))?;
@@ -105,7 +117,8 @@ impl<'de> Deserialize<'de> for TimeInterval {
             ti.weekdays.push(r);
         }
         for dm in &raw.days_of_month {
-            let r = range(dm, |s| s.trim().parse::<i32>().map_err(|_| format!("invalid day of month {s:?}"))).map_err(e)?;
+            let r =
+                range(dm, |s| s.trim().parse::<i32>().map_err(|_| format!("invalid day of month {s:?}"))).map_err(e)?;
             if r.0 == 0 || r.1 == 0 || r.0.abs() > 31 || r.1.abs() > 31 {
                 return Err(e(format!("days of month {dm:?} out of range")));
             }
@@ -140,9 +153,21 @@ impl TimeInterval {
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         if self.local {
             let l = t.with_timezone(&Local);
-            self.contains_parts(l.hour() * 60 + l.minute(), l.weekday().num_days_from_sunday() as i32, l.day(), l.month(), l.year())
+            self.contains_parts(
+                l.hour() * 60 + l.minute(),
+                l.weekday().num_days_from_sunday() as i32,
+                l.day(),
+                l.month(),
+                l.year(),
+            )
         } else {
-            self.contains_parts(t.hour() * 60 + t.minute(), t.weekday().num_days_from_sunday() as i32, t.day(), t.month(), t.year())
+            self.contains_parts(
+                t.hour() * 60 + t.minute(),
+                t.weekday().num_days_from_sunday() as i32,
+                t.day(),
+                t.month(),
+                t.year(),
+            )
         }
     }
 

@@ -110,7 +110,9 @@ fn bool_param(v: &str) -> Result<bool, String> {
 }
 
 fn params(q: &Option<String>) -> Vec<(String, String)> {
-    form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 fn alert_filter(q: &Option<String>) -> Result<AlertFilter, String> {
@@ -125,7 +127,8 @@ fn alert_filter(q: &Option<String>) -> Result<AlertFilter, String> {
                 bool_param(&v)?;
             }
             "receiver" => {
-                f.receiver = Some(regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| format!("invalid receiver regex: {e}"))?)
+                f.receiver =
+                    Some(regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| format!("invalid receiver regex: {e}"))?)
             }
             _ => {}
         }
@@ -161,7 +164,8 @@ async fn get_alerts(State(n): N, RawQuery(q): RawQuery) -> Response {
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let now = chrono::Utc::now();
-    let list: Vec<Value> = n.alerts().iter().filter(|s| !s.alert.resolved_at(now) && f.keep(s, true)).map(alert_json).collect();
+    let list: Vec<Value> =
+        n.alerts().iter().filter(|s| !s.alert.resolved_at(now) && f.keep(s, true)).map(alert_json).collect();
     Json(Value::Array(list)).into_response()
 }
 
@@ -176,12 +180,8 @@ async fn get_groups(State(n): N, RawQuery(q): RawQuery) -> Response {
         if f.receiver.as_ref().is_some_and(|re| !re.is_match(&g.receiver)) {
             continue;
         }
-        let alerts: Vec<Value> = g
-            .alerts
-            .iter()
-            .filter(|s| !s.alert.resolved_at(now) && f.keep(s, false))
-            .map(alert_json)
-            .collect();
+        let alerts: Vec<Value> =
+            g.alerts.iter().filter(|s| !s.alert.resolved_at(now) && f.keep(s, false)).map(alert_json).collect();
         if alerts.is_empty() {
             continue;
         }
@@ -195,7 +195,9 @@ async fn post_alerts(State(n): N, body: axum::body::Bytes) -> Response {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
     };
-    let Some(items) = v.as_array() else { return error(StatusCode::BAD_REQUEST, "body must be a JSON array of alerts") };
+    let Some(items) = v.as_array() else {
+        return error(StatusCode::BAD_REQUEST, "body must be a JSON array of alerts");
+    };
     let now = chrono::Utc::now();
     let mut alerts = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -263,7 +265,8 @@ async fn get_silences(State(n): N, RawQuery(q): RawQuery) -> Response {
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let now = chrono::Utc::now();
-    let list: Vec<Value> = n.silences().iter().filter(|s| silence_matches_filter(s, &filter)).map(|s| s.to_api_json(now)).collect();
+    let list: Vec<Value> =
+        n.silences().iter().filter(|s| silence_matches_filter(s, &filter)).map(|s| s.to_api_json(now)).collect();
     Json(Value::Array(list)).into_response()
 }
 

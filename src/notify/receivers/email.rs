@@ -23,7 +23,8 @@ pub fn build_message(c: &EmailConfig, t: &Templates, v: &Value) -> Result<Messag
     for (k, text) in &headers {
         expanded.insert(k.clone(), tmpl(t, v, text, &format!("header {k}"))?);
     }
-    let from: Mailbox = expanded["From"].parse().map_err(|e| SendError::permanent(format!("invalid From address: {e}")))?;
+    let from: Mailbox =
+        expanded["From"].parse().map_err(|e| SendError::permanent(format!("invalid From address: {e}")))?;
     let mut b = Message::builder().from(from).subject(expanded["Subject"].clone());
     for to in expanded["To"].split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let mb: Mailbox = to.parse().map_err(|e| SendError::permanent(format!("invalid To address {to:?}: {e}")))?;

@@ -4,8 +4,8 @@
 pub mod email;
 
 use super::config::{
-    DiscordConfig, HttpConfig, Integration, MsTeamsConfig, NtfyConfig, PagerDutyConfig, Secret, SlackConfig, TelegramConfig,
-    WebhookConfig,
+    DiscordConfig, HttpConfig, Integration, MsTeamsConfig, NtfyConfig, PagerDutyConfig, Secret, SlackConfig,
+    TelegramConfig, WebhookConfig,
 };
 use super::template::{Data, Templates};
 use crate::rules::template::Value;
@@ -62,7 +62,10 @@ pub async fn send(integration: &Integration, data: &Data, t: &Templates) -> Resu
         // Telegram answers 200 with {"ok":false} for some errors.
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if v.get("ok") == Some(&serde_json::Value::Bool(false)) {
-            return Err(SendError::permanent(format!("telegram: {}", v["description"].as_str().unwrap_or("request failed"))));
+            return Err(SendError::permanent(format!(
+                "telegram: {}",
+                v["description"].as_str().unwrap_or("request failed")
+            )));
         }
     }
     Ok(())
@@ -121,13 +124,25 @@ pub fn slack_request(c: &SlackConfig, data: &Data, t: &Templates, v: &Value) -> 
     let get = |o: &Option<String>, def: &str, what: &str| tmpl(t, v, o.as_deref().unwrap_or(def), what);
     let mut att = Map::new();
     put_nonempty(&mut att, "title", get(&c.title, r#"{{ template "slack.default.title" . }}"#, "title")?);
-    put_nonempty(&mut att, "title_link", get(&c.title_link, r#"{{ template "slack.default.titlelink" . }}"#, "title_link")?);
+    put_nonempty(
+        &mut att,
+        "title_link",
+        get(&c.title_link, r#"{{ template "slack.default.titlelink" . }}"#, "title_link")?,
+    );
     put_nonempty(&mut att, "pretext", get(&c.pretext, r#"{{ template "slack.default.pretext" . }}"#, "pretext")?);
     put_nonempty(&mut att, "text", get(&c.text, r#"{{ template "slack.default.text" . }}"#, "text")?);
     put_nonempty(&mut att, "fallback", get(&c.fallback, r#"{{ template "slack.default.fallback" . }}"#, "fallback")?);
-    put_nonempty(&mut att, "callback_id", get(&c.callback_id, r#"{{ template "slack.default.callbackid" . }}"#, "callback_id")?);
+    put_nonempty(
+        &mut att,
+        "callback_id",
+        get(&c.callback_id, r#"{{ template "slack.default.callbackid" . }}"#, "callback_id")?,
+    );
     put_nonempty(&mut att, "footer", get(&c.footer, r#"{{ template "slack.default.footer" . }}"#, "footer")?);
-    put_nonempty(&mut att, "color", get(&c.color, r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#, "color")?);
+    put_nonempty(
+        &mut att,
+        "color",
+        get(&c.color, r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#, "color")?,
+    );
     put_nonempty(&mut att, "image_url", get(&c.image_url, "", "image_url")?);
     put_nonempty(&mut att, "thumb_url", get(&c.thumb_url, "", "thumb_url")?);
     let mrkdwn = c.mrkdwn_in.clone().unwrap_or_else(|| vec!["fallback".into(), "pretext".into(), "text".into()]);
@@ -135,7 +150,11 @@ pub fn slack_request(c: &SlackConfig, data: &Data, t: &Templates, v: &Value) -> 
     let mut msg = Map::new();
     put_nonempty(&mut msg, "channel", get(&c.channel, "", "channel")?);
     put_nonempty(&mut msg, "username", get(&c.username, r#"{{ template "slack.default.username" . }}"#, "username")?);
-    put_nonempty(&mut msg, "icon_emoji", get(&c.icon_emoji, r#"{{ template "slack.default.iconemoji" . }}"#, "icon_emoji")?);
+    put_nonempty(
+        &mut msg,
+        "icon_emoji",
+        get(&c.icon_emoji, r#"{{ template "slack.default.iconemoji" . }}"#, "icon_emoji")?,
+    );
     put_nonempty(&mut msg, "icon_url", get(&c.icon_url, r#"{{ template "slack.default.iconurl" . }}"#, "icon_url")?);
     if c.link_names {
         msg.insert("link_names".into(), json!(true));
@@ -147,9 +166,10 @@ pub fn slack_request(c: &SlackConfig, data: &Data, t: &Templates, v: &Value) -> 
         (a, f) => Some(secret_or_file(a, f, "slack app token")?),
     };
     let (url, headers) = match token {
-        Some(tok) => {
-            (c.app_url.clone().unwrap_or_else(|| "https://slack.com/api/chat.postMessage".into()), vec![("Authorization".into(), format!("Bearer {tok}"))])
-        }
+        Some(tok) => (
+            c.app_url.clone().unwrap_or_else(|| "https://slack.com/api/chat.postMessage".into()),
+            vec![("Authorization".into(), format!("Bearer {tok}"))],
+        ),
         None => match (&c.api_url, &c.api_url_file) {
             (None, None) => (c.app_url.clone().unwrap_or_default(), Vec::new()),
             (a, f) => (secret_or_file(a, f, "slack api url")?, Vec::new()),
@@ -163,7 +183,9 @@ pub fn slack_request(c: &SlackConfig, data: &Data, t: &Templates, v: &Value) -> 
 /// The PagerDuty Events API v2 request.
 pub fn pagerduty_request(c: &PagerDutyConfig, data: &Data, t: &Templates, v: &Value) -> Result<HttpRequest, SendError> {
     let key = match (&c.routing_key, &c.routing_key_file) {
-        (None, None) => return Err(SendError::permanent("PagerDuty Events API v1 (service_key) is not supported; use routing_key")),
+        (None, None) => {
+            return Err(SendError::permanent("PagerDuty Events API v1 (service_key) is not supported; use routing_key"))
+        }
         (a, f) => secret_or_file(a, f, "pagerduty routing key")?,
     };
     let get = |o: &Option<String>, def: &str, what: &str| tmpl(t, v, o.as_deref().unwrap_or(def), what);
@@ -187,7 +209,8 @@ pub fn pagerduty_request(c: &PagerDutyConfig, data: &Data, t: &Templates, v: &Va
         for (k, text) in source {
             details.insert(k.clone(), json!(tmpl(t, v, &text, &k)?));
         }
-        let summary = truncate(get(&c.description, r#"{{ template "pagerduty.default.description" .}}"#, "description")?, 1024);
+        let summary =
+            truncate(get(&c.description, r#"{{ template "pagerduty.default.description" .}}"#, "description")?, 1024);
         let client = get(&c.client, r#"{{ template "pagerduty.default.client" . }}"#, "client")?;
         let mut payload = json!({
             "summary": summary,
@@ -203,7 +226,8 @@ pub fn pagerduty_request(c: &PagerDutyConfig, data: &Data, t: &Templates, v: &Va
         }
         ev["payload"] = payload;
         ev["client"] = json!(client);
-        ev["client_url"] = json!(get(&c.client_url, r#"{{ template "pagerduty.default.clientURL" . }}"#, "client_url")?);
+        ev["client_url"] =
+            json!(get(&c.client_url, r#"{{ template "pagerduty.default.clientURL" . }}"#, "client_url")?);
     }
     let url = c.url.clone().unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".into());
     Ok(json_request(url, &ev))
@@ -212,8 +236,14 @@ pub fn pagerduty_request(c: &PagerDutyConfig, data: &Data, t: &Templates, v: &Va
 /// The Discord webhook request (one embed).
 pub fn discord_request(c: &DiscordConfig, data: &Data, t: &Templates, v: &Value) -> Result<HttpRequest, SendError> {
     let url = secret_or_file(&c.webhook_url, &c.webhook_url_file, "discord webhook url")?;
-    let title = truncate(tmpl(t, v, c.title.as_deref().unwrap_or(r#"{{ template "discord.default.title" . }}"#), "title")?, 256);
-    let desc = truncate(tmpl(t, v, c.message.as_deref().unwrap_or(r#"{{ template "discord.default.message" . }}"#), "message")?, 4096);
+    let title = truncate(
+        tmpl(t, v, c.title.as_deref().unwrap_or(r#"{{ template "discord.default.title" . }}"#), "title")?,
+        256,
+    );
+    let desc = truncate(
+        tmpl(t, v, c.message.as_deref().unwrap_or(r#"{{ template "discord.default.message" . }}"#), "message")?,
+        4096,
+    );
     let color = if data.status == "firing" { 0x992D22 } else { 0x2ECC71 };
     let mut body = json!({"embeds": [{"title": title, "description": desc, "color": color}]});
     if let Some(content) = &c.content {
@@ -232,7 +262,8 @@ pub fn discord_request(c: &DiscordConfig, data: &Data, t: &Templates, v: &Value)
 pub fn msteams_request(c: &MsTeamsConfig, data: &Data, t: &Templates, v: &Value) -> Result<HttpRequest, SendError> {
     let url = secret_or_file(&c.webhook_url, &c.webhook_url_file, "msteams webhook url")?;
     let title = tmpl(t, v, c.title.as_deref().unwrap_or(r#"{{ template "msteams.default.title" . }}"#), "title")?;
-    let summary = tmpl(t, v, c.summary.as_deref().unwrap_or(r#"{{ template "msteams.default.summary" . }}"#), "summary")?;
+    let summary =
+        tmpl(t, v, c.summary.as_deref().unwrap_or(r#"{{ template "msteams.default.summary" . }}"#), "summary")?;
     let text = tmpl(t, v, c.text.as_deref().unwrap_or(r#"{{ template "msteams.default.text" . }}"#), "text")?;
     let color = if data.status == "firing" { "8C1A1A" } else { "2DC72D" };
     let body = json!({
@@ -249,7 +280,10 @@ pub fn msteams_request(c: &MsTeamsConfig, data: &Data, t: &Templates, v: &Value)
 /// The Telegram `sendMessage` request.
 pub fn telegram_request(c: &TelegramConfig, t: &Templates, v: &Value) -> Result<HttpRequest, SendError> {
     let token = secret_or_file(&c.bot_token, &c.bot_token_file, "telegram bot token")?;
-    let text = truncate(tmpl(t, v, c.message.as_deref().unwrap_or(r#"{{ template "telegram.default.message" . }}"#), "message")?, 4096);
+    let text = truncate(
+        tmpl(t, v, c.message.as_deref().unwrap_or(r#"{{ template "telegram.default.message" . }}"#), "message")?,
+        4096,
+    );
     let mut body = json!({"chat_id": c.chat_id, "text": text, "disable_notification": c.disable_notifications});
     if let Some(pm) = c.parse_mode.as_deref().filter(|p| !p.is_empty()) {
         body["parse_mode"] = json!(pm);
@@ -266,8 +300,16 @@ pub fn telegram_request(c: &TelegramConfig, t: &Templates, v: &Value) -> Result<
 pub fn ntfy_request(c: &NtfyConfig, data: &Data, t: &Templates, v: &Value) -> Result<HttpRequest, SendError> {
     let base = c.url.clone().unwrap_or_else(|| "https://ntfy.sh".into());
     let title = tmpl(t, v, c.title.as_deref().unwrap_or(r#"{{ template "ntfy.default.title" . }}"#), "title")?;
-    let message = truncate(tmpl(t, v, c.message.as_deref().unwrap_or(r#"{{ template "ntfy.default.message" . }}"#), "message")?, 4096);
-    let prio_text = tmpl(t, v, c.priority.as_deref().unwrap_or(r#"{{ if eq .Status "firing" }}high{{ else }}default{{ end }}"#), "priority")?;
+    let message = truncate(
+        tmpl(t, v, c.message.as_deref().unwrap_or(r#"{{ template "ntfy.default.message" . }}"#), "message")?,
+        4096,
+    );
+    let prio_text = tmpl(
+        t,
+        v,
+        c.priority.as_deref().unwrap_or(r#"{{ if eq .Status "firing" }}high{{ else }}default{{ end }}"#),
+        "priority",
+    )?;
     let priority = match prio_text.trim() {
         "min" | "1" => 1,
         "low" | "2" => 2,
@@ -275,7 +317,8 @@ pub fn ntfy_request(c: &NtfyConfig, data: &Data, t: &Templates, v: &Value) -> Re
         "max" | "urgent" | "5" => 5,
         _ => 3,
     };
-    let mut tags = vec![if data.status == "firing" { "rotating_light".to_string() } else { "white_check_mark".to_string() }];
+    let mut tags =
+        vec![if data.status == "firing" { "rotating_light".to_string() } else { "white_check_mark".to_string() }];
     tags.extend(c.tags.iter().cloned());
     let body = json!({"topic": c.topic, "title": title, "message": message, "priority": priority, "tags": tags});
     let mut r = json_request(base.trim_end_matches('/').to_string() + "/", &body);
@@ -292,8 +335,15 @@ pub async fn post(http: Option<&HttpConfig>, timeout: Duration, req: HttpRequest
     crate::scrape::ensure_crypto_provider();
     let default = HttpConfig::default();
     let h = http.unwrap_or(&default);
-    let redirect = if h.follow_redirects.unwrap_or(true) { reqwest::redirect::Policy::limited(10) } else { reqwest::redirect::Policy::none() };
-    let mut b = reqwest::Client::builder().timeout(timeout).redirect(redirect).user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")));
+    let redirect = if h.follow_redirects.unwrap_or(true) {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(redirect)
+        .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")));
     match h.proxy_url.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => {
             let proxy = reqwest::Proxy::all(p).map_err(|_| SendError::permanent("invalid proxy_url"))?;
@@ -304,7 +354,8 @@ pub async fn post(http: Option<&HttpConfig>, timeout: Duration, req: HttpRequest
     if h.tls_config.as_ref().is_some_and(|t| t.insecure_skip_verify) {
         b = b.danger_accept_invalid_certs(true);
     }
-    let client = b.build().map_err(|e| SendError::permanent(format!("cannot build HTTP client: {}", e.without_url())))?;
+    let client =
+        b.build().map_err(|e| SendError::permanent(format!("cannot build HTTP client: {}", e.without_url())))?;
     let mut rb = client.post(&req.url).header("Content-Type", req.content_type).body(req.body);
     for (k, v) in &req.headers {
         rb = rb.header(k, v);
@@ -320,11 +371,15 @@ pub async fn post(http: Option<&HttpConfig>, timeout: Duration, req: HttpRequest
         let cred = secret_or_file(&a.credentials, &a.credentials_file, "authorization credentials")?;
         rb = rb.header("Authorization", format!("{} {cred}", a.kind.as_deref().unwrap_or("Bearer")));
     } else if h.bearer_token.is_some() || h.bearer_token_file.is_some() {
-        rb = rb.header("Authorization", format!("Bearer {}", secret_or_file(&h.bearer_token, &h.bearer_token_file, "bearer token")?));
+        rb = rb.header(
+            "Authorization",
+            format!("Bearer {}", secret_or_file(&h.bearer_token, &h.bearer_token_file, "bearer token")?),
+        );
     }
     let resp = rb.send().await.map_err(|e| SendError::transient(format!("request failed: {}", e.without_url())))?;
     let status = resp.status();
-    let body = resp.bytes().await.map_err(|e| SendError::transient(format!("reading response: {}", e.without_url())))?;
+    let body =
+        resp.bytes().await.map_err(|e| SendError::transient(format!("reading response: {}", e.without_url())))?;
     if status.is_success() {
         return Ok(body.to_vec());
     }
@@ -361,7 +416,11 @@ mod tests {
         let t = Templates::load(&[], "http://sl").unwrap();
         let d = data(false);
         let v = d.to_value();
-        let slack = SlackConfig { api_url: Some(Secret("http://x/hook".into())), channel: Some("#a".into()), ..Default::default() };
+        let slack = SlackConfig {
+            api_url: Some(Secret("http://x/hook".into())),
+            channel: Some("#a".into()),
+            ..Default::default()
+        };
         let r = slack_request(&slack, &d, &t, &v).unwrap();
         let b = body(&r);
         assert_eq!(b["channel"], "#a");
@@ -376,7 +435,12 @@ mod tests {
         let b = body(&pagerduty_request(&pd, &dr, &t, &dr.to_value()).unwrap());
         assert_eq!(b["event_action"], "resolve");
         assert!(b.get("payload").is_none());
-        let tg = TelegramConfig { bot_token: Some(Secret("123:abc".into())), chat_id: 5, parse_mode: Some("HTML".into()), ..Default::default() };
+        let tg = TelegramConfig {
+            bot_token: Some(Secret("123:abc".into())),
+            chat_id: 5,
+            parse_mode: Some("HTML".into()),
+            ..Default::default()
+        };
         let r = telegram_request(&tg, &t, &v).unwrap();
         assert!(r.url.ends_with("/bot123:abc/sendMessage"));
         assert!(body(&r)["text"].as_str().unwrap().contains("Alerts Firing"));
