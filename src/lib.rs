@@ -8,6 +8,7 @@ pub mod collect;
 pub mod config;
 pub mod dashboards;
 pub mod ingest;
+pub mod notify;
 pub mod promql;
 pub mod scrape;
 pub mod selfmon;

@@ -1,0 +1,495 @@
+//! The dispatcher: aggregation groups with their timers, and the
+//! notification pipeline each flush runs — time mute → inhibit → silence →
+//! dedup (notification log) → retry → deliver → log.
+
+use super::alert::{fingerprint_hex, labelset_string, Alert};
+use super::config::{Config, Integration};
+use super::inhibit::Inhibitor;
+use super::receivers::{self, SendError};
+use super::route::Route;
+use super::silence::Silences;
+use super::store::{DeliveryRecord, NflogEntry, Store};
+use super::template::{Data, Templates};
+use crate::tsdb::Labels;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Everything derived from one configuration.
+pub(crate) struct Runtime {
+    pub config: Arc<Config>,
+    pub route: Arc<Route>,
+    pub inhibitor: Inhibitor,
+    pub templates: Arc<Templates>,
+}
+
+/// One aggregation group: alerts of one route sharing the group labels.
+pub(crate) struct Group {
+    pub key: String,
+    pub labels: Labels,
+    pub receiver: String,
+    pub fps: BTreeSet<u64>,
+    pub next_flush: Instant,
+    pub has_flushed: bool,
+    pub busy: bool,
+}
+
+/// Mutable dispatcher state, behind one lock.
+pub(crate) struct State {
+    pub rt: Runtime,
+    pub alerts: HashMap<u64, Alert>,
+    /// By (route ID, group labels).
+    pub groups: HashMap<(String, Labels), Group>,
+}
+
+/// Delivery counters and last result of one receiver.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReceiverStats {
+    pub attempts: u64,
+    pub failures: u64,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_ok: Option<bool>,
+    pub last_error: Option<String>,
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub store: Arc<Store>,
+    pub silences: Silences,
+    pub stats: Mutex<HashMap<String, ReceiverStats>>,
+    pub metrics: super::Metrics,
+    pub external_url: String,
+}
+
+impl Shared {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The upstream dedup decision: does this integration need a notification?
+pub fn needs_update(
+    entry: Option<&NflogEntry>,
+    firing: &BTreeSet<u64>,
+    resolved: &BTreeSet<u64>,
+    send_resolved: bool,
+    repeat: Duration,
+    now_ms: i64,
+) -> bool {
+    let Some(e) = entry else { return !firing.is_empty() };
+    let prev_firing: BTreeSet<u64> = e.firing.iter().copied().collect();
+    if !firing.is_subset(&prev_firing) {
+        return true;
+    }
+    // All resolved: tell the receiver if it was told about firing alerts.
+    if firing.is_empty() {
+        return !prev_firing.is_empty();
+    }
+    let prev_resolved: BTreeSet<u64> = e.resolved.iter().copied().collect();
+    if send_resolved && !resolved.is_subset(&prev_resolved) {
+        return true;
+    }
+    e.timestamp_ms + repeat.as_millis() as i64 <= now_ms
+}
+
+/// Adds alerts to the state and to their groups.
+pub(crate) fn insert_alerts(st: &mut State, shared: &Shared, alerts: Vec<Alert>, now: DateTime<Utc>, instant: Instant) {
+    let resolve_timeout =
+        chrono::Duration::from_std(st.rt.config.resolve_timeout).unwrap_or(chrono::Duration::minutes(5));
+    for mut a in alerts {
+        let fp = a.fingerprint();
+        if a.ends_at.is_none() {
+            a.ends_at = Some(now + resolve_timeout);
+        }
+        a.updated_at = now;
+        if let Some(old) = st.alerts.get(&fp) {
+            // Same alert, overlapping in time: keep the earliest start.
+            let overlaps = old.ends_at.is_none_or(|e| a.starts_at <= e) && !old.resolved_at(now);
+            if overlaps && old.starts_at < a.starts_at {
+                a.starts_at = old.starts_at;
+            }
+        }
+        if let Err(e) = shared.store.put_alert(fp, &alert_to_json(&a)) {
+            tracing::warn!("{e}");
+        }
+        route_alert(st, fp, &a, instant);
+        st.alerts.insert(fp, a);
+    }
+}
+
+/// Puts one alert into the groups of every route it matches.
+pub(crate) fn route_alert(st: &mut State, fp: u64, a: &Alert, instant: Instant) {
+    let route = st.rt.route.clone();
+    for r in route.matches(&a.labels) {
+        let labels = r.group_labels(&a.labels);
+        let key = (r.id.clone(), labels.clone());
+        let g = st.groups.entry(key).or_insert_with(|| Group {
+            key: format!("{}:{}", r.key, labelset_string(&labels)),
+            labels,
+            receiver: r.receiver.clone(),
+            fps: BTreeSet::new(),
+            next_flush: instant + r.group_wait,
+            has_flushed: false,
+            busy: false,
+        });
+        g.fps.insert(fp);
+        // An alert that started long ago need not wait for group_wait.
+        let age = (Utc::now() - a.starts_at).to_std().unwrap_or_default();
+        if !g.has_flushed && age >= r.group_wait && g.next_flush > instant {
+            g.next_flush = instant;
+        }
+    }
+}
+
+/// The firing alerts as (fingerprint, labels), for inhibition.
+pub(crate) fn firing_set(st: &State, now: DateTime<Utc>) -> Vec<(u64, Labels)> {
+    st.alerts.iter().filter(|(_, a)| !a.resolved_at(now)).map(|(fp, a)| (*fp, a.labels.clone())).collect()
+}
+
+/// One timer tick: flushes due groups and cleans up.
+pub(crate) fn tick(shared: &Arc<Shared>) {
+    let now = Utc::now();
+    let instant = Instant::now();
+    let mut st = shared.lock();
+    let mut due = Vec::new();
+    for (k, g) in st.groups.iter_mut() {
+        if !g.busy && g.next_flush <= instant {
+            due.push(k.clone());
+        }
+    }
+    let firing = firing_set(&st, now);
+    for k in due {
+        let route = match st.rt.route.find(&k.0) {
+            Some(r) => r.clone(),
+            None => {
+                st.groups.remove(&k);
+                continue;
+            }
+        };
+        let Some(g) = st.groups.get(&k) else { continue };
+        let alerts: Vec<Alert> = g.fps.iter().filter_map(|fp| st.alerts.get(fp).cloned()).collect();
+        if alerts.is_empty() {
+            st.groups.remove(&k);
+            continue;
+        }
+        let job = FlushJob {
+            group_key: g.key.clone(),
+            group_labels: g.labels.clone(),
+            receiver: g.receiver.clone(),
+            route,
+            alerts,
+            firing: firing.clone(),
+            config: st.rt.config.clone(),
+            inhibitor: st.rt.inhibitor.clone(),
+            templates: st.rt.templates.clone(),
+        };
+        if let Some(g) = st.groups.get_mut(&k) {
+            g.busy = true;
+            g.has_flushed = true;
+            g.next_flush = instant + job.route.group_interval;
+        }
+        let shared2 = shared.clone();
+        tokio::spawn(async move {
+            let flushed_at = Utc::now();
+            let snapshot: Vec<(u64, DateTime<Utc>, bool)> =
+                job.alerts.iter().map(|a| (a.fingerprint(), a.updated_at, a.resolved_at(flushed_at))).collect();
+            let ok = flush(&shared2, job).await;
+            let mut guard = shared2.lock();
+            let st = &mut *guard;
+            if let Some(g) = st.groups.get_mut(&k) {
+                g.busy = false;
+                if ok {
+                    // Resolved alerts that were delivered leave the group.
+                    for (fp, updated, resolved) in snapshot {
+                        if resolved && st.alerts.get(&fp).is_none_or(|a| a.updated_at == updated) {
+                            g.fps.remove(&fp);
+                        }
+                    }
+                }
+                if g.fps.is_empty() {
+                    st.groups.remove(&k);
+                }
+            }
+        });
+    }
+    // Forget resolved alerts no group holds any more.
+    let held: BTreeSet<u64> = st.groups.values().flat_map(|g| g.fps.iter().copied()).collect();
+    let gone: Vec<u64> =
+        st.alerts.iter().filter(|(fp, a)| a.resolved_at(now) && !held.contains(fp)).map(|(fp, _)| *fp).collect();
+    for fp in gone {
+        st.alerts.remove(&fp);
+        if let Err(e) = shared.store.delete_alert(fp) {
+            tracing::warn!("{e}");
+        }
+    }
+    shared.metrics.alerts.set(st.alerts.len() as i64);
+}
+
+pub(crate) struct FlushJob {
+    pub group_key: String,
+    pub group_labels: Labels,
+    pub receiver: String,
+    pub route: Route,
+    pub alerts: Vec<Alert>,
+    pub firing: Vec<(u64, Labels)>,
+    pub config: Arc<Config>,
+    pub inhibitor: Inhibitor,
+    pub templates: Arc<Templates>,
+}
+
+/// Whether the route is muted at `now` by its time intervals.
+pub fn time_muted(route: &Route, config: &Config, now: DateTime<Utc>) -> bool {
+    let any = |names: &[String]| {
+        names.iter().any(|n| config.time_intervals.get(n).is_some_and(|tis| tis.iter().any(|ti| ti.contains(now))))
+    };
+    if any(&route.mute_time_intervals) {
+        return true;
+    }
+    !route.active_time_intervals.is_empty() && !any(&route.active_time_intervals)
+}
+
+/// Runs the pipeline for one group; true when every integration succeeded
+/// (or had nothing to do).
+async fn flush(shared: &Arc<Shared>, job: FlushJob) -> bool {
+    let now = Utc::now();
+    if time_muted(&job.route, &job.config, now) {
+        tracing::debug!(group = %job.group_key, "muted by time interval");
+        return false;
+    }
+    let alerts: Vec<Alert> = job
+        .alerts
+        .into_iter()
+        .filter(|a| {
+            let fp = a.fingerprint();
+            let inhibited = job.inhibitor.inhibited_by(&a.labels, &job.firing).into_iter().any(|s| s != fp);
+            !inhibited && shared.silences.muted_by(&a.labels, now).is_empty()
+        })
+        .collect();
+    let Some(receiver) = job.config.receiver(&job.receiver).cloned() else {
+        tracing::warn!(receiver = %job.receiver, "route points at an unknown receiver");
+        return false;
+    };
+    let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.resolved_at(now)).map(Alert::fingerprint).collect();
+    let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.resolved_at(now)).map(Alert::fingerprint).collect();
+    let mut handles = Vec::new();
+    for (i, integ) in receiver.integrations.iter().enumerate() {
+        let entry = match shared.store.nflog_get(&job.group_key, &receiver.name, i) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return false;
+            }
+        };
+        if !needs_update(
+            entry.as_ref(),
+            &firing,
+            &resolved,
+            integ.send_resolved(),
+            job.route.repeat_interval,
+            now.timestamp_millis(),
+        ) {
+            continue;
+        }
+        let to_send: Vec<Alert> =
+            alerts.iter().filter(|a| integ.send_resolved() || !a.resolved_at(now)).cloned().collect();
+        let log = NflogEntry {
+            firing: firing.iter().copied().collect(),
+            resolved: resolved.iter().copied().collect(),
+            timestamp_ms: now.timestamp_millis(),
+        };
+        if to_send.is_empty() {
+            // Nothing this integration wants to hear; still remember it.
+            if let Err(e) = shared.store.nflog_put(&job.group_key, &receiver.name, i, &log) {
+                tracing::warn!("{e}");
+            }
+            continue;
+        }
+        let data = Data::new(&receiver.name, &job.group_key, &job.group_labels, &to_send, &shared.external_url, now);
+        let shared = shared.clone();
+        let integ = integ.clone();
+        let templates = job.templates.clone();
+        let deadline = job.route.group_interval.max(Duration::from_secs(1));
+        let group_key = job.group_key.clone();
+        let rname = receiver.name.clone();
+        handles.push(tokio::spawn(async move {
+            let res = deliver_with_retry(&shared, &rname, &integ, &data, &templates, deadline).await;
+            let ok = res.is_ok();
+            if ok {
+                if let Err(e) = shared.store.nflog_put(&group_key, &rname, i, &log) {
+                    tracing::warn!("{e}");
+                }
+            }
+            let rec = DeliveryRecord {
+                ts_ms: Utc::now().timestamp_millis(),
+                group_key,
+                receiver: rname,
+                integration: format!("{}[{i}]", integ.kind()),
+                ok,
+                detail: match &res {
+                    Ok(()) => format!("{} alerts ({} firing)", data.alerts.len(), data.firing().count()),
+                    Err(e) => e.message.clone(),
+                },
+            };
+            if let Err(e) = shared.store.record_delivery(&rec) {
+                tracing::warn!("{e}");
+            }
+            ok
+        }));
+    }
+    let mut all_ok = true;
+    for h in handles {
+        all_ok &= h.await.unwrap_or(false);
+    }
+    all_ok
+}
+
+/// Sends with exponential backoff on retryable errors until `deadline`.
+/// Counts every attempt and failure per receiver.
+pub(crate) async fn deliver_with_retry(
+    shared: &Shared,
+    receiver: &str,
+    integ: &Integration,
+    data: &Data,
+    templates: &Templates,
+    deadline: Duration,
+) -> Result<(), SendError> {
+    let start = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let res = receivers::send(integ, data, templates).await;
+        record_attempt(shared, receiver, integ.kind(), &res);
+        match res {
+            Ok(()) => return Ok(()),
+            Err(e) if e.retryable && start.elapsed() + backoff < deadline => {
+                tracing::warn!(receiver, integration = integ.kind(), "notify attempt failed, retrying: {}", e.message);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => {
+                tracing::warn!(receiver, integration = integ.kind(), "notify failed: {}", e.message);
+                return Err(e);
+            }
+        }
+    }
+}
+
+fn record_attempt(shared: &Shared, receiver: &str, kind: &str, res: &Result<(), SendError>) {
+    let mut stats = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+    let s = stats.entry(receiver.to_string()).or_default();
+    s.attempts += 1;
+    s.last_attempt = Some(Utc::now());
+    s.last_ok = Some(res.is_ok());
+    let labels = super::ReceiverLabels { receiver: receiver.to_string(), integration: kind.to_string() };
+    shared.metrics.notifications.get_or_create(&labels).inc();
+    match res {
+        Ok(()) => s.last_error = None,
+        Err(e) => {
+            s.failures += 1;
+            s.last_error = Some(e.message.clone());
+            shared.metrics.notifications_failed.get_or_create(&labels).inc();
+        }
+    }
+}
+
+/// An alert as saved in the store.
+pub(crate) fn alert_to_json(a: &Alert) -> String {
+    let labels: serde_json::Map<String, serde_json::Value> =
+        a.labels.iter().map(|l| (l.name.clone(), l.value.clone().into())).collect();
+    let ann: serde_json::Map<String, serde_json::Value> =
+        a.annotations.iter().map(|l| (l.name.clone(), l.value.clone().into())).collect();
+    serde_json::json!({
+        "labels": labels,
+        "annotations": ann,
+        "startsAt": super::alert::go_time(a.starts_at),
+        "endsAt": a.ends_at.map(super::alert::go_time),
+        "generatorURL": a.generator_url,
+        "updatedAt": super::alert::go_time(a.updated_at),
+        "fingerprint": fingerprint_hex(a.fingerprint()),
+    })
+    .to_string()
+}
+
+/// Reads an alert saved by [`alert_to_json`].
+pub(crate) fn alert_from_json(s: &str) -> Option<Alert> {
+    let v: serde_json::Value = serde_json::from_str(s).ok()?;
+    let map = |k: &str| {
+        Labels::from_pairs(
+            v[k].as_object()
+                .into_iter()
+                .flatten()
+                .map(|(n, v)| (n.clone(), v.as_str().unwrap_or_default().to_string())),
+        )
+    };
+    let t = |k: &str| v[k].as_str().and_then(|s| super::alert::parse_time(s).ok());
+    Some(Alert {
+        labels: map("labels"),
+        annotations: map("annotations"),
+        starts_at: t("startsAt")?,
+        ends_at: t("endsAt"),
+        generator_url: v["generatorURL"].as_str().unwrap_or_default().to_string(),
+        updated_at: t("updatedAt").unwrap_or_else(Utc::now),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(v: &[u64]) -> BTreeSet<u64> {
+        v.iter().copied().collect()
+    }
+
+    #[test]
+    fn dedup_rules() {
+        let rep = Duration::from_secs(3600);
+        assert!(needs_update(None, &set(&[1]), &set(&[]), true, rep, 0));
+        assert!(!needs_update(None, &set(&[]), &set(&[1]), true, rep, 0));
+        let e = NflogEntry { firing: vec![1, 2], resolved: vec![], timestamp_ms: 1000 };
+        assert!(!needs_update(Some(&e), &set(&[1, 2]), &set(&[]), true, rep, 2000));
+        assert!(!needs_update(Some(&e), &set(&[1]), &set(&[]), false, rep, 2000));
+        assert!(needs_update(Some(&e), &set(&[1]), &set(&[2]), true, rep, 2000));
+        assert!(needs_update(Some(&e), &set(&[1, 3]), &set(&[]), true, rep, 2000));
+        assert!(needs_update(Some(&e), &set(&[]), &set(&[1, 2]), false, rep, 2000));
+        assert!(needs_update(Some(&e), &set(&[1, 2]), &set(&[]), true, rep, 1000 + 3_600_000));
+    }
+
+    #[test]
+    fn mute_and_active_time_intervals() {
+        use chrono::TimeZone;
+        let cfg = crate::notify::config::parse_str(
+            r#"
+time_intervals:
+  - name: weekend
+    time_intervals: [{weekdays: [saturday, sunday]}]
+route:
+  receiver: r
+  routes:
+    - {matchers: [a="1"], mute_time_intervals: [weekend]}
+    - {matchers: [a="2"], active_time_intervals: [weekend]}
+receivers: [{name: r}]
+"#,
+            "t.yml",
+        )
+        .unwrap();
+        let root = Route::from_config(&cfg.route);
+        let saturday = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        assert!(time_muted(&root.routes[0], &cfg, saturday));
+        assert!(!time_muted(&root.routes[0], &cfg, monday));
+        assert!(!time_muted(&root.routes[1], &cfg, saturday));
+        assert!(time_muted(&root.routes[1], &cfg, monday));
+        assert!(!time_muted(&root, &cfg, saturday));
+    }
+
+    #[test]
+    fn alert_json_round_trip() {
+        let mut a = Alert::firing(Labels::from_pairs([("alertname", "X")]));
+        a.annotations = Labels::from_pairs([("summary", "s")]);
+        a.ends_at = Some(a.starts_at + chrono::Duration::minutes(5));
+        a.generator_url = "http://g".into();
+        let b = alert_from_json(&alert_to_json(&a)).unwrap();
+        assert_eq!(a, b);
+    }
+}
