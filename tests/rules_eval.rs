@@ -534,7 +534,12 @@ fn restore_near_the_end_of_for_waits_the_grace_period() {
     let m2 = manager(&store, Arc::default(), true);
     m2.reload(&[f]).unwrap();
     m2.eval_all_at(17 * MIN);
-    let active_at = lock(&m2.groups()[0]).rules[0].active.values().next().unwrap().active_at;
+    let active_at = lock(&m2.groups()[0]).rules[0]
+        .active
+        .values()
+        .next()
+        .unwrap()
+        .active_at;
     assert_eq!(active_at, 7 * MIN);
     m2.eval_all_at(26 * MIN);
     assert_eq!(state_of(&m2, "Slow"), vec![AlertState::Pending]);
@@ -545,8 +550,16 @@ fn restore_near_the_end_of_for_waits_the_grace_period() {
 #[test]
 fn reload_config_expands_rule_file_globs() {
     let dir = tempfile::tempdir().unwrap();
-    write_rules(&dir, "a.rules.yml", "groups:\n- name: a\n  rules:\n  - record: a\n    expr: vector(1)\n");
-    write_rules(&dir, "b.rules.yml", "groups:\n- name: b\n  rules:\n  - record: b\n    expr: vector(2)\n");
+    write_rules(
+        &dir,
+        "a.rules.yml",
+        "groups:\n- name: a\n  rules:\n  - record: a\n    expr: vector(1)\n",
+    );
+    write_rules(
+        &dir,
+        "b.rules.yml",
+        "groups:\n- name: b\n  rules:\n  - record: b\n    expr: vector(2)\n",
+    );
     write_rules(&dir, "ignored.txt", "not yaml: [");
     let mut cfg = sightline::config::default_config("127.0.0.1:0");
     cfg.base_dir = dir.path().to_path_buf();
@@ -557,4 +570,49 @@ fn reload_config_expands_rule_file_globs() {
     let names: Vec<String> = m.groups().iter().map(|g| lock(g).name.clone()).collect();
     assert_eq!(names, vec!["a", "b"]);
     assert_eq!(m.files().len(), 2);
+}
+
+#[test]
+fn a_failing_evaluation_does_not_mark_series_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_rules(
+        &dir,
+        "s.yml",
+        "groups:\n- name: s\n  rules:\n  - record: r\n    expr: a + on(k) b\n",
+    );
+    let store = MemStore::new();
+    put(
+        &store,
+        &[("__name__", "a"), ("k", "1")],
+        &[(0, 1.0), (MIN, 1.0)],
+    );
+    put(
+        &store,
+        &[("__name__", "b"), ("k", "1"), ("y", "1")],
+        &[(0, 1.0), (MIN, 1.0)],
+    );
+    // At 1m a second `b` makes the match many-to-many: the rule fails.
+    put(
+        &store,
+        &[("__name__", "b"), ("k", "1"), ("y", "2")],
+        &[(MIN, 1.0)],
+    );
+    let m = manager(&store, Arc::default(), false);
+    m.reload(&[f]).unwrap();
+    m.eval_all_at(0);
+    assert_eq!(
+        last_value(&store, &[Matcher::equal("__name__", "r")], 0),
+        Some(2.0)
+    );
+    m.eval_all_at(MIN);
+    assert_eq!(lock(&m.groups()[0]).rules[0].status.health, Health::Err);
+    let s = store
+        .select(&[Matcher::equal("__name__", "r")], 0, MIN)
+        .unwrap();
+    assert_eq!(
+        s[0].samples.len(),
+        1,
+        "no stale marker written: {:?}",
+        s[0].samples
+    );
 }

@@ -389,8 +389,18 @@ fn template_unit_tests_pass_here_and_in_promtool() {
             panic!("{}:\n{}", f.display(), e.join("\n"));
         }
         if let Some(pt) = promtool() {
-            let out = Command::new(pt).arg("test").arg("rules").arg(f).output().expect("run promtool");
-            assert_eq!(out.status.code(), Some(0), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(pt)
+                .arg("test")
+                .arg("rules")
+                .arg(f)
+                .output()
+                .expect("run promtool");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "promtool: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
