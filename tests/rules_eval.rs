@@ -456,6 +456,11 @@ fn api_shapes() {
         only_rec["groups"][0]["rules"].as_array().map(Vec::len),
         Some(1)
     );
+    let active = m.active_alerts();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].0, "A");
+    assert_eq!(active[0].2.value, 2.0);
+    assert_eq!(m.snapshot()[0].rules.len(), 2);
     let alerts = sightline::rules::api::manager_alerts(&m);
     assert_eq!(alerts["alerts"][0]["labels"]["alertname"], "A");
     assert_eq!(alerts["alerts"][0]["state"], "firing");
