@@ -456,6 +456,11 @@ fn api_shapes() {
         only_rec["groups"][0]["rules"].as_array().map(Vec::len),
         Some(1)
     );
+    let active = m.active_alerts();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].0, "A");
+    assert_eq!(active[0].2.value, 2.0);
+    assert_eq!(m.snapshot()[0].rules.len(), 2);
     let alerts = sightline::rules::api::manager_alerts(&m);
     assert_eq!(alerts["alerts"][0]["labels"]["alertname"], "A");
     assert_eq!(alerts["alerts"][0]["state"], "firing");
@@ -510,4 +515,109 @@ async fn groups_run_on_their_own_interval_and_a_slow_group_does_not_delay_others
         .metrics
         .encode()
         .contains("sightline_rule_group_iterations_missed"));
+}
+
+#[test]
+fn restore_near_the_end_of_for_waits_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_rules(
+        &dir,
+        "r.yml",
+        "groups:\n- name: r\n  rules:\n  - alert: Slow\n    expr: lat > 1\n    for: 20m\n",
+    );
+    let store = MemStore::new();
+    let pts: Vec<(i64, f64)> = (0..=60).map(|i| (i * MIN, 5.0)).collect();
+    put(&store, &[("__name__", "lat")], &pts);
+    let m1 = manager(&store, Arc::default(), false);
+    m1.reload(std::slice::from_ref(&f)).unwrap();
+    for t in 0..=15 {
+        m1.eval_all_at(t * MIN);
+    }
+    m1.stop();
+    // 15m spent pending, 5m left: less than the 10m grace period, so the
+    // alert may fire no sooner than 10m after the restart (at 17m).
+    let m2 = manager(&store, Arc::default(), true);
+    m2.reload(&[f]).unwrap();
+    m2.eval_all_at(17 * MIN);
+    let active_at = lock(&m2.groups()[0]).rules[0]
+        .active
+        .values()
+        .next()
+        .unwrap()
+        .active_at;
+    assert_eq!(active_at, 7 * MIN);
+    m2.eval_all_at(26 * MIN);
+    assert_eq!(state_of(&m2, "Slow"), vec![AlertState::Pending]);
+    m2.eval_all_at(27 * MIN);
+    assert_eq!(state_of(&m2, "Slow"), vec![AlertState::Firing]);
+}
+
+#[test]
+fn reload_config_expands_rule_file_globs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(
+        &dir,
+        "a.rules.yml",
+        "groups:\n- name: a\n  rules:\n  - record: a\n    expr: vector(1)\n",
+    );
+    write_rules(
+        &dir,
+        "b.rules.yml",
+        "groups:\n- name: b\n  rules:\n  - record: b\n    expr: vector(2)\n",
+    );
+    write_rules(&dir, "ignored.txt", "not yaml: [");
+    let mut cfg = sightline::config::default_config("127.0.0.1:0");
+    cfg.base_dir = dir.path().to_path_buf();
+    cfg.rule_files = vec!["*.rules.yml".into()];
+    let store = MemStore::new();
+    let m = manager(&store, Arc::default(), false);
+    m.reload_config(&cfg).unwrap();
+    let names: Vec<String> = m.groups().iter().map(|g| lock(g).name.clone()).collect();
+    assert_eq!(names, vec!["a", "b"]);
+    assert_eq!(m.files().len(), 2);
+}
+
+#[test]
+fn a_failing_evaluation_does_not_mark_series_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_rules(
+        &dir,
+        "s.yml",
+        "groups:\n- name: s\n  rules:\n  - record: r\n    expr: a + on(k) b\n",
+    );
+    let store = MemStore::new();
+    put(
+        &store,
+        &[("__name__", "a"), ("k", "1")],
+        &[(0, 1.0), (MIN, 1.0)],
+    );
+    put(
+        &store,
+        &[("__name__", "b"), ("k", "1"), ("y", "1")],
+        &[(0, 1.0), (MIN, 1.0)],
+    );
+    // At 1m a second `b` makes the match many-to-many: the rule fails.
+    put(
+        &store,
+        &[("__name__", "b"), ("k", "1"), ("y", "2")],
+        &[(MIN, 1.0)],
+    );
+    let m = manager(&store, Arc::default(), false);
+    m.reload(&[f]).unwrap();
+    m.eval_all_at(0);
+    assert_eq!(
+        last_value(&store, &[Matcher::equal("__name__", "r")], 0),
+        Some(2.0)
+    );
+    m.eval_all_at(MIN);
+    assert_eq!(lock(&m.groups()[0]).rules[0].status.health, Health::Err);
+    let s = store
+        .select(&[Matcher::equal("__name__", "r")], 0, MIN)
+        .unwrap();
+    assert_eq!(
+        s[0].samples.len(),
+        1,
+        "no stale marker written: {:?}",
+        s[0].samples
+    );
 }

@@ -369,3 +369,38 @@ fn extra_rule_files_agree_with_live_promtool() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Unit-test files written for Sightline (tests/fixtures/rules/unit): they
+/// pin template output (humanize*, printf, title, query, ...), ALERTS and
+/// ALERTS_FOR_STATE; the live promtool must pass them too, so the expected
+/// strings are Prometheus's, not ours.
+#[test]
+fn template_unit_tests_pass_here_and_in_promtool() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/unit");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("_test.yml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        if let Err(e) = run_test_file(f) {
+            panic!("{}:\n{}", f.display(), e.join("\n"));
+        }
+        if let Some(pt) = promtool() {
+            let out = Command::new(pt)
+                .arg("test")
+                .arg("rules")
+                .arg(f)
+                .output()
+                .expect("run promtool");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "promtool: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

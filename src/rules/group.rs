@@ -303,7 +303,9 @@ impl Group {
                     rule.status.health = Health::Err;
                     rule.status.last_error = Some(e);
                     self.failures += 1;
-                    Vec::new()
+                    // Like Prometheus: a failed rule writes nothing, not even
+                    // stale markers, so its series survive a passing error.
+                    continue;
                 }
             };
             // Append this rule's output before the next rule runs, so later

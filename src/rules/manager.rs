@@ -275,6 +275,25 @@ impl RuleManager {
         lock(&self.groups).iter().map(|r| r.group.clone()).collect()
     }
 
+    /// Copies of every group as of now (for UI pages; evaluation goes on).
+    pub fn snapshot(&self) -> Vec<Group> {
+        self.groups().iter().map(|g| lock(g).clone()).collect()
+    }
+
+    /// Pending and firing alerts of every rule: (rule name, rule expression, alert).
+    pub fn active_alerts(&self) -> Vec<(String, String, super::group::ActiveAlert)> {
+        let mut out = Vec::new();
+        for g in self.groups() {
+            let g = lock(&g);
+            for (r, a) in g.alerts() {
+                if a.state != super::group::AlertState::Inactive {
+                    out.push((r.def.name.clone(), r.def.expr.clone(), a.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// The rule files currently loaded.
     pub fn files(&self) -> Vec<PathBuf> {
         lock(&self.files).clone()

@@ -135,7 +135,9 @@ impl Ex<'_> {
                         .iter()
                         .map(|(k, v)| (Value::Str(k.clone()), v.clone()))
                         .collect(),
-                    Value::Int(n) if *n > MAX_RANGE => return Err(self.err(format!("range over {n} is too long"))),
+                    Value::Int(n) if *n > MAX_RANGE => {
+                        return Err(self.err(format!("range over {n} is too long")))
+                    }
                     Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
                     Value::Nil => Vec::new(),
                     other => return Err(self.err(format!("range can't iterate over {other}"))),

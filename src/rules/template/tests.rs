@@ -222,22 +222,84 @@ fn hostile_templates_fail_cleanly() {
     let deep_if = format!("{}{}", "{{ if 1 }}".repeat(5000), "{{ end }}".repeat(5000));
     assert!(check_alert_template("x", &deep_if).is_err());
     assert!(run("{{ range 100000000000 }}{{ end }}", &[], 0.0).is_err());
-    assert!(run("{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}", &[], 0.0).is_err());
+    assert!(run(
+        "{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}",
+        &[],
+        0.0
+    )
+    .is_err());
 }
 
 #[test]
 fn random_templates_never_panic() {
     use rand::{Rng, SeedableRng};
     let pieces = [
-        "{{", "}}", "{{-", "-}}", " ", "$labels", "$value", ".Labels", ".x", "|", "(", ")", "\"s\"", "`r`", "1", "1.5", "-2",
-        "if", "else", "end", "range", "with", "define", "template", "break", "continue", ":=", "=", ",", "$x", "humanize",
-        "printf", "\"%d %s %.2f %q %v\"", "query", "first", "value", "label", "eq", "lt", "and", "or", "not", "len", "index",
-        "'c'", "/*", "*/", "é", "\n", "{", "}", "\\", "\"", "0x1F", "nil", "true", "title", "reReplaceAll", "\"(\"",
+        "{{",
+        "}}",
+        "{{-",
+        "-}}",
+        " ",
+        "$labels",
+        "$value",
+        ".Labels",
+        ".x",
+        "|",
+        "(",
+        ")",
+        "\"s\"",
+        "`r`",
+        "1",
+        "1.5",
+        "-2",
+        "if",
+        "else",
+        "end",
+        "range",
+        "with",
+        "define",
+        "template",
+        "break",
+        "continue",
+        ":=",
+        "=",
+        ",",
+        "$x",
+        "humanize",
+        "printf",
+        "\"%d %s %.2f %q %v\"",
+        "query",
+        "first",
+        "value",
+        "label",
+        "eq",
+        "lt",
+        "and",
+        "or",
+        "not",
+        "len",
+        "index",
+        "'c'",
+        "/*",
+        "*/",
+        "é",
+        "\n",
+        "{",
+        "}",
+        "\\",
+        "\"",
+        "0x1F",
+        "nil",
+        "true",
+        "title",
+        "reReplaceAll",
+        "\"(\"",
     ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for _ in 0..20_000 {
         let n = rng.random_range(1..24);
-        let s: String = (0..n).map(|_| pieces[rng.random_range(0..pieces.len())]).collect();
+        let s: String = (0..n)
+            .map(|_| pieces[rng.random_range(0..pieces.len())])
+            .collect();
         let _ = check_alert_template("fuzz", &s);
         let _ = run(&s, &[("instance", "h:1")], 1.5);
     }
