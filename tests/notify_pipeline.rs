@@ -526,3 +526,17 @@ async fn invalid_reload_keeps_the_running_config() {
     assert!(wait_for(&sink, 1, 1000).await, "old config stopped working");
     n.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_answers_why_or_why_not() {
+    let (url, _sink) = start_sink(0, false).await;
+    let n = start(&webhook_cfg(&url, "  group_wait: 1h"), Arc::new(Store::in_memory().unwrap()));
+    let labels = Labels::from_pairs([("alertname", "Why"), ("instance", "1")]);
+    let e = n.explain(&labels);
+    assert_eq!(e.routes, vec![("{}".to_string(), "hook".to_string(), "{}:{alertname=\"Why\"}".to_string())]);
+    assert!(e.silenced_by.is_empty() && e.inhibited_by.is_empty() && e.time_muted.is_empty());
+    assert_eq!(e.timers[0].0, Duration::from_secs(3600));
+    let id = n.set_silence(silence("alertname", "Why")).unwrap();
+    assert_eq!(n.explain(&labels).silenced_by, vec![id]);
+    n.stop();
+}

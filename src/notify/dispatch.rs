@@ -159,7 +159,8 @@ pub(crate) fn tick(shared: &Arc<Shared>) {
             due.push(k.clone());
         }
     }
-    let firing = firing_set(&st, now);
+    // Inhibition needs every firing alert; only collect them when flushing.
+    let firing = if due.is_empty() { Vec::new() } else { firing_set(&st, now) };
     for k in due {
         let route = match st.rt.route.find(&k.0) {
             Some(r) => r.clone(),
