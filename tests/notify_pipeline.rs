@@ -540,3 +540,26 @@ async fn explain_answers_why_or_why_not() {
     assert_eq!(n.explain(&labels).silenced_by, vec![id]);
     n.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_refuses_plaintext_when_tls_is_required() {
+    let (port, mails) = smtp_sink().await;
+    let yaml = format!(
+        "global:\n  smtp_smarthost: \"127.0.0.1:{port}\"\n  smtp_from: \"sl@example.org\"\n  smtp_auth_username: u\n  smtp_auth_password: hunter2\nroute:\n  receiver: mail\n  group_wait: 20ms\n  group_interval: 300ms\nreceivers:\n  - name: mail\n    email_configs:\n      - to: \"ops@example.org\"\n"
+    );
+    let n = start(&yaml, Arc::new(Store::in_memory().unwrap()));
+    n.receive(vec![alert(&[("alertname", "NoTls")])]);
+    let mut stats = None;
+    for _ in 0..300 {
+        if let Some(s) = n.receiver_stats().get("mail").filter(|s| s.failures > 0) {
+            stats = Some(s.clone());
+            break;
+        }
+        sleep_ms(10).await;
+    }
+    let s = stats.expect("delivery never failed");
+    assert!(mails.lock().unwrap().is_empty(), "mail sent without STARTTLS");
+    let err = s.last_error.unwrap();
+    assert!(!err.contains("hunter2"), "{err}");
+    n.stop();
+}
