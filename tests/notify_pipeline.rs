@@ -260,6 +260,15 @@ async fn restart_neither_repeats_nor_drops() {
     let n = start(&yaml, Arc::new(Store::open(dir.path()).unwrap()));
     n.receive(vec![alert(&[("alertname", "Persist")])]);
     assert!(wait_for(&sink, 1, 1000).await);
+    // The log entry is written right after the receiver answers (a crash in
+    // between would mean one duplicate, as in Alertmanager); let it land.
+    for _ in 0..100 {
+        if !n.history(1).is_empty() {
+            break;
+        }
+        sleep_ms(10).await;
+    }
+    assert_eq!(n.history(10).len(), 1);
     n.stop();
     drop(n);
     // Restart: the alert is restored, the log says it was already sent.
@@ -389,7 +398,7 @@ async fn a_down_receiver_is_counted_and_never_blocks_others() {
         r#"route:
   receiver: up
   group_wait: 50ms
-  group_interval: 600ms
+  group_interval: 5s
   routes:
     - matchers: [alertname="A"]
       receiver: down
@@ -405,7 +414,9 @@ receivers:
     );
     let n = start(&yaml, Arc::new(Store::in_memory().unwrap()));
     n.receive(vec![alert(&[("alertname", "A")])]);
-    assert!(wait_for(&up, 1, 500).await, "healthy receiver waited for the failing one");
+    // The down receiver keeps retrying for up to group_interval (5s); the
+    // healthy one must not wait for that.
+    assert!(wait_for(&up, 1, 2000).await, "healthy receiver waited for the failing one");
     assert!(wait_for(&down, 3, 3000).await, "down receiver not retried");
     let stats = n.receiver_stats();
     let d = &stats["down"];
