@@ -260,6 +260,15 @@ async fn restart_neither_repeats_nor_drops() {
     let n = start(&yaml, Arc::new(Store::open(dir.path()).unwrap()));
     n.receive(vec![alert(&[("alertname", "Persist")])]);
     assert!(wait_for(&sink, 1, 1000).await);
+    // The log entry is written right after the receiver answers (a crash in
+    // between would mean one duplicate, as in Alertmanager); let it land.
+    for _ in 0..100 {
+        if !n.history(1).is_empty() {
+            break;
+        }
+        sleep_ms(10).await;
+    }
+    assert_eq!(n.history(10).len(), 1);
     n.stop();
     drop(n);
     // Restart: the alert is restored, the log says it was already sent.
@@ -389,7 +398,7 @@ async fn a_down_receiver_is_counted_and_never_blocks_others() {
         r#"route:
   receiver: up
   group_wait: 50ms
-  group_interval: 600ms
+  group_interval: 5s
   routes:
     - matchers: [alertname="A"]
       receiver: down
@@ -405,7 +414,9 @@ receivers:
     );
     let n = start(&yaml, Arc::new(Store::in_memory().unwrap()));
     n.receive(vec![alert(&[("alertname", "A")])]);
-    assert!(wait_for(&up, 1, 500).await, "healthy receiver waited for the failing one");
+    // The down receiver keeps retrying for up to group_interval (5s); the
+    // healthy one must not wait for that.
+    assert!(wait_for(&up, 1, 2000).await, "healthy receiver waited for the failing one");
     assert!(wait_for(&down, 3, 3000).await, "down receiver not retried");
     let stats = n.receiver_stats();
     let d = &stats["down"];
@@ -524,5 +535,42 @@ async fn invalid_reload_keeps_the_running_config() {
     assert!(e.starts_with(&format!("{}:3:", bad.display())), "{e}");
     n.receive(vec![alert(&[("alertname", "StillHere")])]);
     assert!(wait_for(&sink, 1, 1000).await, "old config stopped working");
+    n.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_answers_why_or_why_not() {
+    let (url, _sink) = start_sink(0, false).await;
+    let n = start(&webhook_cfg(&url, "  group_wait: 1h"), Arc::new(Store::in_memory().unwrap()));
+    let labels = Labels::from_pairs([("alertname", "Why"), ("instance", "1")]);
+    let e = n.explain(&labels);
+    assert_eq!(e.routes, vec![("{}".to_string(), "hook".to_string(), "{}:{alertname=\"Why\"}".to_string())]);
+    assert!(e.silenced_by.is_empty() && e.inhibited_by.is_empty() && e.time_muted.is_empty());
+    assert_eq!(e.timers[0].0, Duration::from_secs(3600));
+    let id = n.set_silence(silence("alertname", "Why")).unwrap();
+    assert_eq!(n.explain(&labels).silenced_by, vec![id]);
+    n.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_refuses_plaintext_when_tls_is_required() {
+    let (port, mails) = smtp_sink().await;
+    let yaml = format!(
+        "global:\n  smtp_smarthost: \"127.0.0.1:{port}\"\n  smtp_from: \"sl@example.org\"\n  smtp_auth_username: u\n  smtp_auth_password: hunter2\nroute:\n  receiver: mail\n  group_wait: 20ms\n  group_interval: 300ms\nreceivers:\n  - name: mail\n    email_configs:\n      - to: \"ops@example.org\"\n"
+    );
+    let n = start(&yaml, Arc::new(Store::in_memory().unwrap()));
+    n.receive(vec![alert(&[("alertname", "NoTls")])]);
+    let mut stats = None;
+    for _ in 0..300 {
+        if let Some(s) = n.receiver_stats().get("mail").filter(|s| s.failures > 0) {
+            stats = Some(s.clone());
+            break;
+        }
+        sleep_ms(10).await;
+    }
+    let s = stats.expect("delivery never failed");
+    assert!(mails.lock().unwrap().is_empty(), "mail sent without STARTTLS");
+    let err = s.last_error.unwrap();
+    assert!(!err.contains("hunter2"), "{err}");
     n.stop();
 }

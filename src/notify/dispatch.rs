@@ -98,6 +98,7 @@ pub fn needs_update(
 pub(crate) fn insert_alerts(st: &mut State, shared: &Shared, alerts: Vec<Alert>, now: DateTime<Utc>, instant: Instant) {
     let resolve_timeout =
         chrono::Duration::from_std(st.rt.config.resolve_timeout).unwrap_or(chrono::Duration::minutes(5));
+    let mut to_save = Vec::with_capacity(alerts.len());
     for mut a in alerts {
         let fp = a.fingerprint();
         if a.ends_at.is_none() {
@@ -111,11 +112,12 @@ pub(crate) fn insert_alerts(st: &mut State, shared: &Shared, alerts: Vec<Alert>,
                 a.starts_at = old.starts_at;
             }
         }
-        if let Err(e) = shared.store.put_alert(fp, &alert_to_json(&a)) {
-            tracing::warn!("{e}");
-        }
+        to_save.push((fp, alert_to_json(&a)));
         route_alert(st, fp, &a, instant);
         st.alerts.insert(fp, a);
+    }
+    if let Err(e) = shared.store.put_alerts(&to_save) {
+        tracing::warn!("{e}");
     }
 }
 
@@ -159,7 +161,8 @@ pub(crate) fn tick(shared: &Arc<Shared>) {
             due.push(k.clone());
         }
     }
-    let firing = firing_set(&st, now);
+    // Inhibition needs every firing alert; only collect them when flushing.
+    let firing = if due.is_empty() { Vec::new() } else { firing_set(&st, now) };
     for k in due {
         let route = match st.rt.route.find(&k.0) {
             Some(r) => r.clone(),

@@ -133,6 +133,21 @@ pub struct GroupStatus {
     pub alerts: Vec<AlertStatus>,
 }
 
+/// Why an alert is (or is not) notified: the answer to "why was I paged?".
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    /// Each matching route: (route ID, receiver, group key).
+    pub routes: Vec<(String, String, String)>,
+    /// Active silences muting the alert.
+    pub silenced_by: Vec<String>,
+    /// Fingerprints of firing alerts inhibiting it.
+    pub inhibited_by: Vec<String>,
+    /// Route IDs muted right now by their time intervals.
+    pub time_muted: Vec<String>,
+    /// Timers of each matching route: (group_wait, group_interval, repeat_interval).
+    pub timers: Vec<(Duration, Duration, Duration)>,
+}
+
 /// Alertmanager built in: receives alerts, routes, groups, mutes, delivers.
 pub struct Notifier {
     shared: Arc<Shared>,
@@ -294,6 +309,40 @@ impl Notifier {
                 .filter(|s| *s != fp)
                 .map(alert::fingerprint_hex)
                 .collect(),
+        }
+    }
+
+    /// Explains what happens to an alert with `labels` now: routes and
+    /// groups it lands in, and every silence, inhibition or time mute.
+    pub fn explain(&self, labels: &crate::tsdb::Labels) -> Explanation {
+        let now = chrono::Utc::now();
+        let st = self.shared.lock();
+        let fp = alert::fingerprint(labels);
+        let firing = dispatch::firing_set(&st, now);
+        let matched = st.rt.route.matches(labels);
+        Explanation {
+            routes: matched
+                .iter()
+                .map(|r| {
+                    let key = format!("{}:{}", r.key, alert::labelset_string(&r.group_labels(labels)));
+                    (r.id.clone(), r.receiver.clone(), key)
+                })
+                .collect(),
+            silenced_by: self.shared.silences.muted_by(labels, now),
+            inhibited_by: st
+                .rt
+                .inhibitor
+                .inhibited_by(labels, &firing)
+                .into_iter()
+                .filter(|s| *s != fp)
+                .map(alert::fingerprint_hex)
+                .collect(),
+            time_muted: matched
+                .iter()
+                .filter(|r| dispatch::time_muted(r, &st.rt.config, now))
+                .map(|r| r.id.clone())
+                .collect(),
+            timers: matched.iter().map(|r| (r.group_wait, r.group_interval, r.repeat_interval)).collect(),
         }
     }
 

@@ -170,6 +170,21 @@ impl Store {
         Ok(())
     }
 
+    /// Saves many alerts in one transaction (one receive call).
+    pub fn put_alerts(&self, alerts: &[(u64, String)]) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(ctx("save alerts"))?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT OR REPLACE INTO notify_alerts (fingerprint, body) VALUES (?1, ?2)")
+                .map_err(ctx("save alerts"))?;
+            for (fp, body) in alerts {
+                st.execute(params![format!("{fp:016x}"), body]).map_err(ctx("save alerts"))?;
+            }
+        }
+        tx.commit().map_err(ctx("save alerts"))
+    }
+
     /// Forgets an alert.
     pub fn delete_alert(&self, fingerprint: u64) -> Result<(), StoreError> {
         self.conn()

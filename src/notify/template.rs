@@ -351,16 +351,38 @@ pub fn funcs(external_url: &str) -> FuncMap {
 }
 
 /// Rewrites Go method calls our engine cannot call into function calls:
-/// `.Alerts.Firing` → `.FiringAlerts`, `X.SortedPairs` → `(sortedPairs X)`.
+/// `.Alerts.Firing` → `.FiringAlerts`, `X.SortedPairs` → `(sortedPairs X)`,
+/// `X.SortedPairs.Values`/`X.Values` → `(labelValues X)`, `.Names` likewise,
+/// and `X.Remove ARG` → `removeLabels X ARG`.
 fn rewrite(text: &str) -> String {
+    use std::sync::LazyLock;
+    const PATH: &str = r"(\$?[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)";
+    static PAIRS_LIST: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(&format!(r"{PATH}\.SortedPairs\.(Names|Values)\b")).expect("static regex"));
+    static PAIRS: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(&format!(r"{PATH}\.SortedPairs\b")).expect("static regex"));
+    static LIST: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(\$?[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_]*(?:Labels|Annotations))\.(Names|Values)\b",
+        )
+        .expect("static regex")
+    });
+    static BARE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(^|[\s(|])\.(Names|Values)\b").expect("static regex"));
+    static REMOVE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"(\$?[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.Remove\s+(\([^()]*\)|\S+)")
+            .expect("static regex")
+    });
+    let base = |c: &regex::Captures<'_>| if c[1].is_empty() { ".".to_string() } else { c[1].to_string() };
+    let list_fn = |kind: &str| if kind == "Names" { "labelNames" } else { "labelValues" };
     let t = text.replace(".Alerts.Firing", ".FiringAlerts").replace(".Alerts.Resolved", ".ResolvedAlerts");
-    let re =
-        regex::Regex::new(r"(\$?[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.SortedPairs\b").expect("static regex");
-    re.replace_all(&t, |c: &regex::Captures<'_>| {
-        let base = if c[1].is_empty() { "." } else { &c[1] };
-        format!("(sortedPairs {base})")
-    })
-    .into_owned()
+    let t = PAIRS_LIST.replace_all(&t, |c: &regex::Captures<'_>| format!("({} {})", list_fn(&c[2]), base(c)));
+    let t = PAIRS.replace_all(&t, |c: &regex::Captures<'_>| format!("(sortedPairs {})", base(c)));
+    let t = LIST.replace_all(&t, |c: &regex::Captures<'_>| format!("({} {})", list_fn(&c[2]), &c[1]));
+    // Template data has no field called Names or Values: on dot they are the KV methods.
+    let t = BARE.replace_all(&t, |c: &regex::Captures<'_>| format!("{}({} .)", &c[1], list_fn(&c[2])));
+    let t = REMOVE.replace_all(&t, |c: &regex::Captures<'_>| format!("removeLabels {} {}", base(c), &c[2]));
+    t.into_owned()
 }
 
 /// A template error with the template's origin.
@@ -450,6 +472,13 @@ mod tests {
             "alertname;job;"
         );
         assert!(t.expand(r#"{{ template "email.default.html" . }}"#, &v).unwrap().contains("<h3>1 firing</h3>"));
+        // Go methods on label sets, as copied Alertmanager templates use them.
+        let subject = r#"{{ .GroupLabels.SortedPairs.Values | join " " }} ({{ with .CommonLabels.Remove .GroupLabels.Names }}{{ .Values | join " " }}{{ end }})"#;
+        assert_eq!(t.expand(subject, &v).unwrap(), "Down (node)");
+        assert_eq!(
+            t.expand(r#"{{ range .Alerts }}{{ .Labels.Names | join "," }};{{ end }}"#, &v).unwrap(),
+            "alertname,instance,job;alertname,instance,job;"
+        );
     }
 
     #[test]

@@ -412,6 +412,19 @@ mod tests {
     }
 
     #[test]
+    fn webhook_max_alerts_truncates_and_counts() {
+        let now = chrono::Utc::now();
+        let alerts: Vec<Alert> = (0..5)
+            .map(|i| Alert::firing(Labels::from_pairs([("alertname", "A".to_string()), ("i", i.to_string())])))
+            .collect();
+        let d = Data::new("r", "k", &Labels::new(), &alerts, "", now);
+        let c = WebhookConfig { url: Some(Secret("http://x".into())), max_alerts: 2, ..Default::default() };
+        let b = body(&webhook_request(&c, &d).unwrap());
+        assert_eq!(b["alerts"].as_array().unwrap().len(), 2);
+        assert_eq!(b["truncatedAlerts"], 3);
+    }
+
+    #[test]
     fn payloads() {
         let t = Templates::load(&[], "http://sl").unwrap();
         let d = data(false);
