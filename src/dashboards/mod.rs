@@ -4,6 +4,7 @@
 
 mod duration;
 mod grafana;
+mod legacy;
 mod library;
 mod model;
 mod template;
