@@ -263,6 +263,7 @@ fn time_picker_state_lives_in_the_url() {
     let (_, page) = server.get("/d/sightline?from=now&to=now-1h");
     assert!(page.contains("start before it ends"), "{page}");
     // Explore: tabs, and the script is served.
+    server.wait_for("up", 15, |r| !r.is_empty());
     let (_, page) = server.get("/explore?q=up&tab=table");
     assert!(page.contains("<caption") && page.contains("up{"), "{page}");
     let (status, js) = server.get("/assets/sightline.js");
