@@ -48,22 +48,26 @@
   function hideTip() { if (tip) tip.hidden = true; }
 
   // Hover read-outs: the chart's hover columns carry a <title> per time;
-  // show it at once in a styled box (the native tooltip is slow and small).
+  // show the column under the pointer at once in a styled box (the native
+  // tooltip is slow and small). Columns are found by x, so lines and areas
+  // drawn on top do not get in the way.
   function hover(svg) {
+    var cols = null;
+    function columns() {
+      if (cols) return cols;
+      cols = [];
+      svg.querySelectorAll("g.hover > rect").forEach(function (r) {
+        var t = r.querySelector("title");
+        cols.push({ x: parseFloat(r.getAttribute("x")), w: parseFloat(r.getAttribute("width")), text: t ? t.textContent : "" });
+        if (t) t.remove(); // no second, native tooltip
+      });
+      return cols;
+    }
     svg.addEventListener("mousemove", function (ev) {
-      var el = ev.target;
-      if (el && el.tagName === "rect" && el.parentNode && el.parentNode.getAttribute("class") === "hover") {
-        var t = el.querySelector("title");
-        if (t) {
-          if (!el.hasAttribute("data-title")) {
-            el.setAttribute("data-title", t.textContent);
-            t.textContent = ""; // no second, native tooltip
-          }
-          showTip(el.getAttribute("data-title"), ev);
-          return;
-        }
-      }
-      hideTip();
+      var p = svgPoint(svg, ev);
+      var c = p && columns().find(function (c) { return p.x >= c.x && p.x < c.x + c.w; });
+      if (c && c.text) showTip(c.text, ev);
+      else hideTip();
     });
     svg.addEventListener("mouseleave", hideTip);
   }
