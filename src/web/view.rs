@@ -223,7 +223,7 @@ pub fn render_explore(query: &str, engine: &Engine, q: &dyn Querier, start: i64,
         .map(|(labels, points)| (labels.to_string(), points.last().map_or(String::new(), |p| super::api::float(p.1))))
         .collect();
     // A plain time-series panel with every setting at its default.
-    let panel: Panel = serde_json::from_value(serde_json::json!({"title": "", "targets": [{"expr": query}]}))
+    let panel: Panel = serde_json::from_value(serde_json::json!({"title": "", "width": 24, "height": 12, "targets": [{"expr": query}]}))
         .map_err(|e| e.to_string())?;
     let data = PanelData { targets: vec![range_series(engine, q, query, start, end, step)], step_ms: Some(step) };
     let chart = render_panel(&panel, &data, range);
