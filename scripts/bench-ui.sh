@@ -6,7 +6,7 @@
 # own render time (Server-Timing) and of the full HTTP round trip.
 # Env: RUNS (default 20), HOSTS (default 158, about 20 000 series),
 #      INTERVAL seconds between samples (default 60), BIN (default: release
-#      binary if built, else debug).
+#      binary if built, else debug), KEEP=DIR to keep (or reuse) the data in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -20,14 +20,21 @@ if [ -z "${BIN:-}" ]; then
     BIN="$TARGET_DIR/debug/sightline"
   fi
 fi
-WORK=$(mktemp -d)
+WORK=${KEEP:-$(mktemp -d)}
+mkdir -p "$WORK"
 PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -n "$PID" ] && wait "$PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
 trap cleanup EXIT
 echo "bench-ui: binary $BIN"
 
 # One file per hour so each import stays small; within a file every family
 # is contiguous and every series in time order.
+if [ -n "${KEEP:-}" ] && [ -f "$WORK/data/sightline.db" ]; then
+  echo "bench-ui: reusing the data in $WORK (its newest samples must be recent)"
+else
 NOW=$(date +%s)
 python3 - "$WORK" "$HOSTS" "$INTERVAL" "$NOW" <<'PY'
 import random, sys
@@ -83,6 +90,7 @@ for f in "$WORK"/h*.prom; do
   "$BIN" --log-level warn import "$f" --data "$WORK/data"
   rm -f "$f"
 done
+fi
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf 'scrape_configs: []\nhost:\n  enabled: false\n' > "$WORK/sightline.yml"

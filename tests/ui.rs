@@ -122,7 +122,8 @@ fn escaped(page: &str) -> bool {
 }
 
 /// Panels that cannot have data in this test, and why.
-const NO_DATA_EXPECTED: &[(&str, &str, &str)] = &[("overview", "Firing alerts by name", "no alerting rules are loaded")];
+const NO_DATA_EXPECTED: &[(&str, &str, &str)] =
+    &[("overview", "Firing alerts by name", "no alerting rules are loaded")];
 
 #[test]
 fn every_builtin_dashboard_draws_every_panel() {
@@ -191,9 +192,17 @@ fn every_builtin_dashboard_draws_every_panel() {
     let (status, _, body) = post_form(&server.addr, "/dashboards/save", &[("yaml", yaml), ("action", "saveas")]);
     assert_eq!(status, 400);
     assert!(body.contains("already exists"), "{body}");
-    let (status, _, body) = post_form(&server.addr, "/dashboards/save", &[("yaml", "title: H\nuid: host\n"), ("action", "save")]);
+    let (status, _, body) =
+        post_form(&server.addr, "/dashboards/save", &[("yaml", "title: H\nuid: host\n"), ("action", "save")]);
     assert_eq!(status, 400);
     assert!(body.contains("built-in"), "{body}");
+    // The editor of a saved dashboard offers Save and Delete; delete removes it.
+    let (status, page) = server.get("/d/evil/edit");
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"value="save""#) && page.contains(r#"action="/d/evil/delete""#), "{page}");
+    let (status, location, _) = post_form(&server.addr, "/d/evil/delete", &[]);
+    assert_eq!((status, location.as_str()), (303, "/dashboards"));
+    assert_eq!(server.get("/d/evil").0, 404);
     // A bad field is refused with its path.
     let bad = "title: X\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], unit: bytez}\n";
     let (status, _, body) = post_form(&server.addr, "/dashboards/save", &[("yaml", bad), ("action", "saveas")]);
@@ -206,8 +215,16 @@ fn folders_load_reload_and_show_errors() {
     let dir = tempfile::tempdir().unwrap();
     let dash_dir = dir.path().join("dash");
     std::fs::create_dir(&dash_dir).unwrap();
-    std::fs::write(dash_dir.join("team.yml"), "title: Team board\ntags: [team, web]\nrows:\n  - panels:\n      - {title: Up, targets: [{expr: up}]}\n").unwrap();
-    std::fs::write(dash_dir.join("broken.yml"), "title: Broken\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], width: 30}\n").unwrap();
+    std::fs::write(
+        dash_dir.join("team.yml"),
+        "title: Team board\ntags: [team, web]\nrows:\n  - panels:\n      - {title: Up, targets: [{expr: up}]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dash_dir.join("broken.yml"),
+        "title: Broken\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], width: 30}\n",
+    )
+    .unwrap();
     let config = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sightline\n    static_configs: [{{targets: ['{{SELF}}']}}]\ndashboards:\n  paths: ['{}']\n",
         dash_dir.display()
@@ -259,7 +276,10 @@ fn time_picker_state_lives_in_the_url() {
     assert!(page.contains("2026-01-01 00:00:00 to 2026-01-01 06:00:00 UTC"), "{page}");
     assert!(page.contains(r#"data-refresh="0""#));
     let (_, page) = server.get("/explore?q=vector(1)&from=1767225600000&to=1767247200000");
-    assert!(page.contains(r#"data-start="1767225600000" data-end="1767247200000""#), "charts span the asked range: {page}");
+    assert!(
+        page.contains(r#"data-start="1767225600000" data-end="1767247200000""#),
+        "charts span the asked range: {page}"
+    );
     let (_, page) = server.get("/d/sightline?from=now&to=now-1h");
     assert!(page.contains("start before it ends"), "{page}");
     // Explore: tabs, and the script is served.
@@ -278,8 +298,12 @@ fn node_exporter_full_imports_and_draws_with_the_host_collector() {
     std::fs::create_dir(&dash_dir).unwrap();
     for (file, uid) in [("node-exporter-full.json", "nef"), ("node-exporter-full-old.json", "nef-old")] {
         let src = format!("{}/../shared/conformance/grafana/{file}", env!("CARGO_MANIFEST_DIR"));
-        let src = if std::path::Path::new(&src).exists() { src } else { format!("/work/shared/conformance/grafana/{file}") };
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline")).args(["import-dashboard", &src]).output().unwrap();
+        let src =
+            if std::path::Path::new(&src).exists() { src } else { format!("/work/shared/conformance/grafana/{file}") };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+            .args(["import-dashboard", &src])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
         let yaml = String::from_utf8(out.stdout).unwrap();
         let d = sightline::dashboards::parse_yaml(&yaml, file).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -339,12 +363,17 @@ fn node_exporter_full_imports_and_draws_with_the_host_collector() {
                         .replace("$__rate_interval", "1m")
                         .replace("$__interval", "15s")
                         .replace("$__range", "5m");
-                    server.query(&expr).iter().any(|r| {
-                        r["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(f64::is_finite)
-                    })
+                    server
+                        .query(&expr)
+                        .iter()
+                        .any(|r| r["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(f64::is_finite))
                 });
                 if finite {
-                    failures.push(format!("{}: no data from {:?}", p.title, p.targets.iter().map(|t| &t.expr).collect::<Vec<_>>()));
+                    failures.push(format!(
+                        "{}: no data from {:?}",
+                        p.title,
+                        p.targets.iter().map(|t| &t.expr).collect::<Vec<_>>()
+                    ));
                 } else {
                     empty += 1;
                 }
@@ -352,7 +381,10 @@ fn node_exporter_full_imports_and_draws_with_the_host_collector() {
         }
         eprintln!("{uid}: {provided} of {} panels use provided metrics; {empty} legitimately empty", model.len());
         assert!(provided >= min_provided, "{uid}: only {provided} panels use metrics the host collector provides");
-        assert!(empty * 10 <= provided, "{uid}: {empty} of {provided} panels are legitimately empty: too many to trust");
+        assert!(
+            empty * 10 <= provided,
+            "{uid}: {empty} of {provided} panels are legitimately empty: too many to trust"
+        );
         assert!(failures.is_empty(), "{uid}: {} of {provided} panels failed:\n{}", failures.len(), failures.join("\n"));
     }
 }

@@ -129,7 +129,8 @@ pub fn modernise(d: &mut Dashboard) -> Vec<String> {
         warnings.push(format!("renamed node_exporter < 0.16 metrics to current names: {}", list.join(", ")));
     }
     if loosened {
-        warnings.push("instances without a port are accepted where the dashboard splits instance into $node:$port".into());
+        warnings
+            .push("instances without a port are accepted where the dashboard splits instance into $node:$port".into());
     }
     warnings
 }

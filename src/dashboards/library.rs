@@ -149,9 +149,15 @@ impl Library {
             for d in dashes {
                 let source = Source::File(find_file(dir, &d).unwrap_or_else(|| dir.clone()));
                 if self.builtins.iter().any(|b| b.uid == d.uid) {
-                    errors.push(format!("{}: uid {:?} is used by a built-in dashboard; rename it", dir.display(), d.uid));
+                    errors.push(format!(
+                        "{}: uid {:?} is used by a built-in dashboard; rename it",
+                        dir.display(),
+                        d.uid
+                    ));
                 } else if let Some(other) = files.iter().find(|e| e.dashboard.uid == d.uid) {
-                    let Source::File(p) = &other.source else { continue };
+                    let Source::File(p) = &other.source else {
+                        continue;
+                    };
                     errors.push(format!("{}: uid {:?} is already used by {}", dir.display(), d.uid, p.display()));
                 } else {
                     files.push(Entry { dashboard: Arc::new(d), source });
@@ -264,7 +270,9 @@ impl Library {
     }
 
     fn query_saved(&self, sql: &str, uid: Option<&str>) -> Vec<(Dashboard, String)> {
-        let Some(db) = &self.db else { return Vec::new() };
+        let Some(db) = &self.db else {
+            return Vec::new();
+        };
         let conn = db.lock().unwrap_or_else(|e| e.into_inner());
         let rows: Result<Vec<(String, String)>, rusqlite::Error> = conn.prepare_cached(sql).and_then(|mut st| {
             let map = |r: &rusqlite::Row| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
@@ -337,7 +345,9 @@ fn find_file(dir: &Path, d: &Dashboard) -> Option<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     files.into_iter().filter(|p| is_dashboard_file(p)).find(|p| {
-        let Ok(src) = std::fs::read_to_string(p) else { return false };
+        let Ok(src) = std::fs::read_to_string(p) else {
+            return false;
+        };
         let name = p.display().to_string();
         if p.extension().is_some_and(|x| x == "json") {
             super::import_grafana_json(&src, &name).is_ok_and(|(x, _)| x.uid == d.uid)
@@ -355,8 +365,11 @@ mod tests {
     fn folders_reload_and_report_errors() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yml"), "title: Mine A\n").unwrap();
-        std::fs::write(dir.path().join("bad.yml"), "title: X\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], unit: bytez}\n")
-            .unwrap();
+        std::fs::write(
+            dir.path().join("bad.yml"),
+            "title: X\nrows:\n  - panels:\n    - {title: a, targets: [{expr: up}], unit: bytez}\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("host.yml"), "title: Clash\nuid: host\n").unwrap();
         let lib = Library::open(vec![dir.path().to_path_buf()], None);
         let e = lib.get("mine-a").expect("file dashboard");

@@ -75,25 +75,21 @@ impl TimeSel {
         let to = if to.is_empty() { "now".to_string() } else { to };
         let refresh_ms = p.get("refresh").filter(|r| *r != "off").and_then(|r| parse_duration(r).ok()).unwrap_or(0);
         let refresh_ms = if refresh_ms > 0 { refresh_ms.max(5_000) } else { 0 };
-        let resolved = parse_point(&from, now).and_then(|s| parse_point(&to, now).map(|e| (s, e))).and_then(|(s, e)| {
-            if s >= e {
-                Err(format!("the range must start before it ends ({from} .. {to})"))
-            } else if e - s > MAX_SPAN_MS {
-                Err("the range is longer than 400 days".to_string())
-            } else {
-                Ok((s, e))
-            }
-        });
+        let resolved =
+            parse_point(&from, now).and_then(|s| parse_point(&to, now).map(|e| (s, e))).and_then(|(s, e)| {
+                if s >= e {
+                    Err(format!("the range must start before it ends ({from} .. {to})"))
+                } else if e - s > MAX_SPAN_MS {
+                    Err("the range is longer than 400 days".to_string())
+                } else {
+                    Ok((s, e))
+                }
+            });
         match resolved {
             Ok((start, end)) => TimeSel { from, to, start, end, refresh_ms, error: String::new() },
-            Err(error) => TimeSel {
-                from: default_from,
-                to: "now".into(),
-                start: now - default_ms,
-                end: now,
-                refresh_ms,
-                error,
-            },
+            Err(error) => {
+                TimeSel { from: default_from, to: "now".into(), start: now - default_ms, end: now, refresh_ms, error }
+            }
         }
     }
 
@@ -111,7 +107,11 @@ impl TimeSel {
     pub fn label(&self) -> String {
         match self.from.strip_prefix("now-") {
             Some(d) if self.to == "now" => format!("Last {d}"),
-            _ => format!("{} to {} UTC", input_time(self.start).replace('T', " "), input_time(self.end).replace('T', " ")),
+            _ => format!(
+                "{} to {} UTC",
+                input_time(self.start).replace('T', " "),
+                input_time(self.end).replace('T', " ")
+            ),
         }
     }
 
@@ -197,17 +197,18 @@ impl Picker {
         let refresh = if t.is_relative() {
             REFRESH
                 .iter()
-                .map(|r| (r.to_string(), link(base, p, &[("refresh", if *r == "off" { "" } else { r })]), *r == t.refresh_name()))
+                .map(|r| {
+                    (
+                        r.to_string(),
+                        link(base, p, &[("refresh", if *r == "off" { "" } else { r })]),
+                        *r == t.refresh_name(),
+                    )
+                })
                 .collect()
         } else {
             Vec::new()
         };
-        let hidden = p
-            .0
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "from" | "to" | "range"))
-            .cloned()
-            .collect();
+        let hidden = p.0.iter().filter(|(k, _)| !matches!(k.as_str(), "from" | "to" | "range")).cloned().collect();
         Picker {
             base: base.to_string(),
             label: t.label(),

@@ -2,8 +2,8 @@
 
 use super::params::Params;
 use super::timepick::{self, Picker, TimeSel};
-use crate::dashboards::{Dashboard, Source};
 use super::AppState;
+use crate::dashboards::{Dashboard, Source};
 use crate::scrape::{Health, TargetStatus};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboards/import", get(import_form).post(import_upload))
         .route("/d/{uid}", get(dashboard))
         .route("/d/{uid}/edit", get(edit_dashboard))
+        .route("/d/{uid}/delete", post(delete_dashboard))
         .route("/explore", get(explore))
         .route("/assets/style.css", get(style))
         .route("/assets/sightline.js", get(script))
@@ -191,7 +192,12 @@ async fn status(State(st): State<AppState>) -> Response {
         ("Data directory", st.info.data_dir.clone()),
         (
             "Started",
-            fmt_time(st.info.started.and_then(|s| s.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64)),
+            fmt_time(
+                st.info
+                    .started
+                    .and_then(|s| s.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as i64),
+            ),
         ),
         ("Series", stats.series.to_string()),
         ("Samples appended since start", stats.samples_appended.to_string()),
@@ -227,7 +233,8 @@ struct DashboardsPage {
 
 /// Whether `d` matches the search words (all of them, in title, uid, tags or description).
 fn matches_search(d: &Dashboard, q: &str) -> bool {
-    let hay = format!("{} {} {} {}", d.title, d.uid, d.tags.join(" "), d.description.as_deref().unwrap_or("")).to_lowercase();
+    let hay =
+        format!("{} {} {} {}", d.title, d.uid, d.tags.join(" "), d.description.as_deref().unwrap_or("")).to_lowercase();
     q.to_lowercase().split_whitespace().all(|w| hay.contains(w))
 }
 
@@ -299,15 +306,10 @@ async fn dashboard(State(st): State<AppState>, Path(uid): Path<String>, p: Param
         let (vars, views) =
             super::view::resolve_variables(&d2, engine.as_ref(), querier.as_ref(), range, &|k: &str| p2.all(k));
         let open: Vec<usize> = p2.all("open").iter().filter_map(|s| s.parse().ok()).collect();
-        let rows = super::view::render_dashboard(
-            &d2,
-            &vars,
-            engine.as_ref(),
-            querier.as_ref(),
-            t2.start,
-            t2.end,
-            &|i| open.contains(&i),
-        );
+        let rows =
+            super::view::render_dashboard(&d2, &vars, engine.as_ref(), querier.as_ref(), t2.start, t2.end, &|i| {
+                open.contains(&i)
+            });
         (views, rows)
     })
     .await;
@@ -414,14 +416,7 @@ async fn save_dashboard(State(st): State<AppState>, p: Params) -> Response {
     let y2 = yaml.clone();
     let result = tokio::task::spawn_blocking(move || lib.save(&y2, save_as)).await;
     match result {
-        Ok(Ok(uid)) => {
-            let to = format!("/d/{}", encode_path(&uid));
-            let mut r = (StatusCode::SEE_OTHER, "saved").into_response();
-            if let Ok(v) = header::HeaderValue::from_str(&to) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            r
-        }
+        Ok(Ok(uid)) => redirect(&format!("/d/{}", encode_path(&uid))),
         Ok(Err(e)) => {
             let mut r = page(EditPage {
                 nav: "dashboards",
@@ -437,6 +432,27 @@ async fn save_dashboard(State(st): State<AppState>, p: Params) -> Response {
         }
         Err(e) => server_error(format!("saving failed: {e}")),
     }
+}
+
+/// Deletes a dashboard saved from the UI (built-ins and files cannot be).
+async fn delete_dashboard(State(st): State<AppState>, Path(uid): Path<String>) -> Response {
+    let lib = st.library.clone();
+    let uid2 = uid.clone();
+    match tokio::task::spawn_blocking(move || lib.delete(&uid2)).await {
+        Ok(Ok(true)) => redirect("/dashboards"),
+        Ok(Ok(false)) => not_found(format!("There is no saved dashboard {uid:?}.")),
+        Ok(Err(e)) => server_error(e.to_string()),
+        Err(e) => server_error(format!("deleting failed: {e}")),
+    }
+}
+
+/// 303 See Other to `to`, the answer to a successful form POST.
+fn redirect(to: &str) -> Response {
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    if let Ok(v) = header::HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
 }
 
 /// Percent-encodes a uid for a URL path.
@@ -518,12 +534,13 @@ fn multipart_fields(content_type: &str, body: &[u8]) -> Result<Vec<(String, Stri
             break;
         }
         let part = part.strip_prefix("\r\n").unwrap_or(part);
-        let Some((head, content)) = part.split_once("\r\n\r\n") else { continue };
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
         let content = content.strip_suffix("\r\n").unwrap_or(content);
-        let name = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
-            .and_then(|l| l.split(';').find_map(|p| p.trim().strip_prefix("name=").map(|n| n.trim_matches('"').to_string())));
+        let name = head.lines().find(|l| l.to_ascii_lowercase().starts_with("content-disposition")).and_then(|l| {
+            l.split(';').find_map(|p| p.trim().strip_prefix("name=").map(|n| n.trim_matches('"').to_string()))
+        });
         if let Some(name) = name {
             out.push((name, content.to_string()));
         }

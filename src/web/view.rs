@@ -3,8 +3,8 @@
 
 use super::panels::{render_panel, PanelData};
 use crate::dashboards::{
-    auto_step, expand_expr, expand_text, resolve_options, select_value, Dashboard, Panel, PanelType, TimeRange, VarValue,
-    VarValues,
+    auto_step, expand_expr, expand_text, resolve_options, select_value, Dashboard, Panel, PanelType, TimeRange,
+    VarValue, VarValues,
 };
 use crate::promql::{Engine, Value};
 use crate::tsdb::{Labels, Querier};
@@ -147,7 +147,14 @@ pub fn render_dashboard(
 }
 
 /// Queries and renders one panel, with an "explore" link to its first query.
-fn render_one(panel: &Panel, vars: &VarValues, engine: &Engine, q: &dyn Querier, range: TimeRange, step: i64) -> String {
+fn render_one(
+    panel: &Panel,
+    vars: &VarValues,
+    engine: &Engine,
+    q: &dyn Querier,
+    range: TimeRange,
+    step: i64,
+) -> String {
     let (start, end) = (range.start, range.end);
     let mut first_expr = None;
     let targets = if panel.kind == PanelType::Text {
@@ -209,13 +216,21 @@ fn instant(engine: &Engine, q: &dyn Querier, expr: &str, t: i64) -> SeriesData {
     Ok(match r.value {
         Value::Vector(v) => v.into_iter().map(|s| (s.labels, vec![(s.t, s.v)])).collect(),
         Value::Scalar { t, v } => vec![(Labels::new(), vec![(t, v)])],
-        Value::Matrix(m) => m.into_iter().map(|s| (s.labels, s.samples.into_iter().map(|p| (p.t, p.v)).collect())).collect(),
+        Value::Matrix(m) => {
+            m.into_iter().map(|s| (s.labels, s.samples.into_iter().map(|p| (p.t, p.v)).collect())).collect()
+        }
         Value::String { .. } => Vec::new(),
     })
 }
 
 /// Explore: a chart of the query over the range and a table of its values at the end.
-pub fn render_explore(query: &str, engine: &Engine, q: &dyn Querier, start: i64, end: i64) -> Result<(String, Vec<(String, String)>), String> {
+pub fn render_explore(
+    query: &str,
+    engine: &Engine,
+    q: &dyn Querier,
+    start: i64,
+    end: i64,
+) -> Result<(String, Vec<(String, String)>), String> {
     let range = TimeRange::new(start, end);
     let step = auto_step(range, CHART_POINTS as u32, crate::dashboards::DEFAULT_SCRAPE_INTERVAL_MS);
     let table = instant(engine, q, query, end)?
@@ -223,8 +238,10 @@ pub fn render_explore(query: &str, engine: &Engine, q: &dyn Querier, start: i64,
         .map(|(labels, points)| (labels.to_string(), points.last().map_or(String::new(), |p| super::api::float(p.1))))
         .collect();
     // A plain time-series panel with every setting at its default.
-    let panel: Panel = serde_json::from_value(serde_json::json!({"title": "", "width": 24, "height": 12, "targets": [{"expr": query}]}))
-        .map_err(|e| e.to_string())?;
+    let panel: Panel = serde_json::from_value(
+        serde_json::json!({"title": "", "width": 24, "height": 12, "targets": [{"expr": query}]}),
+    )
+    .map_err(|e| e.to_string())?;
     let data = PanelData { targets: vec![range_series(engine, q, query, start, end, step)], step_ms: Some(step) };
     let chart = render_panel(&panel, &data, range);
     Ok((chart, table))
