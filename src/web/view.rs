@@ -86,6 +86,28 @@ pub struct RowView {
     pub panels: Vec<(u32, String)>,
 }
 
+/// Where a page's render time went, summed over panels (and so over threads):
+/// shown in the `Server-Timing` header so a slow page says why.
+#[derive(Debug, Default)]
+pub struct RenderTimings {
+    /// Microseconds spent evaluating panel queries.
+    pub queries_us: std::sync::atomic::AtomicU64,
+    /// Microseconds spent drawing panels (SVG and HTML).
+    pub drawing_us: std::sync::atomic::AtomicU64,
+}
+
+impl RenderTimings {
+    fn add(counter: &std::sync::atomic::AtomicU64, since: std::time::Instant) {
+        counter.fetch_add(since.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// (queries, drawing) in milliseconds.
+    pub fn ms(&self) -> (f64, f64) {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0;
+        (get(&self.queries_us), get(&self.drawing_us))
+    }
+}
+
 /// Evaluates every panel of `d` over `[start, end]` with the variables'
 /// values and renders it. Rows that start collapsed are only queried when
 /// `is_open(row index)` says the page opened them. Panels are rendered on
@@ -98,6 +120,7 @@ pub fn render_dashboard(
     start: i64,
     end: i64,
     is_open: &dyn Fn(usize) -> bool,
+    timings: &RenderTimings,
 ) -> Vec<RowView> {
     let range = TimeRange::new(start, end);
     let step = auto_step(range, CHART_POINTS as u32, vars.scrape_interval_ms);
@@ -114,7 +137,8 @@ pub fn render_dashboard(
             RowView { title: expand_text(&row.title, vars), collapsed, index: i, panels: Vec::new() }
         })
         .collect();
-    let render = |panel: &Panel| -> (u32, String) { (panel.width, render_one(panel, vars, engine, q, range, step)) };
+    let render =
+        |panel: &Panel| -> (u32, String) { (panel.width, render_one(panel, vars, engine, q, range, step, timings)) };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     let mut done: Vec<(usize, usize, (u32, String))> = if threads == 1 || jobs.len() < 2 {
         jobs.iter().map(|(i, j, p)| (*i, *j, render(p))).collect()
@@ -154,8 +178,10 @@ fn render_one(
     q: &dyn Querier,
     range: TimeRange,
     step: i64,
+    timings: &RenderTimings,
 ) -> String {
     let (start, end) = (range.start, range.end);
+    let started = std::time::Instant::now();
     let mut first_expr = None;
     let targets = if panel.kind == PanelType::Text {
         Vec::new()
@@ -175,10 +201,13 @@ fn render_one(
             })
             .collect()
     };
+    RenderTimings::add(&timings.queries_us, started);
+    let started = std::time::Instant::now();
     let data = PanelData { targets, step_ms: Some(step) };
     let mut shown = panel.clone();
     shown.title = expand_text(&panel.title, vars);
     let html = render_panel(&shown, &data, range);
+    RenderTimings::add(&timings.drawing_us, started);
     match first_expr {
         Some(expr) => {
             let href = format!(
