@@ -254,7 +254,7 @@ async fn dashboards(State(st): State<AppState>, p: Params) -> Response {
     let total = all.len();
     let dashboards = all
         .iter()
-        .filter(|e| tag.is_empty() || e.dashboard.tags.iter().any(|t| *t == tag))
+        .filter(|e| tag.is_empty() || e.dashboard.tags.contains(&tag))
         .filter(|e| matches_search(&e.dashboard, &q))
         .map(|e| DashRow {
             uid: e.dashboard.uid.clone(),
@@ -314,8 +314,7 @@ async fn dashboard(State(st): State<AppState>, Path(uid): Path<String>, p: Param
             &vars,
             engine.as_ref(),
             querier.as_ref(),
-            t2.start,
-            t2.end,
+            range,
             &|i| open.contains(&i),
             &timings,
         );

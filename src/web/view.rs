@@ -108,7 +108,7 @@ impl RenderTimings {
     }
 }
 
-/// Evaluates every panel of `d` over `[start, end]` with the variables'
+/// Evaluates every panel of `d` over `range` with the variables'
 /// values and renders it. Rows that start collapsed are only queried when
 /// `is_open(row index)` says the page opened them. Panels are rendered on
 /// two threads: queries dominate and the machine has cores to spare.
@@ -117,12 +117,10 @@ pub fn render_dashboard(
     vars: &VarValues,
     engine: &Engine,
     q: &dyn Querier,
-    start: i64,
-    end: i64,
+    range: TimeRange,
     is_open: &dyn Fn(usize) -> bool,
     timings: &RenderTimings,
 ) -> Vec<RowView> {
-    let range = TimeRange::new(start, end);
     let step = auto_step(range, CHART_POINTS as u32, vars.scrape_interval_ms);
     let mut jobs: Vec<(usize, usize, &Panel)> = Vec::new();
     let mut rows: Vec<RowView> = d
