@@ -319,7 +319,10 @@ fn render_stats(out: &mut String, panel: &Panel, series: &[Named], width: u32, h
         };
         let _ = write!(out, r#"<div class="stat"><div class="stat-value {class}"{style}>{}</div>"#, xml_escape(&text));
         // One series without a legend needs no caption (Grafana shows the value alone).
-        let has_legend = panel.targets.iter().any(|t| t.legend.as_deref().is_some_and(|l| !l.trim().is_empty()));
+        let has_legend = panel
+            .targets
+            .iter()
+            .any(|t| t.legend.as_deref().is_some_and(|l| !l.trim().is_empty() && l.trim() != "__auto"));
         if shown.len() > 1 || (has_legend && !s.name.is_empty()) {
             let _ = write!(out, r#"<div class="stat-name">{}</div>"#, xml_escape(&s.name));
         }

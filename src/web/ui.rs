@@ -625,3 +625,34 @@ pub fn human_bytes(n: u64) -> String {
         format!("{v:.1} {}", units[i])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_upload_fields() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.json\"\r\nContent-Type: application/json\r\n\r\n{\"title\": \"A\"}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n\r\n--XyZ--\r\n";
+        let fields = multipart_fields("multipart/form-data; boundary=XyZ", body.as_bytes()).unwrap();
+        assert_eq!(
+            fields,
+            vec![("file".to_string(), "{\"title\": \"A\"}".to_string()), ("json".into(), String::new())]
+        );
+        assert!(multipart_fields("multipart/form-data", b"").is_err());
+    }
+
+    #[test]
+    fn search_matches_every_word_anywhere() {
+        let d = crate::dashboards::Dashboard::find("host").unwrap();
+        assert!(matches_search(d, ""));
+        assert!(matches_search(d, "HOST node"));
+        assert!(matches_search(d, "filesystems"), "description words count");
+        assert!(!matches_search(d, "host kafka"));
+    }
+
+    #[test]
+    fn uids_are_encoded_in_paths() {
+        assert_eq!(encode_path("a b/c"), "a%20b%2Fc");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+}
