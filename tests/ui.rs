@@ -268,7 +268,7 @@ fn time_picker_state_lives_in_the_url() {
     assert!(page.contains("Last 6h"), "{page}");
     assert!(page.contains(r#"data-refresh="30""#), "{page}");
     // Preset links keep the variables and refresh; the absolute form carries them as hidden fields.
-    assert!(page.contains("href=\"/d/sightline?refresh=30s&#38;var-job=x&#38;from=now-15m&#38;to=now\""), "{page}");
+    assert!(page.contains("href=\"/d/sightline?refresh=30s&#38;var-job=x&#38;range=15m\""), "{page}");
     assert!(page.contains(r#"<input type="hidden" name="var-job" value="x">"#), "{page}");
     // Absolute ranges: epoch ms and ISO, with no auto-refresh offered.
     let (status, page) = server.get("/d/sightline?from=2026-01-01T00:00&to=2026-01-01T06:00");

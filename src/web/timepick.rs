@@ -153,10 +153,11 @@ pub struct Picker {
     pub error: String,
 }
 
-/// The page URL with `set` replacing those keys and every other parameter kept.
+/// The page URL with `set` replacing those keys (an empty value removes the
+/// key) and every other parameter kept.
 pub fn link(base: &str, p: &Params, set: &[(&str, &str)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in p.0.iter().filter(|(k, _)| k != "range" && !set.iter().any(|(s, _)| s == k)) {
+    for (k, v) in p.0.iter().filter(|(k, _)| !set.iter().any(|(s, _)| s == k)) {
         q.append_pair(k, v);
     }
     for (k, v) in set {
@@ -178,9 +179,9 @@ impl Picker {
         let presets = PRESETS
             .iter()
             .map(|d| {
-                let from = format!("now-{d}");
-                let current = t.to == "now" && t.from == from;
-                (d.to_string(), link(base, p, &[("from", &from), ("to", "now")]), current)
+                // `range=6h` is the short form of from=now-6h&to=now.
+                let current = t.to == "now" && t.from == format!("now-{d}");
+                (d.to_string(), link(base, p, &[("from", ""), ("to", ""), ("range", d)]), current)
             })
             .collect();
         let span = t.span();
@@ -188,11 +189,15 @@ impl Picker {
         let later = ((t.start + span / 2).to_string(), (t.end + span / 2).to_string());
         let out = ((t.start - span / 2).to_string(), (t.end + span / 2).to_string());
         let mut moves = vec![
-            ("← Earlier".to_string(), link(base, p, &[("from", &earlier.0), ("to", &earlier.1)]), false),
-            ("Zoom out".to_string(), link(base, p, &[("from", &out.0), ("to", &out.1)]), false),
+            ("← Earlier".to_string(), link(base, p, &[("range", ""), ("from", &earlier.0), ("to", &earlier.1)]), false),
+            ("Zoom out".to_string(), link(base, p, &[("range", ""), ("from", &out.0), ("to", &out.1)]), false),
         ];
         if !t.is_relative() {
-            moves.push(("Later →".to_string(), link(base, p, &[("from", &later.0), ("to", &later.1)]), false));
+            moves.push((
+                "Later →".to_string(),
+                link(base, p, &[("range", ""), ("from", &later.0), ("to", &later.1)]),
+                false,
+            ));
         }
         let refresh = if t.is_relative() {
             REFRESH
@@ -274,7 +279,7 @@ mod tests {
         let pk = Picker::new("/d/host", &p, &t);
         let six = pk.presets.iter().find(|l| l.0 == "6h").unwrap();
         assert!(six.2);
-        assert_eq!(six.1, "/d/host?var-job=node&refresh=1m&from=now-6h&to=now");
+        assert_eq!(six.1, "/d/host?var-job=node&refresh=1m&range=6h");
         let off = pk.refresh.iter().find(|l| l.0 == "off").unwrap();
         assert_eq!(off.1, "/d/host?var-job=node&from=now-6h&to=now");
         assert!(pk.refresh.iter().any(|l| l.0 == "1m" && l.2));

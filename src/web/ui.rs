@@ -343,7 +343,11 @@ async fn dashboard(State(st): State<AppState>, Path(uid): Path<String>, p: Param
             (r, href)
         })
         .collect();
-    let keep = p.0.iter().filter(|(k, _)| matches!(k.as_str(), "from" | "to" | "refresh" | "open")).cloned().collect();
+    let keep =
+        p.0.iter()
+            .filter(|(k, _)| matches!(k.as_str(), "from" | "to" | "range" | "refresh" | "open"))
+            .cloned()
+            .collect();
     let mut resp = page(DashboardPage {
         nav: "dashboards",
         uid: d.uid.clone(),
@@ -579,7 +583,11 @@ async fn explore(State(st): State<AppState>, p: Params) -> Response {
     let query = p.get("q").unwrap_or_default().trim().to_string();
     let tab = if p.get("tab") == Some("table") { "table" } else { "graph" }.to_string();
     let t = TimeSel::from_params(&p, 3_600_000, crate::tsdb::now_millis());
-    let keep = p.0.iter().filter(|(k, _)| matches!(k.as_str(), "from" | "to" | "refresh" | "tab")).cloned().collect();
+    let keep =
+        p.0.iter()
+            .filter(|(k, _)| matches!(k.as_str(), "from" | "to" | "range" | "refresh" | "tab"))
+            .cloned()
+            .collect();
     let mut view = ExplorePage {
         nav: "explore",
         query: query.clone(),
