@@ -3,7 +3,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run build test peers check clean
+.PHONY: run build test peers check clean e2e bench-ui
 
 ## run: build (release) and start Sightline on its embedded default config; UI on http://127.0.0.1:9900
 run:
@@ -25,3 +25,11 @@ peers:
 check:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## e2e: open every page in headless Chromium (installed if missing); screenshots in target/e2e/
+e2e:
+	@scripts/e2e.sh
+
+## bench-ui: server render time of the Host dashboard (6 h, 20 000 stored series); median of N runs
+bench-ui:
+	@scripts/bench-ui.sh

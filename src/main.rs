@@ -64,6 +64,16 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
+    /// Convert a Grafana dashboard JSON into a Sightline dashboard YAML
+    /// (printed, or written to --out); what could not be carried over is
+    /// listed on standard error.
+    ImportDashboard {
+        /// Grafana dashboard JSON ("-" for standard input).
+        file: PathBuf,
+        /// Write the YAML here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -78,6 +88,7 @@ fn main() {
     let result = match &cli.command {
         Some(Command::CheckConfig { file }) => check_config(file),
         Some(Command::Import { file, data }) => import(file, data),
+        Some(Command::ImportDashboard { file, out }) => import_dashboard(file, out.as_deref()),
         None => run_server(&cli),
     };
     if let Err(e) = result {
@@ -131,6 +142,27 @@ fn import(file: &Path, data: &Path) -> Result<()> {
         stats.rejected,
         db.path().display()
     );
+    Ok(())
+}
+
+fn import_dashboard(file: &Path, out: Option<&Path>) -> Result<()> {
+    let src = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let (dash, warnings) = dashboards::import_grafana_json(&src, &file.display().to_string())?;
+    for w in &warnings {
+        eprintln!("not carried over: {w}");
+    }
+    let yaml = dashboards::to_yaml(&dash).map_err(anyhow::Error::msg)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {} ({} panels, {} warnings)", path.display(), dash.panels().count(), warnings.len());
+        }
+        None => print!("{yaml}"),
+    }
     Ok(())
 }
 
@@ -191,6 +223,7 @@ async fn serve(
         targets: Arc::new(scraper.clone()),
         metrics,
         dashboards: Arc::new(dashboards::builtins().to_vec()),
+        library: Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db")))),
         info: Arc::new(web::RuntimeInfo {
             config_file,
             config_yaml,

@@ -86,6 +86,7 @@ pub fn import_grafana_json(src: &str, name: &str) -> Result<(Dashboard, Vec<Stri
         variables,
         rows,
     };
+    warnings.extend(super::legacy::modernise(&mut dash));
     let problems = dash.normalise_and_check();
     if problems.is_empty() {
         Ok((dash, warnings))

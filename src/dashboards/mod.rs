@@ -4,6 +4,8 @@
 
 mod duration;
 mod grafana;
+mod legacy;
+mod library;
 mod model;
 mod template;
 pub mod units;
@@ -13,6 +15,7 @@ use std::sync::OnceLock;
 
 pub use duration::{format_duration, parse_duration};
 pub use grafana::import_grafana_json;
+pub use library::{to_yaml, Entry, Library, LibraryError, Source};
 pub use model::{
     slugify, Dashboard, DrawStyle, DurationMs, OneOrMany, Panel, PanelType, Row, Severity, Target, Threshold,
     ThresholdColor, Variable, VariableSource,

@@ -6,6 +6,7 @@ mod api;
 pub mod charts;
 mod params;
 pub mod panels;
+mod timepick;
 mod ui;
 mod view;
 
@@ -67,6 +68,8 @@ pub struct AppState {
     pub targets: Arc<dyn TargetSource>,
     pub metrics: Arc<Metrics>,
     pub dashboards: Arc<Vec<Dashboard>>,
+    /// Every dashboard the UI lists: built-ins, files from `dashboards.paths`, saved ones.
+    pub library: Arc<crate::dashboards::Library>,
     pub info: Arc<RuntimeInfo>,
 }
 

@@ -91,7 +91,11 @@ pub fn render_panel_with(panel: &Panel, data: &PanelData, range: TimeRange, opts
     out.push_str(r#"<figcaption class="panel-title">"#);
     out.push_str(&xml_escape(&panel.title));
     if let Some(desc) = panel.description.as_deref().filter(|d| !d.is_empty()) {
-        let _ = write!(out, r#" <span class="panel-info" title="{}">ⓘ</span>"#, xml_escape(desc));
+        let _ = write!(
+            out,
+            r#" <span class="panel-info" title="{}" aria-label="Description" tabindex="0">i</span>"#,
+            xml_escape(desc)
+        );
     }
     out.push_str("</figcaption>");
 
@@ -314,7 +318,12 @@ fn render_stats(out: &mut String, panel: &Panel, series: &[Named], width: u32, h
             _ => color,
         };
         let _ = write!(out, r#"<div class="stat"><div class="stat-value {class}"{style}>{}</div>"#, xml_escape(&text));
-        if shown.len() > 1 || !s.name.is_empty() {
+        // One series without a legend needs no caption (Grafana shows the value alone).
+        let has_legend = panel
+            .targets
+            .iter()
+            .any(|t| t.legend.as_deref().is_some_and(|l| !l.trim().is_empty() && l.trim() != "__auto"));
+        if shown.len() > 1 || (has_legend && !s.name.is_empty()) {
             let _ = write!(out, r#"<div class="stat-name">{}</div>"#, xml_escape(&s.name));
         }
         out.push_str(&sparkline_svg(
@@ -388,7 +397,9 @@ fn render_heatmap(
     // Sum series that share a bound (e.g. several instances not aggregated away).
     let mut buckets: Vec<HeatmapBucket> = Vec::new();
     for s in series {
-        let Some(le) = s.labels.get("le").and_then(parse_le) else { continue };
+        let Some(le) = s.labels.get("le").and_then(parse_le) else {
+            continue;
+        };
         let bucket = match buckets.iter_mut().find(|b| b.le == le) {
             Some(b) => b,
             None => {
