@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use sightline::{collect, config, dashboards, ingest, promql, scrape, selfmon, tsdb, web};
+use sightline::{collect, config, dashboards, ingest, notify, promql, rules, scrape, selfmon, tsdb, web};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,6 +67,23 @@ enum Command {
     /// Convert a Grafana dashboard JSON into a Sightline dashboard YAML
     /// (printed, or written to --out); what could not be carried over is
     /// listed on standard error.
+    /// Check Prometheus rule files as `promtool check rules` does; exit
+    /// status 1 when any file has errors.
+    CheckRules {
+        /// Rule files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run rule unit tests written for `promtool test rules` (input_series,
+    /// alert_rule_test, promql_expr_test).
+    TestRules {
+        /// Test files to run.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only run test groups whose name matches this regular expression (repeatable).
+        #[arg(long, value_name = "REGEX")]
+        run: Vec<String>,
+    },
     ImportDashboard {
         /// Grafana dashboard JSON ("-" for standard input).
         file: PathBuf,
@@ -87,6 +104,8 @@ fn main() {
     init_logging(&cli);
     let result = match &cli.command {
         Some(Command::CheckConfig { file }) => check_config(file),
+        Some(Command::CheckRules { files }) => std::process::exit(rules::check_rules_cli(files)),
+        Some(Command::TestRules { files, run }) => std::process::exit(rules::test_rules_cli_filtered(files, run)),
         Some(Command::Import { file, data }) => import(file, data),
         Some(Command::ImportDashboard { file, out }) => import_dashboard(file, out.as_deref()),
         None => run_server(&cli),
@@ -197,7 +216,8 @@ fn run_server(cli: &Cli) -> Result<()> {
 
     let db = tsdb::Db::open(&data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(serve(cfg, db.clone(), addr, &data_dir, config_file, config_yaml));
+    let config_path = cli.config.clone();
+    let result = runtime.block_on(serve(cfg, config_path, db.clone(), addr, &data_dir, config_file, config_yaml));
     // The runtime is gone: every scrape has finished; flush and close the store last.
     drop(runtime);
     db.close();
@@ -207,22 +227,47 @@ fn run_server(cli: &Cli) -> Result<()> {
 
 async fn serve(
     cfg: config::Config,
+    config_path: Option<PathBuf>,
     db: tsdb::Db,
     addr: SocketAddr,
     data_dir: &Path,
     config_file: String,
     config_yaml: String,
 ) -> Result<()> {
-    let metrics = Arc::new(selfmon::Metrics::new());
+    let mut metrics = selfmon::Metrics::new();
+    let notifier = notify::Notifier::start(alertmanager_config(&cfg)?, data_dir, Some(metrics.registry_mut()))
+        .context("starting notifications")?;
+    let metrics = Arc::new(metrics);
+    let engine = Arc::new(promql::Engine::new(promql::EngineOptions::default()));
+    let external_url = format!("http://{addr}");
+    let mut sinks: Vec<Arc<dyn rules::AlertSink>> = vec![notifier.clone()];
+    let external = rules::alertmanager::targets_from_config(cfg.raw_alerting.as_ref()).map_err(anyhow::Error::msg)?;
+    if !external.is_empty() {
+        sinks.push(Arc::new(rules::alertmanager::AlertmanagerSink::new(external).map_err(anyhow::Error::msg)?));
+    }
+    let rule_manager = rules::RuleManager::new(
+        engine.clone(),
+        Arc::new(db.clone()),
+        Some(Arc::new(rules::alertmanager::FanoutSink(sinks))),
+        rules::ManagerOptions {
+            default_interval: cfg.global.evaluation_interval,
+            external_labels: cfg.global.external_labels.clone(),
+            external_url,
+            ..Default::default()
+        },
+    );
+    rule_manager.reload_config(&cfg).map_err(|e| anyhow::anyhow!("rule files:\n{e}"))?;
     let scraper = scrape::ScrapeManager::new(Arc::new(db.clone()), metrics.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let state = web::AppState {
         querier: Arc::new(db.clone()),
         store_status: Arc::new(db.clone()),
-        engine: Arc::new(promql::Engine::new(promql::EngineOptions::default())),
+        engine,
         targets: Arc::new(scraper.clone()),
+        rules: rule_manager.clone(),
+        notifier: notifier.clone(),
+        reload: Arc::new(Reloader { config_path: config_path.clone(), rules: rule_manager.clone(), notifier: notifier.clone() }),
         metrics,
-        dashboards: Arc::new(dashboards::builtins().to_vec()),
         library: Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db")))),
         info: Arc::new(web::RuntimeInfo {
             config_file,
@@ -242,10 +287,64 @@ async fn serve(
         scraper.start_host(scrape::host_scrape_config(&cfg.global, &cfg.host), host, &scrape::host_instance());
     }
     tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open http://{addr}/");
+    spawn_sighup_reload(state.reload.clone());
     axum::serve(listener, web::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("shutting down: stopping scrapes");
+    tracing::info!("shutting down: stopping rules and scrapes");
+    rule_manager.stop();
     scraper.stop().await;
+    notifier.stop();
     Ok(())
+}
+
+/// The Alertmanager configuration named by sightline.yml, or a single
+/// receiver that delivers nowhere (alerts are still grouped and shown).
+fn alertmanager_config(cfg: &config::Config) -> Result<notify::Config> {
+    Ok(match &cfg.alertmanager {
+        Some(config::AlertmanagerSource::File(path)) => notify::load_file(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+        Some(config::AlertmanagerSource::Inline(yaml)) => {
+            notify::parse_str(yaml, "sightline.yml (alertmanager:)").map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        None => notify::parse_str("route:\n  receiver: none\nreceivers:\n  - name: none\n", "built-in default")
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    })
+}
+
+/// Re-reads the config file's rule files and Alertmanager section; a broken
+/// file keeps what runs and reports why.
+struct Reloader {
+    config_path: Option<PathBuf>,
+    rules: Arc<rules::RuleManager>,
+    notifier: Arc<notify::Notifier>,
+}
+
+impl web::Reload for Reloader {
+    fn reload(&self) -> Result<(), String> {
+        let Some(path) = &self.config_path else {
+            return Ok(());
+        };
+        let cfg = config::load_file(path).map_err(|e| e.to_string())?.config;
+        let am = alertmanager_config(&cfg).map_err(|e| format!("{e:#}"))?;
+        self.rules.reload_config(&cfg).map_err(|e| e.to_string())?;
+        self.notifier.reload(am).map_err(|e| e.to_string())?;
+        tracing::info!(config = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+}
+
+/// SIGHUP reloads the configuration, as in Prometheus.
+fn spawn_sighup_reload(reload: Arc<dyn web::Reload>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            let r = reload.clone();
+            match tokio::task::spawn_blocking(move || r.reload()).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
+                Err(e) => tracing::error!(error = %e, "reload failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+    });
 }
 
 fn host_collector_config(s: &config::HostSettings) -> collect::HostConfig {

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use sightline::notify::api_v2;
+use sightline::web::alertmanager_api as api_v2;
 use sightline::notify::store::Store;
 use sightline::notify::{parse_str, Notifier, NotifierOptions};
 use std::sync::Arc;

@@ -128,10 +128,23 @@ pub struct Config {
     /// Sightline-only `dashboards.paths`: folders of dashboard YAML (and
     /// Grafana JSON) files, resolved against the config folder.
     pub dashboard_paths: Vec<PathBuf>,
+    /// Sightline-only `alertmanager:` (an alertmanager.yml inline) or
+    /// `alertmanager_config_file:` (its path); none = alerts are kept and
+    /// shown but not delivered anywhere.
+    pub alertmanager: Option<AlertmanagerSource>,
     /// Sightline-only `host:`: the built-in host collector (on by default).
     pub host: HostSettings,
     /// Prometheus's `alerting:` section, unparsed, for the rules module.
     pub raw_alerting: Option<serde_yaml_ng::Value>,
+}
+
+/// Where the Alertmanager configuration comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertmanagerSource {
+    /// The YAML of the inline `alertmanager:` section.
+    Inline(String),
+    /// `alertmanager_config_file`, resolved against the config folder.
+    File(PathBuf),
 }
 
 /// Sightline-only `host:` section: the built-in host collector, scraped as

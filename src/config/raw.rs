@@ -70,6 +70,10 @@ pub(crate) struct RawConfig {
     pub host: Option<RawHost>,
     #[serde(default)]
     pub dashboards: Option<RawDashboards>,
+    #[serde(default)]
+    pub alertmanager: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub alertmanager_config_file: Option<Text>,
 }
 
 /// Sightline-only `dashboards:` section.

@@ -24,6 +24,8 @@ const ROOT: Section = Section {
         "storage",
         "host",
         "dashboards",
+        "alertmanager",
+        "alertmanager_config_file",
     ],
     unsupported: &[
         "runtime",

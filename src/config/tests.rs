@@ -40,7 +40,7 @@ const BAD: &[(&str, &[&str])] = &[
             "2: global.scrape_intervall: unknown field `scrape_intervall` (did you mean `scrape_interval`?)",
             "5: scrape_configs[0].metric_path: unknown field `metric_path` (did you mean `metrics_path`?)",
             "8: scrape_configs[0].static_configs[0].lables: unknown field `lables` (did you mean `labels`?)",
-            "9: alertmanager: unknown field `alertmanager`",
+            "9: alertmanagers: unknown field `alertmanagers` (did you mean `alertmanager`?)",
         ],
     ),
     ("scrape_timeout.bad.yml", &["8: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval"]),
@@ -909,4 +909,16 @@ fn dashboards_section() {
     let c = parse_str("dashboards:\n  paths: [dash, /abs/dash]\n", Path::new("/etc/s/s.yml")).unwrap().config;
     assert_eq!(c.dashboard_paths, vec![PathBuf::from("/etc/s/dash"), PathBuf::from("/abs/dash")]);
     assert!(parse_str("dashboards:\n  path: x\n", Path::new("s.yml")).is_err());
+}
+
+#[test]
+fn alertmanager_sections() {
+    let p = Path::new("/etc/s/s.yml");
+    let c = parse_str("alertmanager:\n  route: {receiver: x}\n  receivers: [{name: x}]\n", p).unwrap().config;
+    match c.alertmanager {
+        Some(AlertmanagerSource::Inline(y)) => assert!(y.contains("receiver: x"), "{y}"),
+        other => panic!("{other:?}"),
+    }
+    let err = parse_str("alertmanager_config_file: /nonexistent/am.yml\n", p).unwrap_err().to_string();
+    assert!(err.contains("s.yml:1") && err.contains("alertmanager_config_file"), "{err}");
 }

@@ -14,7 +14,7 @@ use super::raw::{self, RawConfig, RawRelabelConfig, RawScrapeConfig, Text};
 use super::relabel::{is_valid_label_name, AnchoredRegex, RelabelAction, RelabelConfig};
 use super::{
     parse_duration, parse_size, schema, Auth, Config, ConfigError, ConfigErrors, FileSdConfig,
-    GlobalConfig, HostSettings, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
+    AlertmanagerSource, GlobalConfig, HostSettings, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
     UNSUPPORTED,
 };
 use crate::tsdb::Labels;
@@ -174,6 +174,10 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "storage" => raw.storage = piece(source, value, "storage", ctx),
             "host" => raw.host = piece(source, value, "host", ctx),
             "dashboards" => raw.dashboards = piece(source, value, "dashboards", ctx),
+            "alertmanager" => raw.alertmanager = piece(source, value, "alertmanager", ctx),
+            "alertmanager_config_file" => {
+                raw.alertmanager_config_file = piece(source, value, "alertmanager_config_file", ctx)
+            }
             "scrape_configs" if matches!(value.kind, Kind::Seq(_)) => {
                 let mut jobs = Vec::new();
                 for (i, item) in value.items().iter().enumerate() {
@@ -548,9 +552,32 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         .map(|p| resolve(&base_dir, &p))
         .collect();
 
+    let alertmanager = match (raw.alertmanager, text(raw.alertmanager_config_file)) {
+        (Some(_), Some(_)) => {
+            ctx.error("alertmanager_config_file", "set either alertmanager (inline) or alertmanager_config_file, not both");
+            None
+        }
+        (Some(inline), None) => match serde_yaml_ng::to_string(&inline) {
+            Ok(yaml) => Some(AlertmanagerSource::Inline(yaml)),
+            Err(e) => {
+                ctx.error("alertmanager", e.to_string());
+                None
+            }
+        },
+        (None, Some(path)) => {
+            let path = resolve(&base_dir, &path);
+            if !path.is_file() {
+                ctx.error("alertmanager_config_file", format!("{} is not a readable file", path.display()));
+            }
+            Some(AlertmanagerSource::File(path))
+        }
+        (None, None) => None,
+    };
+
     Config {
         base_dir,
         host,
+        alertmanager,
         dashboard_paths,
         global: global.config,
         scrape_configs,

@@ -453,5 +453,24 @@ impl Drop for Notifier {
 
 /// The API v2 routes live in `src/web/alertmanager_api.rs`; this shim
 /// compiles them until `pub mod alertmanager_api;` is added to `web`.
-#[path = "../web/alertmanager_api.rs"]
-pub mod api_v2;
+
+/// Alerts from the rule manager enter the notification pipeline here.
+impl crate::rules::AlertSink for Notifier {
+    fn send(&self, alerts: Vec<crate::rules::Alert>) {
+        let ms = |t: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t).unwrap_or_else(chrono::Utc::now);
+        let now = chrono::Utc::now();
+        self.receive(
+            alerts
+                .into_iter()
+                .map(|a| Alert {
+                    labels: a.labels,
+                    annotations: a.annotations,
+                    starts_at: ms(a.starts_at),
+                    ends_at: Some(ms(a.ends_at)),
+                    generator_url: a.generator_url,
+                    updated_at: now,
+                })
+                .collect(),
+        );
+    }
+}

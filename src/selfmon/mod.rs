@@ -104,12 +104,24 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
+        self.encode_with("")
+    }
+
+    /// The metrics followed by `extra` families (already encoded by a
+    /// module that keeps its own registry), ending with `# EOF`.
+    pub fn encode_with(&self, extra: &str) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
         self.process.encode(&mut out);
+        out.push_str(extra);
         out.push_str("# EOF\n");
         out
+    }
+
+    /// The registry, for modules that register their own metrics at start-up.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
     }
 }
 

@@ -2,15 +2,16 @@
 //! (`ui`) and server-drawn charts (`charts`, `panels`). Handlers are thin:
 //! they parse, call one function, and render.
 
+pub mod alertmanager_api;
 mod api;
 pub mod charts;
 mod params;
+mod rules_api;
 pub mod panels;
 mod timepick;
 mod ui;
 mod view;
 
-use crate::dashboards::Dashboard;
 use crate::promql::Engine;
 use crate::scrape::{DroppedTarget, ScrapeManager, TargetStatus};
 use crate::selfmon::{HandlerLabels, HttpLabels, Metrics};
@@ -36,6 +37,11 @@ impl TargetSource for ScrapeManager {
     fn dropped_targets(&self) -> Vec<DroppedTarget> {
         ScrapeManager::dropped_targets(self)
     }
+}
+
+/// Re-reads the configuration (`POST /-/reload`, as in Prometheus).
+pub trait Reload: Send + Sync {
+    fn reload(&self) -> Result<(), String>;
 }
 
 /// What the web layer needs to know about the store besides querying it.
@@ -67,9 +73,11 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub targets: Arc<dyn TargetSource>,
     pub metrics: Arc<Metrics>,
-    pub dashboards: Arc<Vec<Dashboard>>,
     /// Every dashboard the UI lists: built-ins, files from `dashboards.paths`, saved ones.
     pub library: Arc<crate::dashboards::Library>,
+    pub rules: Arc<crate::rules::RuleManager>,
+    pub notifier: Arc<crate::notify::Notifier>,
+    pub reload: Arc<dyn Reload>,
     pub info: Arc<RuntimeInfo>,
 }
 
@@ -78,18 +86,30 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(ui::routes())
+        .merge(rules_api::routes())
+        .merge(alertmanager_api::routes(state.notifier.clone()))
         .route("/metrics", get(self_metrics))
         .route("/-/healthy", get(|| async { "Sightline is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Sightline is Ready.\n" }))
+        .route("/-/reload", axum::routing::post(reload))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_requests))
         .with_state(state)
+}
+
+async fn reload(State(state): State<AppState>) -> Response {
+    let r = state.reload.clone();
+    match tokio::task::spawn_blocking(move || r.reload()).await {
+        Ok(Ok(())) => "Reloaded.\n".into_response(),
+        Ok(Err(e)) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 async fn self_metrics(State(state): State<AppState>) -> Response {
     let stats = state.store_status.stats();
     state.metrics.tsdb_series.set(stats.series as i64);
     state.metrics.tsdb_size_bytes.set(stats.size_bytes as i64);
-    let body = state.metrics.encode();
+    let body = state.metrics.encode_with(&state.rules.metrics.encode());
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
