@@ -17,6 +17,7 @@
 mod duration;
 mod file_sd;
 mod marked;
+mod probes;
 mod raw;
 mod relabel;
 mod schema;
@@ -38,6 +39,7 @@ pub use relabel::{
     expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction,
     RelabelConfig, RelabelField, DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
 };
+pub use probes::ProbeJob;
 pub use validate::check_target_address;
 
 /// The built-in configuration used when no file is given: scrape Sightline
@@ -132,6 +134,12 @@ pub struct Config {
     pub host: HostSettings,
     /// Prometheus's `alerting:` section, unparsed, for the rules module.
     pub raw_alerting: Option<serde_yaml_ng::Value>,
+    /// Sightline-only `probes:` (or the file named by `probes_config_file:`):
+    /// blackbox_exporter modules by name, validated, for jobs with `probe:`.
+    pub probe_modules: BTreeMap<String, crate::collect::probe::ProbeModule>,
+    /// Sightline-only `default_rules:` (default true): whether the rules
+    /// module loads the shipped rules/sightline-defaults.yml.
+    pub default_rules: bool,
 }
 
 /// Sightline-only `host:` section: the built-in host collector, scraped as
@@ -236,6 +244,9 @@ pub struct ScrapeConfig {
     pub enable_compression: bool,
     /// Line where the job is defined.
     pub line: Option<usize>,
+    /// Sightline-only `probe: MODULE`: probe each target with this module
+    /// instead of scraping it (None for an ordinary job).
+    pub probe: Option<ProbeJob>,
 }
 
 /// How a scrape authenticates. `Debug` prints `<secret>` instead of

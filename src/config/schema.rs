@@ -24,6 +24,9 @@ const ROOT: Section = Section {
         "storage",
         "host",
         "dashboards",
+        "probes",
+        "probes_config_file",
+        "default_rules",
     ],
     unsupported: &[
         "runtime",
@@ -132,6 +135,7 @@ const SCRAPE: Section = Section {
         "label_value_length_limit",
         "target_limit",
         "body_size_limit",
+        "probe",
     ],
     unsupported: &[
         "scrape_protocols",
