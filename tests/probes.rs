@@ -22,6 +22,10 @@ fn one(server: &Server, q: &str) -> f64 {
 fn probe_jobs_probe_http_and_tcp_targets() {
     let web = Target::start("hello\n");
     let dead = format!("127.0.0.1:{}", free_port());
+    // The live URL comes from file_sd, which takes a probe job's targets as written.
+    let sd_dir = tempfile::tempdir().unwrap();
+    let sd = sd_dir.path().join("web.json");
+    std::fs::write(&sd, format!(r#"[{{"targets": ["http://{}/health"], "labels": {{"team": "ops"}}}}]"#, web.addr)).unwrap();
     let config = format!(
         "\
 global:
@@ -41,15 +45,18 @@ probes:
 scrape_configs:
   - job_name: web
     probe: http_2xx
+    file_sd_configs:
+      - files: ['{sd}']
     static_configs:
-      - targets: ['http://{web}/health', 'http://{dead}/']
+      - targets: ['http://{dead}/']
         labels: {{team: ops}}
   - job_name: port
     probe: tcp_connect
     static_configs:
       - targets: ['{web}']
 ",
-        web = web.addr
+        web = web.addr,
+        sd = sd.display()
     );
     let server = Server::start(&config);
     let live = format!("http://{}/health", web.addr);

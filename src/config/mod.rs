@@ -34,7 +34,7 @@ use std::time::Duration;
 use crate::tsdb::Labels;
 
 pub use duration::{format_duration, parse_duration, parse_size};
-pub use file_sd::read_file_sd;
+pub use file_sd::{read_file_sd, read_file_sd_for_probes};
 pub use relabel::{
     expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction,
     RelabelConfig, RelabelField, DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,

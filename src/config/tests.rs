@@ -1045,6 +1045,14 @@ fn probes_config_file_is_read_from_the_config_folder() {
     assert_eq!((bad.line, bad.key.as_str()), (Some(2), "modules.a"), "{bad}");
     assert!(bad.message.contains("query_name is required"), "{bad}");
 
+    // file_sd targets of probe jobs are taken as written, too.
+    let sd = dir.path().join("sd.json");
+    std::fs::write(&sd, r#"[{"targets": ["https://example.com/"], "labels": {"team": "web"}}]"#).unwrap();
+    assert!(read_file_sd(&sd).unwrap_err().message.contains("leave out the scheme"));
+    let groups = read_file_sd_for_probes(&sd).unwrap();
+    assert_eq!(groups[0].targets, ["https://example.com/"]);
+    assert_eq!(groups[0].labels.get("team"), Some("web"));
+
     let e = parse_str("probes_config_file: nope.yml\n", &cfg_path).unwrap_err().to_string();
     assert!(e.contains("sightline.yml:1: probes_config_file: cannot read ") && e.contains("nope.yml"), "{e}");
     std::fs::write(dir.path().join("bb/blackbox.yml"), "modules: [\n").unwrap();

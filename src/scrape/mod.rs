@@ -11,7 +11,7 @@ pub use scrape_loop::{process, Fetched, Health, ScrapeLoop, ScrapeReport, Source
 pub use target::{format_duration, targets_from_group, Target};
 
 use crate::collect::HostCollector;
-use crate::config::{read_file_sd, ScrapeConfig, TargetGroup};
+use crate::config::{read_file_sd, read_file_sd_for_probes, ScrapeConfig, TargetGroup};
 use crate::selfmon::{JobLabels, Metrics};
 use crate::tsdb::{Appendable, Labels};
 use std::collections::{BTreeMap, HashMap};
@@ -126,6 +126,7 @@ impl ScrapeManager {
         let mut seen: Option<Vec<(PathBuf, Option<SystemTime>)>> = None;
         let mut file_groups: HashMap<PathBuf, Vec<TargetGroup>> = HashMap::new();
         let mut last_full = std::time::Instant::now();
+        let read_file_sd = if cfg.probe.is_some() { read_file_sd_for_probes } else { read_file_sd };
         loop {
             let files = file_sd_files(&cfg);
             let refresh_due = cfg.file_sd_configs.iter().any(|f| last_full.elapsed() >= f.refresh_interval);
