@@ -54,17 +54,27 @@ pub(crate) fn build_modules(
         (Some(v), None) => modules_from_value(v, "probes", base_dir, ctx),
         (None, Some(f)) if f.is_empty() => BTreeMap::new(),
         (None, Some(f)) => {
-            let path = if Path::new(&f).is_absolute() { PathBuf::from(&f) } else { base_dir.join(&f) };
+            let path = if Path::new(&f).is_absolute() {
+                PathBuf::from(&f)
+            } else {
+                base_dir.join(&f)
+            };
             let source = match std::fs::read_to_string(&path) {
                 Ok(s) => s,
                 Err(e) => {
-                    ctx.error("probes_config_file", format!("cannot read {}: {e}", path.display()));
+                    ctx.error(
+                        "probes_config_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    );
                     return BTreeMap::new();
                 }
             };
             match parse_blackbox_file(&path, &source) {
                 Ok((tree, value)) => {
-                    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| base_dir.to_path_buf());
+                    let dir = path
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| base_dir.to_path_buf());
                     let mut sub = Ctx::new(&path, &tree);
                     let modules = modules_from_value(value, "", &dir, &mut sub);
                     ctx.errors.extend(sub.errors);
@@ -89,21 +99,35 @@ fn parse_blackbox_file(path: &Path, source: &str) -> Result<(marked::Node, Value
         message: format!("invalid YAML: {message}"),
     };
     let tree = marked::parse(source).map_err(|e| syntax(Some(e.line), e.message))?;
-    let value =
-        serde_yaml_ng::from_str::<Value>(source).map_err(|e| syntax(e.location().map(|l| l.line()), e.to_string()))?;
+    let value = serde_yaml_ng::from_str::<Value>(source)
+        .map_err(|e| syntax(e.location().map(|l| l.line()), e.to_string()))?;
     Ok((tree, value))
 }
 
 /// `{modules: {NAME: module}}` → validated modules. `prefix` is the key path
 /// of the mapping (`probes`, or empty for a file of its own).
-fn modules_from_value(v: Value, prefix: &str, dir: &Path, ctx: &mut Ctx) -> BTreeMap<String, ProbeModule> {
-    let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+fn modules_from_value(
+    v: Value,
+    prefix: &str,
+    dir: &Path,
+    ctx: &mut Ctx,
+) -> BTreeMap<String, ProbeModule> {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
     let mut out = BTreeMap::new();
     let top = match v {
         Value::Null => return out,
         Value::Mapping(m) => m,
         _ => {
-            ctx.error(prefix, "expected a mapping with `modules:` (the content of a blackbox.yml)");
+            ctx.error(
+                prefix,
+                "expected a mapping with `modules:` (the content of a blackbox.yml)",
+            );
             return out;
         }
     };
@@ -111,7 +135,10 @@ fn modules_from_value(v: Value, prefix: &str, dir: &Path, ctx: &mut Ctx) -> BTre
         match k.as_str() {
             Some("modules") => {}
             Some(other) => {
-                ctx.error(&key(other), format!("unknown field `{other}`, expected `modules`"));
+                ctx.error(
+                    &key(other),
+                    format!("unknown field `{other}`, expected `modules`"),
+                );
                 continue;
             }
             None => {
@@ -123,7 +150,10 @@ fn modules_from_value(v: Value, prefix: &str, dir: &Path, ctx: &mut Ctx) -> BTre
             Value::Null => continue,
             Value::Mapping(m) => m,
             _ => {
-                ctx.error(&key("modules"), "expected a mapping of module names to modules");
+                ctx.error(
+                    &key("modules"),
+                    "expected a mapping of module names to modules",
+                );
                 continue;
             }
         };
@@ -137,7 +167,11 @@ fn modules_from_value(v: Value, prefix: &str, dir: &Path, ctx: &mut Ctx) -> BTre
                 Ok(m) => m,
                 Err(e) => {
                     let at = e.path().to_string();
-                    let k = if at == "." || at.is_empty() { mpath.clone() } else { format!("{mpath}.{at}") };
+                    let k = if at == "." || at.is_empty() {
+                        mpath.clone()
+                    } else {
+                        format!("{mpath}.{at}")
+                    };
                     ctx.error(&k, e.into_inner().to_string());
                     continue;
                 }
@@ -148,7 +182,11 @@ fn modules_from_value(v: Value, prefix: &str, dir: &Path, ctx: &mut Ctx) -> BTre
                     out.insert(name, module);
                 }
                 Err(e) => {
-                    let k = if PROBERS.contains(&module.prober.as_str()) { mpath } else { format!("{mpath}.prober") };
+                    let k = if PROBERS.contains(&module.prober.as_str()) {
+                        mpath
+                    } else {
+                        format!("{mpath}.prober")
+                    };
                     ctx.error(&k, e.to_string());
                 }
             }
@@ -188,14 +226,26 @@ pub(crate) fn build_probe_job(
         let known = if modules.is_empty() {
             "no probe modules are defined (add them under `probes: {modules: ...}` or name a blackbox.yml with `probes_config_file:`)".to_string()
         } else {
-            format!("known modules: {}", modules.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+            format!(
+                "known modules: {}",
+                modules
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
         ctx.error(key, format!("unknown probe module {name:?}; {known}"));
         return None;
     };
-    let timeout = module.timeout.map_or(scrape_timeout, |t| t.min(scrape_timeout));
+    let timeout = module
+        .timeout
+        .map_or(scrape_timeout, |t| t.min(scrape_timeout));
     match Probe::new(module) {
-        Ok(p) => Some(ProbeJob { module: name.to_string(), probe: Arc::new(p.with_timeout(timeout)) }),
+        Ok(p) => Some(ProbeJob {
+            module: name.to_string(),
+            probe: Arc::new(p.with_timeout(timeout)),
+        }),
         // Only if a secret file vanished since the module was checked.
         Err(e) => {
             ctx.error(key, format!("probe module {name:?}: {e}"));
