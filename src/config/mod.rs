@@ -47,6 +47,14 @@ pub use validate::check_target_address;
 /// listen address in [`default_config`].
 pub const DEFAULT_CONFIG: &str = include_str!("default.yml");
 
+/// The shipped default alert rules (rules/sightline-defaults.yml, a
+/// Prometheus rule file), embedded so the single binary carries them; the
+/// rules module loads them when [`Config::default_rules`] is true.
+pub const DEFAULT_RULES: &str = include_str!("../../rules/sightline-defaults.yml");
+
+/// The name to show for [`DEFAULT_RULES`] in rule listings and errors.
+pub const DEFAULT_RULES_NAME: &str = "<built-in sightline-defaults.yml>";
+
 /// The target written in [`DEFAULT_CONFIG`] for Sightline's own job.
 const DEFAULT_SELF_TARGET: &str = "127.0.0.1:9900";
 

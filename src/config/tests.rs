@@ -1059,3 +1059,17 @@ fn probes_config_file_is_read_from_the_config_folder() {
     let e = parse_str(src, &cfg_path).unwrap_err().to_string();
     assert!(e.contains("blackbox.yml") && e.contains("invalid YAML"), "{e}");
 }
+
+#[test]
+fn default_rules_are_embedded() {
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(DEFAULT_RULES).unwrap();
+    let rules = v["groups"][0]["rules"].as_sequence().expect("one group of rules");
+    let names: Vec<&str> = rules.iter().filter_map(|r| r["alert"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["TargetDown", "ProbeFailed", "TLSCertificateExpiringSoon", "DiskFillingWithin24h", "MemorySaturation", "CPUSaturation"]
+    );
+    for r in rules {
+        assert!(crate::promql::parse(r["expr"].as_str().unwrap()).is_ok(), "{:?}", r["expr"]);
+    }
+}
