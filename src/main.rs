@@ -256,7 +256,8 @@ async fn serve(
             ..Default::default()
         },
     );
-    rule_manager.reload_config(&cfg).map_err(|e| anyhow::anyhow!("rule files:\n{e}"))?;
+    let files = rule_files(&cfg, data_dir)?;
+    rule_manager.reload(&files).map_err(|e| anyhow::anyhow!("rule files:\n{e}"))?;
     let scraper = scrape::ScrapeManager::new(Arc::new(db.clone()), metrics.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let state = web::AppState {
@@ -266,7 +267,12 @@ async fn serve(
         targets: Arc::new(scraper.clone()),
         rules: rule_manager.clone(),
         notifier: notifier.clone(),
-        reload: Arc::new(Reloader { config_path: config_path.clone(), rules: rule_manager.clone(), notifier: notifier.clone() }),
+        reload: Arc::new(Reloader {
+            config_path: config_path.clone(),
+            data_dir: data_dir.to_path_buf(),
+            rules: rule_manager.clone(),
+            notifier: notifier.clone(),
+        }),
         metrics,
         library: Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db")))),
         info: Arc::new(web::RuntimeInfo {
@@ -309,10 +315,24 @@ fn alertmanager_config(cfg: &config::Config) -> Result<notify::Config> {
     })
 }
 
+/// The rule files to evaluate: the config's `rule_files` patterns, plus the
+/// shipped default alerts (written next to the database so that the rules
+/// page and `/api/v1/rules` can name a real file) unless `default_rules: false`.
+fn rule_files(cfg: &config::Config, data_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = rules::file::expand_rule_files(&cfg.rule_files, &cfg.base_dir).map_err(anyhow::Error::msg)?;
+    if cfg.default_rules {
+        let path = data_dir.join("sightline-defaults.rules.yml");
+        std::fs::write(&path, config::DEFAULT_RULES).with_context(|| format!("writing {}", path.display()))?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
 /// Re-reads the config file's rule files and Alertmanager section; a broken
 /// file keeps what runs and reports why.
 struct Reloader {
     config_path: Option<PathBuf>,
+    data_dir: PathBuf,
     rules: Arc<rules::RuleManager>,
     notifier: Arc<notify::Notifier>,
 }
@@ -324,7 +344,8 @@ impl web::Reload for Reloader {
         };
         let cfg = config::load_file(path).map_err(|e| e.to_string())?.config;
         let am = alertmanager_config(&cfg).map_err(|e| format!("{e:#}"))?;
-        self.rules.reload_config(&cfg).map_err(|e| e.to_string())?;
+        let files = rule_files(&cfg, &self.data_dir).map_err(|e| format!("{e:#}"))?;
+        self.rules.reload(&files).map_err(|e| e.to_string())?;
         self.notifier.reload(am).map_err(|e| e.to_string())?;
         tracing::info!(config = %path.display(), "configuration reloaded");
         Ok(())

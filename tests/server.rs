@@ -254,3 +254,51 @@ fn file_sd_targets_follow_their_file() {
     // The removed target's series are marked stale.
     server.wait_for("from_a", 15, |r| r.is_empty());
 }
+
+#[test]
+fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
+    let target = Target::start("queue_depth 7\n");
+    let hook = util::Webhook::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("alerts.yml"),
+        "groups:\n  - name: app\n    interval: 1s\n    rules:\n      - record: job:queue_depth:max\n        expr: max by (job) (queue_depth)\n      - alert: QueueTooDeep\n        expr: queue_depth > 5\n        labels: {severity: page}\n        annotations: {summary: 'depth is {{ $value }}'}\n",
+    )
+    .unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [alerts.yml]\nscrape_configs:\n  - job_name: app\n    static_configs: [{{targets: ['{}']}}]\nalertmanager:\n  route: {{receiver: hook, group_wait: 1s, group_interval: 1s}}\n  receivers:\n    - name: hook\n      webhook_configs: [{{url: 'http://{}/hook'}}]\n",
+        target.addr, hook.addr
+    );
+    let server = Server::start_in(&cfg, dir.path(), &dir.path().join("data"));
+
+    // The recording rule writes back into the store.
+    let r = server.wait_for("job:queue_depth:max", 20, |r| r.len() == 1);
+    assert_eq!(value(&r[0]), 7.0);
+    // The alert fires and is visible as ALERTS, in /api/v1/alerts and /api/v1/rules.
+    server.wait_for("ALERTS{alertname=\"QueueTooDeep\",alertstate=\"firing\"}", 20, |r| r.len() == 1);
+    let alerts = server.api("/api/v1/alerts");
+    let a = &alerts["data"]["alerts"][0];
+    assert_eq!(a["labels"]["alertname"], "QueueTooDeep");
+    assert_eq!(a["state"], "firing");
+    assert_eq!(a["annotations"]["summary"], "depth is 7");
+    let rules = server.api("/api/v1/rules");
+    assert_eq!(rules["data"]["groups"][0]["rules"].as_array().unwrap().len(), 2);
+    // The built-in default alerts are loaded too.
+    assert!(rules["data"]["groups"].as_array().unwrap().len() >= 2);
+
+    // The built-in Alertmanager delivers the webhook payload.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while hook.bodies.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no webhook delivered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let body: Value = serde_json::from_str(&hook.bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["receiver"], "hook");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "QueueTooDeep");
+    assert_eq!(body["alerts"][0]["status"], "firing");
+
+    // And the Alertmanager API v2 shows it.
+    let v2 = server.api("/api/v2/alerts");
+    assert!(v2.as_array().unwrap().iter().any(|a| a["labels"]["alertname"] == "QueueTooDeep"));
+}

@@ -15,6 +15,16 @@ pub const FILEPATH_LABEL: &str = "__meta_filepath";
 /// target groups. Each group gets the `__meta_filepath` label and the source
 /// `path:index`, as in Prometheus. An empty file has no groups.
 pub fn read_file_sd(path: &Path) -> Result<Vec<TargetGroup>, ConfigError> {
+    read(path, true)
+}
+
+/// Like [`read_file_sd`] for a job with `probe:`, whose targets are URLs or
+/// names rather than `host:port`: addresses are taken as written.
+pub fn read_file_sd_for_probes(path: &Path) -> Result<Vec<TargetGroup>, ConfigError> {
+    read(path, false)
+}
+
+fn read(path: &Path, check_addresses: bool) -> Result<Vec<TargetGroup>, ConfigError> {
     let err = |line: Option<usize>, key: String, message: String| ConfigError {
         file: path.to_path_buf(),
         line,
@@ -60,7 +70,7 @@ pub fn read_file_sd(path: &Path) -> Result<Vec<TargetGroup>, ConfigError> {
     let path_str = path.to_string_lossy().into_owned();
     let mut out = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
-        for (j, t) in g.targets.iter().enumerate() {
+        for (j, t) in g.targets.iter().enumerate().filter(|_| check_addresses) {
             if let Err(e) = check_target_address(&t.0) {
                 let key = format!("[{i}].targets[{j}]");
                 return Err(err(line_of(&key), key, e));

@@ -17,6 +17,7 @@
 mod duration;
 mod file_sd;
 mod marked;
+mod probes;
 mod raw;
 mod relabel;
 mod schema;
@@ -33,17 +34,26 @@ use std::time::Duration;
 use crate::tsdb::Labels;
 
 pub use duration::{format_duration, parse_duration, parse_size};
-pub use file_sd::read_file_sd;
+pub use file_sd::{read_file_sd, read_file_sd_for_probes};
 pub use relabel::{
     expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction,
     RelabelConfig, RelabelField, DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
 };
+pub use probes::ProbeJob;
 pub use validate::check_target_address;
 
 /// The built-in configuration used when no file is given: scrape Sightline
 /// itself every 15 s. The target `127.0.0.1:9900` is replaced by the real
 /// listen address in [`default_config`].
 pub const DEFAULT_CONFIG: &str = include_str!("default.yml");
+
+/// The shipped default alert rules (rules/sightline-defaults.yml, a
+/// Prometheus rule file), embedded so the single binary carries them; the
+/// rules module loads them when [`Config::default_rules`] is true.
+pub const DEFAULT_RULES: &str = include_str!("../../rules/sightline-defaults.yml");
+
+/// The name to show for [`DEFAULT_RULES`] in rule listings and errors.
+pub const DEFAULT_RULES_NAME: &str = "<built-in sightline-defaults.yml>";
 
 /// The target written in [`DEFAULT_CONFIG`] for Sightline's own job.
 const DEFAULT_SELF_TARGET: &str = "127.0.0.1:9900";
@@ -136,6 +146,12 @@ pub struct Config {
     pub host: HostSettings,
     /// Prometheus's `alerting:` section, unparsed, for the rules module.
     pub raw_alerting: Option<serde_yaml_ng::Value>,
+    /// Sightline-only `probes:` (or the file named by `probes_config_file:`):
+    /// blackbox_exporter modules by name, validated, for jobs with `probe:`.
+    pub probe_modules: BTreeMap<String, crate::collect::probe::ProbeModule>,
+    /// Sightline-only `default_rules:` (default true): whether the rules
+    /// module loads the shipped rules/sightline-defaults.yml.
+    pub default_rules: bool,
 }
 
 /// Where the Alertmanager configuration comes from.
@@ -249,6 +265,9 @@ pub struct ScrapeConfig {
     pub enable_compression: bool,
     /// Line where the job is defined.
     pub line: Option<usize>,
+    /// Sightline-only `probe: MODULE`: probe each target with this module
+    /// instead of scraping it (None for an ordinary job).
+    pub probe: Option<ProbeJob>,
 }
 
 /// How a scrape authenticates. `Debug` prints `<secret>` instead of

@@ -74,6 +74,15 @@ pub(crate) struct RawConfig {
     pub alertmanager: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     pub alertmanager_config_file: Option<Text>,
+    /// Sightline-only: a blackbox.yml's content (`modules:`), checked module by module.
+    #[serde(default)]
+    pub probes: Option<serde_yaml_ng::Value>,
+    /// Sightline-only: a blackbox.yml to read the modules from.
+    #[serde(default)]
+    pub probes_config_file: Option<Text>,
+    /// Sightline-only: load the shipped default alert rules (default true).
+    #[serde(default)]
+    pub default_rules: Option<bool>,
 }
 
 /// Sightline-only `dashboards:` section.
@@ -125,6 +134,8 @@ pub(crate) struct RawScrapeConfig {
     pub label_value_length_limit: Option<u64>,
     pub target_limit: Option<u64>,
     pub body_size_limit: Option<Text>,
+    /// Sightline-only: probe each target with this module instead of scraping it.
+    pub probe: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -26,6 +26,9 @@ const ROOT: Section = Section {
         "dashboards",
         "alertmanager",
         "alertmanager_config_file",
+        "probes",
+        "probes_config_file",
+        "default_rules",
     ],
     unsupported: &[
         "runtime",
@@ -134,6 +137,7 @@ const SCRAPE: Section = Section {
         "label_value_length_limit",
         "target_limit",
         "body_size_limit",
+        "probe",
     ],
     unsupported: &[
         "scrape_protocols",

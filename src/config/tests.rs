@@ -922,3 +922,166 @@ fn alertmanager_sections() {
     let err = parse_str("alertmanager_config_file: /nonexistent/am.yml\n", p).unwrap_err().to_string();
     assert!(err.contains("s.yml:1") && err.contains("alertmanager_config_file"), "{err}");
 }
+
+const PROBES: &str = "\
+global:
+  scrape_interval: 10s
+  scrape_timeout: 3s
+probes:
+  modules:
+    http_2xx:
+      prober: http
+      timeout: 5s
+      http:
+        valid_status_codes: [200]
+        method: GET
+    tcp_connect:
+      prober: tcp
+      timeout: 1s
+scrape_configs:
+  - job_name: web
+    probe: http_2xx
+    static_configs:
+      - targets: ['https://example.com/health', 'http://[::1]:8080/']
+  - job_name: ports
+    probe: tcp_connect
+    file_sd_configs:
+      - files: [ports.json]
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: port
+        regex: '.*:(\\d+)'
+";
+
+#[test]
+fn probe_modules_and_probe_jobs() {
+    let c = parse_str(PROBES, Path::new("/etc/s/s.yml")).unwrap().config;
+    assert_eq!(c.probe_modules.keys().collect::<Vec<_>>(), ["http_2xx", "tcp_connect"]);
+    assert_eq!(c.probe_modules["http_2xx"].http.valid_status_codes, [200]);
+    let web = &c.scrape_configs[0];
+    let p = web.probe.as_ref().expect("web is a probe job");
+    assert_eq!(p.module, "http_2xx");
+    // The module's 5s is capped by the job's 3s scrape timeout.
+    assert_eq!(p.probe.timeout(), Duration::from_secs(3));
+    // URLs are fine as probe targets (they are not host:port).
+    assert_eq!(web.static_configs[0].targets, ["https://example.com/health", "http://[::1]:8080/"]);
+    let ports = c.scrape_configs[1].probe.as_ref().expect("ports is a probe job");
+    assert_eq!(ports.probe.timeout(), Duration::from_secs(1), "the module's shorter timeout wins");
+    assert_eq!(c.scrape_configs[1].relabel_configs.len(), 1);
+    assert!(c.default_rules, "default rules are on unless turned off");
+
+    // Without probe:, a URL target is still an error.
+    let plain = PROBES.replace("    probe: http_2xx\n", "");
+    let err = error_lines(&parse_str(&plain, Path::new("s.yml")).unwrap_err());
+    assert_eq!(err.len(), 2, "{err:?}");
+    assert!(err[0].starts_with("18: scrape_configs[0].static_configs[0].targets[0]: "), "{err:?}");
+}
+
+#[test]
+fn probe_errors_have_lines() {
+    let src = "\
+probes:
+  modules:
+    ok:
+      prober: http
+    typo:
+      prober: http
+      http:
+        fail_if_body_not_match_regexp: [x]
+    badre:
+      prober: http
+      http:
+        fail_if_body_matches_regexp: ['(']
+    icmp:
+      prober: icmp
+    slow:
+      prober: tcp
+      timeout: 5 s
+  extra: 1
+scrape_configs:
+  - job_name: a
+    probe: htp_2xx
+    static_configs: [{targets: [x]}]
+  - job_name: b
+    probe: ok
+    metrics_path: /probe
+    params: {module: [ok]}
+    static_configs: [{targets: [x]}]
+";
+    let err = error_lines(&parse_str(src, Path::new("s.yml")).unwrap_err());
+    let want = [
+        "8: probes.modules.typo.http.fail_if_body_not_match_regexp: unknown field `fail_if_body_not_match_regexp`",
+        "9: probes.modules.badre: ",
+        "14: probes.modules.icmp.prober: invalid configuration: unknown prober \"icmp\" (expected http, tcp or dns)",
+        "17: probes.modules.slow.timeout: invalid unit \" s\" in duration \"5 s\"",
+        "18: probes.extra: unknown field `extra`, expected `modules`",
+        "21: scrape_configs[0].probe: unknown probe module \"htp_2xx\"; known modules: ok",
+        "25: scrape_configs[1].metrics_path: has no effect in a job with `probe:`",
+        "26: scrape_configs[1].params: has no effect in a job with `probe:`",
+    ];
+    assert_eq!(err.len(), want.len(), "{err:#?}");
+    for (got, want) in err.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got:?}, want it to start with {want:?}");
+    }
+    assert!(err[1].contains("fail_if_body_matches_regexp"), "{}", err[1]);
+
+    let err = parse_str("scrape_configs:\n  - job_name: a\n    probe: m\n", Path::new("s.yml")).unwrap_err().to_string();
+    assert!(err.contains("s.yml:3: scrape_configs[0].probe: unknown probe module \"m\"; no probe modules are defined"), "{err}");
+    let err = parse_str("probes: {}\nprobes_config_file: b.yml\n", Path::new("s.yml")).unwrap_err().to_string();
+    assert!(err.contains("s.yml:2: probes_config_file: set either probes"), "{err}");
+    let err = parse_str("probes: [a]\n", Path::new("s.yml")).unwrap_err().to_string();
+    assert!(err.contains("s.yml:1: probes: expected a mapping"), "{err}");
+}
+
+#[test]
+fn probes_config_file_is_read_from_the_config_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bb")).unwrap();
+    std::fs::write(dir.path().join("bb/token"), "s3cret\n").unwrap();
+    let blackbox = "modules:\n  http_auth:\n    prober: http\n    http:\n      bearer_token_file: token\n  dns_a:\n    prober: dns\n    dns:\n      query_name: example.com\n";
+    std::fs::write(dir.path().join("bb/blackbox.yml"), blackbox).unwrap();
+    let src = "probes_config_file: bb/blackbox.yml\ndefault_rules: false\nscrape_configs:\n  - job_name: dns\n    probe: dns_a\n    static_configs: [{targets: ['127.0.0.1:53']}]\n";
+    let cfg_path = dir.path().join("sightline.yml");
+    let c = parse_str(src, &cfg_path).unwrap().config;
+    assert_eq!(c.probe_modules.len(), 2);
+    // The token file is found beside blackbox.yml, where blackbox_exporter looks.
+    assert_eq!(c.probe_modules["http_auth"].http.bearer_token_file, Some(dir.path().join("bb/token")));
+    assert_eq!(c.scrape_configs[0].probe.as_ref().map(|p| p.module.as_str()), Some("dns_a"));
+    assert!(!c.default_rules);
+
+    // Errors in the blackbox file name that file and its line.
+    std::fs::write(dir.path().join("bb/blackbox.yml"), "modules:\n  a:\n    prober: dns\n").unwrap();
+    let e = parse_str(src, &cfg_path).unwrap_err();
+    assert_eq!(e.0.len(), 2, "{e}");
+    let bad = e.0.iter().find(|e| e.file.ends_with("bb/blackbox.yml")).expect("an error in blackbox.yml");
+    assert_eq!((bad.line, bad.key.as_str()), (Some(2), "modules.a"), "{bad}");
+    assert!(bad.message.contains("query_name is required"), "{bad}");
+
+    // file_sd targets of probe jobs are taken as written, too.
+    let sd = dir.path().join("sd.json");
+    std::fs::write(&sd, r#"[{"targets": ["https://example.com/"], "labels": {"team": "web"}}]"#).unwrap();
+    assert!(read_file_sd(&sd).unwrap_err().message.contains("leave out the scheme"));
+    let groups = read_file_sd_for_probes(&sd).unwrap();
+    assert_eq!(groups[0].targets, ["https://example.com/"]);
+    assert_eq!(groups[0].labels.get("team"), Some("web"));
+
+    let e = parse_str("probes_config_file: nope.yml\n", &cfg_path).unwrap_err().to_string();
+    assert!(e.contains("sightline.yml:1: probes_config_file: cannot read ") && e.contains("nope.yml"), "{e}");
+    std::fs::write(dir.path().join("bb/blackbox.yml"), "modules: [\n").unwrap();
+    let e = parse_str(src, &cfg_path).unwrap_err().to_string();
+    assert!(e.contains("blackbox.yml") && e.contains("invalid YAML"), "{e}");
+}
+
+#[test]
+fn default_rules_are_embedded() {
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(DEFAULT_RULES).unwrap();
+    let rules = v["groups"][0]["rules"].as_sequence().expect("one group of rules");
+    let names: Vec<&str> = rules.iter().filter_map(|r| r["alert"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["TargetDown", "ProbeFailed", "TLSCertificateExpiringSoon", "DiskFillingWithin24h", "MemorySaturation", "CPUSaturation"]
+    );
+    for r in rules {
+        assert!(crate::promql::parse(r["expr"].as_str().unwrap()).is_ok(), "{:?}", r["expr"]);
+    }
+}

@@ -178,6 +178,9 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "alertmanager_config_file" => {
                 raw.alertmanager_config_file = piece(source, value, "alertmanager_config_file", ctx)
             }
+            "probes" => raw.probes = piece(source, value, "probes", ctx),
+            "probes_config_file" => raw.probes_config_file = piece(source, value, "probes_config_file", ctx),
+            "default_rules" => raw.default_rules = piece(source, value, "default_rules", ctx),
             "scrape_configs" if matches!(value.kind, Kind::Seq(_)) => {
                 let mut jobs = Vec::new();
                 for (i, item) in value.items().iter().enumerate() {
@@ -446,6 +449,8 @@ fn valid_file_sd_path(p: &str) -> bool {
 /// Raw → validated, recording every problem.
 fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx) -> Config {
     let global = build_global(raw.global.unwrap_or_default(), ctx);
+    // Before the jobs, which name these modules.
+    let probe_modules = super::probes::build_modules(raw.probes, text(raw.probes_config_file), &base_dir, ctx);
 
     let mut rule_files = Vec::new();
     for (i, f) in raw.rule_files.unwrap_or_default().into_iter().enumerate() {
@@ -473,7 +478,7 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
             }
             continue;
         };
-        let Some(sc) = build_scrape(job, &path, &global, &base_dir, ctx) else {
+        let Some(sc) = build_scrape(job, &path, &global, &base_dir, &probe_modules, ctx) else {
             continue;
         };
         if let Some(first) = first_line.get(&sc.job_name) {
@@ -585,6 +590,8 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         web,
         storage,
         raw_alerting: raw.alerting,
+        probe_modules,
+        default_rules: raw.default_rules.unwrap_or(true),
     }
 }
 
@@ -653,9 +660,21 @@ fn build_scrape(
     path: &str,
     global: &Global,
     base_dir: &Path,
+    probe_modules: &BTreeMap<String, crate::collect::probe::ProbeModule>,
     ctx: &mut Ctx,
 ) -> Option<ScrapeConfig> {
     let line = ctx.tree.line_of(path);
+    let probe_module = text(job.probe.take());
+    if probe_module.is_some() {
+        for k in super::probes::NOT_FOR_PROBE_JOBS {
+            if ctx.tree.find(&format!("{path}.{k}")).is_some() {
+                ctx.error(
+                    &format!("{path}.{k}"),
+                    "has no effect in a job with `probe:` (targets are probed as written; HTTP and TLS settings belong in the probe module)",
+                );
+            }
+        }
+    }
     let job_name = text(job.job_name.take()).unwrap_or_default();
     if job_name.is_empty() {
         ctx.error(path, "job_name is empty");
@@ -737,7 +756,8 @@ fn build_scrape(
             .collect();
         // Relabeling may still turn a strange address into a good one, so
         // Prometheus only checks addresses of jobs without relabel rules.
-        if relabel_configs.is_empty() {
+        // A probe job's targets are URLs or names, not host:port.
+        if relabel_configs.is_empty() && probe_module.is_none() {
             for (j, t) in targets.iter().enumerate() {
                 if let Err(e) = check_target_address(t) {
                     ctx.error(&format!("{gpath}.targets[{j}]"), e);
@@ -800,6 +820,13 @@ fn build_scrape(
         });
     }
 
+    let probe = match &probe_module {
+        Some(name) => {
+            Some(super::probes::build_probe_job(name, probe_modules, scrape_timeout, &key("probe"), ctx)?)
+        }
+        None => None,
+    };
+
     let gl = &global.limits;
     let body_size_limit = match job.body_size_limit {
         Some(s) => parse_size(&s.0).unwrap_or_else(|e| {
@@ -834,6 +861,7 @@ fn build_scrape(
         body_size_limit,
         enable_compression: job.enable_compression.unwrap_or(true),
         line,
+        probe,
     })
 }
 

@@ -11,7 +11,7 @@ pub use scrape_loop::{process, Fetched, Health, ScrapeLoop, ScrapeReport, Source
 pub use target::{format_duration, targets_from_group, Target};
 
 use crate::collect::HostCollector;
-use crate::config::{read_file_sd, ScrapeConfig, TargetGroup};
+use crate::config::{read_file_sd, read_file_sd_for_probes, ScrapeConfig, TargetGroup};
 use crate::selfmon::{JobLabels, Metrics};
 use crate::tsdb::{Appendable, Labels};
 use std::collections::{BTreeMap, HashMap};
@@ -83,11 +83,14 @@ impl ScrapeManager {
     /// Starts discovery and scraping for every job. Must run inside a tokio runtime.
     pub fn start(&self, configs: &[ScrapeConfig]) -> Result<(), String> {
         for cfg in configs {
-            let client = scrape_loop::build_client(cfg).map_err(|e| format!("job {:?}: {e}", cfg.job_name))?;
+            let source = match &cfg.probe {
+                Some(p) => Source::Probe(p.probe.clone()),
+                None => Source::Http(scrape_loop::build_client(cfg).map_err(|e| format!("job {:?}: {e}", cfg.job_name))?),
+            };
             let cfg = Arc::new(cfg.clone());
             self.inner.pools.write().unwrap_or_else(|e| e.into_inner()).insert(
                 cfg.job_name.clone(),
-                Pool { cfg: cfg.clone(), source: Source::Http(client), active: HashMap::new(), dropped: Vec::new(), discovery: None },
+                Pool { cfg: cfg.clone(), source, active: HashMap::new(), dropped: Vec::new(), discovery: None },
             );
             let manager = self.clone();
             let job = cfg.job_name.clone();
@@ -123,6 +126,7 @@ impl ScrapeManager {
         let mut seen: Option<Vec<(PathBuf, Option<SystemTime>)>> = None;
         let mut file_groups: HashMap<PathBuf, Vec<TargetGroup>> = HashMap::new();
         let mut last_full = std::time::Instant::now();
+        let read_file_sd = if cfg.probe.is_some() { read_file_sd_for_probes } else { read_file_sd };
         loop {
             let files = file_sd_files(&cfg);
             let refresh_due = cfg.file_sd_configs.iter().any(|f| last_full.elapsed() >= f.refresh_interval);
@@ -161,7 +165,12 @@ impl ScrapeManager {
         let mut wanted = Vec::new();
         let mut dropped = Vec::new();
         for g in groups {
-            let (kept, gone) = targets_from_group(&pool.cfg, g);
+            let (mut kept, gone) = targets_from_group(&pool.cfg, g);
+            if matches!(pool.source, Source::Probe(_)) {
+                for t in &mut kept {
+                    t.url = probe_target(&pool.cfg, t);
+                }
+            }
             wanted.extend(kept);
             dropped.extend(gone);
         }
@@ -245,6 +254,17 @@ impl ScrapeManager {
     }
 }
 
+/// What a probe job probes for `target`: its `__address__` after relabeling,
+/// as written (a URL, `host:port` or name), rather than a scrape URL built
+/// from scheme, address, metrics_path and params.
+fn probe_target(cfg: &ScrapeConfig, target: &Target) -> String {
+    // Relabeling is deterministic, so running it again on the discovered
+    // labels gives the address `targets_from_group` kept.
+    relabel::relabel(&target.discovered, &cfg.relabel_configs)
+        .and_then(|l| l.get(target::ADDRESS_LABEL).map(str::to_string))
+        .unwrap_or_else(|| target.url.clone())
+}
+
 /// The files the job's file_sd patterns match now, with their modification times.
 fn file_sd_files(cfg: &ScrapeConfig) -> Vec<(PathBuf, Option<SystemTime>)> {
     let mut out = Vec::new();
@@ -293,6 +313,7 @@ pub fn host_scrape_config(global: &crate::config::GlobalConfig, host: &crate::co
         body_size_limit: 0,
         enable_compression: false,
         line: None,
+        probe: None,
     }
 }
 
@@ -303,4 +324,19 @@ pub fn host_instance() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_jobs_probe_the_relabeled_address_as_written() {
+        let src = "probes: {modules: {m: {prober: http}}}\nscrape_configs:\n  - job_name: p\n    probe: m\n    static_configs: [{targets: ['example.com/health']}]\n    relabel_configs:\n      - {source_labels: [__address__], target_label: __address__, replacement: 'https://$1'}\n";
+        let cfg = crate::config::parse_str(src, std::path::Path::new("s.yml")).unwrap().config.scrape_configs.remove(0);
+        let (kept, _) = targets_from_group(&cfg, &cfg.static_configs[0]);
+        assert_eq!(kept[0].url, "http://https://example.com/health/metrics", "the scrape URL is not what a probe wants");
+        assert_eq!(probe_target(&cfg, &kept[0]), "https://example.com/health");
+        assert_eq!(kept[0].labels.get("instance"), Some("https://example.com/health"));
+    }
 }

@@ -47,12 +47,17 @@ const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,applicati
 /// to it, so sample intervals stay constant and cheap to store.
 const TIMESTAMP_TOLERANCE_MS: i64 = 2;
 
-/// Where a loop's samples come from. HTTP targets and the built-in host
-/// collector share the loop, so both get `up`, `scrape_*` and staleness.
+/// Where a loop's samples come from. HTTP targets, the built-in host
+/// collector and probes share the loop, so all get `up`, `scrape_*` and staleness.
 #[derive(Clone)]
 pub enum Source {
     Http(reqwest::Client),
     Host(Arc<Mutex<HostCollector>>),
+    /// A blackbox-style probe: the loop's "URL" is the target to probe (a
+    /// URL, `host:port` or DNS server, as discovered and relabeled). A failed
+    /// probe is a successful scrape with `probe_success 0`, as with
+    /// blackbox_exporter; the scrape fails only if the probe could not run.
+    Probe(Arc<crate::collect::probe::Probe>),
 }
 
 impl Source {
@@ -68,6 +73,7 @@ impl Source {
                 .await
                 .map_err(|e| e.to_string())?
             }
+            Source::Probe(probe) => Ok(host_exposition(probe.run(url).await)),
         }
     }
 }
