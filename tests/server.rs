@@ -301,4 +301,25 @@ fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
     // And the Alertmanager API v2 shows it.
     let v2 = server.api("/api/v2/alerts");
     assert!(v2.as_array().unwrap().iter().any(|a| a["labels"]["alertname"] == "QueueTooDeep"));
+
+    // The pages: alerts, rules, and a silence created, listed and expired through forms.
+    let (status, html) = server.get("/alerts");
+    assert_eq!(status, 200);
+    assert!(html.contains("QueueTooDeep") && html.contains("depth is 7"), "{html}");
+    let (_, html) = server.get("/rules");
+    assert!(html.contains("job:queue_depth:max") && html.contains("TargetDown"), "{html}");
+    let form = "matchers=alertname%3D%22QueueTooDeep%22&duration=1h&created_by=ops&comment=known";
+    let (status, _) = util::http_post_form(&server.addr, "/silences", form).unwrap();
+    assert_eq!(status, 303);
+    let silences = server.api("/api/v2/silences");
+    let id = silences[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(silences[0]["status"]["state"], "active");
+    let (_, html) = server.get("/silences");
+    assert!(html.contains("QueueTooDeep") && html.contains("known"));
+    let (status, body) = util::http_post_form(&server.addr, "/silences", "matchers=&duration=1h&created_by=x&comment=y").unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("at least one matcher"), "{body}");
+    let (status, _) = util::http_post_form(&server.addr, &format!("/silences/{id}/expire"), "").unwrap();
+    assert_eq!(status, 303);
+    assert_eq!(server.api("/api/v2/silences")[0]["status"]["state"], "expired");
 }

@@ -3,6 +3,7 @@
 //! they parse, call one function, and render.
 
 pub mod alertmanager_api;
+mod alerting_ui;
 mod api;
 pub mod charts;
 mod params;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(ui::routes())
         .merge(rules_api::routes())
+        .merge(alerting_ui::routes())
         .merge(alertmanager_api::routes(state.notifier.clone()))
         .route("/metrics", get(self_metrics))
         .route("/-/healthy", get(|| async { "Sightline is Healthy.\n" }))

@@ -1,0 +1,243 @@
+//! Pages for alerting: active alerts, rule groups with their health, and
+//! silences (list, create, expire). Thin: read the managers, render.
+
+use super::params::{rfc3339, Params};
+use super::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/alerts", get(alerts))
+        .route("/rules", get(rules))
+        .route("/silences", get(silences).post(create_silence))
+        .route("/silences/{id}/expire", post(expire_silence))
+}
+
+fn explore_link(expr: &str) -> String {
+    format!("/explore?q={}", form_urlencoded::byte_serialize(expr.as_bytes()).collect::<String>())
+}
+
+fn pairs(l: &crate::tsdb::Labels) -> Vec<(String, String)> {
+    l.iter().map(|l| (l.name.clone(), l.value.clone())).collect()
+}
+
+struct AlertRow {
+    name: String,
+    state: &'static str,
+    labels: Vec<(String, String)>,
+    annotations: Vec<(String, String)>,
+    active_since: String,
+    value: String,
+    graph: String,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    nav: &'static str,
+    alerts: Vec<AlertRow>,
+}
+
+async fn alerts(State(st): State<AppState>) -> Response {
+    let mut rows: Vec<AlertRow> = st
+        .rules
+        .active_alerts()
+        .into_iter()
+        .map(|(name, expr, a)| AlertRow {
+            name,
+            state: a.state.as_str(),
+            labels: pairs(&a.labels),
+            annotations: pairs(&a.annotations),
+            active_since: rfc3339(a.active_at),
+            value: super::api::float(a.value),
+            graph: explore_link(&expr),
+        })
+        .collect();
+    rows.sort_by(|a, b| (b.state == "firing", &a.name).cmp(&(a.state == "firing", &b.name)));
+    super::ui::page(AlertsPage { nav: "alerts", alerts: rows })
+}
+
+struct RuleRow {
+    kind: &'static str,
+    name: String,
+    expr: String,
+    graph: String,
+    health: &'static str,
+    error: String,
+    last_evaluation: String,
+    duration_ms: String,
+    active: usize,
+}
+
+struct GroupView {
+    name: String,
+    file: String,
+    interval: String,
+    last_evaluation: String,
+    duration_ms: String,
+    rules: Vec<RuleRow>,
+}
+
+#[derive(Template)]
+#[template(path = "rules.html")]
+struct RulesPage {
+    nav: &'static str,
+    groups: Vec<GroupView>,
+}
+
+async fn rules(State(st): State<AppState>) -> Response {
+    let when = |t: Option<i64>| t.map_or("never".to_string(), rfc3339);
+    let groups = st
+        .rules
+        .snapshot()
+        .into_iter()
+        .map(|g| GroupView {
+            name: g.name.clone(),
+            file: g.file.display().to_string(),
+            interval: crate::scrape::format_duration(std::time::Duration::from_millis(g.interval_ms.max(0) as u64)),
+            last_evaluation: when(g.last_evaluation),
+            duration_ms: format!("{:.1}", g.last_duration * 1000.0),
+            rules: g
+                .rules
+                .iter()
+                .map(|r| RuleRow {
+                    kind: match r.def.kind {
+                        crate::rules::file::RuleKind::Alerting => "alert",
+                        crate::rules::file::RuleKind::Recording => "record",
+                    },
+                    name: r.def.name.clone(),
+                    expr: r.def.expr.clone(),
+                    graph: explore_link(&r.def.expr),
+                    health: r.status.health.as_str(),
+                    error: r.status.last_error.clone().unwrap_or_default(),
+                    last_evaluation: when(r.status.last_evaluation),
+                    duration_ms: format!("{:.1}", r.status.evaluation_seconds * 1000.0),
+                    active: r.active.values().filter(|a| a.state != crate::rules::AlertState::Inactive).count(),
+                })
+                .collect(),
+        })
+        .collect();
+    super::ui::page(RulesPage { nav: "rules", groups })
+}
+
+struct SilenceRow {
+    id: String,
+    state: &'static str,
+    matchers: String,
+    starts: String,
+    ends: String,
+    created_by: String,
+    comment: String,
+}
+
+#[derive(Template)]
+#[template(path = "silences.html")]
+struct SilencesPage {
+    nav: &'static str,
+    silences: Vec<SilenceRow>,
+    error: String,
+    form_matchers: String,
+    form_duration: String,
+    form_creator: String,
+    form_comment: String,
+}
+
+fn silences_page(st: &AppState, error: String, form: &Params) -> SilencesPage {
+    let now = chrono::Utc::now();
+    let mut list = st.notifier.silences();
+    list.sort_by(|a, b| b.starts_at.cmp(&a.starts_at));
+    let silences = list
+        .iter()
+        .map(|s| SilenceRow {
+            id: s.id.clone(),
+            state: s.state(now).as_str(),
+            matchers: s
+                .matchers
+                .iter()
+                .filter_map(|m| m.to_matcher().ok())
+                .map(|m| crate::notify::matchers::format_matcher(&m))
+                .collect::<Vec<_>>()
+                .join(", "),
+            starts: rfc3339(s.starts_at.timestamp_millis()),
+            ends: rfc3339(s.ends_at.timestamp_millis()),
+            created_by: s.created_by.clone(),
+            comment: s.comment.clone(),
+        })
+        .collect();
+    SilencesPage {
+        nav: "silences",
+        silences,
+        error,
+        form_matchers: form.get("matchers").unwrap_or_default().to_string(),
+        form_duration: form.get("duration").unwrap_or("2h").to_string(),
+        form_creator: form.get("created_by").unwrap_or_default().to_string(),
+        form_comment: form.get("comment").unwrap_or_default().to_string(),
+    }
+}
+
+async fn silences(State(st): State<AppState>, p: Params) -> Response {
+    super::ui::page(silences_page(&st, String::new(), &p))
+}
+
+/// Creates a silence from the form: matchers as `{a="b", c=~"d"}` or
+/// `a=b c=~d`, a duration, who and why.
+async fn create_silence(State(st): State<AppState>, form: Params) -> Response {
+    match silence_from_form(&form) {
+        Ok(s) => match st.notifier.set_silence(s) {
+            Ok(_) => Redirect::to("/silences").into_response(),
+            Err(e) => bad_form(&st, e.to_string(), &form),
+        },
+        Err(e) => bad_form(&st, e, &form),
+    }
+}
+
+fn bad_form(st: &AppState, error: String, form: &Params) -> Response {
+    let mut r = super::ui::page(silences_page(st, error, form));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r
+}
+
+fn silence_from_form(form: &Params) -> Result<crate::notify::Silence, String> {
+    let text = form.get("matchers").unwrap_or_default().trim();
+    if text.is_empty() {
+        return Err("matchers: at least one matcher is needed, e.g. alertname=\"DiskFull\"".into());
+    }
+    let matchers = crate::notify::matchers::parse_matchers(text).map_err(|e| format!("matchers: {e}"))?;
+    if matchers.is_empty() {
+        return Err("matchers: at least one matcher is needed".into());
+    }
+    let duration = crate::config::parse_duration(form.get("duration").unwrap_or("2h").trim())
+        .map_err(|e| format!("duration: {e}"))?;
+    let creator = form.get("created_by").unwrap_or_default().trim();
+    if creator.is_empty() {
+        return Err("created by: say who creates the silence".into());
+    }
+    let comment = form.get("comment").unwrap_or_default().trim();
+    if comment.is_empty() {
+        return Err("comment: say why".into());
+    }
+    let now = chrono::Utc::now();
+    let ends = chrono::Duration::from_std(duration).map_err(|e| format!("duration: {e}"))?;
+    Ok(crate::notify::Silence {
+        id: String::new(),
+        matchers: matchers.iter().map(crate::notify::SilenceMatcher::from_matcher).collect(),
+        starts_at: now,
+        ends_at: now + ends,
+        updated_at: now,
+        created_by: creator.to_string(),
+        comment: comment.to_string(),
+        ack: false,
+    })
+}
+
+async fn expire_silence(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    match st.notifier.expire_silence(&id) {
+        Ok(()) => Redirect::to("/silences").into_response(),
+        Err(e) => bad_form(&st, format!("silence {id}: {e}"), &Params::default()),
+    }
+}
