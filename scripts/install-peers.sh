@@ -3,8 +3,11 @@
 # Sightline against, from Debian's packages, when they are missing.
 set -euo pipefail
 
+# binary -> Debian package
 need=()
-command -v prometheus-node-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
+[ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
+[ -x /usr/bin/promtool ] || need+=(prometheus)                # promtool: rule checks and rule unit tests
+[ -x /usr/bin/amtool ] || need+=(prometheus-alertmanager)     # amtool: Alertmanager API v2 compatibility
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -17,5 +20,10 @@ echo "install-peers: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian starts the service on install; tests start their own instance.
-systemctl stop prometheus-node-exporter >/dev/null 2>&1 || pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
+# Debian may start the services on install; tests start their own instances.
+for svc in prometheus-node-exporter prometheus prometheus-alertmanager; do
+  systemctl stop "$svc" >/dev/null 2>&1 || true
+done
+pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
+pkill -x prometheus >/dev/null 2>&1 || true
+pkill -x prometheus-alertmanager >/dev/null 2>&1 || true
