@@ -35,6 +35,9 @@ const pages = [
   ["explore-error", "/explore?q=" + encodeURIComponent("sum(")],
   ["targets", "/targets"],
   ["status", "/status"],
+  ["alerts", "/alerts"],
+  ["rules", "/rules"],
+  ["silences", "/silences"],
 ];
 
 const problems = [];

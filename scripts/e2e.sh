@@ -27,12 +27,9 @@ if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
   (cd "$NODE_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent playwright-core@1)
 fi
 
-BIN=""
-for b in "$TARGET_DIR/release/sightline" "$TARGET_DIR/debug/sightline"; do
-  if [ -x "$b" ]; then BIN="$b"; break; fi
-done
-if [ -z "$BIN" ]; then
-  cargo build
+# Always test the binary of this tree: an incremental debug build (BIN overrides).
+if [ -z "${BIN:-}" ]; then
+  cargo build --quiet --bin sightline
   BIN="$TARGET_DIR/debug/sightline"
 fi
 
