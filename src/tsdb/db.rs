@@ -593,6 +593,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak
                     if w.ticks % 5 == 0 {
                         let _ = w.compact_step(&inner, false).map_err(|e| w.report(&inner, &e));
                     }
+                    if w.ticks % 30 == 0 {
+                        let _ = w.shrink_step().map_err(|e| w.report(&inner, &e));
+                    }
                     if w.ticks % 60 == 0 {
                         let _ = w.retention_step(&inner).map_err(|e| w.report(&inner, &e));
                     }
@@ -613,6 +616,10 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak
                         Ok(_) => {}
                         Err(e) => r = Err(e.to_string()),
                     }
+                }
+                // Hand the pages the raw chunks used back to the file system.
+                if r.is_ok() {
+                    r = vacuum(&w.conn, None).map_err(|e| e.to_string());
                 }
                 let _ = done.send(r);
             }
@@ -641,6 +648,18 @@ fn seal_all(inner: &Inner, pred: impl Fn(i64) -> bool) {
         }
     }
     lock(&inner.queue).extend(sealed);
+}
+
+/// Frees up to `pages` free pages (all when `None`); each step of the pragma frees one.
+fn vacuum(conn: &Connection, pages: Option<u32>) -> rusqlite::Result<()> {
+    let sql = match pages {
+        Some(n) => format!("PRAGMA incremental_vacuum({n})"),
+        None => "PRAGMA incremental_vacuum".to_string(),
+    };
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 fn is_disk_full(e: &rusqlite::Error) -> bool {
@@ -861,6 +880,17 @@ impl Writer {
         Ok(n)
     }
 
+    /// Gives free pages back when more than a quarter of the file is free
+    /// (after compaction or retention), a bounded number per step.
+    fn shrink_step(&mut self) -> rusqlite::Result<()> {
+        let free: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let total: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        if free * 4 > total {
+            vacuum(&self.conn, Some(4000))?;
+        }
+        Ok(())
+    }
+
     /// Deletes rows whose newest sample is older than the retention period.
     fn retention_step(&mut self, inner: &Inner) -> rusqlite::Result<()> {
         let cutoff = super::now_millis().saturating_sub(inner.opts.retention.as_millis() as i64);
@@ -875,8 +905,6 @@ impl Writer {
             )?;
         }
         tx.commit()?;
-        // Give freed pages back to the file system a little at a time.
-        self.conn.execute_batch("PRAGMA incremental_vacuum(2000)")?;
         for shard in &inner.shards {
             for m in lock(shard).iter_mut() {
                 if m.maxt != i64::MIN && m.mint < cutoff {
