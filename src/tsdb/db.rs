@@ -918,11 +918,31 @@ impl Writer {
 
 // ---------------------------------------------------------------- appender
 
+/// Hashes a series id (already well spread) with one multiply.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 struct DbAppender {
     db: Db,
     samples: Vec<LogSample>,
     /// Last sample appended in this batch per series, for order checks.
-    last: HashMap<u32, (i64, f64)>,
+    last: IdMap<(i64, f64)>,
 }
 
 impl DbAppender {
@@ -1042,7 +1062,7 @@ impl Appender for DbAppender {
 
 impl Appendable for Db {
     fn appender(&self) -> Box<dyn Appender> {
-        Box::new(DbAppender { db: self.clone(), samples: Vec::new(), last: HashMap::new() })
+        Box::new(DbAppender { db: self.clone(), samples: Vec::new(), last: IdMap::default() })
     }
 }
 

@@ -41,6 +41,26 @@ impl Interner {
     }
 }
 
+/// Hasher for keys that are already hashes (label-set hashes): passes them through.
+#[derive(Default, Clone, Copy)]
+pub struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashKeyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PreHashed>>;
+
 /// The index proper.
 #[derive(Default)]
 pub struct Index {
@@ -49,8 +69,8 @@ pub struct Index {
     series: Vec<Box<[(u32, u32)]>>,
     hashes: Vec<u64>,
     /// First series id with each hash; collisions go to `collisions`.
-    by_hash: HashMap<u64, u32>,
-    collisions: HashMap<u64, Vec<u32>>,
+    by_hash: HashKeyed<u32>,
+    collisions: HashKeyed<Vec<u32>>,
     /// name id → value id → series ids (ascending).
     postings: HashMap<u32, HashMap<u32, Vec<u32>>>,
     /// How many strings and series are already in SQLite.
