@@ -1,15 +1,42 @@
--- Series: one row per label set; labels stored as a JSON object.
-CREATE TABLE series (
-    id     INTEGER PRIMARY KEY,
-    labels TEXT NOT NULL
+-- Interned label strings (names and values), ids dense from 0.
+CREATE TABLE strings (
+    id INTEGER PRIMARY KEY,
+    s  TEXT NOT NULL
 );
 
--- Samples: one row per sample, values stored as the f64 bit pattern so that
--- NaNs (and the stale marker) survive bit for bit. The compressed chunk
--- engine replaces this table.
-CREATE TABLE samples (
+-- One row per label set. `labels` is varint (name id, value id) pairs sorted
+-- by name; `hash` is Labels::stable_hash, the key series are looked up by.
+CREATE TABLE series (
+    id     INTEGER PRIMARY KEY,
+    hash   INTEGER NOT NULL,
+    labels BLOB NOT NULL
+);
+CREATE INDEX series_by_hash ON series (hash);
+
+-- Head chunks (Gorilla, cut at fixed chunk-span boundaries), written as they
+-- are sealed; compaction folds them into `blocks`. Keys arrive in order.
+CREATE TABLE chunks (
     series_id INTEGER NOT NULL,
-    t         INTEGER NOT NULL,
-    v         INTEGER NOT NULL,
-    PRIMARY KEY (series_id, t)
+    mint      INTEGER NOT NULL,
+    maxt      INTEGER NOT NULL,
+    data      BLOB NOT NULL,
+    PRIMARY KEY (series_id, mint)
 ) WITHOUT ROWID;
+CREATE INDEX chunks_by_maxt ON chunks (series_id, maxt);
+
+-- Compacted per-series blocks (one per block span), smallest codec by trial.
+CREATE TABLE blocks (
+    series_id INTEGER NOT NULL,
+    mint      INTEGER NOT NULL,
+    maxt      INTEGER NOT NULL,
+    data      BLOB NOT NULL,
+    PRIMARY KEY (series_id, mint)
+) WITHOUT ROWID;
+CREATE INDEX blocks_by_maxt ON blocks (series_id, maxt);
+
+-- Head log: one row per flush interval with that interval's samples; replayed
+-- at start-up, deleted once the chunks holding its samples are written.
+CREATE TABLE head_log (
+    seq  INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);

@@ -95,14 +95,15 @@ impl Labels {
     /// A stable 64-bit hash of the label set (xxh3 over name\xff value\xff ...),
     /// the same on every platform and run, so it may be stored on disk.
     pub fn stable_hash(&self) -> u64 {
-        let mut buf = Vec::with_capacity(self.0.iter().map(|l| l.name.len() + l.value.len() + 2).sum());
+        // Streaming over the same bytes gives the same digest without a buffer.
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
         for l in &self.0 {
-            buf.extend_from_slice(l.name.as_bytes());
-            buf.push(0xff);
-            buf.extend_from_slice(l.value.as_bytes());
-            buf.push(0xff);
+            h.update(l.name.as_bytes());
+            h.update(&[0xff]);
+            h.update(l.value.as_bytes());
+            h.update(&[0xff]);
         }
-        xxhash_rust::xxh3::xxh3_64(&buf)
+        h.digest()
     }
 }
 
@@ -161,6 +162,12 @@ mod tests {
         l.set("0", "x");
         l.set("a", "");
         assert_eq!(l, Labels::from_pairs([("0", "x")]));
+    }
+
+    #[test]
+    fn hash_matches_the_documented_byte_layout() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "x")]);
+        assert_eq!(l.stable_hash(), xxhash_rust::xxh3::xxh3_64(b"__name__\xffup\xffjob\xffx\xff"));
     }
 
     #[test]

@@ -5,20 +5,25 @@
 //! at both ends: `[mint, maxt]`. Stale markers are stored as the special NaN
 //! [`STALE_NAN`]; readers decide what they mean.
 
+pub mod codec;
+mod db;
+mod headlog;
+mod index;
 mod labels;
 mod matcher;
 mod mem;
-mod sqlite;
+pub mod testdata;
 
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{matches_all, MatchKind, Matcher};
 pub use mem::MemStore;
-pub use sqlite::{Db, DbStats};
+pub use db::{blob_bytes, table_rows, Db, DbStats, Options, DB_FILE};
 
 use std::sync::Arc;
 
 /// The bit pattern Prometheus writes to mark a series stale.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+/// The stale marker as a float.
 pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
 
 /// True for the stale marker (and only for it: other NaNs are ordinary values).
@@ -53,6 +58,8 @@ pub enum TsdbError {
     Foreign { path: String, why: String },
     #[error("io error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("database {path} cannot be written ({why}); appends stop until it can, queries keep working")]
+    Unwritable { path: String, why: String },
     #[error("storage is shut down")]
     Closed,
 }

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Storage benchmark, side by side with Prometheus and VictoriaMetrics from
+# Debian's packages (installed with apt-get when missing).
+#
+#  1. disk: the same generated data (counters, gauges, histograms; never random
+#     floats) backfilled into all three, bytes per sample of the whole data dir;
+#  2. live: all three scrape the same synthetic targets for the same minutes;
+#     CPU seconds per million samples and peak RSS per active series.
+#
+# Usage: scripts/bench-storage.sh   (env: SERIES=10000 MINUTES=5 BACKFILL_SERIES=2000 HOURS=24)
+set -euo pipefail
+
+SERIES=${SERIES:-10000}
+MINUTES=${MINUTES:-5}
+BACKFILL_SERIES=${BACKFILL_SERIES:-2000}
+HOURS=${HOURS:-24}
+INTERVAL=15
+cd "$(dirname "$0")/.."
+
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "bench-storage: missing ${need[*]}; install them (apt-get install ${need[*]}) and rerun" >&2
+    exit 1
+  fi
+  echo "bench-storage: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts the services on install; the benchmark runs its own instances.
+  systemctl stop prometheus victoria-metrics >/dev/null 2>&1 || true
+fi
+
+cargo build --release --bin sightline --bin bench_storage >&2
+TARGET=${CARGO_TARGET_DIR:-target}/release
+WORK=$(mktemp -d /tmp/bench-storage.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- 1. disk
+echo "== disk: $BACKFILL_SERIES series × ${HOURS} h every ${INTERVAL} s, same data into all three" >&2
+"$TARGET/bench_storage" --series "$BACKFILL_SERIES" --hours "$HOURS" --interval-s "$INTERVAL" \
+  --emit-openmetrics "$WORK/data.om" --emit-text-ms "$WORK/data.txt" >&2
+SAMPLES=$(( BACKFILL_SERIES * HOURS * 3600 / INTERVAL ))
+
+# Sightline: the benchmark ingests the same seed in-process and compacts.
+S_OUT=$("$TARGET/bench_storage" --series "$BACKFILL_SERIES" --hours "$HOURS" --interval-s "$INTERVAL")
+echo "$S_OUT" >&2
+S_BPS=$(echo "$S_OUT" | awk -F': ' '/^bytes\/sample on disk/ {print $2}')
+
+promtool tsdb create-blocks-from openmetrics "$WORK/data.om" "$WORK/prom-backfill" >/dev/null
+P_BYTES=$(du -sb "$WORK/prom-backfill" | cut -f1)
+P_BPS=$(awk -v b="$P_BYTES" -v n="$SAMPLES" 'BEGIN {printf "%.3f", b/n}')
+
+victoria-metrics -storageDataPath "$WORK/vm-backfill" -httpListenAddr 127.0.0.1:18428 -retentionPeriod 100y \
+  -search.disableCache -search.latencyOffset=0s -loggerLevel ERROR >/dev/null 2>&1 &
+VMPID=$!
+PIDS+=("$VMPID")
+for _ in $(seq 100); do curl -sf http://127.0.0.1:18428/health >/dev/null && break; sleep 0.1; done
+curl -sf --data-binary "@$WORK/data.txt" http://127.0.0.1:18428/api/v1/import/prometheus
+curl -sf http://127.0.0.1:18428/internal/force_flush >/dev/null
+for m in $(date -u +%Y_%m) $(date -u -d "-${HOURS} hours" +%Y_%m); do
+  curl -sf "http://127.0.0.1:18428/internal/force_merge?partition_prefix=$m" >/dev/null || true
+done
+sleep 15
+kill "$VMPID"; wait "$VMPID" 2>/dev/null || true
+V_BYTES=$(du -sb "$WORK/vm-backfill" | cut -f1)
+V_BPS=$(awk -v b="$V_BYTES" -v n="$SAMPLES" 'BEGIN {printf "%.3f", b/n}')
+
+# ---------------------------------------------------------------- 2. live
+echo "== live: $SERIES series scraped every ${INTERVAL} s for $MINUTES min by all three at once" >&2
+"$TARGET/bench_storage" --serve 127.0.0.1:21000 --series "$SERIES" >/dev/null &
+PIDS+=("$!")
+NT=$(( (SERIES + 99) / 100 ))
+targets=$(seq 21000 $((21000 + NT - 1)) | sed "s/^/'127.0.0.1:/; s/$/'/" | paste -sd, -)
+cat >"$WORK/scrape.yml" <<EOF
+global:
+  scrape_interval: ${INTERVAL}s
+  scrape_timeout: 10s
+scrape_configs:
+  - job_name: synthetic
+    static_configs:
+      - targets: [$targets]
+EOF
+sleep 1
+"$TARGET/sightline" --config "$WORK/scrape.yml" --data "$WORK/s" --listen 127.0.0.1:19900 --log-level warn &
+SPID=$!; PIDS+=("$SPID")
+prometheus --config.file "$WORK/scrape.yml" --storage.tsdb.path "$WORK/p" --web.listen-address 127.0.0.1:19090 \
+  --log.level=error >/dev/null 2>&1 &
+PPID2=$!; PIDS+=("$PPID2")
+victoria-metrics -promscrape.config "$WORK/scrape.yml" -storageDataPath "$WORK/v" -httpListenAddr 127.0.0.1:18429 \
+  -search.disableCache -search.latencyOffset=0s -loggerLevel ERROR >/dev/null 2>&1 &
+VPID=$!; PIDS+=("$VPID")
+
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
+hwm() { awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$1/status"; }
+sleep 20 # start-up is not ingestion
+S0=$(cpu_s "$SPID"); P0=$(cpu_s "$PPID2"); V0=$(cpu_s "$VPID")
+sleep $(( MINUTES * 60 ))
+S1=$(cpu_s "$SPID"); P1=$(cpu_s "$PPID2"); V1=$(cpu_s "$VPID")
+SH=$(hwm "$SPID"); PH=$(hwm "$PPID2"); VH=$(hwm "$VPID")
+LIVE=$(( SERIES * MINUTES * 60 / INTERVAL ))
+per_m() { awk -v a="$1" -v b="$2" -v n="$LIVE" 'BEGIN {printf "%.3f", (b - a) / (n / 1e6)}'; }
+S_CPU=$(per_m "$S0" "$S1"); P_CPU=$(per_m "$P0" "$P1"); V_CPU=$(per_m "$V0" "$V1")
+per_s() { awk -v h="$1" -v n="$SERIES" 'BEGIN {printf "%.0f", h / n}'; }
+S_RSS=$(per_s "$SH"); P_RSS=$(per_s "$PH"); V_RSS=$(per_s "$VH")
+
+# Time to ready after SIGKILL while the head is full.
+kill -9 "$SPID"; wait "$SPID" 2>/dev/null || true
+T0=$(date +%s.%N)
+"$TARGET/sightline" --config "$WORK/scrape.yml" --data "$WORK/s" --listen 127.0.0.1:19900 --log-level warn &
+SPID=$!; PIDS+=("$SPID")
+until curl -sf http://127.0.0.1:19900/-/ready >/dev/null; do sleep 0.05; done
+READY=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+printf '\n| figure | Sightline | Prometheus | VictoriaMetrics | S/P | S/VM |\n|---|---|---|---|---|---|\n'
+printf '| bytes/sample on disk (%s series × %s h) | %s | %s | %s | %s | %s |\n' "$BACKFILL_SERIES" "$HOURS" \
+  "$S_BPS" "$P_BPS" "$V_BPS" "$(ratio "$S_BPS" "$P_BPS")" "$(ratio "$S_BPS" "$V_BPS")"
+printf '| ingest CPU s / million samples (%s series, %s min) | %s | %s | %s | %s | %s |\n' "$SERIES" "$MINUTES" \
+  "$S_CPU" "$P_CPU" "$V_CPU" "$(ratio "$S_CPU" "$P_CPU")" "$(ratio "$S_CPU" "$V_CPU")"
+printf '| peak RSS bytes / active series | %s | %s | %s | %s | %s |\n' \
+  "$S_RSS" "$P_RSS" "$V_RSS" "$(ratio "$S_RSS" "$P_RSS")" "$(ratio "$S_RSS" "$V_RSS")"
+printf '| time to ready after SIGKILL (%s series) | %s s | | | | |\n' "$SERIES" "$READY"

@@ -1,0 +1,865 @@
+//! Sample encodings: the Gorilla chunk the head appends to, and the block
+//! codecs compaction picks from by trial. Every codec is lossless: each float
+//! decodes to the exact bit pattern written (NaNs, the stale marker, -0.0, ±Inf).
+//!
+//! # Byte formats
+//!
+//! Every blob starts with one tag byte.
+//!
+//! `0x00` **Gorilla chunk** (head chunks, 30 min by default):
+//! `varint count`, then a big-endian bit stream:
+//! - sample 0: `t0` as 64 bits, value as 64 bits;
+//! - sample i ≥ 1: timestamp delta-of-delta `dod = (t_i - t_{i-1}) - (t_{i-1} - t_{i-2})`
+//!   (the delta before sample 1 counts as 0) in buckets: `0` → 0; `10` + 14-bit signed;
+//!   `110` + 17-bit signed; `1110` + 20-bit signed; `1111` + 64 bits;
+//!   then the value XOR-ed with the previous one: `0` → same bits; `10` + the
+//!   meaningful bits inside the previous leading/trailing-zero window;
+//!   `11` + 5 bits leading zeros + 6 bits (meaningful length − 1) + the meaningful bits.
+//!
+//! `0x01` **block** (compacted, one per series per block span):
+//! `flags` byte: bits 0–1 timestamp codec, bits 2–4 value codec, bit 7 set when the
+//! rest is one zstd frame. The (decompressed) payload is `varint count`, the
+//! timestamp section, the value section. Varints are LEB128; signed ones zig-zag.
+//! - timestamps `0` regular: `svarint t0`, `varint interval` (t_i = t0 + i·interval);
+//! - timestamps `1` delta-of-delta: `svarint t0`, then count−1 `svarint dod`;
+//! - values `0` constant: 8 bytes (LE bit pattern);
+//! - values `1` constant delta: 8 bytes v0, 8 bytes d; v_i = v_{i-1} + d in f64
+//!   (chosen only when that reproduces every bit);
+//! - values `2` decimal, delta-of-delta / `3` decimal, delta: `scale` byte k,
+//!   `varint` exception count, each exception `varint` index gap + 8 bytes bits
+//!   (values that are not exact decimals, e.g. NaN, stale markers, -0.0), then for the
+//!   other values the integers n with v = n / 10^k (checked bit-exact) as `svarint`
+//!   delta-of-delta (2) or delta (3);
+//! - values `4` XOR: the Gorilla value bit stream above, for all values.
+
+use super::Sample;
+
+/// Blob tags.
+pub const TAG_GORILLA: u8 = 0x00;
+pub const TAG_BLOCK: u8 = 0x01;
+
+const TS_REGULAR: u8 = 0;
+const TS_DOD: u8 = 1;
+const V_CONST: u8 = 0;
+const V_CONST_DELTA: u8 = 1;
+const V_DEC_DOD: u8 = 2;
+const V_DEC_DELTA: u8 = 3;
+const V_XOR: u8 = 4;
+const FLAG_ZSTD: u8 = 0x80;
+const MAX_SCALE: u32 = 6;
+
+/// zstd level for blocks: measured against 1, 3, 9 and 19 (README "Performance").
+pub const ZSTD_LEVEL: i32 = 9;
+
+/// A blob that does not decode.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    #[error("chunk ends early")]
+    Truncated,
+    #[error("unknown chunk tag or codec {0:#x}")]
+    Unknown(u8),
+    #[error("corrupt chunk: {0}")]
+    Corrupt(&'static str),
+}
+
+// ---------------------------------------------------------------- bits and varints
+
+/// Appends bits most-significant first.
+#[derive(Clone, Debug, Default)]
+pub struct BitWriter {
+    bytes: Vec<u8>,
+    /// Free bits in the last byte (0 = start a new byte).
+    free: u8,
+}
+
+impl BitWriter {
+    fn write_bit(&mut self, bit: bool) {
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        self.free -= 1;
+        if bit {
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= 1 << self.free;
+        }
+    }
+
+    fn write_bits(&mut self, value: u64, n: u8) {
+        let mut n = n;
+        while n > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = n.min(self.free);
+            let chunk = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= chunk << (self.free - take);
+            self.free -= take;
+            n -= take;
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        BitReader { bytes, pos: 0 }
+    }
+
+    fn read_bit(&mut self) -> Result<bool, CodecError> {
+        let byte = *self.bytes.get(self.pos / 8).ok_or(CodecError::Truncated)?;
+        let bit = byte & (0x80 >> (self.pos % 8)) != 0;
+        self.pos += 1;
+        Ok(bit)
+    }
+
+    fn read_bits(&mut self, n: u8) -> Result<u64, CodecError> {
+        let mut out = 0u64;
+        let mut n = n;
+        while n > 0 {
+            let byte = *self.bytes.get(self.pos / 8).ok_or(CodecError::Truncated)?;
+            let used = (self.pos % 8) as u8;
+            let avail = 8 - used;
+            let take = n.min(avail);
+            let chunk = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
+            out = (out << take) | chunk as u64;
+            self.pos += take as usize;
+            n -= take;
+        }
+        Ok(out)
+    }
+}
+
+pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub fn put_svarint(out: &mut Vec<u8>, v: i64) {
+    put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Reads LEB128 varints and fixed fields from a byte slice.
+pub struct ByteReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        ByteReader { bytes, pos: 0 }
+    }
+
+    pub fn uvarint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = *self.bytes.get(self.pos).ok_or(CodecError::Truncated)?;
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                return Err(CodecError::Corrupt("varint overflows 64 bits"));
+            }
+            v |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(CodecError::Corrupt("varint too long"))
+    }
+
+    pub fn svarint(&mut self) -> Result<i64, CodecError> {
+        let u = self.uvarint()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    pub fn u8(&mut self) -> Result<u8, CodecError> {
+        let b = *self.bytes.get(self.pos).ok_or(CodecError::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub fn u64(&mut self) -> Result<u64, CodecError> {
+        let s = self.bytes.get(self.pos..self.pos + 8).ok_or(CodecError::Truncated)?;
+        self.pos += 8;
+        Ok(u64::from_le_bytes(s.try_into().map_err(|_| CodecError::Truncated)?))
+    }
+
+    pub fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.pos.min(self.bytes.len())..]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+}
+
+// ---------------------------------------------------------------- XOR values
+
+#[derive(Clone, Copy, Debug, Default)]
+struct XorState {
+    prev: u64,
+    leading: u8,
+    trailing: u8,
+    /// False until a window (leading/trailing) has been written.
+    has_window: bool,
+}
+
+impl XorState {
+    fn write(&mut self, w: &mut BitWriter, bits: u64) {
+        let xor = bits ^ self.prev;
+        self.prev = bits;
+        if xor == 0 {
+            w.write_bit(false);
+            return;
+        }
+        w.write_bit(true);
+        let leading = (xor.leading_zeros() as u8).min(31);
+        let trailing = xor.trailing_zeros() as u8;
+        if self.has_window && leading >= self.leading && trailing >= self.trailing {
+            w.write_bit(false);
+            let sig = 64 - self.leading - self.trailing;
+            w.write_bits(xor >> self.trailing, sig);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            self.has_window = true;
+            let sig = 64 - leading - trailing;
+            w.write_bit(true);
+            w.write_bits(leading as u64, 5);
+            w.write_bits((sig - 1) as u64, 6);
+            w.write_bits(xor >> trailing, sig);
+        }
+    }
+
+    fn read(&mut self, r: &mut BitReader) -> Result<u64, CodecError> {
+        if !r.read_bit()? {
+            return Ok(self.prev);
+        }
+        if r.read_bit()? {
+            self.leading = r.read_bits(5)? as u8;
+            let sig = r.read_bits(6)? as u8 + 1;
+            if self.leading + sig > 64 {
+                return Err(CodecError::Corrupt("xor window beyond 64 bits"));
+            }
+            self.trailing = 64 - self.leading - sig;
+            self.has_window = true;
+        } else if !self.has_window {
+            return Err(CodecError::Corrupt("xor window reused before set"));
+        }
+        let sig = 64 - self.leading - self.trailing;
+        let xor = r.read_bits(sig)? << self.trailing;
+        self.prev ^= xor;
+        Ok(self.prev)
+    }
+}
+
+// ---------------------------------------------------------------- Gorilla chunk
+
+/// The head's open chunk: appends one sample at a time in O(1).
+#[derive(Clone, Debug, Default)]
+pub struct GorillaAppender {
+    bits: BitWriter,
+    count: u32,
+    last_t: i64,
+    last_delta: i64,
+    xor: XorState,
+}
+
+fn write_dod(w: &mut BitWriter, dod: i64) {
+    let fits = |bits: u32| dod >= -(1i64 << (bits - 1)) && dod < (1i64 << (bits - 1));
+    if dod == 0 {
+        w.write_bit(false);
+    } else if fits(14) {
+        w.write_bits(0b10, 2);
+        w.write_bits(dod as u64 & ((1 << 14) - 1), 14);
+    } else if fits(17) {
+        w.write_bits(0b110, 3);
+        w.write_bits(dod as u64 & ((1 << 17) - 1), 17);
+    } else if fits(20) {
+        w.write_bits(0b1110, 4);
+        w.write_bits(dod as u64 & ((1 << 20) - 1), 20);
+    } else {
+        w.write_bits(0b1111, 4);
+        w.write_bits(dod as u64, 64);
+    }
+}
+
+fn read_dod(r: &mut BitReader) -> Result<i64, CodecError> {
+    let signed = |v: u64, bits: u32| -> i64 { ((v << (64 - bits)) as i64) >> (64 - bits) };
+    if !r.read_bit()? {
+        return Ok(0);
+    }
+    if !r.read_bit()? {
+        return Ok(signed(r.read_bits(14)?, 14));
+    }
+    if !r.read_bit()? {
+        return Ok(signed(r.read_bits(17)?, 17));
+    }
+    if !r.read_bit()? {
+        return Ok(signed(r.read_bits(20)?, 20));
+    }
+    Ok(r.read_bits(64)? as i64)
+}
+
+impl GorillaAppender {
+    /// Appends a sample; the caller guarantees `t` is after the last one.
+    pub fn append(&mut self, t: i64, v: f64) {
+        if self.count == 0 {
+            self.bits.write_bits(t as u64, 64);
+            self.bits.write_bits(v.to_bits(), 64);
+            self.xor.prev = v.to_bits();
+            self.last_delta = 0;
+        } else {
+            let delta = t.wrapping_sub(self.last_t);
+            write_dod(&mut self.bits, delta.wrapping_sub(self.last_delta));
+            self.last_delta = delta;
+            self.xor.write(&mut self.bits, v.to_bits());
+        }
+        self.last_t = t;
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The chunk as a blob (tag, count, bit stream).
+    pub fn to_blob(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bits.bytes().len() + 6);
+        out.push(TAG_GORILLA);
+        put_uvarint(&mut out, self.count as u64);
+        out.extend_from_slice(self.bits.bytes());
+        out
+    }
+
+    /// Heap bytes held (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.bits.capacity_bytes()
+    }
+
+    /// Releases spare capacity (a sealed chunk grows no more).
+    pub fn shrink(&mut self) {
+        self.bits.bytes.shrink_to_fit();
+    }
+}
+
+/// Encodes samples as a Gorilla chunk blob.
+pub fn encode_gorilla(samples: &[Sample]) -> Vec<u8> {
+    let mut a = GorillaAppender::default();
+    for s in samples {
+        a.append(s.t, s.v);
+    }
+    a.to_blob()
+}
+
+fn decode_gorilla(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    let mut br = ByteReader::new(body);
+    let count = br.uvarint()?;
+    let bits = br.rest();
+    if count > bits.len() as u64 * 8 {
+        return Err(CodecError::Corrupt("count larger than the chunk can hold"));
+    }
+    let mut r = BitReader::new(bits);
+    let mut xor = XorState::default();
+    let (mut t, mut delta) = (0i64, 0i64);
+    out.reserve(count as usize);
+    for i in 0..count {
+        let v = if i == 0 {
+            t = r.read_bits(64)? as i64;
+            let v = r.read_bits(64)?;
+            xor.prev = v;
+            v
+        } else {
+            delta = delta.wrapping_add(read_dod(&mut r)?);
+            t = t.wrapping_add(delta);
+            xor.read(&mut r)?
+        };
+        out.push(Sample { t, v: f64::from_bits(v) });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- block codecs
+
+fn encode_ts(samples: &[Sample], out: &mut Vec<u8>) -> u8 {
+    let t0 = samples[0].t;
+    put_svarint(out, t0);
+    let interval = if samples.len() > 1 { samples[1].t - t0 } else { 0 };
+    let regular = interval >= 0 && samples.windows(2).all(|w| w[1].t - w[0].t == interval);
+    if regular {
+        put_uvarint(out, interval as u64);
+        return TS_REGULAR;
+    }
+    let mut prev_delta = 0i64;
+    for w in samples.windows(2) {
+        let d = w[1].t - w[0].t;
+        put_svarint(out, d - prev_delta);
+        prev_delta = d;
+    }
+    TS_DOD
+}
+
+/// Whether v_i = v_{i-1} + d reproduces every value bit for bit.
+fn const_delta(samples: &[Sample]) -> Option<(f64, f64)> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let v0 = samples[0].v;
+    let d = samples[1].v - v0;
+    let mut acc = v0;
+    for s in &samples[1..] {
+        acc += d;
+        if acc.to_bits() != s.v.to_bits() {
+            return None;
+        }
+    }
+    Some((v0, d))
+}
+
+const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+
+fn dec_value(n: i64, k: u32) -> f64 {
+    if k == 0 {
+        n as f64
+    } else {
+        n as f64 / POW10[k as usize]
+    }
+}
+
+/// The integer n with n / 10^k == v bit for bit, if any.
+fn as_decimal(v: f64, k: u32) -> Option<i64> {
+    let x = v * POW10[k as usize];
+    if !x.is_finite() || x.fract() != 0.0 || x.abs() >= 9.0e15 {
+        return None;
+    }
+    let n = x as i64;
+    (dec_value(n, k).to_bits() == v.to_bits()).then_some(n)
+}
+
+fn smallest_scale(v: f64) -> Option<u32> {
+    (0..=MAX_SCALE).find(|&k| as_decimal(v, k).is_some())
+}
+
+/// Decimal encoding: (scale, exceptions (index, bits), integers of the rest).
+fn decimal_split(samples: &[Sample]) -> Option<(u32, Vec<(usize, u64)>, Vec<i64>)> {
+    let k = samples.iter().filter_map(|s| smallest_scale(s.v)).max()?;
+    let mut exceptions = Vec::new();
+    let mut ints = Vec::with_capacity(samples.len());
+    for (i, s) in samples.iter().enumerate() {
+        match as_decimal(s.v, k) {
+            Some(n) => ints.push(n),
+            None => exceptions.push((i, s.v.to_bits())),
+        }
+    }
+    // Mostly non-decimal data is XOR's job.
+    if exceptions.len() * 4 > samples.len() {
+        return None;
+    }
+    Some((k, exceptions, ints))
+}
+
+fn encode_decimal(k: u32, exceptions: &[(usize, u64)], ints: &[i64], dod: bool, out: &mut Vec<u8>) {
+    out.push(k as u8);
+    put_uvarint(out, exceptions.len() as u64);
+    let mut last = 0usize;
+    for (i, bits) in exceptions {
+        put_uvarint(out, (i - last) as u64);
+        last = *i;
+        out.extend_from_slice(&bits.to_le_bytes());
+    }
+    let (mut prev, mut prev_delta) = (0i64, 0i64);
+    for &n in ints {
+        let d = n.wrapping_sub(prev);
+        if dod {
+            put_svarint(out, d.wrapping_sub(prev_delta));
+        } else {
+            put_svarint(out, d);
+        }
+        prev = n;
+        prev_delta = d;
+    }
+}
+
+fn encode_xor_values(samples: &[Sample], out: &mut Vec<u8>) {
+    let mut w = BitWriter::default();
+    let mut x = XorState::default();
+    for (i, s) in samples.iter().enumerate() {
+        if i == 0 {
+            w.write_bits(s.v.to_bits(), 64);
+            x.prev = s.v.to_bits();
+        } else {
+            x.write(&mut w, s.v.to_bits());
+        }
+    }
+    out.extend_from_slice(w.bytes());
+}
+
+/// Encodes samples as a block, trying every value codec and zstd on top,
+/// and keeping the smallest. `samples` must be non-empty and time-ordered.
+pub fn encode_block(samples: &[Sample]) -> Vec<u8> {
+    encode_block_level(samples, ZSTD_LEVEL)
+}
+
+/// [`encode_block`] with an explicit zstd level (0 disables zstd), for measuring.
+pub fn encode_block_level(samples: &[Sample], zstd_level: i32) -> Vec<u8> {
+    if samples.is_empty() {
+        return vec![TAG_BLOCK, TS_REGULAR, 0];
+    }
+    let mut ts = Vec::new();
+    let ts_codec = encode_ts(samples, &mut ts);
+
+    let mut candidates: Vec<(u8, Vec<u8>)> = Vec::new();
+    let first = samples[0].v.to_bits();
+    if samples.iter().all(|s| s.v.to_bits() == first) {
+        candidates.push((V_CONST, first.to_le_bytes().to_vec()));
+    } else {
+        if let Some((v0, d)) = const_delta(samples) {
+            let mut b = v0.to_bits().to_le_bytes().to_vec();
+            b.extend_from_slice(&d.to_bits().to_le_bytes());
+            candidates.push((V_CONST_DELTA, b));
+        }
+        if let Some((k, exc, ints)) = decimal_split(samples) {
+            for (codec, dod) in [(V_DEC_DOD, true), (V_DEC_DELTA, false)] {
+                let mut b = Vec::new();
+                encode_decimal(k, &exc, &ints, dod, &mut b);
+                candidates.push((codec, b));
+            }
+        }
+        let mut b = Vec::new();
+        encode_xor_values(samples, &mut b);
+        candidates.push((V_XOR, b));
+    }
+
+    let mut best: Option<Vec<u8>> = None;
+    for (vcodec, values) in candidates {
+        let flags = ts_codec | (vcodec << 2);
+        let mut payload = Vec::with_capacity(ts.len() + values.len() + 10);
+        put_uvarint(&mut payload, samples.len() as u64);
+        payload.extend_from_slice(&ts);
+        payload.extend_from_slice(&values);
+        let mut plain = vec![TAG_BLOCK, flags];
+        plain.extend_from_slice(&payload);
+        let mut consider = |blob: Vec<u8>| {
+            if best.as_ref().is_none_or(|b| blob.len() < b.len()) {
+                best = Some(blob);
+            }
+        };
+        if zstd_level > 0 && payload.len() > 16 {
+            if let Ok(z) = zstd::bulk::compress(&payload, zstd_level) {
+                let mut blob = vec![TAG_BLOCK, flags | FLAG_ZSTD];
+                put_uvarint(&mut blob, payload.len() as u64);
+                blob.extend_from_slice(&z);
+                consider(blob);
+            }
+        }
+        consider(plain);
+    }
+    best.unwrap_or_default()
+}
+
+/// Largest payload a block may claim to decompress to (a guard against corrupt sizes).
+const MAX_PAYLOAD: u64 = 256 << 20;
+
+fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    let mut br = ByteReader::new(body);
+    let flags = br.u8()?;
+    let owned;
+    let payload: &[u8] = if flags & FLAG_ZSTD != 0 {
+        let size = br.uvarint()?;
+        if size > MAX_PAYLOAD {
+            return Err(CodecError::Corrupt("block payload too large"));
+        }
+        owned = zstd::bulk::decompress(br.rest(), size as usize).map_err(|_| CodecError::Corrupt("zstd"))?;
+        &owned
+    } else {
+        br.rest()
+    };
+    let mut r = ByteReader::new(payload);
+    let count = r.uvarint()?;
+    if count == 0 {
+        return Ok(());
+    }
+    if count > payload.len() as u64 * 8 + 1_000_000_000 {
+        return Err(CodecError::Corrupt("count too large"));
+    }
+    let count = count as usize;
+    let start = out.len();
+    // Timestamps.
+    let t0 = r.svarint()?;
+    match flags & 0x03 {
+        TS_REGULAR => {
+            let interval = r.uvarint()? as i64;
+            if interval == 0 && count > 1 {
+                return Err(CodecError::Corrupt("zero interval"));
+            }
+            if count > 20_000_000 {
+                return Err(CodecError::Corrupt("count too large"));
+            }
+            out.extend((0..count as i64).map(|i| Sample { t: t0.wrapping_add(i.wrapping_mul(interval)), v: 0.0 }));
+        }
+        TS_DOD => {
+            if count > payload.len() + 1 {
+                return Err(CodecError::Corrupt("count larger than the block"));
+            }
+            let (mut t, mut d) = (t0, 0i64);
+            out.push(Sample { t, v: 0.0 });
+            for _ in 1..count {
+                d = d.wrapping_add(r.svarint()?);
+                t = t.wrapping_add(d);
+                out.push(Sample { t, v: 0.0 });
+            }
+        }
+        other => return Err(CodecError::Unknown(other)),
+    }
+    let vals = &mut out[start..];
+    match (flags >> 2) & 0x07 {
+        V_CONST => {
+            let v = f64::from_bits(r.u64()?);
+            vals.iter_mut().for_each(|s| s.v = v);
+        }
+        V_CONST_DELTA => {
+            let mut acc = f64::from_bits(r.u64()?);
+            let d = f64::from_bits(r.u64()?);
+            for (i, s) in vals.iter_mut().enumerate() {
+                if i > 0 {
+                    acc += d;
+                }
+                s.v = acc;
+            }
+        }
+        c @ (V_DEC_DOD | V_DEC_DELTA) => {
+            let k = r.u8()? as u32;
+            if k > MAX_SCALE {
+                return Err(CodecError::Corrupt("decimal scale"));
+            }
+            let n_exc = r.uvarint()? as usize;
+            if n_exc > count {
+                return Err(CodecError::Corrupt("more exceptions than samples"));
+            }
+            let mut is_exc = vec![false; count];
+            let mut idx = 0usize;
+            for _ in 0..n_exc {
+                idx = idx.checked_add(r.uvarint()? as usize).ok_or(CodecError::Corrupt("exception index"))?;
+                if idx >= count {
+                    return Err(CodecError::Corrupt("exception index"));
+                }
+                is_exc[idx] = true;
+                vals[idx].v = f64::from_bits(r.u64()?);
+            }
+            let (mut prev, mut prev_delta) = (0i64, 0i64);
+            for (i, s) in vals.iter_mut().enumerate() {
+                if is_exc[i] {
+                    continue;
+                }
+                let x = r.svarint()?;
+                let d = if c == V_DEC_DOD { prev_delta.wrapping_add(x) } else { x };
+                prev = prev.wrapping_add(d);
+                prev_delta = d;
+                s.v = dec_value(prev, k);
+            }
+        }
+        V_XOR => {
+            let mut br = BitReader::new(r.rest());
+            let mut x = XorState::default();
+            for (i, s) in vals.iter_mut().enumerate() {
+                let bits = if i == 0 {
+                    let b = br.read_bits(64)?;
+                    x.prev = b;
+                    b
+                } else {
+                    x.read(&mut br)?
+                };
+                s.v = f64::from_bits(bits);
+            }
+        }
+        other => return Err(CodecError::Unknown(other)),
+    }
+    Ok(())
+}
+
+/// Decodes any blob, appending its samples to `out`.
+pub fn decode(blob: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    match blob.first() {
+        Some(&TAG_GORILLA) => decode_gorilla(&blob[1..], out),
+        Some(&TAG_BLOCK) => decode_block(&blob[1..], out),
+        Some(&other) => Err(CodecError::Unknown(other)),
+        None => Err(CodecError::Truncated),
+    }
+}
+
+/// Decodes the samples of `blob` within `[mint, maxt]` (a seek into the chunk).
+pub fn decode_range(blob: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    let start = out.len();
+    decode(blob, out)?;
+    let lo = start + out[start..].partition_point(|s| s.t < mint);
+    let hi = start + out[start..].partition_point(|s| s.t <= maxt);
+    let lo = lo.min(hi);
+    out.truncate(hi);
+    out.drain(start..lo);
+    Ok(())
+}
+
+/// A short name of the block's codecs, e.g. `regular+dec-dod+zstd`, for measurements.
+pub fn describe(blob: &[u8]) -> String {
+    match blob {
+        [TAG_GORILLA, ..] => "gorilla".into(),
+        [TAG_BLOCK, flags, ..] => {
+            let ts = if flags & 3 == TS_REGULAR { "regular" } else { "dod" };
+            let v = match (flags >> 2) & 7 {
+                V_CONST => "const",
+                V_CONST_DELTA => "const-delta",
+                V_DEC_DOD => "dec-dod",
+                V_DEC_DELTA => "dec-delta",
+                _ => "xor",
+            };
+            format!("{ts}+{v}{}", if flags & FLAG_ZSTD != 0 { "+zstd" } else { "" })
+        }
+        _ => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::STALE_NAN;
+
+    fn same(a: &[Sample], b: &[Sample]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.t == y.t && x.v.to_bits() == y.v.to_bits())
+    }
+
+    fn regular(n: usize, f: impl Fn(usize) -> f64) -> Vec<Sample> {
+        (0..n).map(|i| Sample { t: 1_700_000_000_000 + i as i64 * 15_000, v: f(i) }).collect()
+    }
+
+    fn specials() -> Vec<Sample> {
+        let vals = [1.0, f64::NAN, STALE_NAN, -0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1e-300, 3.25];
+        vals.iter().enumerate().map(|(i, &v)| Sample { t: i as i64 * 1000 - 5000, v }).collect()
+    }
+
+    fn all_encodings(s: &[Sample]) -> Vec<Vec<u8>> {
+        vec![encode_gorilla(s), encode_block(s), encode_block_level(s, 0)]
+    }
+
+    fn roundtrip(s: &[Sample]) {
+        for blob in all_encodings(s) {
+            let mut out = Vec::new();
+            decode(&blob, &mut out).unwrap();
+            assert!(same(&out, s), "{} lost bits", describe(&blob));
+        }
+    }
+
+    #[test]
+    fn special_values_roundtrip_bit_exact_in_every_codec() {
+        roundtrip(&specials());
+        // Specials embedded in otherwise decimal data go to exceptions.
+        let mut s = regular(200, |i| i as f64 * 2.0);
+        s[50].v = STALE_NAN;
+        s[51].v = -0.0;
+        s[52].v = f64::INFINITY;
+        roundtrip(&s);
+        let blob = encode_block_level(&s, 0);
+        assert!(describe(&blob).contains("dec"), "{}", describe(&blob));
+    }
+
+    #[test]
+    fn each_value_codec_is_chosen_where_it_wins() {
+        let cases: Vec<(Vec<Sample>, &str)> = vec![
+            (regular(300, |_| 1.0), "regular+const"),
+            (regular(300, |i| 10.0 + i as f64 * 0.5), "regular+const-delta"),
+            (regular(300, |i| (i * i % 97) as f64 + 1000.0), "regular+dec-delta"),
+            (regular(300, |i| (i as f64 * 0.37).sin()), "regular+xor"),
+        ];
+        for (s, want) in cases {
+            let blob = encode_block_level(&s, 0);
+            assert_eq!(describe(&blob), want);
+            roundtrip(&s);
+        }
+        // Counter growing by a steady-ish rate with decimals: dod wins.
+        let s = regular(300, |i| ((i as f64 * 1234.5).floor() * 100.0).round() / 100.0 + 0.25);
+        roundtrip(&s);
+        // Irregular timestamps fall back to delta-of-delta.
+        let mut s = regular(50, |i| i as f64);
+        s[10].t += 3;
+        assert!(describe(&encode_block_level(&s, 0)).starts_with("dod+"));
+        roundtrip(&s);
+    }
+
+    #[test]
+    fn timestamps_with_extreme_deltas_roundtrip() {
+        let ts = [i64::MIN / 4, -1, 0, 1, 8191, 8192 + 70_000, 1 << 40, (1 << 40) + 1, i64::MAX / 4];
+        let s: Vec<Sample> = ts.iter().map(|&t| Sample { t, v: t as f64 }).collect();
+        roundtrip(&s);
+        roundtrip(&s[..1]);
+        roundtrip(&[]);
+    }
+
+    #[test]
+    fn seek_returns_exactly_the_inclusive_range() {
+        let mut s = regular(500, |i| (i % 7) as f64);
+        s[100].v = STALE_NAN;
+        let jittered: Vec<Sample> =
+            s.iter().enumerate().map(|(i, x)| Sample { t: x.t + (i as i64 * 7919 % 13), v: x.v }).collect();
+        for data in [&s, &jittered] {
+            for blob in all_encodings(data) {
+                for (lo, hi) in [(0, 499), (10, 10), (99, 101), (0, 0), (499, 499), (250, 260)] {
+                    let mut out = Vec::new();
+                    decode_range(&blob, data[lo].t, data[hi].t, &mut out).unwrap();
+                    assert!(same(&out, &data[lo..=hi]), "{} [{lo},{hi}]", describe(&blob));
+                    // Bounds between samples select nothing extra.
+                    let mut out = Vec::new();
+                    decode_range(&blob, data[lo].t + 1, data[hi].t - 1, &mut out).unwrap();
+                    assert_eq!(out.len(), hi.saturating_sub(lo).saturating_sub(1));
+                }
+                let mut out = vec![Sample { t: -1, v: 9.0 }];
+                decode_range(&blob, data[499].t + 1, i64::MAX, &mut out).unwrap();
+                assert_eq!(out.len(), 1, "seek past the end keeps what was there");
+            }
+        }
+    }
+
+    #[test]
+    fn gorilla_appender_matches_batch_encoding() {
+        let s = regular(100, |i| i as f64 * 1.1);
+        let mut a = GorillaAppender::default();
+        for x in &s {
+            a.append(x.t, x.v);
+        }
+        assert_eq!(a.to_blob(), encode_gorilla(&s));
+        assert_eq!(a.count(), 100);
+    }
+
+    #[test]
+    fn corrupt_blobs_error_instead_of_panicking() {
+        let s = regular(300, |i| (i as f64 * 0.37).sin());
+        for blob in all_encodings(&s) {
+            for cut in [0, 1, 2, 5, blob.len() / 2, blob.len() - 1] {
+                let mut out = Vec::new();
+                let _ = decode(&blob[..cut], &mut out); // must not panic
+            }
+            let mut flipped = blob.clone();
+            for i in 0..flipped.len() {
+                flipped[i] ^= 0x5a;
+                let _ = decode(&flipped, &mut Vec::new());
+                flipped[i] ^= 0x5a;
+            }
+        }
+        assert_eq!(decode(&[7, 1, 2], &mut Vec::new()), Err(CodecError::Unknown(7)));
+        assert_eq!(decode(&[], &mut Vec::new()), Err(CodecError::Truncated));
+    }
+}

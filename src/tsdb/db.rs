@@ -1,0 +1,1208 @@
+//! The store: one SQLite file (WAL mode) holding compressed chunks.
+//!
+//! - Series and their interned labels are in memory ([`Index`]) and in the
+//!   `strings`/`series` tables.
+//! - The head keeps each series' open Gorilla chunk in memory. Chunks are cut
+//!   at fixed `chunk_span` boundaries; sealed chunks are written to `chunks`
+//!   by one writer thread in key-ordered batches.
+//! - Every flush interval the writer stores that interval's samples as one
+//!   `head_log` row, in the same transaction as new series and sealed chunks,
+//!   and deletes log rows whose samples are all in written chunks. Start-up
+//!   replays what is left.
+//! - Compaction folds chunks of closed `block_span` windows into one block per
+//!   series with the smallest codec ([`codec::encode_block`]); retention deletes
+//!   rows older than the retention period. Both run in small steps.
+//! - Queries read the head under short locks, then chunks and blocks through
+//!   read-only connections in one read transaction.
+
+use super::codec::{self, GorillaAppender};
+use super::headlog::{self, LogSample};
+use super::index::{self, Index};
+use super::{Appendable, Appender, Labels, Matcher, Querier, Sample, Series, TsdbError};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Marks a SQLite file as Sightline's (PRAGMA application_id), so a foreign
+/// database at the data path is refused instead of written into.
+const APPLICATION_ID: i32 = 0x5349_4748; // "SIGH"
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "sightline.db";
+
+/// Head shards: appends to different shards do not contend.
+const SHARDS: usize = 64;
+/// Series compacted per maintenance step (keeps each step short).
+const COMPACT_BATCH: usize = 500;
+/// Rows deleted per retention step.
+const RETENTION_BATCH: usize = 20_000;
+/// An open chunk whose window ended this long before the newest sample
+/// anywhere is sealed even without a new sample (the series went quiet).
+const IDLE_SEAL_GRACE_MS: i64 = 60_000;
+
+/// Tuning knobs; [`Options::default`] is what `Db::open` uses.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Blocks and chunks whose newest sample is older than this are deleted.
+    pub retention: Duration,
+    /// How often the head log is written: at most this much is lost on a crash.
+    pub flush_interval: Duration,
+    /// Head chunks are cut at multiples of this span.
+    pub chunk_span: Duration,
+    /// Compaction folds chunks into one block per series per this span
+    /// (rounded up to a multiple of `chunk_span`).
+    pub block_span: Duration,
+    /// SQLite page size, used when the file is created.
+    pub page_size: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            retention: Duration::from_secs(30 * 86_400),
+            flush_interval: Duration::from_secs(1),
+            chunk_span: Duration::from_secs(30 * 60),
+            block_span: Duration::from_secs(86_400),
+            page_size: 4096,
+        }
+    }
+}
+
+/// Figures for the status page and self-monitoring.
+#[derive(Clone, Debug, Default)]
+pub struct DbStats {
+    pub series: usize,
+    pub samples_appended: u64,
+    pub size_bytes: u64,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+    /// Samples rejected because they were older than the series' last sample.
+    pub out_of_order: u64,
+    /// Samples rejected because the series already had a different value at that time.
+    pub duplicates: u64,
+    /// Series with an open head chunk.
+    pub active_series: usize,
+    /// Writer transactions that failed (e.g. disk full).
+    pub write_errors: u64,
+    /// True while writes fail: appends are refused, queries still work.
+    pub unwritable: bool,
+    /// Rough heap bytes of the index and the head.
+    pub memory_bytes: usize,
+}
+
+struct OpenChunk {
+    app: GorillaAppender,
+    mint: i64,
+    window_end: i64,
+    /// The head-log row holding this chunk's first sample.
+    first_seq: u64,
+}
+
+#[derive(Clone)]
+struct SealedChunk {
+    mint: i64,
+    maxt: i64,
+    data: Arc<[u8]>,
+    first_seq: u64,
+}
+
+/// Per-series head state.
+struct MemSeries {
+    /// Time bounds of everything stored (`i64::MAX`/`i64::MIN` when empty).
+    mint: i64,
+    maxt: i64,
+    /// Value at `maxt`; `None` when it is only on disk (looked up if needed).
+    last_v: Option<f64>,
+    /// Smallest `mint` among written chunks not yet compacted.
+    raw_min: i64,
+    open: Option<Box<OpenChunk>>,
+    /// Sealed chunks not yet written (queries read them from here).
+    sealed: Vec<SealedChunk>,
+}
+
+impl MemSeries {
+    fn new() -> Self {
+        MemSeries { mint: i64::MAX, maxt: i64::MIN, last_v: None, raw_min: i64::MAX, open: None, sealed: Vec::new() }
+    }
+
+    fn seal(&mut self) -> Option<i64> {
+        let open = self.open.take()?;
+        let mut app = open.app;
+        app.shrink();
+        let maxt = self.maxt;
+        self.sealed.push(SealedChunk { mint: open.mint, maxt, data: app.to_blob().into(), first_seq: open.first_seq });
+        Some(open.mint)
+    }
+
+    /// Appends an in-order sample; returns the mint of a chunk it sealed.
+    fn append(&mut self, t: i64, v: f64, seq: u64, span: i64) -> Option<i64> {
+        let mut sealed = None;
+        if self.open.as_ref().is_some_and(|o| t >= o.window_end) {
+            sealed = self.seal();
+        }
+        let open = self.open.get_or_insert_with(|| {
+            let start = t.div_euclid(span) * span;
+            Box::new(OpenChunk { app: GorillaAppender::default(), mint: t, window_end: start + span, first_seq: seq })
+        });
+        open.app.append(t, v);
+        self.mint = self.mint.min(t);
+        self.maxt = t;
+        self.last_v = Some(v);
+        sealed
+    }
+}
+
+struct LogBuf {
+    seq: u64,
+    samples: Vec<LogSample>,
+}
+
+enum Msg {
+    /// Run a tick now and report when it is written.
+    Flush(mpsc::SyncSender<Result<(), String>>),
+    /// Run one retention step now and report.
+    Retention(mpsc::SyncSender<Result<(), String>>),
+    /// Seal every open chunk and compact every window, then report.
+    CompactAll(mpsc::SyncSender<Result<(), String>>),
+    #[cfg(test)]
+    Exec(Box<dyn FnOnce(&Connection) + Send>),
+    Shutdown,
+}
+
+struct Inner {
+    path: PathBuf,
+    opts: Options,
+    chunk_span_ms: i64,
+    block_span_ms: i64,
+    index: RwLock<Index>,
+    shards: Vec<Mutex<Vec<MemSeries>>>,
+    log: Mutex<LogBuf>,
+    /// Sealed chunks waiting for the writer: (series id, mint).
+    queue: Mutex<Vec<(u32, i64)>>,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<(mpsc::Sender<Msg>, JoinHandle<()>)>>,
+    /// Newest sample time committed anywhere.
+    max_t: AtomicI64,
+    samples_appended: AtomicU64,
+    out_of_order: AtomicU64,
+    duplicates: AtomicU64,
+    write_errors: AtomicU64,
+    unwritable: AtomicBool,
+    last_write_error: Mutex<String>,
+}
+
+/// The store. Cheap to clone; all clones share one head and one writer.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn shard_of(id: u32) -> (usize, usize) {
+    (id as usize % SHARDS, id as usize / SHARDS)
+}
+
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> TsdbError + '_ {
+    move |source| TsdbError::Sqlite { path: path.display().to_string(), source }
+}
+
+fn corrupt(path: &Path, what: String) -> TsdbError {
+    TsdbError::Foreign { path: path.display().to_string(), why: what }
+}
+
+impl Db {
+    /// Opens (or creates) `dir/sightline.db` with default [`Options`].
+    pub fn open(dir: &Path) -> Result<Db, TsdbError> {
+        Db::open_with(dir, Options::default())
+    }
+
+    /// Opens (or creates) `dir/sightline.db`, applies migrations, loads the
+    /// index and replays the head log.
+    pub fn open_with(dir: &Path, opts: Options) -> Result<Db, TsdbError> {
+        std::fs::create_dir_all(dir).map_err(|source| TsdbError::Io { path: dir.display().to_string(), source })?;
+        let path = dir.join(DB_FILE);
+        let err = sql_err(&path);
+        let conn = Connection::open(&path).map_err(&err)?;
+        // A file that is not SQLite fails here, before anything is written.
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|e| TsdbError::Foreign {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })?;
+        let table_count: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(&err)?;
+        if app_id != APPLICATION_ID && (app_id != 0 || table_count > 0) {
+            return Err(TsdbError::Foreign {
+                path: path.display().to_string(),
+                why: format!("application_id is {app_id:#x} with {table_count} schema objects; refusing to touch it"),
+            });
+        }
+        if table_count == 0 {
+            // Only takes effect before the first table exists.
+            conn.pragma_update(None, "page_size", opts.page_size).map_err(&err)?;
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(&err)?;
+        }
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(&err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(&err)?;
+        conn.pragma_update(None, "journal_size_limit", 64i64 << 20).map_err(&err)?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(&err)?;
+        migrate(&conn).map_err(&err)?;
+
+        let chunk_span_ms = (opts.chunk_span.as_millis() as i64).max(1000);
+        let block_span_ms = ((opts.block_span.as_millis() as i64).max(chunk_span_ms) / chunk_span_ms) * chunk_span_ms;
+        let mut shards: Vec<Vec<MemSeries>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let index = load_index(&conn, &path, &mut shards)?;
+        load_bounds(&conn, &mut shards).map_err(&err)?;
+        let inner = Inner {
+            path: path.clone(),
+            opts,
+            chunk_span_ms,
+            block_span_ms,
+            index: RwLock::new(index),
+            shards: shards.into_iter().map(Mutex::new).collect(),
+            log: Mutex::new(LogBuf { seq: 1, samples: Vec::new() }),
+            queue: Mutex::new(Vec::new()),
+            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
+            max_t: AtomicI64::new(i64::MIN),
+            samples_appended: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            unwritable: AtomicBool::new(false),
+            last_write_error: Mutex::new(String::new()),
+        };
+        let started = Instant::now();
+        let replayed = replay(&conn, &inner).map_err(&err)?;
+        let max_t = inner
+            .shards
+            .iter()
+            .flat_map(|s| lock(s).iter().map(|m| m.maxt).max())
+            .max()
+            .unwrap_or(i64::MIN);
+        inner.max_t.store(max_t, Ordering::Relaxed);
+        tracing::info!(db = %path.display(), samples = replayed, ms = started.elapsed().as_millis() as u64, "head log replayed");
+
+        let db = Db { inner: Arc::new(inner) };
+        let (tx, rx) = mpsc::channel();
+        let weak = Arc::downgrade(&db.inner);
+        let handle = std::thread::Builder::new()
+            .name("tsdb-writer".into())
+            .spawn(move || writer_loop(conn, rx, weak))
+            .map_err(|source| TsdbError::Io { path: path.display().to_string(), source })?;
+        *lock(&db.inner.writer) = Some((tx, handle));
+        Ok(db)
+    }
+
+    /// Writes pending samples and stops the writer thread. Appends after
+    /// this fail with [`TsdbError::Closed`].
+    pub fn close(&self) {
+        let writer = lock(&self.inner.writer).take();
+        if let Some((tx, handle)) = writer {
+            let _ = tx.send(Msg::Shutdown);
+            let _ = handle.join();
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+
+    fn send(&self, make: impl FnOnce(mpsc::SyncSender<Result<(), String>>) -> Msg) -> Result<(), TsdbError> {
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let sent = lock(&self.inner.writer).as_ref().is_some_and(|(tx, _)| tx.send(make(done_tx)).is_ok());
+        if !sent {
+            return Err(TsdbError::Closed);
+        }
+        match done_rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(TsdbError::Unwritable { path: self.inner.path.display().to_string(), why }),
+            Err(_) => Err(TsdbError::Closed),
+        }
+    }
+
+    /// Writes the head log and sealed chunks now instead of at the next tick.
+    pub fn flush(&self) -> Result<(), TsdbError> {
+        self.send(Msg::Flush)
+    }
+
+    /// Seals every open chunk and compacts every window, including the
+    /// current one (later samples start new chunks, merged by a later
+    /// compaction). For benchmarks and tests.
+    pub fn compact_all(&self) -> Result<(), TsdbError> {
+        self.send(Msg::CompactAll)
+    }
+
+    /// Applies retention now (it also runs every minute in the background).
+    pub fn run_retention(&self) -> Result<(), TsdbError> {
+        self.send(Msg::Retention)
+    }
+
+    #[cfg(test)]
+    fn exec(&self, f: impl FnOnce(&Connection) + Send + 'static) {
+        if let Some((tx, _)) = lock(&self.inner.writer).as_ref() {
+            let _ = tx.send(Msg::Exec(Box::new(f)));
+        }
+    }
+
+    pub fn stats(&self) -> DbStats {
+        let inner = &self.inner;
+        let (series, mut memory_bytes) = {
+            let index = inner.index.read().unwrap_or_else(|e| e.into_inner());
+            (index.len(), index.approx_bytes())
+        };
+        let (mut min_time, mut max_time, mut active) = (None::<i64>, None::<i64>, 0usize);
+        for shard in &inner.shards {
+            let shard = lock(shard);
+            memory_bytes += shard.capacity() * std::mem::size_of::<MemSeries>();
+            for s in shard.iter() {
+                if s.maxt != i64::MIN {
+                    min_time = Some(min_time.map_or(s.mint, |m| m.min(s.mint)));
+                    max_time = Some(max_time.map_or(s.maxt, |m| m.max(s.maxt)));
+                }
+                if let Some(o) = &s.open {
+                    active += 1;
+                    memory_bytes += std::mem::size_of::<OpenChunk>() + o.app.heap_bytes();
+                }
+                memory_bytes += s.sealed.iter().map(|c| c.data.len() + 48).sum::<usize>();
+            }
+        }
+        let size_bytes = [DB_FILE.to_string(), format!("{DB_FILE}-wal")]
+            .iter()
+            .filter_map(|f| std::fs::metadata(inner.path.with_file_name(f)).ok())
+            .map(|m| m.len())
+            .sum();
+        DbStats {
+            series,
+            samples_appended: inner.samples_appended.load(Ordering::Relaxed),
+            size_bytes,
+            min_time,
+            max_time,
+            out_of_order: inner.out_of_order.load(Ordering::Relaxed),
+            duplicates: inner.duplicates.load(Ordering::Relaxed),
+            active_series: active,
+            write_errors: inner.write_errors.load(Ordering::Relaxed),
+            unwritable: inner.unwritable.load(Ordering::Relaxed),
+            memory_bytes,
+        }
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, TsdbError> {
+        let err = sql_err(&self.inner.path);
+        let conn = lock(&self.inner.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(&err)?;
+                c.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+                c
+            }
+        };
+        let out = f(&conn).map_err(&err);
+        lock(&self.inner.readers).push(conn);
+        out
+    }
+
+    /// Ids and labels of series matching `matchers` with data overlapping
+    /// `[mint, maxt]`, sorted by labels.
+    fn matching(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(u32, Labels)> {
+        let ids = self.inner.index.read().unwrap_or_else(|e| e.into_inner()).select(matchers);
+        let ids: Vec<u32> = ids
+            .into_iter()
+            .filter(|&id| {
+                let (s, slot) = shard_of(id);
+                lock(&self.inner.shards[s]).get(slot).is_some_and(|m| m.maxt != i64::MIN && m.mint <= maxt && m.maxt >= mint)
+            })
+            .collect();
+        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(u32, Labels)> = ids.into_iter().map(|id| (id, index.labels(id))).collect();
+        drop(index);
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
+    }
+
+    /// The value stored at `t` for a series whose last sample is only on disk.
+    fn value_on_disk(&self, id: u32, t: i64) -> Result<Option<f64>, TsdbError> {
+        let blobs = self.with_reader(|c| {
+            let mut out = Vec::new();
+            for table in ["chunks", "blocks"] {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT data FROM {table} WHERE series_id = ?1 AND mint <= ?2 AND maxt >= ?2"
+                ))?;
+                let rows = stmt.query_map(params![id, t], |r| r.get::<_, Vec<u8>>(0))?;
+                for r in rows {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
+        })?;
+        let mut samples = Vec::new();
+        for b in blobs {
+            let _ = codec::decode_range(&b, t, t, &mut samples);
+        }
+        Ok(samples.first().map(|s| s.v))
+    }
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn load_index(conn: &Connection, path: &Path, shards: &mut [Vec<MemSeries>]) -> Result<Index, TsdbError> {
+    let err = sql_err(path);
+    let mut index = Index::default();
+    let mut stmt = conn.prepare("SELECT id, s FROM strings ORDER BY id").map_err(&err)?;
+    let mut rows = stmt.query([]).map_err(&err)?;
+    while let Some(r) = rows.next().map_err(&err)? {
+        let (id, s): (i64, String) = (r.get(0).map_err(&err)?, r.get(1).map_err(&err)?);
+        if index.load_string(&s) as i64 != id {
+            return Err(corrupt(path, format!("strings table is not dense or has duplicates at id {id}")));
+        }
+    }
+    index.persisted_strings = index.strings.len();
+    let mut stmt = conn.prepare("SELECT id, hash, labels FROM series ORDER BY id").map_err(&err)?;
+    let mut rows = stmt.query([]).map_err(&err)?;
+    while let Some(r) = rows.next().map_err(&err)? {
+        let id: i64 = r.get(0).map_err(&err)?;
+        let hash: i64 = r.get(1).map_err(&err)?;
+        let blob: Vec<u8> = r.get(2).map_err(&err)?;
+        let pairs = index::decode_pairs(&blob, index.strings.len())
+            .ok_or_else(|| corrupt(path, format!("series {id} has corrupt labels")))?;
+        if index.insert_pairs(pairs, hash as u64) as i64 != id {
+            return Err(corrupt(path, format!("series table is not dense at id {id}")));
+        }
+        shards[shard_of(id as u32).0].push(MemSeries::new());
+    }
+    index.persisted_series = index.len();
+    Ok(index)
+}
+
+/// Per-series time bounds and uncompacted chunk starts, from the covering indexes.
+fn load_bounds(conn: &Connection, shards: &mut [Vec<MemSeries>]) -> rusqlite::Result<()> {
+    for (table, raw) in [("chunks", true), ("blocks", false)] {
+        let mut stmt = conn.prepare(&format!("SELECT series_id, min(mint), max(maxt) FROM {table} GROUP BY series_id"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, lo, hi): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let (s, slot) = shard_of(id as u32);
+            if let Some(m) = shards[s].get_mut(slot) {
+                m.mint = m.mint.min(lo);
+                m.maxt = m.maxt.max(hi);
+                if raw {
+                    m.raw_min = lo;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replays the head log into the head; returns the samples replayed.
+fn replay(conn: &Connection, inner: &Inner) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare("SELECT seq, data FROM head_log ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let (mut n, mut max_seq) = (0u64, 0u64);
+    let mut queue = Vec::new();
+    let series_count = inner.index.read().unwrap_or_else(|e| e.into_inner()).len();
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let data: Vec<u8> = r.get(1)?;
+        let seq = seq as u64;
+        max_seq = max_seq.max(seq);
+        let samples = match headlog::decode(&data) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(db = %inner.path.display(), seq, error = %e, "skipping a corrupt head log row");
+                continue;
+            }
+        };
+        for (id, t, v) in samples {
+            if id as usize >= series_count {
+                continue;
+            }
+            let (s, slot) = shard_of(id);
+            let mut shard = lock(&inner.shards[s]);
+            let m = &mut shard[slot];
+            // Already in a written chunk (the row outlived it) or out of order.
+            if m.maxt != i64::MIN && t <= m.maxt {
+                continue;
+            }
+            if let Some(mint) = m.append(t, v, seq, inner.chunk_span_ms) {
+                queue.push((id, mint));
+            }
+            n += 1;
+        }
+    }
+    lock(&inner.queue).extend(queue);
+    lock(&inner.log).seq = max_seq + 1;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- writer
+
+struct Writer {
+    conn: Connection,
+    ticks: u64,
+    last_error_log: Option<Instant>,
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak<Inner>) {
+    let mut w = Writer { conn, ticks: 0, last_error_log: None };
+    let interval = match inner.upgrade() {
+        Some(i) => i.opts.flush_interval.max(Duration::from_millis(10)),
+        None => return,
+    };
+    let mut next = Instant::now() + interval;
+    loop {
+        let msg = rx.recv_timeout(next.saturating_duration_since(Instant::now()));
+        let Some(inner) = inner.upgrade() else { return };
+        match msg {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                next = Instant::now() + interval;
+                let _ = w.tick(&inner);
+                w.ticks += 1;
+                // Maintenance in small steps, never while writes fail.
+                if !inner.unwritable.load(Ordering::Relaxed) {
+                    if w.ticks % 5 == 0 {
+                        let _ = w.compact_step(&inner, false).map_err(|e| w.report(&inner, &e));
+                    }
+                    if w.ticks % 30 == 0 {
+                        let _ = w.shrink_step().map_err(|e| w.report(&inner, &e));
+                    }
+                    if w.ticks % 60 == 0 {
+                        let _ = w.retention_step(&inner).map_err(|e| w.report(&inner, &e));
+                    }
+                }
+            }
+            Ok(Msg::Retention(done)) => {
+                let _ = done.send(w.retention_step(&inner).map_err(|e| e.to_string()));
+            }
+            Ok(Msg::Flush(done)) => {
+                let _ = done.send(w.tick(&inner));
+            }
+            Ok(Msg::CompactAll(done)) => {
+                seal_all(&inner, |_| true);
+                let mut r = w.tick(&inner);
+                while r.is_ok() {
+                    match w.compact_step(&inner, true) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => r = Err(e.to_string()),
+                    }
+                }
+                // Hand the pages the raw chunks used back to the file system.
+                if r.is_ok() {
+                    r = vacuum(&w.conn, None).map_err(|e| e.to_string());
+                }
+                let _ = done.send(r);
+            }
+            #[cfg(test)]
+            Ok(Msg::Exec(f)) => f(&w.conn),
+            Ok(Msg::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = w.tick(&inner);
+                let _ = w.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+                return;
+            }
+        }
+    }
+}
+
+/// Seals open chunks for which `pred(window_end)` holds; queues them.
+fn seal_all(inner: &Inner, pred: impl Fn(i64) -> bool) {
+    let mut sealed = Vec::new();
+    for (s, shard) in inner.shards.iter().enumerate() {
+        let mut shard = lock(shard);
+        for (slot, m) in shard.iter_mut().enumerate() {
+            if m.open.as_ref().is_some_and(|o| pred(o.window_end)) {
+                if let Some(mint) = m.seal() {
+                    sealed.push(((slot * SHARDS + s) as u32, mint));
+                }
+            }
+        }
+    }
+    lock(&inner.queue).extend(sealed);
+}
+
+/// Frees up to `pages` free pages (all when `None`); each step of the pragma frees one.
+fn vacuum(conn: &Connection, pages: Option<u32>) -> rusqlite::Result<()> {
+    let sql = match pages {
+        Some(n) => format!("PRAGMA incremental_vacuum({n})"),
+        None => "PRAGMA incremental_vacuum".to_string(),
+    };
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull)
+}
+
+impl Writer {
+    fn report(&mut self, inner: &Inner, e: &rusqlite::Error) {
+        inner.write_errors.fetch_add(1, Ordering::Relaxed);
+        // One line per 10 s at most: a full disk must not also fill the log.
+        if self.last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            self.last_error_log = Some(Instant::now());
+            let hint = if is_disk_full(e) { " (disk full: appends stop until space returns)" } else { "" };
+            tracing::error!(db = %inner.path.display(), error = %e, "writing to the store failed{hint}");
+        }
+    }
+
+    /// One flush: new strings and series, the head-log row, sealed chunks,
+    /// and deletion of log rows no longer needed, in one transaction.
+    fn tick(&mut self, inner: &Inner) -> Result<(), String> {
+        let max_t = inner.max_t.load(Ordering::Relaxed);
+        if max_t != i64::MIN {
+            seal_all(inner, |end| end.saturating_add(IDLE_SEAL_GRACE_MS) <= max_t);
+        }
+        let (seq, samples) = {
+            let mut log = lock(&inner.log);
+            let seq = log.seq;
+            log.seq += 1;
+            (seq, std::mem::take(&mut log.samples))
+        };
+        let mut todo = std::mem::take(&mut *lock(&inner.queue));
+        todo.sort_unstable();
+        todo.dedup();
+        let (strings, series, n_strings, n_series) = {
+            let index = inner.index.read().unwrap_or_else(|e| e.into_inner());
+            let strings: Vec<(usize, String)> =
+                (index.persisted_strings..index.strings.len()).map(|i| (i, index.strings.get(i as u32).to_string())).collect();
+            let series: Vec<(u32, u64, Vec<u8>)> = (index.persisted_series..index.len())
+                .map(|i| (i as u32, index.hash(i as u32), index::encode_pairs(index.pairs(i as u32))))
+                .collect();
+            (strings, series, index.strings.len(), index.len())
+        };
+        let mut chunks: Vec<(u32, SealedChunk)> = Vec::with_capacity(todo.len());
+        for &(id, mint) in &todo {
+            let (s, slot) = shard_of(id);
+            if let Some(c) = lock(&inner.shards[s]).get(slot).and_then(|m| m.sealed.iter().find(|c| c.mint == mint)) {
+                chunks.push((id, c.clone()));
+            }
+        }
+        // The oldest log row still needed by a chunk that is not being written now.
+        let mut keep_from = seq;
+        for (s, shard) in inner.shards.iter().enumerate() {
+            for (slot, m) in lock(shard).iter().enumerate() {
+                if let Some(o) = &m.open {
+                    keep_from = keep_from.min(o.first_seq);
+                }
+                for c in &m.sealed {
+                    let id = (slot * SHARDS + s) as u32;
+                    if todo.binary_search(&(id, c.mint)).is_err() {
+                        keep_from = keep_from.min(c.first_seq);
+                    }
+                }
+            }
+        }
+        if samples.is_empty() && chunks.is_empty() && strings.is_empty() && series.is_empty() && self.ticks % 10 != 0 {
+            return Ok(());
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            {
+                let mut st = tx.prepare_cached("INSERT INTO strings (id, s) VALUES (?1, ?2)")?;
+                for (id, s) in &strings {
+                    st.execute(params![*id as i64, s])?;
+                }
+                let mut st = tx.prepare_cached("INSERT INTO series (id, hash, labels) VALUES (?1, ?2, ?3)")?;
+                for (id, hash, blob) in &series {
+                    st.execute(params![id, *hash as i64, blob])?;
+                }
+                if !samples.is_empty() {
+                    tx.prepare_cached("INSERT INTO head_log (seq, data) VALUES (?1, ?2)")?
+                        .execute(params![seq as i64, headlog::encode(&samples)])?;
+                }
+                let mut st = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO chunks (series_id, mint, maxt, data) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (id, c) in &chunks {
+                    st.execute(params![id, c.mint, c.maxt, &c.data[..]])?;
+                }
+                tx.prepare_cached("DELETE FROM head_log WHERE seq < ?1")?.execute(params![keep_from as i64])?;
+            }
+            tx.commit()
+        })();
+        match result {
+            Ok(()) => {
+                {
+                    let mut index = inner.index.write().unwrap_or_else(|e| e.into_inner());
+                    index.persisted_strings = index.persisted_strings.max(n_strings);
+                    index.persisted_series = index.persisted_series.max(n_series);
+                }
+                for (id, c) in &chunks {
+                    let (s, slot) = shard_of(*id);
+                    if let Some(m) = lock(&inner.shards[s]).get_mut(slot) {
+                        m.sealed.retain(|x| x.mint != c.mint);
+                        m.raw_min = m.raw_min.min(c.mint);
+                    }
+                }
+                if inner.unwritable.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(db = %inner.path.display(), "the store is writable again; appends resume");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.report(inner, &e);
+                *lock(&inner.last_write_error) = e.to_string();
+                inner.unwritable.store(true, Ordering::Relaxed);
+                // Keep everything for the next try.
+                let mut log = lock(&inner.log);
+                let newer = std::mem::replace(&mut log.samples, samples);
+                log.samples.extend(newer);
+                drop(log);
+                lock(&inner.queue).extend(todo);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Compacts up to [`COMPACT_BATCH`] series (all when `all`): every closed
+    /// block window with raw chunks becomes one block. Returns series done.
+    fn compact_step(&mut self, inner: &Inner, all: bool) -> rusqlite::Result<usize> {
+        let max_t = inner.max_t.load(Ordering::Relaxed);
+        if max_t == i64::MIN {
+            return Ok(0);
+        }
+        let span = inner.block_span_ms;
+        // Windows ending before this are closed (all = every window).
+        let closed_before = if all {
+            i64::MAX
+        } else {
+            max_t.saturating_sub(inner.chunk_span_ms + IDLE_SEAL_GRACE_MS).div_euclid(span) * span
+        };
+        let mut todo = Vec::new();
+        'outer: for (s, shard) in inner.shards.iter().enumerate() {
+            for (slot, m) in lock(shard).iter().enumerate() {
+                let eligible = m.raw_min != i64::MAX && (all || m.raw_min.div_euclid(span) * span + span <= closed_before);
+                if eligible {
+                    todo.push(((slot * SHARDS + s) as u32, m.raw_min));
+                    if !all && todo.len() >= COMPACT_BATCH {
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        if todo.is_empty() {
+            return Ok(0);
+        }
+        todo.sort_unstable();
+        let tx = self.conn.transaction()?;
+        let mut new_raw_min = Vec::with_capacity(todo.len());
+        {
+            let mut sel_chunks = tx.prepare_cached(
+                "SELECT mint, data FROM chunks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3 ORDER BY mint",
+            )?;
+            let mut sel_blocks = tx.prepare_cached(
+                "SELECT mint, data FROM blocks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3 ORDER BY mint",
+            )?;
+            let mut del_chunks = tx.prepare_cached("DELETE FROM chunks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
+            let mut del_blocks = tx.prepare_cached("DELETE FROM blocks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
+            let mut ins_block =
+                tx.prepare_cached("INSERT OR REPLACE INTO blocks (series_id, mint, maxt, data) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut next_raw =
+                tx.prepare_cached("SELECT min(mint) FROM chunks WHERE series_id = ?1 AND mint >= ?2")?;
+            for (id, raw_min) in todo {
+                let mut raw = raw_min;
+                while raw != i64::MAX {
+                    let w0 = raw.div_euclid(span) * span;
+                    let w1 = w0.saturating_add(span);
+                    if w1 > closed_before {
+                        break;
+                    }
+                    let mut pieces: Vec<(i64, Vec<u8>)> = Vec::new();
+                    for st in [&mut sel_blocks, &mut sel_chunks] {
+                        let rows = st.query_map(params![id, w0, w1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                        for r in rows {
+                            pieces.push(r?);
+                        }
+                    }
+                    pieces.sort_by_key(|p| p.0);
+                    let mut samples: Vec<Sample> = Vec::new();
+                    let mut tmp = Vec::new();
+                    for (_, blob) in &pieces {
+                        tmp.clear();
+                        if let Err(e) = codec::decode(blob, &mut tmp) {
+                            tracing::error!(series = id, error = %e, "skipping a corrupt chunk during compaction");
+                            continue;
+                        }
+                        let last = samples.last().map_or(i64::MIN, |s| s.t);
+                        samples.extend(tmp.iter().filter(|s| s.t > last));
+                    }
+                    del_chunks.execute(params![id, w0, w1])?;
+                    del_blocks.execute(params![id, w0, w1])?;
+                    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+                        ins_block.execute(params![id, first.t, last.t, codec::encode_block(&samples)])?;
+                    }
+                    raw = next_raw.query_row(params![id, w1], |r| r.get::<_, Option<i64>>(0))?.unwrap_or(i64::MAX);
+                }
+                new_raw_min.push((id, raw));
+            }
+        }
+        tx.commit()?;
+        let n = new_raw_min.len();
+        for (id, raw) in new_raw_min {
+            let (s, slot) = shard_of(id);
+            if let Some(m) = lock(&inner.shards[s]).get_mut(slot) {
+                // Only this thread writes chunks, so nothing lowered it meanwhile.
+                m.raw_min = raw;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Gives free pages back when more than a quarter of the file is free
+    /// (after compaction or retention), a bounded number per step.
+    fn shrink_step(&mut self) -> rusqlite::Result<()> {
+        let free: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let total: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        if free * 4 > total {
+            vacuum(&self.conn, Some(4000))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes rows whose newest sample is older than the retention period.
+    fn retention_step(&mut self, inner: &Inner) -> rusqlite::Result<()> {
+        let cutoff = super::now_millis().saturating_sub(inner.opts.retention.as_millis() as i64);
+        let tx = self.conn.transaction()?;
+        for table in ["blocks", "chunks"] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE (series_id, mint) IN
+                     (SELECT series_id, mint FROM {table} WHERE maxt < ?1 LIMIT {RETENTION_BATCH})"
+                ),
+                params![cutoff],
+            )?;
+        }
+        tx.commit()?;
+        for shard in &inner.shards {
+            for m in lock(shard).iter_mut() {
+                if m.maxt != i64::MIN && m.mint < cutoff {
+                    m.mint = cutoff.min(m.maxt);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- appender
+
+/// Hashes a series id (already well spread) with one multiply.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+struct DbAppender {
+    db: Db,
+    samples: Vec<LogSample>,
+    /// Last sample appended in this batch per series, for order checks.
+    last: IdMap<(i64, f64)>,
+}
+
+impl DbAppender {
+    fn unwritable(&self) -> TsdbError {
+        TsdbError::Unwritable {
+            path: self.db.inner.path.display().to_string(),
+            why: lock(&self.db.inner.last_write_error).clone(),
+        }
+    }
+}
+
+impl Appender for DbAppender {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError> {
+        let inner = &self.db.inner;
+        if inner.unwritable.load(Ordering::Relaxed) {
+            return Err(self.unwritable());
+        }
+        if labels.metric_name().is_none() {
+            return Err(TsdbError::NoMetricName(labels.clone()));
+        }
+        let hash = labels.stable_hash();
+        let found = inner.index.read().unwrap_or_else(|e| e.into_inner()).get(labels, hash);
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let mut index = inner.index.write().unwrap_or_else(|e| e.into_inner());
+                // Another appender may have created it between the two locks.
+                match index.get(labels, hash) {
+                    Some(id) => id,
+                    None => {
+                        let id = index.insert(labels, hash);
+                        let (s, slot) = shard_of(id);
+                        let mut shard = lock(&inner.shards[s]);
+                        debug_assert_eq!(shard.len(), slot);
+                        shard.push(MemSeries::new());
+                        id
+                    }
+                }
+            }
+        };
+        let last = match self.last.get(&id) {
+            Some(&(t, v)) => Some((t, Some(v))),
+            None => {
+                let (s, slot) = shard_of(id);
+                lock(&inner.shards[s]).get(slot).filter(|m| m.maxt != i64::MIN).map(|m| (m.maxt, m.last_v))
+            }
+        };
+        if let Some((last_t, last_v)) = last {
+            if t < last_t {
+                inner.out_of_order.fetch_add(1, Ordering::Relaxed);
+                return Err(TsdbError::OutOfOrder { labels: labels.clone(), t, last: last_t });
+            }
+            if t == last_t {
+                let last_v = match last_v {
+                    Some(v) => Some(v),
+                    None => self.db.value_on_disk(id, t)?,
+                };
+                if last_v.is_some_and(|lv| lv.to_bits() == v.to_bits()) {
+                    return Ok(());
+                }
+                inner.duplicates.fetch_add(1, Ordering::Relaxed);
+                return Err(TsdbError::Duplicate { labels: labels.clone(), t });
+            }
+        }
+        self.last.insert(id, (t, v));
+        self.samples.push((id, t, v));
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), TsdbError> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.db.inner;
+        if lock(&inner.writer).is_none() {
+            return Err(TsdbError::Closed);
+        }
+        if inner.unwritable.load(Ordering::Relaxed) {
+            return Err(self.unwritable());
+        }
+        let span = inner.chunk_span_ms;
+        let mut sealed = Vec::new();
+        let (mut accepted, mut max_t) = (0u64, i64::MIN);
+        let mut log = lock(&inner.log);
+        let seq = log.seq;
+        log.samples.reserve(self.samples.len());
+        for &(id, t, v) in &self.samples {
+            let (s, slot) = shard_of(id);
+            let mut shard = lock(&inner.shards[s]);
+            let Some(m) = shard.get_mut(slot) else { continue };
+            // Another appender may have committed this series meanwhile.
+            if m.maxt != i64::MIN && t <= m.maxt {
+                if t < m.maxt {
+                    inner.out_of_order.fetch_add(1, Ordering::Relaxed);
+                } else if m.last_v.is_none_or(|lv| lv.to_bits() != v.to_bits()) {
+                    inner.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            if let Some(mint) = m.append(t, v, seq, span) {
+                sealed.push((id, mint));
+            }
+            drop(shard);
+            log.samples.push((id, t, v));
+            accepted += 1;
+            max_t = max_t.max(t);
+        }
+        drop(log);
+        if !sealed.is_empty() {
+            lock(&inner.queue).extend(sealed);
+        }
+        inner.max_t.fetch_max(max_t, Ordering::Relaxed);
+        inner.samples_appended.fetch_add(accepted, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Appendable for Db {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(DbAppender { db: self.clone(), samples: Vec::new(), last: IdMap::default() })
+    }
+}
+
+// ---------------------------------------------------------------- querier
+
+impl Querier for Db {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError> {
+        if mint > maxt {
+            return Ok(Vec::new());
+        }
+        let found = self.matching(matchers, mint, maxt);
+        // The head first, then disk: a chunk written meanwhile is then on
+        // disk too (and de-duplicated by time), never missed.
+        let mut head: Vec<Vec<(i64, Arc<[u8]>)>> = Vec::with_capacity(found.len());
+        for (id, _) in &found {
+            let (s, slot) = shard_of(*id);
+            let shard = lock(&self.inner.shards[s]);
+            let mut pieces = Vec::new();
+            if let Some(m) = shard.get(slot) {
+                for c in &m.sealed {
+                    if c.mint <= maxt && c.maxt >= mint {
+                        pieces.push((c.mint, c.data.clone()));
+                    }
+                }
+                if let Some(o) = &m.open {
+                    if o.mint <= maxt && m.maxt >= mint {
+                        pieces.push((o.mint, Arc::from(o.app.to_blob())));
+                    }
+                }
+            }
+            head.push(pieces);
+        }
+        let disk: Vec<Vec<(i64, Vec<u8>)>> = self.with_reader(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let mut out = Vec::with_capacity(found.len());
+            {
+                let mut stmts = [
+                    tx.prepare_cached(
+                        "SELECT mint, data FROM blocks WHERE series_id = ?1 AND mint <= ?3 AND maxt >= ?2",
+                    )?,
+                    tx.prepare_cached(
+                        "SELECT mint, data FROM chunks WHERE series_id = ?1 AND mint <= ?3 AND maxt >= ?2",
+                    )?,
+                ];
+                for (id, _) in &found {
+                    let mut pieces = Vec::new();
+                    for st in stmts.iter_mut() {
+                        let rows = st.query_map(params![id, mint, maxt], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                        for r in rows {
+                            pieces.push(r?);
+                        }
+                    }
+                    out.push(pieces);
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })?;
+        let mut out = Vec::with_capacity(found.len());
+        let mut tmp = Vec::new();
+        for (((id, labels), head), disk) in found.into_iter().zip(head).zip(disk) {
+            let mut pieces: Vec<(i64, &[u8])> = disk.iter().map(|(m, d)| (*m, &d[..])).collect();
+            pieces.extend(head.iter().map(|(m, d)| (*m, &d[..])));
+            pieces.sort_by_key(|p| p.0);
+            let mut samples: Vec<Sample> = Vec::new();
+            for (_, blob) in pieces {
+                tmp.clear();
+                codec::decode_range(blob, mint, maxt, &mut tmp).map_err(|e| {
+                    corrupt(&self.inner.path, format!("series {id} ({labels}) has a corrupt chunk: {e}"))
+                })?;
+                let last = samples.last().map_or(i64::MIN, |s| s.t);
+                samples.extend(tmp.iter().filter(|s| s.t > last));
+            }
+            if !samples.is_empty() {
+                out.push(Series { labels, samples });
+            }
+        }
+        Ok(out)
+    }
+
+    fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, TsdbError> {
+        Ok(self.matching(matchers, mint, maxt).into_iter().map(|(_, l)| l).collect())
+    }
+
+    fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, TsdbError> {
+        if matchers.is_empty() {
+            return Ok(self.inner.index.read().unwrap_or_else(|e| e.into_inner()).label_names());
+        }
+        let mut names: Vec<String> =
+            self.series(matchers, mint, maxt)?.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, TsdbError> {
+        if matchers.is_empty() {
+            return Ok(self.inner.index.read().unwrap_or_else(|e| e.into_inner()).label_values(name));
+        }
+        let mut values: Vec<String> =
+            self.series(matchers, mint, maxt)?.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.writer.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(Msg::Shutdown);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Counts rows per table (for tests and the benchmark).
+pub fn table_rows(db: &Db) -> Result<HashMap<String, i64>, TsdbError> {
+    db.with_reader(|c| {
+        let mut out = HashMap::new();
+        for t in ["strings", "series", "chunks", "blocks", "head_log"] {
+            out.insert(t.to_string(), c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?);
+        }
+        Ok(out)
+    })
+}
+
+/// Total bytes of the `data` column per table: what the encoded samples cost
+/// before SQLite's page overhead.
+pub fn blob_bytes(db: &Db) -> Result<HashMap<String, i64>, TsdbError> {
+    db.with_reader(|c| {
+        let mut out = HashMap::new();
+        for t in ["chunks", "blocks", "head_log"] {
+            let n: Option<i64> = c.query_row(&format!("SELECT sum(length(data)) FROM {t}"), [], |r| r.get(0)).optional()?.flatten();
+            out.insert(t.to_string(), n.unwrap_or(0));
+        }
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+#[path = "db_tests.rs"]
+mod tests;

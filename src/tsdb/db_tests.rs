@@ -1,0 +1,335 @@
+//! Tests of the store as a whole: visibility, restart and replay,
+//! compaction, retention, rejection counters, full disk.
+
+use super::*;
+use crate::tsdb::testdata::Synthetic;
+use crate::tsdb::{is_stale_nan, MatchKind, STALE_NAN};
+
+fn labels(v: &str) -> Labels {
+    Labels::from_pairs([("__name__", "m"), ("i", v)])
+}
+
+fn small_opts() -> Options {
+    Options {
+        // Test data is from 2023; keep it.
+        retention: Duration::from_secs(100 * 365 * 86_400),
+        chunk_span: Duration::from_secs(3600),
+        block_span: Duration::from_secs(4 * 3600),
+        flush_interval: Duration::from_millis(50),
+        ..Options::default()
+    }
+}
+
+fn all(db: &Db) -> Vec<Series> {
+    db.select(&[], i64::MIN, i64::MAX).unwrap()
+}
+
+/// Panics with the first difference (bit-exact values) between two results.
+#[track_caller]
+fn assert_same(got: &[Series], want: &[Series], ctx: &str) {
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.labels, w.labels, "{ctx}: series differ");
+        for (i, (a, b)) in g.samples.iter().zip(&w.samples).enumerate() {
+            assert!(a.t == b.t && a.v.to_bits() == b.v.to_bits(), "{ctx}: {} sample {i}: got {a:?}, want {b:?}", g.labels);
+        }
+        assert_eq!(g.samples.len(), w.samples.len(), "{ctx}: {} sample count", g.labels);
+    }
+    assert_eq!(got.len(), want.len(), "{ctx}: series count");
+}
+
+/// Appends `scrapes` scrapes of a synthetic fleet at 15 s, returning what was written.
+fn ingest(db: &Db, syn: &mut Synthetic, start: i64, scrapes: usize) -> Vec<Series> {
+    let mut out: Vec<Series> = syn.labels.iter().map(|l| Series { labels: l.clone(), samples: Vec::new() }).collect();
+    let mut vals = Vec::new();
+    for k in 0..scrapes {
+        syn.scrape(&mut vals);
+        let mut app = db.appender();
+        let t = start + k as i64 * 15_000;
+        for (i, l) in syn.labels.iter().enumerate() {
+            app.append(l, t, vals[i]).unwrap();
+            out[i].samples.push(Sample { t, v: vals[i] });
+        }
+        app.commit().unwrap();
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
+#[test]
+fn roundtrip_survives_reopen_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path()).unwrap();
+        let mut app = db.appender();
+        app.append(&labels("a"), 1000, 1.5).unwrap();
+        app.append(&labels("a"), 2000, STALE_NAN).unwrap();
+        app.append(&labels("b"), 1000, -0.0).unwrap();
+        app.commit().unwrap();
+        db.close();
+    }
+    let db = Db::open(dir.path()).unwrap();
+    let got = db.select(&[Matcher::equal("__name__", "m")], 0, 5000).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].samples[0], Sample { t: 1000, v: 1.5 });
+    assert!(is_stale_nan(got[0].samples[1].v));
+    assert_eq!(got[1].samples[0].v.to_bits(), (-0.0f64).to_bits());
+    // Order checks use the reloaded state.
+    let mut app = db.appender();
+    assert!(matches!(app.append(&labels("a"), 1500, 1.0), Err(TsdbError::OutOfOrder { .. })));
+    assert_eq!(db.stats().series, 2);
+    assert_eq!(db.stats().out_of_order, 1);
+}
+
+#[test]
+fn range_bounds_are_inclusive_and_listings_come_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let mut app = db.appender();
+    for t in [10, 20, 30] {
+        app.append(&labels("a"), t, t as f64).unwrap();
+    }
+    app.append(&Labels::from_pairs([("__name__", "other"), ("job", "j")]), 10, 1.0).unwrap();
+    app.commit().unwrap();
+    let got = db.select(&[Matcher::equal("i", "a")], 20, 30).unwrap();
+    assert_eq!(got[0].samples.iter().map(|s| s.t).collect::<Vec<_>>(), [20, 30]);
+    assert!(db.select(&[], 31, 40).unwrap().is_empty());
+    assert!(db.select(&[], 30, 20).unwrap().is_empty());
+    assert_eq!(db.label_values("i", &[], 0, 100).unwrap(), ["a"]);
+    assert_eq!(db.label_names(&[], 0, 100).unwrap(), ["__name__", "i", "job"]);
+    let re = Matcher::new(MatchKind::Regex, "__name__", "oth.*").unwrap();
+    assert_eq!(db.label_names(&[re], 0, 100).unwrap(), ["__name__", "job"]);
+    assert_eq!(db.series(&[], 25, 100).unwrap(), [labels("a")]);
+}
+
+#[test]
+fn refuses_foreign_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch("CREATE TABLE other (x)").unwrap();
+    drop(c);
+    let e = Db::open(dir.path()).err().expect("refused");
+    assert!(matches!(e, TsdbError::Foreign { .. }));
+    assert!(e.to_string().contains("refusing"), "{e}");
+    std::fs::write(&path, b"hello, this is not sqlite at all, not even close to it....").unwrap();
+    assert!(Db::open(dir.path()).is_err());
+    assert_eq!(std::fs::read(&path).unwrap()[..5], *b"hello");
+}
+
+#[test]
+fn out_of_order_and_duplicates_are_rejected_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut app = db.appender();
+    app.append(&labels("a"), 100, 1.0).unwrap();
+    app.append(&labels("a"), 200, 2.0).unwrap();
+    assert!(matches!(app.append(&labels("a"), 150, 9.0), Err(TsdbError::OutOfOrder { .. })));
+    app.append(&labels("a"), 200, 2.0).unwrap(); // same value: ignored, as Prometheus does
+    assert!(matches!(app.append(&labels("a"), 200, 3.0), Err(TsdbError::Duplicate { .. })));
+    assert!(matches!(app.append(&Labels::from_pairs([("x", "y")]), 1, 1.0), Err(TsdbError::NoMetricName(_))));
+    app.commit().unwrap();
+    // Two appenders racing on one series: the loser's sample is dropped at commit.
+    let (mut a1, mut a2) = (db.appender(), db.appender());
+    a1.append(&labels("a"), 300, 3.0).unwrap();
+    a2.append(&labels("a"), 250, 2.5).unwrap();
+    a1.commit().unwrap();
+    a2.commit().unwrap();
+    let s = db.stats();
+    assert_eq!((s.out_of_order, s.duplicates), (2, 1));
+    let got = all(&db);
+    assert_eq!(got[0].samples.iter().map(|s| (s.t, s.v)).collect::<Vec<_>>(), [(100, 1.0), (200, 2.0), (300, 3.0)]);
+
+    // After a restart with the last sample only on disk, the duplicate check reads it back.
+    db.compact_all().unwrap();
+    db.close();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut app = db.appender();
+    app.append(&labels("a"), 300, 3.0).unwrap();
+    assert!(matches!(app.append(&labels("a"), 300, 4.0), Err(TsdbError::Duplicate { .. })));
+    app.commit().unwrap();
+    assert_eq!(all(&db)[0].samples.len(), 3);
+}
+
+#[test]
+fn visible_after_commit_through_chunks_blocks_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(1, 300);
+    // 10 hours at 15 s: crosses chunk (1 h) and block (4 h) boundaries.
+    let want = ingest(&db, &mut syn, 1_700_000_000_000, 2400);
+    assert_same(&all(&db), &want, "head (before any write)");
+    db.flush().unwrap();
+    assert_same(&all(&db), &want, "after the writer stored sealed chunks");
+    let rows = table_rows(&db).unwrap();
+    assert!(rows["chunks"] > 0, "{rows:?}");
+    db.compact_all().unwrap();
+    let rows = table_rows(&db).unwrap();
+    assert!(rows["blocks"] > 0 && rows["chunks"] == 0, "{rows:?}");
+    assert_same(&all(&db), &want, "after compaction");
+    // A range in the middle reads the right slice.
+    let (lo, hi) = (want[0].samples[700].t, want[0].samples[1900].t);
+    let mid = db.select(&[], lo, hi).unwrap();
+    assert_eq!(mid[0].samples.len(), 1201);
+    db.close();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    assert_same(&all(&db), &want, "after restart");
+    // Appending continues where it stopped.
+    let more = ingest(&db, &mut syn, 1_700_000_000_000 + 2400 * 15_000, 10);
+    assert_eq!(all(&db)[0].samples.len(), 2410);
+    assert_eq!(more[0].samples.len(), 10);
+}
+
+#[test]
+fn head_log_replay_after_crash_and_log_rows_go_once_chunks_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let crash = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(2, 200);
+    let t0 = 1_700_000_000_000;
+    let want = ingest(&db, &mut syn, t0, 100); // 25 min: inside the first chunk window
+    db.flush().unwrap();
+    assert!(table_rows(&db).unwrap()["head_log"] >= 1);
+    assert_eq!(table_rows(&db).unwrap()["chunks"], 0);
+    // A crash image: the files as they are on disk while the store runs.
+    for f in [DB_FILE.to_string(), format!("{DB_FILE}-wal")] {
+        let _ = std::fs::copy(dir.path().join(&f), crash.path().join(&f));
+    }
+    let started = Instant::now();
+    let replayed = Db::open_with(crash.path(), small_opts()).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_same(&all(&replayed), &want, "replayed from the head log");
+    // Replayed samples keep order checks.
+    let mut app = replayed.appender();
+    assert!(matches!(app.append(&want[0].labels, t0 - 15_000, 1.0), Err(TsdbError::OutOfOrder { .. })));
+    drop(replayed);
+
+    // Crossing two chunk windows seals every chunk; the writer stores them and drops the log rows.
+    ingest(&db, &mut syn, t0 + 100 * 15_000 + 2 * 3_600_000, 1);
+    db.flush().unwrap();
+    db.flush().unwrap();
+    let rows = table_rows(&db).unwrap();
+    assert!(rows["chunks"] >= 200, "{rows:?}");
+    assert!(rows["head_log"] <= 2, "old log rows deleted: {rows:?}");
+}
+
+#[test]
+fn many_series_property_roundtrip_with_specials() {
+    // Deterministic fleets of counters, gauges and histograms, plus stale
+    // markers and special floats, through every storage stage.
+    for seed in [11u64, 12, 13] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_with(dir.path(), small_opts()).unwrap();
+        let mut syn = Synthetic::new(seed, 150);
+        let t0 = 1_690_000_000_000 + seed as i64 * 1_234;
+        let mut want = ingest(&db, &mut syn, t0, 1500);
+        let specials = [STALE_NAN, f64::NAN, -0.0, f64::INFINITY, f64::NEG_INFINITY, 0.1 + 0.2];
+        let mut app = db.appender();
+        for (i, w) in want.iter_mut().enumerate().take(40) {
+            let t = t0 + 1500 * 15_000 + (i as i64 % 7) * 3;
+            let v = specials[i % specials.len()];
+            app.append(&w.labels, t, v).unwrap();
+            w.samples.push(Sample { t, v });
+        }
+        app.commit().unwrap();
+        db.compact_all().unwrap();
+        assert_same(&all(&db), &want, "seed {seed}");
+        let sizes = blob_bytes(&db).unwrap();
+        let samples: usize = want.iter().map(|s| s.samples.len()).sum();
+        let per_sample = sizes["blocks"] as f64 / samples as f64;
+        assert!(per_sample < 2.0, "seed {seed}: {per_sample:.3} bytes/sample in blocks");
+    }
+}
+
+#[test]
+fn retention_deletes_old_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options { retention: Duration::from_secs(86_400), ..small_opts() };
+    let db = Db::open_with(dir.path(), opts).unwrap();
+    let now = crate::tsdb::now_millis();
+    let mut app = db.appender();
+    for k in 0..200i64 {
+        // 3 days ago to now, one sample every ~22 min.
+        app.append(&labels("a"), now - 3 * 86_400_000 + k * 1_300_000, k as f64).unwrap();
+    }
+    app.commit().unwrap();
+    db.compact_all().unwrap();
+    db.run_retention().unwrap();
+    let got = all(&db);
+    let oldest = got[0].samples[0].t;
+    assert!(oldest > now - 86_400_000 - 4 * 3_600_000, "old blocks gone: oldest {}", now - oldest);
+    assert_eq!(got[0].samples.last().unwrap().v, 199.0);
+}
+
+#[test]
+fn full_disk_stops_appends_keeps_queries_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only explicit flushes write, so the test decides when the disk "fills".
+    let opts = Options { flush_interval: Duration::from_secs(3600), ..small_opts() };
+    let db = Db::open_with(dir.path(), opts).unwrap();
+    let mut syn = Synthetic::new(3, 50);
+    let first = ingest(&db, &mut syn, 1_700_000_000_000, 10);
+    db.flush().unwrap();
+    // Cap the file at its current size: the next write fails with SQLITE_FULL.
+    db.exec(|c| {
+        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        let n: i64 = c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get(0)).unwrap();
+        assert_eq!(n, pages);
+    });
+    let mut app = db.appender();
+    for i in 0..3000 {
+        app.append(&Labels::from_pairs([("__name__", "big"), ("i", &format!("{i:0>200}"))]), 1, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    assert!(db.flush().is_err());
+    assert!(db.stats().unwritable && db.stats().write_errors > 0);
+    let mut app = db.appender();
+    let e = app.append(&labels("z"), 5, 1.0).err().expect("appends refused");
+    assert!(matches!(e, TsdbError::Unwritable { .. }), "{e}");
+    assert!(e.to_string().contains("full"), "{e}");
+    // Queries still answer, including the samples waiting in memory.
+    assert_eq!(db.select(&[Matcher::equal("__name__", "big")], 0, 10).unwrap().len(), 3000);
+    assert_eq!(db.select(&[Matcher::equal("job", "node")], 0, i64::MAX).unwrap().len(), first.iter().filter(|s| s.labels.get("job") == Some("node")).count());
+    // Space returns: the writer catches up and appends resume.
+    db.exec(|c| {
+        let n: i64 = c.query_row("PRAGMA max_page_count = 1000000000", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1_000_000_000);
+    });
+    db.flush().unwrap();
+    assert!(!db.stats().unwritable);
+    let mut app = db.appender();
+    app.append(&labels("z"), 5, 1.0).unwrap();
+    app.commit().unwrap();
+    db.close();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    assert_eq!(db.select(&[Matcher::equal("__name__", "big")], 0, 10).unwrap().len(), 3000);
+}
+
+#[test]
+fn queries_run_beside_ingestion_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut syn = Synthetic::new(4, 100);
+            for round in 0..6 {
+                ingest(&db, &mut syn, 1_700_000_000_000 + round * 400 * 15_000, 400);
+                db.compact_all().unwrap();
+            }
+        })
+    };
+    let mut last_len = 0;
+    while !writer.is_finished() {
+        let got = db.select(&[Matcher::equal("job", "node")], i64::MIN, i64::MAX).unwrap();
+        for s in &got {
+            assert!(s.samples.windows(2).all(|w| w[0].t < w[1].t), "sorted, no duplicates");
+        }
+        // Samples never disappear while chunks move from head to disk to blocks.
+        let n: usize = got.iter().map(|s| s.samples.len()).sum();
+        assert!(n >= last_len, "{n} < {last_len}");
+        last_len = n;
+    }
+    writer.join().unwrap();
+    let got = all(&db);
+    assert!(got.iter().all(|s| s.samples.len() == 2400));
+}

@@ -1,0 +1,338 @@
+//! The series index: interned label strings, series label sets as string-id
+//! pairs found by the label set's stable hash, and postings (label name/value →
+//! series ids) that answer matchers and label listings without a scan.
+//!
+//! Series ids are dense (0, 1, 2, ...) in creation order, so per-series state
+//! elsewhere lives in plain vectors.
+
+use super::{Labels, MatchKind, Matcher};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Interned strings: each distinct label name or value is stored once.
+#[derive(Default)]
+pub struct Interner {
+    strings: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+}
+
+impl Interner {
+    pub fn id(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = self.strings.len() as u32;
+        let a: Arc<str> = Arc::from(s);
+        self.strings.push(a.clone());
+        self.ids.insert(a, id);
+        id
+    }
+
+    pub fn get(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", |s| s)
+    }
+
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+}
+
+/// Hasher for keys that are already hashes (label-set hashes): passes them through.
+#[derive(Default, Clone, Copy)]
+pub struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashKeyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PreHashed>>;
+
+/// The index proper.
+#[derive(Default)]
+pub struct Index {
+    pub strings: Interner,
+    /// Label sets by series id: (name id, value id) pairs, sorted by name.
+    series: Vec<Box<[(u32, u32)]>>,
+    hashes: Vec<u64>,
+    /// First series id with each hash; collisions go to `collisions`.
+    by_hash: HashKeyed<u32>,
+    collisions: HashKeyed<Vec<u32>>,
+    /// name id → value id → series ids (ascending).
+    postings: HashMap<u32, HashMap<u32, Vec<u32>>>,
+    /// How many strings and series are already in SQLite.
+    pub persisted_strings: usize,
+    pub persisted_series: usize,
+}
+
+impl Index {
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    fn same(&self, id: u32, labels: &Labels) -> bool {
+        let pairs = &self.series[id as usize];
+        pairs.len() == labels.len()
+            && pairs
+                .iter()
+                .zip(labels.iter())
+                .all(|(&(n, v), l)| self.strings.get(n) == l.name && self.strings.get(v) == l.value)
+    }
+
+    /// The id of an existing series, given its label set and its stable hash.
+    pub fn get(&self, labels: &Labels, hash: u64) -> Option<u32> {
+        let first = *self.by_hash.get(&hash)?;
+        if self.same(first, labels) {
+            return Some(first);
+        }
+        self.collisions.get(&hash)?.iter().copied().find(|&id| self.same(id, labels))
+    }
+
+    /// Adds a series (the caller checked it is new) and returns its id.
+    pub fn insert(&mut self, labels: &Labels, hash: u64) -> u32 {
+        let pairs: Box<[(u32, u32)]> =
+            labels.iter().map(|l| (self.strings.intern(&l.name), self.strings.intern(&l.value))).collect();
+        self.insert_pairs(pairs, hash)
+    }
+
+    /// Adds a series from interned pairs (start-up load keeps the stored ids).
+    pub fn insert_pairs(&mut self, pairs: Box<[(u32, u32)]>, hash: u64) -> u32 {
+        let id = self.series.len() as u32;
+        for &(n, v) in pairs.iter() {
+            self.postings.entry(n).or_default().entry(v).or_default().push(id);
+        }
+        self.series.push(pairs);
+        self.hashes.push(hash);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(id),
+        }
+        id
+    }
+
+    /// Adds a string with a known id (start-up load, ids in order).
+    pub fn load_string(&mut self, s: &str) -> u32 {
+        self.strings.intern(s)
+    }
+
+    pub fn labels(&self, id: u32) -> Labels {
+        let pairs = self.series.get(id as usize).map_or(&[][..], |p| p);
+        Labels::from_pairs(pairs.iter().map(|&(n, v)| (self.strings.get(n), self.strings.get(v))))
+    }
+
+    pub fn pairs(&self, id: u32) -> &[(u32, u32)] {
+        self.series.get(id as usize).map_or(&[][..], |p| p)
+    }
+
+    pub fn hash(&self, id: u32) -> u64 {
+        self.hashes.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// Series ids (ascending) with a value of `name` accepted by `m`.
+    fn postings_for(&self, name: u32, m: &Matcher) -> Vec<u32> {
+        let Some(values) = self.postings.get(&name) else { return Vec::new() };
+        let mut lists: Vec<&Vec<u32>> = Vec::new();
+        if m.kind == MatchKind::Equal {
+            if let Some(v) = self.strings.id(&m.value).and_then(|v| values.get(&v)) {
+                lists.push(v);
+            }
+        } else {
+            lists.extend(values.iter().filter(|(v, _)| m.matches(self.strings.get(**v))).map(|(_, l)| l));
+        }
+        if lists.len() == 1 {
+            return lists[0].clone();
+        }
+        let mut out: Vec<u32> = lists.into_iter().flatten().copied().collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Ids of the series every matcher accepts, ascending. Matchers that
+    /// reject the empty string narrow the candidates through postings; the
+    /// rest filter those candidates.
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let mut candidates: Option<Vec<u32>> = None;
+        for m in matchers.iter().filter(|m| !m.matches_empty()) {
+            let list = match self.strings.id(&m.name) {
+                Some(name) => self.postings_for(name, m),
+                None => Vec::new(),
+            };
+            candidates = Some(match candidates {
+                None => list,
+                Some(c) => intersect(&c, &list),
+            });
+            if candidates.as_ref().is_some_and(|c| c.is_empty()) {
+                return Vec::new();
+            }
+        }
+        let rest: Vec<&Matcher> = matchers.iter().filter(|m| m.matches_empty()).collect();
+        let candidates = candidates.unwrap_or_else(|| (0..self.series.len() as u32).collect());
+        if rest.is_empty() {
+            return candidates;
+        }
+        let rest_names: Vec<Option<u32>> = rest.iter().map(|m| self.strings.id(&m.name)).collect();
+        candidates
+            .into_iter()
+            .filter(|&id| {
+                let pairs = &self.series[id as usize];
+                rest.iter().zip(&rest_names).all(|(m, name)| {
+                    let value = name
+                        .and_then(|n| pairs.iter().find(|p| p.0 == n))
+                        .map_or("", |&(_, v)| self.strings.get(v));
+                    m.matches(value)
+                })
+            })
+            .collect()
+    }
+
+    /// Every label name in use, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.postings.keys().map(|&n| self.strings.get(n).to_string()).collect();
+        out.sort();
+        out
+    }
+
+    /// Every value of `name` in use, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        let Some(values) = self.strings.id(name).and_then(|n| self.postings.get(&n)) else { return Vec::new() };
+        let mut out: Vec<String> = values.keys().map(|&v| self.strings.get(v).to_string()).collect();
+        out.sort();
+        out
+    }
+
+    /// Heap bytes used, roughly (for the memory figure in stats).
+    pub fn approx_bytes(&self) -> usize {
+        let strings: usize = self.strings.strings.iter().map(|s| s.len() + 16 + 16 + 24).sum();
+        let series: usize = self.series.iter().map(|p| 16 + p.len() * 8).sum();
+        let postings: usize = self.postings.values().flat_map(|m| m.values()).map(|l| l.capacity() * 4 + 40).sum();
+        strings + series + postings + self.by_hash.capacity() * 16 + self.hashes.capacity() * 8
+    }
+}
+
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Encodes interned pairs for the `series.labels` column: varint name id, varint value id, ...
+pub fn encode_pairs(pairs: &[(u32, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pairs.len() * 3);
+    for &(n, v) in pairs {
+        super::codec::put_uvarint(&mut out, n as u64);
+        super::codec::put_uvarint(&mut out, v as u64);
+    }
+    out
+}
+
+/// Decodes [`encode_pairs`]; `None` when corrupt or naming unknown strings.
+pub fn decode_pairs(bytes: &[u8], strings: usize) -> Option<Box<[(u32, u32)]>> {
+    let mut r = super::codec::ByteReader::new(bytes);
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let n = r.uvarint().ok()?;
+        let v = r.uvarint().ok()?;
+        if n as usize >= strings || v as usize >= strings {
+            return None;
+        }
+        out.push((n as u32, v as u32));
+    }
+    Some(out.into_boxed_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    fn index() -> Index {
+        let mut ix = Index::default();
+        for (i, lbls) in [
+            l(&[("__name__", "up"), ("job", "a"), ("instance", "x")]),
+            l(&[("__name__", "up"), ("job", "b")]),
+            l(&[("__name__", "http_requests_total"), ("job", "a"), ("code", "200")]),
+            l(&[("__name__", "http_requests_total"), ("job", "a"), ("code", "500")]),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(ix.insert(lbls, lbls.stable_hash()), i as u32);
+        }
+        ix
+    }
+
+    #[test]
+    fn lookup_by_hash_and_labels() {
+        let ix = index();
+        let up_b = l(&[("__name__", "up"), ("job", "b")]);
+        assert_eq!(ix.get(&up_b, up_b.stable_hash()), Some(1));
+        assert_eq!(ix.labels(1), up_b);
+        let other = l(&[("__name__", "up"), ("job", "c")]);
+        assert_eq!(ix.get(&other, other.stable_hash()), None);
+        // A forced hash collision still tells the two apart.
+        let mut ix = index();
+        let id = ix.insert(&other, up_b.stable_hash());
+        assert_eq!(ix.get(&other, up_b.stable_hash()), Some(id));
+        assert_eq!(ix.get(&up_b, up_b.stable_hash()), Some(1));
+    }
+
+    #[test]
+    fn matchers_use_postings_and_agree_with_matches_all() {
+        let ix = index();
+        let cases: Vec<Vec<Matcher>> = vec![
+            vec![Matcher::equal("__name__", "up")],
+            vec![Matcher::equal("job", "a")],
+            vec![Matcher::equal("job", "a"), Matcher::new(MatchKind::NotEqual, "code", "200").unwrap()],
+            vec![Matcher::new(MatchKind::Regex, "code", "2..|5..").unwrap()],
+            vec![Matcher::equal("instance", "")],
+            vec![Matcher::new(MatchKind::NotRegex, "job", "a").unwrap()],
+            vec![Matcher::equal("nope", "x")],
+            vec![],
+        ];
+        for ms in cases {
+            let want: Vec<u32> =
+                (0..ix.len() as u32).filter(|&id| super::super::matches_all(&ms, &ix.labels(id))).collect();
+            assert_eq!(ix.select(&ms), want, "{ms:?}");
+        }
+        assert_eq!(ix.label_values("job"), ["a", "b"]);
+        assert_eq!(ix.label_names(), ["__name__", "code", "instance", "job"]);
+    }
+
+    #[test]
+    fn pairs_roundtrip_and_reject_garbage() {
+        let ix = index();
+        let enc = encode_pairs(ix.pairs(2));
+        assert_eq!(decode_pairs(&enc, ix.strings.len()).unwrap().as_ref(), ix.pairs(2));
+        assert!(decode_pairs(&enc, 1).is_none());
+        assert!(decode_pairs(&[0xff], 100).is_none());
+    }
+}
