@@ -214,7 +214,12 @@ fn run_server(cli: &Cli) -> Result<()> {
     let addr: SocketAddr = listen.parse().with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:9900"))?;
     let data_dir = cli.data.clone().or_else(|| cfg.storage.path.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
 
-    let db = tsdb::Db::open(&data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let mut store_options = tsdb::Options::default();
+    if let Some(retention) = cfg.storage.retention {
+        store_options.retention = retention;
+    }
+    let db = tsdb::Db::open_with(&data_dir, store_options)
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let config_path = cli.config.clone();
     let result = runtime.block_on(serve(cfg, config_path, db.clone(), addr, &data_dir, config_file, config_yaml));
@@ -280,6 +285,7 @@ async fn serve(
             config_yaml,
             data_dir: data_dir.display().to_string(),
             listen: addr.to_string(),
+            retention: config::format_duration(cfg.storage.retention.unwrap_or(tsdb::Options::default().retention)),
             started: Some(std::time::SystemTime::now()),
         }),
     };

@@ -345,7 +345,7 @@ async fn runtimeinfo(State(st): State<AppState>) -> ApiResult {
     Ok(success(json!({
         "startTime": st.info.started.map(|s| rfc3339(s.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))),
         "CWD": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
-        "storageRetention": "unlimited",
+        "storageRetention": st.info.retention,
         "timeSeriesCount": stats.series,
     })))
 }

@@ -63,6 +63,8 @@ pub struct RuntimeInfo {
     pub config_yaml: String,
     pub data_dir: String,
     pub listen: String,
+    /// How long samples are kept (Prometheus's duration form).
+    pub retention: String,
     pub started: Option<SystemTime>,
 }
 
