@@ -21,6 +21,7 @@ pub use model::{
     ThresholdColor, Variable, VariableSource,
 };
 pub use template::{
+    NICE_STEPS_MS,
     auto_step, expand_expr, expand_text, resolve_options, select_value, selector_matchers, InstantEval, TimeRange,
     VarValue, VarValues, VariableError, DEFAULT_SCRAPE_INTERVAL_MS,
 };

@@ -37,32 +37,38 @@ impl TimeRange {
 /// when the caller does not know better.
 pub const DEFAULT_SCRAPE_INTERVAL_MS: i64 = 15_000;
 
+/// Readable time steps (ms), from a second to a month: query steps and axis
+/// ticks are picked from this list.
+pub const NICE_STEPS_MS: &[i64] = &[
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    15_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    900_000,
+    1_800_000,
+    3_600_000,
+    7_200_000,
+    10_800_000,
+    21_600_000,
+    43_200_000,
+    86_400_000,
+    172_800_000,
+    604_800_000,
+    1_209_600_000,
+    2_592_000_000,
+];
+
 /// The step for a range query: the range over `max_points`, rounded up to a
 /// readable interval, never below `min_step_ms` (usually the scrape interval).
 pub fn auto_step(range: TimeRange, max_points: u32, min_step_ms: i64) -> i64 {
-    const NICE: &[i64] = &[
-        1_000,
-        2_000,
-        5_000,
-        10_000,
-        15_000,
-        30_000,
-        60_000,
-        120_000,
-        300_000,
-        600_000,
-        900_000,
-        1_800_000,
-        3_600_000,
-        7_200_000,
-        10_800_000,
-        21_600_000,
-        43_200_000,
-        86_400_000,
-        604_800_000,
-    ];
     let raw = range.len_ms() / i64::from(max_points.max(1));
-    let nice = NICE.iter().copied().find(|&n| n >= raw).unwrap_or_else(|| raw.max(1));
+    let nice = NICE_STEPS_MS.iter().copied().find(|&n| n >= raw).unwrap_or_else(|| raw.max(1));
     nice.max(min_step_ms).max(1)
 }
 

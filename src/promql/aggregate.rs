@@ -122,7 +122,7 @@ pub(crate) fn nan_last_cmp(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
 }
 
 /// Formats a float the way Go's `strconv.FormatFloat(f, 'f', -1, 64)` does.
-pub(crate) fn go_float(v: f64) -> String {
+pub fn go_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v == f64::INFINITY {

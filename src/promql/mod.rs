@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use crate::tsdb::{Labels, Querier};
 
+pub use aggregate::go_float as format_float;
 pub use promql_parser::parser::Expr;
 
 /// Typed parse error with a byte position the UI can underline (None when unknown).

@@ -181,17 +181,7 @@ fn ts(ms: i64) -> Value {
 }
 
 /// Sample values are strings in Prometheus's API, in Go's shortest 'f' form.
-pub fn float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
+pub use crate::promql::format_float as float;
 
 /// Turns each `match[]` selector into matcher sets (a selector with `or` gives several).
 fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {

@@ -339,31 +339,6 @@ fn y_axis(
     (lo, hi, ticks)
 }
 
-/// Readable time steps for the x axis, in ms.
-const TIME_STEPS: &[i64] = &[
-    1_000,
-    2_000,
-    5_000,
-    10_000,
-    15_000,
-    30_000,
-    60_000,
-    120_000,
-    300_000,
-    600_000,
-    900_000,
-    1_800_000,
-    3_600_000,
-    7_200_000,
-    10_800_000,
-    21_600_000,
-    43_200_000,
-    86_400_000,
-    172_800_000,
-    604_800_000,
-    1_209_600_000,
-    2_592_000_000,
-];
 
 /// Tick times (ms, UTC) aligned to wall-clock multiples of the step in the
 /// displayed time zone, with their labels.
@@ -372,7 +347,7 @@ fn time_ticks(range: TimeRange, plot_w: i32, tz_offset_min: i32) -> Vec<(i64, St
     let long_labels = span > 86_400_000;
     let label_px = if long_labels { 80 } else { 60 };
     let max_ticks = (plot_w / label_px).max(2) as i64;
-    let step = TIME_STEPS.iter().copied().find(|s| span / s <= max_ticks).unwrap_or_else(|| span / max_ticks);
+    let step = crate::dashboards::NICE_STEPS_MS.iter().copied().find(|s| span / s <= max_ticks).unwrap_or_else(|| span / max_ticks);
     let off = i64::from(tz_offset_min) * 60_000;
     let first = (range.start + off).div_euclid(step) * step + step - off;
     let mut out = Vec::new();
