@@ -3,7 +3,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run build test peers check clean e2e bench-ui
+.PHONY: run build test peers check clean e2e bench bench-collect bench-storage bench-ui
 
 ## run: build (release) and start Sightline on its embedded default config; UI on http://127.0.0.1:9900
 run:
@@ -33,3 +33,14 @@ e2e:
 ## bench-ui: server render time of the Host dashboard (6 h, 20 000 stored series); median of N runs
 bench-ui:
 	@scripts/bench-ui.sh
+
+## bench: every benchmark below, one after the other (each prints its figures)
+bench: bench-collect bench-storage bench-ui
+
+## bench-collect: CPU time of one host collection and of one probe round
+bench-collect:
+	$(CARGO) run --quiet --release --bin bench_collect
+
+## bench-storage: bytes/sample, ingest CPU, RSS per series, restart time, side by side with Prometheus and VictoriaMetrics
+bench-storage:
+	@scripts/bench-storage.sh
