@@ -64,9 +64,6 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
-    /// Convert a Grafana dashboard JSON into a Sightline dashboard YAML
-    /// (printed, or written to --out); what could not be carried over is
-    /// listed on standard error.
     /// Check Prometheus rule files as `promtool check rules` does; exit
     /// status 1 when any file has errors.
     CheckRules {
@@ -84,6 +81,9 @@ enum Command {
         #[arg(long, value_name = "REGEX")]
         run: Vec<String>,
     },
+    /// Convert a Grafana dashboard JSON into a Sightline dashboard YAML
+    /// (printed, or written to --out); what could not be carried over is
+    /// listed on standard error.
     ImportDashboard {
         /// Grafana dashboard JSON ("-" for standard input).
         file: PathBuf,

@@ -323,3 +323,17 @@ fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
     assert_eq!(status, 303);
     assert_eq!(server.api("/api/v2/silences")[0]["status"]["state"], "expired");
 }
+
+#[test]
+fn help_explains_every_flag_and_subcommand() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--config", "--listen", "--data", "--log-format", "--log-level"] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    for cmd in ["check-config", "import ", "check-rules", "test-rules", "import-dashboard"] {
+        let line = help.lines().find(|l| l.trim_start().starts_with(cmd)).unwrap_or_else(|| panic!("{cmd} missing"));
+        assert!(line.trim().len() > cmd.len() + 10, "{cmd} has no description: {line:?}");
+    }
+}
