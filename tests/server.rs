@@ -337,3 +337,33 @@ fn help_explains_every_flag_and_subcommand() {
         assert!(line.trim().len() > cmd.len() + 10, "{cmd} has no description: {line:?}");
     }
 }
+
+#[test]
+fn reload_picks_up_rule_changes_and_keeps_rules_when_a_file_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("r.yml");
+    std::fs::write(&rules, "groups:\n  - name: g\n    rules:\n      - record: one\n        expr: vector(1)\n").unwrap();
+    let cfg = "global:\n  evaluation_interval: 1s\nrule_files: [r.yml]\ndefault_rules: false\nscrape_configs: []\nhost: {enabled: false}\n";
+    let server = Server::start_in(cfg, dir.path(), &dir.path().join("data"));
+    let names = |s: &Server| -> Vec<String> {
+        s.api("/api/v1/rules")["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&server), ["one"]);
+
+    std::fs::write(&rules, "groups:\n  - name: g\n    rules:\n      - record: two\n        expr: vector(2)\n").unwrap();
+    let (status, _) = util::http_post_form(&server.addr, "/-/reload", "").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(names(&server), ["two"]);
+
+    // A broken file is refused with the reason; the running rules stay.
+    std::fs::write(&rules, "groups:\n  - name: g\n    rules:\n      - record: three\n        expr: sum(\n").unwrap();
+    let (status, body) = util::http_post_form(&server.addr, "/-/reload", "").unwrap();
+    assert_eq!(status, 500);
+    assert!(body.contains("r.yml"), "{body}");
+    assert_eq!(names(&server), ["two"]);
+}
