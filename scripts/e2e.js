@@ -38,6 +38,7 @@ const pages = [
   ["alerts", "/alerts"],
   ["rules", "/rules"],
   ["silences", "/silences"],
+  ["receivers", "/receivers"],
 ];
 
 const problems = [];

@@ -322,6 +322,18 @@ fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
     let (status, _) = util::http_post_form(&server.addr, &format!("/silences/{id}/expire"), "").unwrap();
     assert_eq!(status, 303);
     assert_eq!(server.api("/api/v2/silences")[0]["status"]["state"], "expired");
+
+    // The alerts page links each alert to a prefilled silence form.
+    let (_, html) = server.get("/alerts");
+    assert!(html.contains("/silences?matchers="), "{html}");
+    // Receivers: last delivery result, delivery history, and a test notification.
+    let (_, html) = server.get("/receivers");
+    assert!(html.contains("hook") && html.contains("webhook") && html.contains("Delivery history"), "{html}");
+    let before = hook.bodies.lock().unwrap().len();
+    let (status, body) = util::http_post_form(&server.addr, "/receivers/hook/test", "").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("Test notification sent to hook"), "{body}");
+    assert!(hook.bodies.lock().unwrap().len() > before, "the test notification reached the webhook");
 }
 
 #[test]

@@ -16,6 +16,8 @@ pub fn routes() -> Router<AppState> {
         .route("/rules", get(rules))
         .route("/silences", get(silences).post(create_silence))
         .route("/silences/{id}/expire", post(expire_silence))
+        .route("/receivers", get(receivers))
+        .route("/receivers/{name}/test", post(test_receiver))
 }
 
 fn explore_link(expr: &str) -> String {
@@ -28,6 +30,8 @@ fn pairs(l: &crate::tsdb::Labels) -> Vec<(String, String)> {
 
 struct AlertRow {
     name: String,
+    /// Link to the silence form, prefilled with this alert's labels.
+    silence: String,
     state: &'static str,
     labels: Vec<(String, String)>,
     annotations: Vec<(String, String)>,
@@ -49,6 +53,13 @@ async fn alerts(State(st): State<AppState>) -> Response {
         .active_alerts()
         .into_iter()
         .map(|(name, expr, a)| AlertRow {
+            silence: format!(
+                "/silences?matchers={}",
+                form_urlencoded::byte_serialize(
+                    a.labels.iter().map(|l| format!("{}={:?}", l.name, l.value)).collect::<Vec<_>>().join(", ").as_bytes()
+                )
+                .collect::<String>()
+            ),
             name,
             state: a.state.as_str(),
             labels: pairs(&a.labels),
@@ -240,4 +251,86 @@ async fn expire_silence(State(st): State<AppState>, Path(id): Path<String>) -> R
         Ok(()) => Redirect::to("/silences").into_response(),
         Err(e) => bad_form(&st, format!("silence {id}: {e}"), &Params::default()),
     }
+}
+
+struct ReceiverRow {
+    name: String,
+    integrations: String,
+    attempts: u64,
+    failures: u64,
+    last_attempt: String,
+    last_result: String,
+    last_error: String,
+}
+
+struct DeliveryRow {
+    at: String,
+    receiver: String,
+    integration: String,
+    ok: bool,
+    group: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "receivers.html")]
+struct ReceiversPage {
+    nav: &'static str,
+    message: String,
+    receivers: Vec<ReceiverRow>,
+    history: Vec<DeliveryRow>,
+}
+
+fn receivers_page(st: &AppState, message: String) -> ReceiversPage {
+    let stats = st.notifier.receiver_stats();
+    let receivers = st
+        .notifier
+        .config()
+        .receivers
+        .iter()
+        .map(|r| {
+            let s = stats.get(&r.name).cloned().unwrap_or_default();
+            ReceiverRow {
+                name: r.name.clone(),
+                integrations: r.integrations.iter().map(|i| i.kind()).collect::<Vec<_>>().join(", "),
+                attempts: s.attempts,
+                failures: s.failures,
+                last_attempt: s.last_attempt.map_or("never".into(), |t| rfc3339(t.timestamp_millis())),
+                last_result: match s.last_ok {
+                    Some(true) => "ok".into(),
+                    Some(false) => "failed".into(),
+                    None => "—".into(),
+                },
+                last_error: s.last_error.unwrap_or_default(),
+            }
+        })
+        .collect();
+    let history = st
+        .notifier
+        .history(100)
+        .into_iter()
+        .map(|d| DeliveryRow {
+            at: rfc3339(d.ts_ms),
+            receiver: d.receiver,
+            integration: d.integration,
+            ok: d.ok,
+            group: d.group_key,
+            detail: d.detail,
+        })
+        .collect();
+    ReceiversPage { nav: "receivers", message, receivers, history }
+}
+
+/// Receivers with their last delivery result, a test button each, and the
+/// newest delivery attempts.
+async fn receivers(State(st): State<AppState>) -> Response {
+    super::ui::page(receivers_page(&st, String::new()))
+}
+
+async fn test_receiver(State(st): State<AppState>, Path(name): Path<String>) -> Response {
+    let message = match st.notifier.send_test(&name).await {
+        Ok(()) => format!("Test notification sent to {name}."),
+        Err(e) => format!("Test notification to {name} failed: {e}"),
+    };
+    super::ui::page(receivers_page(&st, message))
 }
