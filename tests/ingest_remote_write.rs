@@ -128,7 +128,7 @@ fn prometheus_remote_writes_what_it_scraped() {
     assert!(a.iter().all(|(_, v)| v == "42"), "{a:?}");
 
     // /federate answers the latest sample of what was pushed.
-    let (status, body) = http_get(&server.addr, &format!("/federate?{}", format!("match[]={}", encode("rw_test_total")))).unwrap();
+    let (status, body) = http_get(&server.addr, &format!("/federate?match[]={}", encode("rw_test_total"))).unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with("# TYPE rw_test_total untyped\n"), "{body}");
     let line = format!("rw_test_total{{instance=\"{}\",job=\"pushed\"}} 7 ", target.addr);
