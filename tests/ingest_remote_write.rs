@@ -141,6 +141,29 @@ fn bad_bodies_get_400_with_a_message() {
     let (status, body) = http_post(&server.addr, "/api/v1/write", b"\xff\xff\xff\xff\xffnot snappy");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("snappy"), "{body}");
+    // A series without __name__ refuses the request; out-of-order samples are counted, the rest stored.
+    use sightline::ingest::remote_write::{encode as rw, Label, Sample, TimeSeries, WriteRequest};
+    let ts = |name: &str, samples: &[(i64, f64)]| TimeSeries {
+        labels: [("__name__", name), ("job", "push")]
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| Label { name: n.to_string(), value: v.to_string() })
+            .collect(),
+        samples: samples.iter().map(|&(t, v)| Sample { timestamp: t, value: v }).collect(),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let (status, body) = http_post(&server.addr, "/api/v1/write", &rw(&WriteRequest { timeseries: vec![ts("", &[(now, 1.0)])], metadata: vec![] }));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("without __name__"), "{body}");
+    let first = WriteRequest { timeseries: vec![ts("pushed_m", &[(now - 1000, 1.0)])], metadata: vec![] };
+    assert_eq!(http_post(&server.addr, "/api/v1/write", &rw(&first)).0, 204);
+    let late = WriteRequest { timeseries: vec![ts("pushed_m", &[(now - 5000, 9.0), (now, 2.0)])], metadata: vec![] };
+    let (status, body) = http_post(&server.addr, "/api/v1/write", &rw(&late));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("1 of 2 samples rejected"), "{body}");
+    let r = server.wait_for("count_over_time(pushed_m[1m])", 10, |r| !r.is_empty());
+    assert_eq!(r[0]["value"][1], "2", "{r:?}");
+
     let (status, body) = http_get(&server.addr, "/federate").unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("match[]"), "{body}");
