@@ -267,6 +267,7 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let state = web::AppState {
         querier: Arc::new(db.clone()),
+        appendable: Arc::new(db.clone()),
         store_status: Arc::new(db.clone()),
         engine,
         targets: Arc::new(scraper.clone()),

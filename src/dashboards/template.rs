@@ -255,29 +255,11 @@ pub fn resolve_options(
 
 /// Turns a series selector such as `up{job="a"}` into store matchers.
 pub fn selector_matchers(selector: &str) -> Result<Vec<Matcher>, String> {
-    use promql_parser::label::MatchOp;
-    use promql_parser::parser::Expr;
-    let expr = promql_parser::parser::parse(selector).map_err(|e| format!("invalid selector {selector:?}: {e}"))?;
-    let Expr::VectorSelector(vs) = expr else {
-        return Err(format!("{selector:?} is not a series selector"));
-    };
-    if !vs.matchers.or_matchers.is_empty() {
+    let mut sets = crate::promql::series_selector(selector).map_err(|e| format!("invalid selector {selector:?}: {e}"))?;
+    if sets.len() != 1 {
         return Err(format!("{selector:?}: 'or' inside a selector is not supported here"));
     }
-    let mut out = Vec::new();
-    if let Some(name) = &vs.name {
-        out.push(Matcher::equal(crate::tsdb::METRIC_NAME, name.clone()));
-    }
-    for m in &vs.matchers.matchers {
-        let kind = match &m.op {
-            MatchOp::Equal => MatchKind::Equal,
-            MatchOp::NotEqual => MatchKind::NotEqual,
-            MatchOp::Re(_) => MatchKind::Regex,
-            MatchOp::NotRe(_) => MatchKind::NotRegex,
-        };
-        out.push(Matcher::new(kind, m.name.clone(), m.value.clone()).map_err(|e| format!("{selector:?}: {e}"))?);
-    }
-    Ok(out)
+    Ok(sets.remove(0))
 }
 
 /// Expands variables in a PromQL expression: `$var`, `${var}`, `${var:format}`,

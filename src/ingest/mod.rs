@@ -1,6 +1,10 @@
-//! Ingest paths other than scraping: backfill from OpenMetrics files (and,
-//! later, remote_write and OTLP). Everything enters the store through `Appender`.
+//! Ingest paths other than scraping: backfill from OpenMetrics
+//! files, the remote-write receiver and /federate (OTLP later). Everything enters the store through `Appender`.
 
+mod federate;
 mod import;
+pub mod remote_write;
 
+pub use federate::{federate, format_value, LOOKBACK_MS};
 pub use import::{import_openmetrics, ImportError, ImportStats};
+pub use remote_write::{RemoteWriteError, RemoteWriteStats, WriteOutcome};

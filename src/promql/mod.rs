@@ -411,3 +411,42 @@ fn internal_error() -> Result<QueryResult, QueryError> {
 
 #[cfg(test)]
 mod tests;
+
+/// A series selector (`up{job=~"a|b"}`, `{__name__="x"} or {y="z"}` style
+/// `or` groups included) as sets of store matchers, one set per `or` group:
+/// what `match[]` means in the series, labels and federate APIs.
+pub fn series_selector(selector: &str) -> Result<Vec<Vec<crate::tsdb::Matcher>>, SelectorError> {
+    use crate::tsdb::{MatchKind, Matcher, METRIC_NAME};
+    use promql_parser::label::MatchOp;
+    let Expr::VectorSelector(vs) = parse(selector).map_err(SelectorError::Parse)? else {
+        return Err(SelectorError::NotASelector(selector.to_string()));
+    };
+    let groups =
+        if vs.matchers.or_matchers.is_empty() { vec![vs.matchers.matchers.clone()] } else { vs.matchers.or_matchers.clone() };
+    let mut sets = Vec::with_capacity(groups.len());
+    for group in groups {
+        let mut set: Vec<Matcher> = vs.name.iter().map(|n| Matcher::equal(METRIC_NAME, n.clone())).collect();
+        for m in group {
+            let kind = match m.op {
+                MatchOp::Equal => MatchKind::Equal,
+                MatchOp::NotEqual => MatchKind::NotEqual,
+                MatchOp::Re(_) => MatchKind::Regex,
+                MatchOp::NotRe(_) => MatchKind::NotRegex,
+            };
+            set.push(Matcher::new(kind, m.name.clone(), m.value.clone()).map_err(|e| SelectorError::Regex(e.to_string()))?);
+        }
+        sets.push(set);
+    }
+    Ok(sets)
+}
+
+/// Why a `match[]` selector was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectorError {
+    #[error("{}", .0.message)]
+    Parse(ParseError),
+    #[error("{0:?} is not a series selector")]
+    NotASelector(String),
+    #[error("{0}")]
+    Regex(String),
+}

@@ -6,7 +6,7 @@ use super::AppState;
 use crate::promql::{self, QueryError, Value as PromValue};
 use crate::scrape::format_duration;
 use crate::selfmon::QueryLabels;
-use crate::tsdb::{Labels, MatchKind, Matcher, Series};
+use crate::tsdb::{Labels, Matcher, Series};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -187,31 +187,10 @@ pub use crate::promql::format_float as float;
 fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut sets = Vec::new();
     for m in p.all("match[]") {
-        let expr = promql::parse(&m).map_err(|e| ApiError::param("match[]", parse_message(&e)))?;
-        let promql::Expr::VectorSelector(vs) = expr else {
-            return Err(ApiError::param("match[]", format!("{m:?} is not a series selector")));
-        };
-        let mut groups = vec![vs.matchers.matchers.clone()];
-        if !vs.matchers.or_matchers.is_empty() {
-            groups = vs.matchers.or_matchers.clone();
-        }
-        for group in groups {
-            let mut set = Vec::new();
-            if let Some(name) = &vs.name {
-                set.push(Matcher::equal(crate::tsdb::METRIC_NAME, name.clone()));
-            }
-            for pm in group {
-                use promql_parser::label::MatchOp;
-                let kind = match pm.op {
-                    MatchOp::Equal => MatchKind::Equal,
-                    MatchOp::NotEqual => MatchKind::NotEqual,
-                    MatchOp::Re(_) => MatchKind::Regex,
-                    MatchOp::NotRe(_) => MatchKind::NotRegex,
-                };
-                set.push(Matcher::new(kind, pm.name.clone(), pm.value.clone()).map_err(|e| ApiError::param("match[]", e))?);
-            }
-            sets.push(set);
-        }
+        sets.extend(promql::series_selector(&m).map_err(|e| match e {
+            promql::SelectorError::Parse(pe) => ApiError::param("match[]", parse_message(&pe)),
+            other => ApiError::param("match[]", other),
+        })?);
     }
     Ok(sets)
 }

@@ -5,6 +5,7 @@
 pub mod alertmanager_api;
 mod alerting_ui;
 mod api;
+mod ingest_api;
 pub mod charts;
 mod params;
 mod rules_api;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub notifier: Arc<crate::notify::Notifier>,
     pub reload: Arc<dyn Reload>,
     pub info: Arc<RuntimeInfo>,
+    /// Where pushed samples (remote write) go.
+    pub appendable: Arc<dyn crate::tsdb::Appendable>,
 }
 
 /// The whole application router.
@@ -92,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rules_api::routes())
         .merge(alerting_ui::routes())
         .merge(alertmanager_api::routes(state.notifier.clone()))
+        .merge(ingest_api::routes())
         .route("/metrics", get(self_metrics))
         .route("/-/healthy", get(|| async { "Sightline is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Sightline is Ready.\n" }))
