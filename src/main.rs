@@ -243,7 +243,11 @@ async fn serve(
     let notifier = notify::Notifier::start(alertmanager_config(&cfg)?, data_dir, Some(metrics.registry_mut()))
         .context("starting notifications")?;
     let metrics = Arc::new(metrics);
-    let engine = Arc::new(promql::Engine::new(promql::EngineOptions::default()));
+    let engine = Arc::new(promql::Engine::new(promql::EngineOptions {
+        lookback_delta_ms: cfg.query.lookback_delta.as_millis() as i64,
+        max_samples: cfg.query.max_samples,
+        timeout: cfg.query.timeout,
+    }));
     let external_url = format!("http://{addr}");
     let mut sinks: Vec<Arc<dyn rules::AlertSink>> = vec![notifier.clone()];
     let external = rules::alertmanager::targets_from_config(cfg.raw_alerting.as_ref()).map_err(anyhow::Error::msg)?;
@@ -270,6 +274,7 @@ async fn serve(
         appendable: Arc::new(db.clone()),
         store_status: Arc::new(db.clone()),
         engine,
+        query_slots: Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency)),
         targets: Arc::new(scraper.clone()),
         rules: rule_manager.clone(),
         notifier: notifier.clone(),

@@ -379,3 +379,21 @@ fn reload_picks_up_rule_changes_and_keeps_rules_when_a_file_breaks() {
     assert!(body.contains("r.yml"), "{body}");
     assert_eq!(names(&server), ["two"]);
 }
+
+#[test]
+fn query_limits_from_the_config_answer_like_prometheus() {
+    let target = Target::start("m{i=\"1\"} 1\nm{i=\"2\"} 2\nm{i=\"3\"} 3\n");
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nquery:\n  max_samples: 100\n  max_concurrency: 2\nhost: {{enabled: false}}\nscrape_configs:\n  - job_name: app\n    static_configs: [{{targets: ['{}']}}]\n",
+        target.addr
+    );
+    let server = Server::start(&cfg);
+    server.wait_for("m", 15, |r| r.len() == 3);
+    // Three series over 61 steps hold more than 100 samples.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let (status, body) = server.get(&format!("/api/v1/query_range?query=m&start={}&end={now}&step=1", now - 60));
+    assert_eq!(status, 422, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errorType"], "execution");
+    assert_eq!(v["error"], "query processing would load too many samples into memory in query execution");
+}

@@ -142,6 +142,8 @@ pub struct Config {
     /// `alertmanager_config_file:` (its path); none = alerts are kept and
     /// shown but not delivered anywhere.
     pub alertmanager: Option<AlertmanagerSource>,
+    /// Sightline-only `query:`: PromQL limits.
+    pub query: QueryConfig,
     /// Sightline-only `host:`: the built-in host collector (on by default).
     pub host: HostSettings,
     /// Prometheus's `alerting:` section, unparsed, for the rules module.
@@ -152,6 +154,31 @@ pub struct Config {
     /// Sightline-only `default_rules:` (default true): whether the rules
     /// module loads the shipped rules/sightline-defaults.yml.
     pub default_rules: bool,
+}
+
+/// Sightline-only `query:` section: limits that keep one query from taking
+/// the server down, as Prometheus's `--query.*` flags do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryConfig {
+    /// Default 2m (`--query.timeout`).
+    pub timeout: Duration,
+    /// Samples one query may hold in memory; default 50 000 000 (`--query.max-samples`).
+    pub max_samples: usize,
+    /// Queries evaluated at once; more wait their turn. Default 20 (`--query.max-concurrency`).
+    pub max_concurrency: usize,
+    /// Default 5m (`--query.lookback-delta`).
+    pub lookback_delta: Duration,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            max_concurrency: 20,
+            lookback_delta: Duration::from_secs(300),
+        }
+    }
 }
 
 /// Where the Alertmanager configuration comes from.

@@ -71,6 +71,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub dashboards: Option<RawDashboards>,
     #[serde(default)]
+    pub query: Option<RawQuery>,
+    #[serde(default)]
     pub alertmanager: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     pub alertmanager_config_file: Option<Text>,
@@ -83,6 +85,15 @@ pub(crate) struct RawConfig {
     /// Sightline-only: load the shipped default alert rules (default true).
     #[serde(default)]
     pub default_rules: Option<bool>,
+}
+
+/// Sightline-only `query:` section: PromQL limits.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawQuery {
+    pub timeout: Option<Text>,
+    pub max_samples: Option<u64>,
+    pub max_concurrency: Option<u64>,
+    pub lookback_delta: Option<Text>,
 }
 
 /// Sightline-only `dashboards:` section.

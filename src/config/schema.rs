@@ -24,6 +24,7 @@ const ROOT: Section = Section {
         "storage",
         "host",
         "dashboards",
+        "query",
         "alertmanager",
         "alertmanager_config_file",
         "probes",
@@ -45,6 +46,7 @@ const ROOT: Section = Section {
         ("storage", false, &STORAGE),
         ("host", false, &HOST),
         ("dashboards", false, &DASHBOARDS),
+        ("query", false, &QUERY),
     ],
 };
 
@@ -227,6 +229,12 @@ const RELABEL: Section = Section {
         "replacement",
         "action",
     ],
+    unsupported: &[],
+    children: &[],
+};
+
+const QUERY: Section = Section {
+    supported: &["timeout", "max_samples", "max_concurrency", "lookback_delta"],
     unsupported: &[],
     children: &[],
 };

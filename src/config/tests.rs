@@ -1085,3 +1085,15 @@ fn default_rules_are_embedded() {
         assert!(crate::promql::parse(r["expr"].as_str().unwrap()).is_ok(), "{:?}", r["expr"]);
     }
 }
+
+#[test]
+fn query_limits() {
+    let p = Path::new("s.yml");
+    assert_eq!(parse_str("global: {}\n", p).unwrap().config.query, QueryConfig::default());
+    let q = parse_str("query:\n  timeout: 30s\n  max_samples: 1000\n  max_concurrency: 4\n  lookback_delta: 2m\n", p).unwrap().config.query;
+    assert_eq!(q.timeout, Duration::from_secs(30));
+    assert_eq!((q.max_samples, q.max_concurrency), (1000, 4));
+    assert_eq!(q.lookback_delta, Duration::from_secs(120));
+    let err = parse_str("query:\n  max_concurrency: 0\n  timeout: soon\n", p).unwrap_err().to_string();
+    assert!(err.contains("query.max_concurrency") && err.contains("query.timeout"), "{err}");
+}

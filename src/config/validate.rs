@@ -14,7 +14,7 @@ use super::raw::{self, RawConfig, RawRelabelConfig, RawScrapeConfig, Text};
 use super::relabel::{is_valid_label_name, AnchoredRegex, RelabelAction, RelabelConfig};
 use super::{
     parse_duration, parse_size, schema, Auth, Config, ConfigError, ConfigErrors, FileSdConfig,
-    AlertmanagerSource, GlobalConfig, HostSettings, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
+    AlertmanagerSource, GlobalConfig, QueryConfig, HostSettings, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
     UNSUPPORTED,
 };
 use crate::tsdb::Labels;
@@ -174,6 +174,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "storage" => raw.storage = piece(source, value, "storage", ctx),
             "host" => raw.host = piece(source, value, "host", ctx),
             "dashboards" => raw.dashboards = piece(source, value, "dashboards", ctx),
+            "query" => raw.query = piece(source, value, "query", ctx),
             "alertmanager" => raw.alertmanager = piece(source, value, "alertmanager", ctx),
             "alertmanager_config_file" => {
                 raw.alertmanager_config_file = piece(source, value, "alertmanager_config_file", ctx)
@@ -579,9 +580,31 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         (None, None) => None,
     };
 
+    let query = match raw.query {
+        Some(q) => {
+            let defaults = QueryConfig::default();
+            let positive = |ctx: &mut Ctx, key: &str, v: Option<u64>, default: usize| match v {
+                Some(0) => {
+                    ctx.error(key, "must be at least 1");
+                    default
+                }
+                Some(n) => n as usize,
+                None => default,
+            };
+            QueryConfig {
+                timeout: duration(ctx, "query.timeout", q.timeout).unwrap_or(defaults.timeout),
+                max_samples: positive(ctx, "query.max_samples", q.max_samples, defaults.max_samples),
+                max_concurrency: positive(ctx, "query.max_concurrency", q.max_concurrency, defaults.max_concurrency),
+                lookback_delta: duration(ctx, "query.lookback_delta", q.lookback_delta).unwrap_or(defaults.lookback_delta),
+            }
+        }
+        None => QueryConfig::default(),
+    };
+
     Config {
         base_dir,
         host,
+        query,
         alertmanager,
         dashboard_paths,
         global: global.config,

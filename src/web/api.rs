@@ -103,6 +103,7 @@ fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
 async fn query(State(st): State<AppState>, p: Params) -> ApiResult {
     let q = p.get("query").unwrap_or_default().to_string();
     let t = time_param(&p, "time", crate::tsdb::now_millis())?;
+    let _slot = st.query_slots.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     let started = std::time::Instant::now();
     let (engine, querier) = (st.engine.clone(), st.querier.clone());
     let result = tokio::task::spawn_blocking(move || engine.instant_query(querier.as_ref(), &q, t))
@@ -131,6 +132,7 @@ async fn query_range(State(st): State<AppState>, p: Params) -> ApiResult {
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
+    let _slot = st.query_slots.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     let started = std::time::Instant::now();
     let (engine, querier) = (st.engine.clone(), st.querier.clone());
     let result = tokio::task::spawn_blocking(move || engine.range_query(querier.as_ref(), &q, start, end, step))

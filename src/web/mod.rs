@@ -75,6 +75,8 @@ pub struct AppState {
     pub querier: Arc<dyn Querier>,
     pub store_status: Arc<dyn StoreStatus>,
     pub engine: Arc<Engine>,
+    /// API queries evaluated at once (`query.max_concurrency`); more wait.
+    pub query_slots: Arc<tokio::sync::Semaphore>,
     pub targets: Arc<dyn TargetSource>,
     pub metrics: Arc<Metrics>,
     /// Every dashboard the UI lists: built-ins, files from `dashboards.paths`, saved ones.
