@@ -326,6 +326,9 @@ fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
     // The alerts page links each alert to a prefilled silence form.
     let (_, html) = server.get("/alerts");
     assert!(html.contains("/silences?matchers="), "{html}");
+    // Grouped as routed, with why it was (not) notified.
+    assert!(html.contains("Notification groups") && html.contains("→ hook"), "{html}");
+    assert!(html.contains("group_wait 1s"), "{html}");
     // Receivers: last delivery result, delivery history, and a test notification.
     let (_, html) = server.get("/receivers");
     assert!(html.contains("hook") && html.contains("webhook") && html.contains("Delivery history"), "{html}");

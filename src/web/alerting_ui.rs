@@ -30,6 +30,8 @@ fn pairs(l: &crate::tsdb::Labels) -> Vec<(String, String)> {
 
 struct AlertRow {
     name: String,
+    /// Why it is (or is not) notified: routes, receivers, silences, inhibitions, timers.
+    why: String,
     /// Link to the silence form, prefilled with this alert's labels.
     silence: String,
     state: &'static str,
@@ -45,6 +47,45 @@ struct AlertRow {
 struct AlertsPage {
     nav: &'static str,
     alerts: Vec<AlertRow>,
+    groups: Vec<GroupRow>,
+}
+
+/// An aggregation group as the built-in Alertmanager routed it.
+struct GroupRow {
+    receiver: String,
+    labels: Vec<(String, String)>,
+    /// (alert name, state, why suppressed)
+    alerts: Vec<(String, &'static str, String)>,
+}
+
+fn explain(st: &AppState, labels: &crate::tsdb::Labels) -> String {
+    let e = st.notifier.explain(labels);
+    let mut parts: Vec<String> = e
+        .routes
+        .iter()
+        .zip(e.timers.iter())
+        .map(|((route, receiver, _), (wait, interval, repeat))| {
+            format!(
+                "route {route} → {receiver} (group_wait {}, group_interval {}, repeat_interval {})",
+                crate::scrape::format_duration(*wait),
+                crate::scrape::format_duration(*interval),
+                crate::scrape::format_duration(*repeat)
+            )
+        })
+        .collect();
+    if e.routes.is_empty() {
+        parts.push("no route matches".into());
+    }
+    if !e.silenced_by.is_empty() {
+        parts.push(format!("silenced by {}", e.silenced_by.join(", ")));
+    }
+    if !e.inhibited_by.is_empty() {
+        parts.push(format!("inhibited by {}", e.inhibited_by.join(", ")));
+    }
+    if !e.time_muted.is_empty() {
+        parts.push(format!("muted by time intervals of {}", e.time_muted.join(", ")));
+    }
+    parts.join("; ")
 }
 
 async fn alerts(State(st): State<AppState>) -> Response {
@@ -53,6 +94,7 @@ async fn alerts(State(st): State<AppState>) -> Response {
         .active_alerts()
         .into_iter()
         .map(|(name, expr, a)| AlertRow {
+            why: explain(&st, &a.labels),
             silence: format!(
                 "/silences?matchers={}",
                 form_urlencoded::byte_serialize(
@@ -70,7 +112,25 @@ async fn alerts(State(st): State<AppState>) -> Response {
         })
         .collect();
     rows.sort_by(|a, b| (b.state == "firing", &a.name).cmp(&(a.state == "firing", &b.name)));
-    super::ui::page(AlertsPage { nav: "alerts", alerts: rows })
+    let groups = st
+        .notifier
+        .groups()
+        .into_iter()
+        .map(|g| GroupRow {
+            receiver: g.receiver,
+            labels: pairs(&g.labels),
+            alerts: g
+                .alerts
+                .iter()
+                .map(|a| {
+                    let mut why = a.silenced_by.iter().map(|s| format!("silenced by {s}")).collect::<Vec<_>>();
+                    why.extend(a.inhibited_by.iter().map(|s| format!("inhibited by {s}")));
+                    (a.alert.labels.get("alertname").unwrap_or_default().to_string(), a.state(), why.join(", "))
+                })
+                .collect(),
+        })
+        .collect();
+    super::ui::page(AlertsPage { nav: "alerts", alerts: rows, groups })
 }
 
 struct RuleRow {
