@@ -206,6 +206,9 @@ fn self_monitoring_pages_and_dashboard() {
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("sightline_samples_appended_total"));
+    for name in ["sightline_tsdb_out_of_order_samples_total", "sightline_tsdb_active_series", "sightline_remote_write_requests_total"] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
     server.wait_for("sightline_samples_appended_total", 15, |r| r.len() == 1 && value(&r[0]) > 0.0);
     // The built-in host collector runs as job "node" with node_exporter's names.
     let load = server.wait_for("node_load1", 15, |r| r.len() == 1);

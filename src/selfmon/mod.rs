@@ -43,6 +43,12 @@ pub struct Metrics {
     pub http_duration: Family<HandlerLabels, Histogram>,
     pub tsdb_series: Gauge,
     pub tsdb_size_bytes: Gauge,
+    pub tsdb_active_series: Gauge,
+    pub tsdb_memory_bytes: Gauge,
+    pub tsdb_unwritable: Gauge,
+    pub tsdb_out_of_order: Counter,
+    pub tsdb_duplicates: Counter,
+    pub tsdb_write_errors: Counter,
     pub targets: Family<JobLabels, Gauge>,
     process: process::ProcessCollector,
 }
@@ -64,6 +70,22 @@ impl Metrics {
         let tsdb_series = Gauge::default();
         let tsdb_size_bytes = Gauge::default();
         let targets = Family::<JobLabels, Gauge>::default();
+        let (tsdb_active_series, tsdb_memory_bytes, tsdb_unwritable) = (Gauge::default(), Gauge::default(), Gauge::default());
+        let (tsdb_out_of_order, tsdb_duplicates, tsdb_write_errors) = (Counter::default(), Counter::default(), Counter::default());
+        registry.register("sightline_tsdb_active_series", "Series with an open head chunk", tsdb_active_series.clone());
+        registry.register("sightline_tsdb_memory_bytes", "The store's estimate of its own memory use", tsdb_memory_bytes.clone());
+        registry.register(
+            "sightline_tsdb_unwritable",
+            "1 while the store refuses appends because writing failed (e.g. a full disk)",
+            tsdb_unwritable.clone(),
+        );
+        registry.register("sightline_tsdb_out_of_order_samples", "Samples refused as out of order", tsdb_out_of_order.clone());
+        registry.register(
+            "sightline_tsdb_duplicate_samples",
+            "Samples refused as duplicates with a different value",
+            tsdb_duplicates.clone(),
+        );
+        registry.register("sightline_tsdb_write_errors", "Failed writes to the database file", tsdb_write_errors.clone());
         registry.register("sightline_scrapes", "Scrapes attempted, by job", scrapes.clone());
         registry.register("sightline_scrape_failures", "Scrapes that failed, by job", scrape_failures.clone());
         registry.register("sightline_samples_appended", "Samples appended to the store", samples_appended.clone());
@@ -98,6 +120,12 @@ impl Metrics {
             tsdb_series,
             tsdb_size_bytes,
             targets,
+            tsdb_active_series,
+            tsdb_memory_bytes,
+            tsdb_unwritable,
+            tsdb_out_of_order,
+            tsdb_duplicates,
+            tsdb_write_errors,
             process: process::ProcessCollector::new(),
         }
     }
@@ -117,6 +145,25 @@ impl Metrics {
         out.push_str(extra);
         out.push_str("# EOF\n");
         out
+    }
+
+    /// Copies the store's figures into the exported metrics (counters move
+    /// forward by what the store counted since the last call).
+    pub fn observe_store(&self, stats: &crate::tsdb::DbStats) {
+        let advance = |c: &Counter, total: u64| {
+            let seen = c.get();
+            if total > seen {
+                c.inc_by(total - seen);
+            }
+        };
+        self.tsdb_series.set(stats.series as i64);
+        self.tsdb_size_bytes.set(stats.size_bytes as i64);
+        self.tsdb_active_series.set(stats.active_series as i64);
+        self.tsdb_memory_bytes.set(stats.memory_bytes as i64);
+        self.tsdb_unwritable.set(i64::from(stats.unwritable));
+        advance(&self.tsdb_out_of_order, stats.out_of_order);
+        advance(&self.tsdb_duplicates, stats.duplicates);
+        advance(&self.tsdb_write_errors, stats.write_errors);
     }
 
     /// The registry, for modules that register their own metrics at start-up.

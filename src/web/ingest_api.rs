@@ -75,3 +75,19 @@ fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, String> {
     }
     Ok(sets)
 }
+
+/// The receiver's counters in the OpenMetrics text form, for `/metrics`.
+pub(super) fn encode_stats() -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &REMOTE_WRITE_STATS;
+    let mut out = String::new();
+    for (name, help, v) in [
+        ("sightline_remote_write_requests", "Remote-write requests received", s.requests.load(Relaxed)),
+        ("sightline_remote_write_bad_requests", "Remote-write requests refused as malformed", s.bad_requests.load(Relaxed)),
+        ("sightline_remote_write_samples_appended", "Samples stored from remote write", s.samples_appended.load(Relaxed)),
+        ("sightline_remote_write_samples_rejected", "Remote-write samples refused by the store", s.samples_rejected.load(Relaxed)),
+    ] {
+        out.push_str(&format!("# HELP {name} {help}.\n# TYPE {name} counter\n{name}_total {v}\n"));
+    }
+    out
+}

@@ -116,10 +116,8 @@ async fn reload(State(state): State<AppState>) -> Response {
 }
 
 async fn self_metrics(State(state): State<AppState>) -> Response {
-    let stats = state.store_status.stats();
-    state.metrics.tsdb_series.set(stats.series as i64);
-    state.metrics.tsdb_size_bytes.set(stats.size_bytes as i64);
-    let body = state.metrics.encode_with(&state.rules.metrics.encode());
+    state.metrics.observe_store(&state.store_status.stats());
+    let body = state.metrics.encode_with(&(state.rules.metrics.encode() + &ingest_api::encode_stats()));
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
