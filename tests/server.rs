@@ -305,6 +305,9 @@ fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
     let v2 = server.api("/api/v2/alerts");
     assert!(v2.as_array().unwrap().iter().any(|a| a["labels"]["alertname"] == "QueueTooDeep"));
 
+    // The home page counts and lists firing alerts.
+    let (_, home) = server.get("/");
+    assert!(home.contains("Firing alerts") && home.contains("QueueTooDeep"), "{home}");
     // The pages: alerts, rules, and a silence created, listed and expired through forms.
     let (status, html) = server.get("/alerts");
     assert_eq!(status, 200);

@@ -138,6 +138,8 @@ struct HomePage {
     db_size: String,
     dashboards: Vec<(String, String)>,
     jobs: Vec<JobRows>,
+    /// Firing alerts: (name, labels as text).
+    firing: Vec<(String, String)>,
 }
 
 async fn home(State(st): State<AppState>) -> Response {
@@ -158,6 +160,13 @@ async fn home(State(st): State<AppState>) -> Response {
         db_size: human_bytes(stats.size_bytes),
         dashboards,
         jobs,
+        firing: st
+            .rules
+            .active_alerts()
+            .into_iter()
+            .filter(|(_, _, a)| a.state == crate::rules::AlertState::Firing)
+            .map(|(name, _, a)| (name, a.labels.to_string()))
+            .collect(),
     })
 }
 
