@@ -206,12 +206,10 @@ fn run_server(cli: &Cli) -> Result<()> {
         tracing::warn!("{w}");
     }
     let cfg = loaded.config;
-    let listen = cli
-        .listen
-        .clone()
-        .or_else(|| cfg.web.listen_address.clone())
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let addr: SocketAddr = listen.parse().with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:9900"))?;
+    let listen =
+        cli.listen.clone().or_else(|| cfg.web.listen_address.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let addr: SocketAddr =
+        listen.parse().with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:9900"))?;
     let data_dir = cli.data.clone().or_else(|| cfg.storage.path.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
 
     let mut store_options = tsdb::Options::default();
@@ -298,10 +296,14 @@ async fn serve(
     scraper.start(&cfg.scrape_configs).map_err(anyhow::Error::msg)?;
     if cfg.host.enabled {
         if cfg.scrape_configs.iter().any(|c| c.job_name == cfg.host.job_name) {
-            bail!("host.job_name {:?} is also a scrape job; rename one of them or set host.enabled: false", cfg.host.job_name);
+            bail!(
+                "host.job_name {:?} is also a scrape job; rename one of them or set host.enabled: false",
+                cfg.host.job_name
+            );
         }
-        let host = collect::HostCollector::try_new(host_collector_config(&cfg.host))
-            .map_err(|errors| anyhow::anyhow!("host: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+        let host = collect::HostCollector::try_new(host_collector_config(&cfg.host)).map_err(|errors| {
+            anyhow::anyhow!("host: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+        })?;
         scraper.start_host(scrape::host_scrape_config(&cfg.global, &cfg.host), host, &scrape::host_instance());
     }
     tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open http://{addr}/");

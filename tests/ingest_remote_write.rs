@@ -124,7 +124,10 @@ fn prometheus_remote_writes_what_it_scraped() {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    let a = &want[&format!("{{\"__name__\":\"rw_test_gauge\",\"instance\":\"{}\",\"job\":\"pushed\",\"kind\":\"a\"}}", target.addr)];
+    let a = &want[&format!(
+        "{{\"__name__\":\"rw_test_gauge\",\"instance\":\"{}\",\"job\":\"pushed\",\"kind\":\"a\"}}",
+        target.addr
+    )];
     assert!(a.iter().all(|(_, v)| v == "42"), "{a:?}");
 
     // /federate answers the latest sample of what was pushed.
@@ -152,7 +155,11 @@ fn bad_bodies_get_400_with_a_message() {
         samples: samples.iter().map(|&(t, v)| Sample { timestamp: t, value: v }).collect(),
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let (status, body) = http_post(&server.addr, "/api/v1/write", &rw(&WriteRequest { timeseries: vec![ts("", &[(now, 1.0)])], metadata: vec![] }));
+    let (status, body) = http_post(
+        &server.addr,
+        "/api/v1/write",
+        &rw(&WriteRequest { timeseries: vec![ts("", &[(now, 1.0)])], metadata: vec![] }),
+    );
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("without __name__"), "{body}");
     let first = WriteRequest { timeseries: vec![ts("pushed_m", &[(now - 1000, 1.0)])], metadata: vec![] };

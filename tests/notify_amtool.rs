@@ -1,9 +1,9 @@
 //! `amtool` (Debian's prometheus-alertmanager) against Sightline's API v2:
 //! alert add/query, silence add/query/expire.
 
-use sightline::web::alertmanager_api as api_v2;
 use sightline::notify::store::Store;
 use sightline::notify::{parse_str, Notifier, NotifierOptions};
+use sightline::web::alertmanager_api as api_v2;
 use std::process::Command;
 use std::sync::Arc;
 

@@ -3,9 +3,9 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use sightline::web::alertmanager_api as api_v2;
 use sightline::notify::store::Store;
 use sightline::notify::{parse_str, Notifier, NotifierOptions};
+use sightline::web::alertmanager_api as api_v2;
 use std::sync::Arc;
 use tower::ServiceExt;
 

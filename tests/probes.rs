@@ -25,14 +25,8 @@ fn probe_jobs_probe_http_and_tcp_targets() {
     // The live URL comes from file_sd, which takes a probe job's targets as written.
     let sd_dir = tempfile::tempdir().unwrap();
     let sd = sd_dir.path().join("web.json");
-    std::fs::write(
-        &sd,
-        format!(
-            r#"[{{"targets": ["http://{}/health"], "labels": {{"team": "ops"}}}}]"#,
-            web.addr
-        ),
-    )
-    .unwrap();
+    std::fs::write(&sd, format!(r#"[{{"targets": ["http://{}/health"], "labels": {{"team": "ops"}}}}]"#, web.addr))
+        .unwrap();
     let config = format!(
         "\
 global:
@@ -69,83 +63,31 @@ scrape_configs:
     let live = format!("http://{}/health", web.addr);
     let gone = format!("http://{dead}/");
 
-    assert_eq!(
-        one(
-            &server,
-            &format!("probe_success{{job=\"web\",instance=\"{live}\"}}")
-        ),
-        1.0
-    );
-    assert_eq!(
-        one(
-            &server,
-            &format!("probe_http_status_code{{instance=\"{live}\"}}")
-        ),
-        200.0
-    );
-    assert_eq!(
-        one(
-            &server,
-            &format!("probe_success{{job=\"web\",instance=\"{gone}\"}}")
-        ),
-        0.0
-    );
+    assert_eq!(one(&server, &format!("probe_success{{job=\"web\",instance=\"{live}\"}}")), 1.0);
+    assert_eq!(one(&server, &format!("probe_http_status_code{{instance=\"{live}\"}}")), 200.0);
+    assert_eq!(one(&server, &format!("probe_success{{job=\"web\",instance=\"{gone}\"}}")), 0.0);
     // A failed probe is still a successful scrape of the prober, as with blackbox_exporter.
-    assert_eq!(
-        one(&server, &format!("up{{job=\"web\",instance=\"{gone}\"}}")),
-        1.0
-    );
-    assert_eq!(
-        one(&server, &format!("up{{job=\"web\",instance=\"{live}\"}}")),
-        1.0
-    );
+    assert_eq!(one(&server, &format!("up{{job=\"web\",instance=\"{gone}\"}}")), 1.0);
+    assert_eq!(one(&server, &format!("up{{job=\"web\",instance=\"{live}\"}}")), 1.0);
     // Target labels and the scrape_* series come with every probe target.
     let r = server.wait_for("probe_duration_seconds{job=\"web\"}", 20, |r| r.len() == 2);
     assert!(r.iter().all(|s| s["metric"]["team"] == "ops"), "{r:?}");
     assert!(r.iter().all(|s| value(s) >= 0.0 && value(s) < 5.0), "{r:?}");
-    assert_eq!(
-        server.query("scrape_duration_seconds{job=\"web\"}").len(),
-        2
-    );
-    assert!(
-        one(
-            &server,
-            &format!("scrape_samples_scraped{{instance=\"{live}\"}}")
-        ) > 5.0
-    );
+    assert_eq!(server.query("scrape_duration_seconds{job=\"web\"}").len(), 2);
+    assert!(one(&server, &format!("scrape_samples_scraped{{instance=\"{live}\"}}")) > 5.0);
 
-    assert_eq!(
-        one(
-            &server,
-            &format!("probe_success{{job=\"port\",instance=\"{}\"}}", web.addr)
-        ),
-        1.0
-    );
+    assert_eq!(one(&server, &format!("probe_success{{job=\"port\",instance=\"{}\"}}", web.addr)), 1.0);
     assert_eq!(one(&server, "probe_ip_protocol{job=\"port\"}"), 4.0);
 
     // The server stops: the probes fail, the jobs stay up.
     web.stop();
-    server.wait_for(
-        &format!("probe_success{{instance=\"{live}\"}} == 0"),
-        20,
-        |r| r.len() == 1,
-    );
+    server.wait_for(&format!("probe_success{{instance=\"{live}\"}} == 0"), 20, |r| r.len() == 1);
     server.wait_for("probe_success{job=\"port\"} == 0", 20, |r| r.len() == 1);
     assert_eq!(one(&server, "up{job=\"port\"}"), 1.0);
 
     let targets = server.api("/api/v1/targets");
-    let active = targets["data"]["activeTargets"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        active
-            .iter()
-            .filter(|t| t["labels"]["job"] == "web")
-            .count(),
-        2,
-        "{targets}"
-    );
+    let active = targets["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+    assert_eq!(active.iter().filter(|t| t["labels"]["job"] == "web").count(), 2, "{targets}");
 }
 
 #[test]
@@ -157,14 +99,13 @@ fn a_bad_probe_config_names_the_line() {
         "probes:\n  modules:\n    m:\n      prober: http\nscrape_configs:\n  - job_name: a\n    probe: n\n    static_configs: [{targets: ['http://x/']}]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sightline")).arg("check-config").arg(&path).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
-    assert!(stdout.contains("sightline.yml:7: scrape_configs[0].probe: unknown probe module \"n\"; known modules: m"), "{stdout}");
+    assert!(
+        stdout.contains("sightline.yml:7: scrape_configs[0].probe: unknown probe module \"n\"; known modules: m"),
+        "{stdout}"
+    );
 }
 
 fn promtool() -> Option<&'static str> {
@@ -187,17 +128,8 @@ fn rules_file() -> std::path::PathBuf {
 #[test]
 fn default_rules_pass_promtool_check() {
     let Some(promtool) = promtool() else { return };
-    let out = Command::new(promtool)
-        .arg("check")
-        .arg("rules")
-        .arg(rules_file())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(promtool).arg("check").arg("rules").arg(rules_file()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS: 6 rules found"), "{text}");
 }
@@ -319,22 +251,9 @@ fn default_rules_fire_when_they_should() {
     let dir = tempfile::tempdir().unwrap();
     let tests = dir.path().join("defaults.test.yml");
     let rules = rules_file().to_string_lossy().into_owned();
-    std::fs::write(
-        &tests,
-        RULE_TESTS.replace("RULES", &serde_json::to_string(&rules).unwrap()),
-    )
-    .unwrap();
-    let out = Command::new(promtool)
-        .arg("test")
-        .arg("rules")
-        .arg(&tests)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::fs::write(&tests, RULE_TESTS.replace("RULES", &serde_json::to_string(&rules).unwrap())).unwrap();
+    let out = Command::new(promtool).arg("test").arg("rules").arg(&tests).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS"), "{text}");
 }

@@ -21,8 +21,15 @@ fn parse_duration(s: &str) -> Result<i64, String> {
     if s.is_empty() {
         return Err("empty duration".into());
     }
-    let units: [(&str, i64); 7] =
-        [("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("ms", 1), ("m", 60_000), ("s", 1000)];
+    let units: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("ms", 1),
+        ("m", 60_000),
+        ("s", 1000),
+    ];
     let mut rest = s;
     let mut total = 0i64;
     while !rest.is_empty() {
@@ -32,7 +39,8 @@ fn parse_duration(s: &str) -> Result<i64, String> {
         }
         let n: i64 = rest[..digits].parse().map_err(|_| format!("bad duration {s:?}"))?;
         rest = &rest[digits..];
-        let Some((u, mult)) = units.iter().find(|(u, _)| rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms"))) else {
+        let Some((u, mult)) = units.iter().find(|(u, _)| rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms")))
+        else {
             return Err(format!("bad duration unit in {s:?}"));
         };
         rest = &rest[u.len()..];
@@ -264,8 +272,11 @@ fn unquote(s: &str) -> Result<String, String> {
 }
 
 fn parse_script(text: &str) -> Result<Vec<Cmd>, String> {
-    let lines: Vec<String> =
-        text.lines().map(|l| l.trim()).map(|l| if l.starts_with('#') { String::new() } else { l.to_string() }).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.trim())
+        .map(|l| if l.starts_with('#') { String::new() } else { l.to_string() })
+        .collect();
     let mut cmds = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -438,8 +449,9 @@ fn parse_scalar_line(b: &str) -> Result<f64, String> {
     if b.split_whitespace().count() != 1 {
         return Err("not scalar".into());
     }
-    if b.starts_with('{') || b.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && !matches!(b.to_ascii_lowercase().as_str(), "inf" | "nan")
+    if b.starts_with('{')
+        || b.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && !matches!(b.to_ascii_lowercase().as_str(), "inf" | "nan")
     {
         return Err("not scalar".into());
     }
@@ -536,7 +548,12 @@ fn check_value(ev: &Eval, v: &Value, ordered: bool) -> Result<(), String> {
                     return Err(format!("missing series {l}"));
                 };
                 if g.samples.len() != pts.len() {
-                    return Err(format!("{l}: expected {} points, got {}: {:?}", pts.len(), g.samples.len(), g.samples));
+                    return Err(format!(
+                        "{l}: expected {} points, got {}: {:?}",
+                        pts.len(),
+                        g.samples.len(),
+                        g.samples
+                    ));
                 }
                 for (p, s) in pts.iter().zip(&g.samples) {
                     if p.0 != s.t || !almost_equal(p.1, s.v) {
@@ -590,8 +607,21 @@ fn check_annotations(ev: &Eval, r: &QueryResult) -> Result<(), String> {
 }
 
 const TIME_FUNCS: &[&str] = &[
-    "time", "timestamp", "minute", "hour", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "month", "year",
-    "predict_linear", "start", "end", "range", "step",
+    "time",
+    "timestamp",
+    "minute",
+    "hour",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "days_in_month",
+    "month",
+    "year",
+    "predict_linear",
+    "start",
+    "end",
+    "range",
+    "step",
 ];
 
 fn uses_time_funcs(e: &Expr) -> bool {
@@ -675,7 +705,15 @@ fn check_fail(ev: &Eval, r: Result<QueryResult, QueryError>) -> Result<(), Strin
 
 /// Runs `expr` (or its text, when it round-trips through the printer as
 /// upstream's re-printing does) at `t` and checks it.
-fn run_instant(engine: &Engine, st: &MemStore, ev: &Eval, expr: &Expr, text: &str, t: i64, cross_check: bool) -> Result<(), String> {
+fn run_instant(
+    engine: &Engine,
+    st: &MemStore,
+    ev: &Eval,
+    expr: &Expr,
+    text: &str,
+    t: i64,
+    cross_check: bool,
+) -> Result<(), String> {
     let by_text = sightline::promql::parse(text).is_ok_and(|e| &e == expr);
     let r = if by_text { engine.instant_query(st, text, t) } else { engine.instant_query_expr(st, expr, t) };
     let fail = ev.expects.iter().any(|e| matches!(e, Expect::Fail(_)));
@@ -947,8 +985,11 @@ fn demo_store() -> MemStore {
     for inst in 0..3 {
         let instance = format!("demo.promlabs.com:{}", 10_000 + inst);
         let base = |name: &str, extra: &[(&str, &str)]| {
-            let mut pairs: Vec<(String, String)> =
-                vec![("__name__".into(), name.into()), ("instance".into(), instance.clone()), ("job".into(), "demo".into())];
+            let mut pairs: Vec<(String, String)> = vec![
+                ("__name__".into(), name.into()),
+                ("instance".into(), instance.clone()),
+                ("job".into(), "demo".into()),
+            ];
             pairs.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
             Labels::from_pairs(pairs)
         };
@@ -970,18 +1011,36 @@ fn demo_store() -> MemStore {
             if (i / 60) % 2 == 0 {
                 put(base("demo_intermittent_metric", &[]), x);
             }
-            let les = ["0.0002", "0.0004", "0.0008", "0.0016", "0.0032", "0.0064", "0.0128", "0.0256", "0.0512", "0.1024", "+Inf"];
+            let les = [
+                "0.0002", "0.0004", "0.0008", "0.0016", "0.0032", "0.0064", "0.0128", "0.0256", "0.0512", "0.1024",
+                "+Inf",
+            ];
             for method in ["GET", "POST"] {
                 let mut cum = 0.0;
                 for (k, le) in les.iter().enumerate() {
                     cum += x * (11 - k) as f64 / 10.0;
                     put(
-                        base("demo_api_request_duration_seconds_bucket", &[("le", le), ("method", method), ("path", "/api/foo"), ("status", "200")]),
+                        base(
+                            "demo_api_request_duration_seconds_bucket",
+                            &[("le", le), ("method", method), ("path", "/api/foo"), ("status", "200")],
+                        ),
                         cum,
                     );
                 }
-                put(base("demo_api_request_duration_seconds_count", &[("method", method), ("path", "/api/foo"), ("status", "200")]), cum);
-                put(base("demo_api_request_duration_seconds_sum", &[("method", method), ("path", "/api/foo"), ("status", "200")]), cum * 0.01);
+                put(
+                    base(
+                        "demo_api_request_duration_seconds_count",
+                        &[("method", method), ("path", "/api/foo"), ("status", "200")],
+                    ),
+                    cum,
+                );
+                put(
+                    base(
+                        "demo_api_request_duration_seconds_sum",
+                        &[("method", method), ("path", "/api/foo"), ("status", "200")],
+                    ),
+                    cum * 0.01,
+                );
             }
         }
     }
@@ -997,7 +1056,8 @@ fn demo_store() -> MemStore {
 fn promql_compliance_query_shapes() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let path = root.join("../shared/conformance/promql-compliance-queries.yml");
-    let path = if path.exists() { path } else { PathBuf::from("/work/shared/conformance/promql-compliance-queries.yml") };
+    let path =
+        if path.exists() { path } else { PathBuf::from("/work/shared/conformance/promql-compliance-queries.yml") };
     let text = std::fs::read_to_string(&path).expect("compliance query file");
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
     let cases = doc.get("test_cases").and_then(|c| c.as_sequence()).expect("test_cases");

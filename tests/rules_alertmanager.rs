@@ -18,11 +18,7 @@ async fn posts_v2_payload_to_static_alertmanagers() {
         post(move |headers: axum::http::HeaderMap, body: String| {
             let g = g.clone();
             async move {
-                let ct = headers
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
+                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                 g.lock().unwrap().push((ct, body));
                 "ok"
             }

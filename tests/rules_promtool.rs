@@ -78,60 +78,38 @@ fn check_rules_matches_fixture_outcomes() {
 #[test]
 fn legacy_validation_rejects_what_legacy_promtool_rejects() {
     let dir = fixtures();
-    assert!(load_rule_file(
-        &dir.join("rulefmt/legacy_validation_annotation.bad.yaml"),
-        NameValidation::Legacy
-    )
-    .is_err());
-    assert!(load_rule_file(
-        &dir.join("rulefmt/legacy_validation_annotation.good.yaml"),
-        NameValidation::Legacy
-    )
-    .is_ok());
+    assert!(load_rule_file(&dir.join("rulefmt/legacy_validation_annotation.bad.yaml"), NameValidation::Legacy).is_err());
+    assert!(load_rule_file(&dir.join("rulefmt/legacy_validation_annotation.good.yaml"), NameValidation::Legacy).is_ok());
 }
 
 #[test]
 fn check_errors_carry_promtool_positions() {
     let dir = fixtures();
-    let e = load_rule_file(
-        &dir.join("rulefmt/record_and_alert.bad.yaml"),
-        NameValidation::Utf8,
-    )
-    .unwrap_err();
-    assert_eq!(e.errors, vec!["4:17: 5:16: group \"yolo\", rule 1, \"Hello\": only one of 'record' and 'alert' must be set"]);
+    let e = load_rule_file(&dir.join("rulefmt/record_and_alert.bad.yaml"), NameValidation::Utf8).unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec!["4:17: 5:16: group \"yolo\", rule 1, \"Hello\": only one of 'record' and 'alert' must be set"]
+    );
     let e = load_rule_file(&dir.join("promtool/rules-bad.yml"), NameValidation::Utf8).unwrap_err();
     assert_eq!(
         e.errors,
         vec!["group \"alerts\", rule 1, \"InstanceDown\": annotation \"summary\": template: __alert_InstanceDown:1: undefined variable \"$label\""]
     );
-    let e = load_rule_file(
-        &dir.join("rulefmt/bad_field.bad.yaml"),
-        NameValidation::Utf8,
-    )
-    .unwrap_err();
-    assert_eq!(e.errors, vec!["yaml: unmarshal errors:\n  line 8: field annotation not found in type rulefmt.RuleNode"]);
-    let e = load_rule_file(
-        &dir.join("rulefmt/duplicate_grp.bad.yaml"),
-        NameValidation::Utf8,
-    )
-    .unwrap_err();
+    let e = load_rule_file(&dir.join("rulefmt/bad_field.bad.yaml"), NameValidation::Utf8).unwrap_err();
     assert_eq!(
         e.errors,
-        vec!["3:5: groupname: \"yolo\" is repeated in the same file"]
+        vec!["yaml: unmarshal errors:\n  line 8: field annotation not found in type rulefmt.RuleNode"]
     );
+    let e = load_rule_file(&dir.join("rulefmt/duplicate_grp.bad.yaml"), NameValidation::Utf8).unwrap_err();
+    assert_eq!(e.errors, vec!["3:5: groupname: \"yolo\" is repeated in the same file"]);
     let f = load_rule_file(&dir.join("rulefmt/test_aliases.yaml"), NameValidation::Utf8).unwrap();
     let r = &f.groups[0].rules;
     assert_eq!(
         r.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         ["HighAlert", "new_metric", "HighAlert", "HighAlert2"]
     );
-    assert_eq!(
-        r[3].labels.get("severity").map(String::as_str),
-        Some("critical")
-    );
-    assert!(r
-        .iter()
-        .all(|x| x.expr == r[0].expr && x.expr.ends_with('\n')));
+    assert_eq!(r[3].labels.get("severity").map(String::as_str), Some("critical"));
+    assert!(r.iter().all(|x| x.expr == r[0].expr && x.expr.ends_with('\n')));
 }
 
 /// (test file, passes?) for `test rules`.
@@ -186,19 +164,11 @@ fn check_rules_agrees_with_live_promtool() {
         if ORACLE_DIFFERS.contains(f) {
             continue;
         }
-        let out = Command::new(&pt)
-            .arg("check")
-            .arg("rules")
-            .arg(dir.join(f))
-            .output()
-            .expect("run promtool");
+        let out = Command::new(&pt).arg("check").arg("rules").arg(dir.join(f)).output().expect("run promtool");
         let theirs = out.status.code() == Some(0);
         let ours = load_rule_file(&dir.join(f), NameValidation::Utf8).is_ok();
         if theirs != ours {
-            bad.push(format!(
-                "{f}: promtool valid={theirs}, ours={ours}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            bad.push(format!("{f}: promtool valid={theirs}, ours={ours}\n{}", String::from_utf8_lossy(&out.stderr)));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -222,19 +192,11 @@ fn test_rules_agrees_with_live_promtool() {
         if differs.contains(f) {
             continue;
         }
-        let out = Command::new(&pt)
-            .arg("test")
-            .arg("rules")
-            .arg(dir.join(f))
-            .output()
-            .expect("run promtool");
+        let out = Command::new(&pt).arg("test").arg("rules").arg(dir.join(f)).output().expect("run promtool");
         let theirs = out.status.code() == Some(0);
         let ours = run_test_file(&dir.join(f)).is_ok();
         if theirs != ours {
-            bad.push(format!(
-                "{f}: promtool pass={theirs}, ours={ours}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            bad.push(format!("{f}: promtool pass={theirs}, ours={ours}\n{}", String::from_utf8_lossy(&out.stderr)));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -247,10 +209,7 @@ fn unittest_yml_fails_only_on_native_histograms() {
     let errs = run_test_file(&fixtures().join("promtool/unittest.yml")).unwrap_err();
     assert!(!errs.is_empty());
     for e in &errs {
-        assert!(
-            e.contains("native histograms are not supported"),
-            "unexpected failure: {e}"
-        );
+        assert!(e.contains("native histograms are not supported"), "unexpected failure: {e}");
     }
 }
 
@@ -266,68 +225,33 @@ fn failing_yml_reports_like_promtool() {
 fn run_filter_selects_test_groups() {
     let f = fixtures().join("promtool/rules_run.yml");
     let only = |r: &str| {
-        sightline::rules::unittest::run_test_file_filtered(
-            &f,
-            &[regex::Regex::new(&format!("^(?:{r})$")).unwrap()],
-        )
+        sightline::rules::unittest::run_test_file_filtered(&f, &[regex::Regex::new(&format!("^(?:{r})$")).unwrap()])
     };
     assert!(only("correct.*").is_ok());
     assert!(only("wrong.*").is_err());
-    assert_eq!(
-        sightline::rules::test_rules_cli_filtered(
-            std::slice::from_ref(&f),
-            &["correct test".into()]
-        ),
-        0
-    );
+    assert_eq!(sightline::rules::test_rules_cli_filtered(std::slice::from_ref(&f), &["correct test".into()]), 0);
     assert_eq!(sightline::rules::test_rules_cli(&[f]), 1);
 }
 
 #[test]
 fn cli_exit_codes() {
     let dir = fixtures();
+    assert_eq!(sightline::rules::check_rules_cli(&[dir.join("promtool/rules.yml")]), 0);
     assert_eq!(
-        sightline::rules::check_rules_cli(&[dir.join("promtool/rules.yml")]),
-        0
-    );
-    assert_eq!(
-        sightline::rules::check_rules_cli(&[
-            dir.join("promtool/rules.yml"),
-            dir.join("promtool/rules-bad.yml")
-        ]),
+        sightline::rules::check_rules_cli(&[dir.join("promtool/rules.yml"), dir.join("promtool/rules-bad.yml")]),
         1
     );
-    assert_eq!(
-        sightline::rules::check_rules_cli(&[dir.join("promtool/missing.yml")]),
-        1
-    );
+    assert_eq!(sightline::rules::check_rules_cli(&[dir.join("promtool/missing.yml")]), 1);
     // Duplicates are a lint warning, as in promtool without --lint-fatal.
-    assert_eq!(
-        sightline::rules::check_rules_cli(&[dir.join("promtool/rules_duplicates.yml")]),
-        0
-    );
-    assert_eq!(
-        sightline::rules::test_rules_cli(&[dir.join("promtool/negative-offset-test.yml")]),
-        0
-    );
-    assert_eq!(
-        sightline::rules::test_rules_cli(&[dir.join("promtool/failing.yml")]),
-        1
-    );
+    assert_eq!(sightline::rules::check_rules_cli(&[dir.join("promtool/rules_duplicates.yml")]), 0);
+    assert_eq!(sightline::rules::test_rules_cli(&[dir.join("promtool/negative-offset-test.yml")]), 0);
+    assert_eq!(sightline::rules::test_rules_cli(&[dir.join("promtool/failing.yml")]), 1);
 }
 
 #[test]
 fn parse_errors_name_the_position_like_promtool() {
-    let e = load_rule_file(
-        &fixtures().join("promtool/bad-rules-syntax.yml"),
-        NameValidation::Utf8,
-    )
-    .unwrap_err();
-    assert!(
-        e.errors[0]
-            .starts_with("7:15: group \"bad-syntax\", rule 1, \"x\": could not parse expression: "),
-        "{e}"
-    );
+    let e = load_rule_file(&fixtures().join("promtool/bad-rules-syntax.yml"), NameValidation::Utf8).unwrap_err();
+    assert!(e.errors[0].starts_with("7:15: group \"bad-syntax\", rule 1, \"x\": could not parse expression: "), "{e}");
     assert!(e.errors[0].contains("parse error"), "{e}");
 }
 
@@ -337,10 +261,7 @@ fn parse_errors_name_the_position_like_promtool() {
 #[test]
 fn extra_rule_files_agree_with_live_promtool() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/oracle");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 15);
     let pt = promtool();
@@ -353,12 +274,7 @@ fn extra_rule_files_agree_with_live_promtool() {
             continue;
         }
         let Some(pt) = &pt else { continue };
-        let out = Command::new(pt)
-            .arg("check")
-            .arg("rules")
-            .arg(f)
-            .output()
-            .expect("run promtool");
+        let out = Command::new(pt).arg("check").arg("rules").arg(f).output().expect("run promtool");
         let theirs = out.status.code() == Some(0);
         if theirs != ours.is_ok() {
             bad.push(format!(
@@ -397,12 +313,7 @@ fn template_unit_tests_pass_here_and_in_promtool() {
             if out.status.code() != Some(0) {
                 out = run();
             }
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "promtool: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_eq!(out.status.code(), Some(0), "promtool: {}", String::from_utf8_lossy(&out.stderr));
         }
     }
 }

@@ -35,7 +35,12 @@ fn scrapes_a_target_and_answers_queries() {
     let up = server.query("up{job=\"app\"}");
     assert_eq!(up.len(), 1);
     assert_eq!(value(&up[0]), 1.0);
-    for name in ["scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"] {
+    for name in [
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
         assert_eq!(server.query(&format!("{name}{{job=\"app\"}}")).len(), 1, "{name}");
     }
     assert_eq!(value(&server.query("scrape_samples_scraped{job=\"app\"}")[0]), 4.0);
@@ -150,8 +155,13 @@ fn bad_queries_get_bad_data_errors() {
 fn bad_config_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yml");
-    std::fs::write(&path, "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: x\n    scrape_intervall: 5s\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline")).arg("check-config").arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: x\n    scrape_intervall: 5s\n",
+    )
+    .unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_sightline")).arg("check-config").arg(&path).output().unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("bad.yml:5"), "{text}");
@@ -206,7 +216,11 @@ fn self_monitoring_pages_and_dashboard() {
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("sightline_samples_appended_total"));
-    for name in ["sightline_tsdb_out_of_order_samples_total", "sightline_tsdb_active_series", "sightline_remote_write_requests_total"] {
+    for name in [
+        "sightline_tsdb_out_of_order_samples_total",
+        "sightline_tsdb_active_series",
+        "sightline_remote_write_requests_total",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     server.wait_for("sightline_samples_appended_total", 15, |r| r.len() == 1 && value(&r[0]) > 0.0);
@@ -322,7 +336,8 @@ fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
     assert_eq!(silences[0]["status"]["state"], "active");
     let (_, html) = server.get("/silences");
     assert!(html.contains("QueueTooDeep") && html.contains("known"));
-    let (status, body) = util::http_post_form(&server.addr, "/silences", "matchers=&duration=1h&created_by=x&comment=y").unwrap();
+    let (status, body) =
+        util::http_post_form(&server.addr, "/silences", "matchers=&duration=1h&created_by=x&comment=y").unwrap();
     assert_eq!(status, 400);
     assert!(body.contains("at least one matcher"), "{body}");
     let (status, _) = util::http_post_form(&server.addr, &format!("/silences/{id}/expire"), "").unwrap();

@@ -91,7 +91,9 @@ fn loopback_server() -> Result<String, std::io::Error> {
         for mut conn in listener.incoming().flatten() {
             let mut buf = [0u8; 4096];
             let _ = conn.read(&mut buf);
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n");
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
+            );
         }
     });
     Ok(addr)
@@ -116,7 +118,8 @@ fn bench_probes(runs: usize) -> Result<(), String> {
         }
         std::hint::black_box(fams);
     }
-    let mut per_kind: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::with_capacity(runs), Vec::with_capacity(runs)); round.len()];
+    let mut per_kind: Vec<(Vec<f64>, Vec<f64>)> =
+        vec![(Vec::with_capacity(runs), Vec::with_capacity(runs)); round.len()];
     let (mut total_cpu, mut total_wall) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for _ in 0..runs {
         let (mut round_cpu, mut round_wall) = (0.0, 0.0);

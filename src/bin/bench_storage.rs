@@ -171,7 +171,8 @@ fn serve(addr: &str, series: usize) {
 
 fn fmt_series(l: &tsdb::Labels) -> String {
     let name = l.metric_name().unwrap_or("");
-    let rest: Vec<String> = l.iter().filter(|x| x.name != "__name__").map(|x| format!("{}=\"{}\"", x.name, x.value)).collect();
+    let rest: Vec<String> =
+        l.iter().filter(|x| x.name != "__name__").map(|x| format!("{}=\"{}\"", x.name, x.value)).collect();
     format!("{name}{{{}}}", rest.join(","))
 }
 
@@ -281,7 +282,8 @@ fn main() {
     let qw = Instant::now();
     let got = db.select(&[tsdb::Matcher::equal("series", "0")], i64::MIN, i64::MAX).unwrap_or_default();
     let q1 = qw.elapsed();
-    let sel = tsdb::Matcher::new(tsdb::MatchKind::Regex, "series", ".*00").unwrap_or_else(|_| tsdb::Matcher::equal("x", "y"));
+    let sel =
+        tsdb::Matcher::new(tsdb::MatchKind::Regex, "series", ".*00").unwrap_or_else(|_| tsdb::Matcher::equal("x", "y"));
     let qw = Instant::now();
     let got2 = db.select(&[sel], start + scrapes as i64 * step_ms - 3_600_000, i64::MAX).unwrap_or_default();
     let q2 = qw.elapsed();
@@ -298,7 +300,10 @@ fn main() {
     let replayed_ok = reopened.as_ref().map(|d| d.stats().series == stats.series).unwrap_or(false);
     drop(reopened);
 
-    println!("storage benchmark: {} series × {} scrapes every {} s = {} samples", a.series, scrapes, a.interval_s, samples);
+    println!(
+        "storage benchmark: {} series × {} scrapes every {} s = {} samples",
+        a.series, scrapes, a.interval_s, samples
+    );
     println!(
         "options: chunk span {} min, block span {} h, page size {}",
         a.opts.chunk_span.as_secs() / 60,
@@ -318,7 +323,11 @@ fn main() {
         ingest_wall.as_secs_f64(),
         samples as f64 / ingest_wall.as_secs_f64()
     );
-    println!("compaction CPU s per million samples: {:.3} (wall {:.1} s)", compact_cpu / (samples as f64 / 1e6), compact_wall.as_secs_f64());
+    println!(
+        "compaction CPU s per million samples: {:.3} (wall {:.1} s)",
+        compact_cpu / (samples as f64 / 1e6),
+        compact_wall.as_secs_f64()
+    );
     println!(
         "RSS per series: {:.0} bytes (RSS {:.1} MiB after ingest, {:.1} MiB before; peak {:.1} MiB); store's own estimate {:.0} bytes/series",
         rss1.saturating_sub(rss0) as f64 / a.series as f64,

@@ -27,26 +27,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut next_unit = 0; // index into UNITS of the smallest unit still allowed
     let mut total: u64 = 0;
     while pos < bytes.len() {
-        let digits = bytes[pos..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
+        let digits = bytes[pos..].iter().take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 {
             return Err(invalid());
         }
         let n: u64 = s[pos..pos + digits].parse().map_err(|_| invalid())?;
         pos += digits;
-        let letters = bytes[pos..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .count();
+        let letters = bytes[pos..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit = &s[pos..pos + letters];
         pos += letters;
-        let idx = UNITS[next_unit..]
-            .iter()
-            .position(|(u, _)| *u == unit)
-            .map(|i| i + next_unit)
-            .ok_or_else(invalid)?;
+        let idx = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).map(|i| i + next_unit).ok_or_else(invalid)?;
         next_unit = idx + 1;
         total = n
             .checked_mul(UNITS[idx].1)
@@ -89,19 +79,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     }
     let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
-        return Err(format!(
-            "not a valid size: {s:?} (expected a number with a unit such as 100MB)"
-        ));
+        return Err(format!("not a valid size: {s:?} (expected a number with a unit such as 100MB)"));
     }
-    let n: u64 = t[..digits]
-        .parse()
-        .map_err(|_| format!("size {s:?} is too large"))?;
+    let n: u64 = t[..digits].parse().map_err(|_| format!("size {s:?} is too large"))?;
     let shift = match t[digits..].trim() {
-        "" => {
-            return Err(format!(
-                "size {s:?} has no unit (use B, KB, MB, GB, TB, PB or EB, e.g. 100MB)"
-            ))
-        }
+        "" => return Err(format!("size {s:?} has no unit (use B, KB, MB, GB, TB, PB or EB, e.g. 100MB)")),
         "B" => 0,
         "KB" | "KiB" | "K" => 10,
         "MB" | "MiB" | "M" => 20,
@@ -109,14 +91,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "TB" | "TiB" | "T" => 40,
         "PB" | "PiB" | "P" => 50,
         "EB" | "EiB" | "E" => 60,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {s:?} (use B, KB, MB, GB, TB, PB or EB)"
-            ))
-        }
+        other => return Err(format!("unknown size unit {other:?} in {s:?} (use B, KB, MB, GB, TB, PB or EB)")),
     };
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 #[cfg(test)]
@@ -138,10 +115,7 @@ mod tests {
             ("3w", 21 * 86_400_000),
             ("3w2d1h", 23 * 86_400_000 + 3_600_000),
             ("10y", 3650 * 86_400_000),
-            (
-                "1y2w3d4h5m6s7ms",
-                (365 + 14 + 3) * 86_400_000 + 4 * 3_600_000 + 5 * 60_000 + 6_000 + 7,
-            ),
+            ("1y2w3d4h5m6s7ms", (365 + 14 + 3) * 86_400_000 + 4 * 3_600_000 + 5 * 60_000 + 6_000 + 7),
             ("1h30m", 5_400_000),
         ];
         for (s, ms) in cases {
@@ -151,16 +125,10 @@ mod tests {
 
     #[test]
     fn invalid_durations() {
-        for s in [
-            "", "1", "1.5m", "-1s", "1m1h", "1s1s", "3ms1s", "5x", "m", "1 m", " 1m", "1mm",
-            "1h-2m",
-        ] {
+        for s in ["", "1", "1.5m", "-1s", "1m1h", "1s1s", "3ms1s", "5x", "m", "1 m", " 1m", "1mm", "1h-2m"] {
             assert!(parse_duration(s).is_err(), "{s:?} should be rejected");
         }
-        assert_eq!(
-            parse_duration("5x"),
-            Err("not a valid duration string: \"5x\"".to_string())
-        );
+        assert_eq!(parse_duration("5x"), Err("not a valid duration string: \"5x\"".to_string()));
         assert_eq!(parse_duration(""), Err("empty duration string".to_string()));
         assert!(parse_duration("99999999999y").is_err());
     }
@@ -184,10 +152,7 @@ mod tests {
         assert_eq!(parse_size("10MB"), Ok(10 << 20));
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert!(parse_size("MB").is_err());
-        assert!(
-            parse_size("100").is_err(),
-            "a unit is required, as in Prometheus"
-        );
+        assert!(parse_size("100").is_err(), "a unit is required, as in Prometheus");
         assert!(parse_size("10XB").is_err());
         assert!(parse_size("100000EB").is_err());
     }

@@ -31,23 +31,14 @@ fn read(path: &Path, check_addresses: bool) -> Result<Vec<TargetGroup>, ConfigEr
         key,
         message,
     };
-    let source = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            None,
-            String::new(),
-            format!("cannot read file_sd file: {e}"),
-        )
-    })?;
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| err(None, String::new(), format!("cannot read file_sd file: {e}")))?;
     if source.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let groups: Vec<RawFileSdGroup> = match ext.as_deref() {
-        Some("json") => serde_json::from_str(&source)
-            .map_err(|e| err(Some(e.line()), String::new(), e.to_string()))?,
+        Some("json") => serde_json::from_str(&source).map_err(|e| err(Some(e.line()), String::new(), e.to_string()))?,
         Some("yml") | Some("yaml") => serde_yaml_ng::from_str(&source).map_err(|e| {
             let line = e.location().map(|l| l.line());
             let mut msg = e.to_string();
@@ -57,11 +48,7 @@ fn read(path: &Path, check_addresses: bool) -> Result<Vec<TargetGroup>, ConfigEr
             err(line, String::new(), msg)
         })?,
         _ => {
-            return Err(err(
-                None,
-                String::new(),
-                "file_sd files must end in .json, .yml or .yaml".to_string(),
-            ));
+            return Err(err(None, String::new(), "file_sd files must end in .json, .yml or .yaml".to_string()));
         }
     };
     // JSON is YAML too, so one marked tree gives lines for both formats.
@@ -79,11 +66,7 @@ fn read(path: &Path, check_addresses: bool) -> Result<Vec<TargetGroup>, ConfigEr
         for name in g.labels.keys() {
             if !is_valid_label_name(name) {
                 let key = format!("[{i}].labels.{name}");
-                return Err(err(
-                    line_of(&key),
-                    key,
-                    format!("{name:?} is not a valid label name"),
-                ));
+                return Err(err(line_of(&key), key, format!("{name:?} is not a valid label name")));
             }
         }
         let mut labels = Labels::from_pairs(g.labels.into_iter().map(|(k, v)| (k, v.0)));

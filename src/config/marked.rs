@@ -79,10 +79,7 @@ impl Node {
     /// The key node and value node under `key`.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.kind {
-            Kind::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.text() == Some(key))
-                .map(|(k, v)| (k, v)),
+            Kind::Map(entries) => entries.iter().find(|(k, _)| k.text() == Some(key)).map(|(k, v)| (k, v)),
             _ => None,
         }
     }
@@ -197,10 +194,7 @@ pub(crate) fn parse(source: &str) -> Result<Node, SyntaxError> {
             None => break,
             Some(Ok(ev)) => ev,
             Some(Err(e)) => {
-                return Err(SyntaxError {
-                    line: e.marker().line(),
-                    message: e.info().to_string(),
-                });
+                return Err(SyntaxError { line: e.marker().line(), message: e.info().to_string() });
             }
         };
         let start = span.start.index();
@@ -216,44 +210,19 @@ pub(crate) fn parse(source: &str) -> Result<Node, SyntaxError> {
                 let null = tag.is_none()
                     && matches!(style, ScalarStyle::Plain)
                     && matches!(&*text, "" | "~" | "null" | "Null" | "NULL");
-                let node = Node {
-                    kind: Kind::Scalar {
-                        text: text.into_owned(),
-                        null,
-                    },
-                    line,
-                    start,
-                    end: span.end.index(),
-                };
+                let node =
+                    Node { kind: Kind::Scalar { text: text.into_owned(), null }, line, start, end: span.end.index() };
                 attach(&mut stack, &mut root, node);
             }
             Event::Alias(_) => {
-                let node = Node {
-                    kind: Kind::Alias,
-                    line,
-                    start,
-                    end: span.end.index(),
-                };
+                let node = Node { kind: Kind::Alias, line, start, end: span.end.index() };
                 attach(&mut stack, &mut root, node);
             }
             Event::SequenceStart(..) => {
-                stack.push(Frame::Seq(Node {
-                    kind: Kind::Seq(Vec::new()),
-                    line,
-                    start,
-                    end: start,
-                }));
+                stack.push(Frame::Seq(Node { kind: Kind::Seq(Vec::new()), line, start, end: start }));
             }
             Event::MappingStart(..) => {
-                stack.push(Frame::Map(
-                    Node {
-                        kind: Kind::Map(Vec::new()),
-                        line,
-                        start,
-                        end: start,
-                    },
-                    None,
-                ));
+                stack.push(Frame::Map(Node { kind: Kind::Map(Vec::new()), line, start, end: start }, None));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let mut node = match stack.pop() {
@@ -266,15 +235,7 @@ pub(crate) fn parse(source: &str) -> Result<Node, SyntaxError> {
             Event::Nothing | Event::StreamStart | Event::DocumentStart(_) => {}
         }
     }
-    Ok(root.unwrap_or(Node {
-        kind: Kind::Scalar {
-            text: String::new(),
-            null: true,
-        },
-        line: 1,
-        start: 0,
-        end: 0,
-    }))
+    Ok(root.unwrap_or(Node { kind: Kind::Scalar { text: String::new(), null: true }, line: 1, start: 0, end: 0 }))
 }
 
 /// A copy of `source` where every character outside the node's span is blanked
@@ -283,13 +244,7 @@ pub(crate) fn isolate(source: &str, node: &Node) -> String {
     source
         .chars()
         .enumerate()
-        .map(|(i, c)| {
-            if (node.start..node.end).contains(&i) || c == '\n' || c == '\r' {
-                c
-            } else {
-                ' '
-            }
-        })
+        .map(|(i, c)| if (node.start..node.end).contains(&i) || c == '\n' || c == '\r' { c } else { ' ' })
         .collect()
 }
 
@@ -316,17 +271,11 @@ scrape_configs:
         assert_eq!(root.line_of("global.scrape_interval"), Some(2));
         assert_eq!(root.line_of("scrape_configs[1]"), Some(7));
         assert_eq!(root.line_of("scrape_configs[1].honor_labels"), Some(8));
-        assert_eq!(
-            root.line_of("scrape_configs[0].static_configs[0].targets[1]"),
-            Some(6)
-        );
+        assert_eq!(root.line_of("scrape_configs[0].static_configs[0].targets[1]"), Some(6));
         assert_eq!(root.line_of("scrape_configs[2].scheme"), Some(10));
         // A path that is not in the file falls back to its deepest parent.
         assert_eq!(root.line_of("scrape_configs[1].scrape_timeout"), Some(7));
-        assert_eq!(
-            root.find("scrape_configs[2].job_name").and_then(Node::text),
-            Some("c")
-        );
+        assert_eq!(root.find("scrape_configs[2].job_name").and_then(Node::text), Some("c"));
     }
 
     #[test]
@@ -335,14 +284,10 @@ scrape_configs:
         let item = root.find("scrape_configs[1]").expect("item");
         let piece = isolate(DOC, item);
         assert_eq!(piece.lines().count(), DOC.lines().count());
-        let err = serde_yaml_ng::from_str::<std::collections::BTreeMap<String, bool>>(&piece)
-            .unwrap_err();
+        let err = serde_yaml_ng::from_str::<std::collections::BTreeMap<String, bool>>(&piece).unwrap_err();
         assert_eq!(err.location().map(|l| l.line()), Some(7), "{err}");
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&piece).expect("piece parses");
-        assert_eq!(
-            v.get("honor_labels").and_then(|v| v.as_str()),
-            Some("yes please")
-        );
+        assert_eq!(v.get("honor_labels").and_then(|v| v.as_str()), Some("yes please"));
         assert!(v.get("scheme").is_none());
     }
 
@@ -363,13 +308,7 @@ scrape_configs:
 
     #[test]
     fn split_paths() {
-        assert_eq!(
-            split_path("a[1].b"),
-            vec![Step::Key("a"), Step::Index(1), Step::Key("b")]
-        );
-        assert_eq!(
-            split_path("x[0][2]"),
-            vec![Step::Key("x"), Step::Index(0), Step::Index(2)]
-        );
+        assert_eq!(split_path("a[1].b"), vec![Step::Key("a"), Step::Index(1), Step::Key("b")]);
+        assert_eq!(split_path("x[0][2]"), vec![Step::Key("x"), Step::Index(0), Step::Index(2)]);
     }
 }

@@ -35,11 +35,11 @@ use crate::tsdb::Labels;
 
 pub use duration::{format_duration, parse_duration, parse_size};
 pub use file_sd::{read_file_sd, read_file_sd_for_probes};
-pub use relabel::{
-    expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction,
-    RelabelConfig, RelabelField, DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
-};
 pub use probes::ProbeJob;
+pub use relabel::{
+    expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction, RelabelConfig, RelabelField,
+    DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
+};
 pub use validate::check_target_address;
 
 /// The built-in configuration used when no file is given: scrape Sightline
@@ -323,17 +323,13 @@ impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const HIDDEN: &str = "<secret>";
         match self {
-            Auth::Basic { username, .. } => f
-                .debug_struct("Basic")
-                .field("username", username)
-                .field("password", &HIDDEN)
-                .finish(),
+            Auth::Basic { username, .. } => {
+                f.debug_struct("Basic").field("username", username).field("password", &HIDDEN).finish()
+            }
             Auth::Bearer(_) => f.debug_tuple("Bearer").field(&HIDDEN).finish(),
-            Auth::Authorization { kind, .. } => f
-                .debug_struct("Authorization")
-                .field("kind", kind)
-                .field("credentials", &HIDDEN)
-                .finish(),
+            Auth::Authorization { kind, .. } => {
+                f.debug_struct("Authorization").field("kind", kind).field("credentials", &HIDDEN).finish()
+            }
         }
     }
 }
@@ -414,10 +410,7 @@ fn expand_globs(base: &Path, patterns: &[String]) -> Vec<PathBuf> {
         let full = if Path::new(p).is_absolute() {
             p.clone()
         } else {
-            Path::new(&glob::Pattern::escape(&base.to_string_lossy()))
-                .join(p)
-                .to_string_lossy()
-                .into_owned()
+            Path::new(&glob::Pattern::escape(&base.to_string_lossy())).join(p).to_string_lossy().into_owned()
         };
         // A bad pattern was already rejected at load; skip rather than fail here.
         if let Ok(paths) = glob::glob(&full) {

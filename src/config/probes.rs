@@ -45,36 +45,23 @@ pub(crate) fn build_modules(
 ) -> BTreeMap<String, ProbeModule> {
     match (inline, file) {
         (Some(_), Some(_)) => {
-            ctx.error(
-                "probes_config_file",
-                "set either probes (the modules inline) or probes_config_file, not both",
-            );
+            ctx.error("probes_config_file", "set either probes (the modules inline) or probes_config_file, not both");
             BTreeMap::new()
         }
         (Some(v), None) => modules_from_value(v, "probes", base_dir, ctx),
         (None, Some(f)) if f.is_empty() => BTreeMap::new(),
         (None, Some(f)) => {
-            let path = if Path::new(&f).is_absolute() {
-                PathBuf::from(&f)
-            } else {
-                base_dir.join(&f)
-            };
+            let path = if Path::new(&f).is_absolute() { PathBuf::from(&f) } else { base_dir.join(&f) };
             let source = match std::fs::read_to_string(&path) {
                 Ok(s) => s,
                 Err(e) => {
-                    ctx.error(
-                        "probes_config_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    );
+                    ctx.error("probes_config_file", format!("cannot read {}: {e}", path.display()));
                     return BTreeMap::new();
                 }
             };
             match parse_blackbox_file(&path, &source) {
                 Ok((tree, value)) => {
-                    let dir = path
-                        .parent()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| base_dir.to_path_buf());
+                    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| base_dir.to_path_buf());
                     let mut sub = Ctx::new(&path, &tree);
                     let modules = modules_from_value(value, "", &dir, &mut sub);
                     ctx.errors.extend(sub.errors);
@@ -99,19 +86,14 @@ fn parse_blackbox_file(path: &Path, source: &str) -> Result<(marked::Node, Value
         message: format!("invalid YAML: {message}"),
     };
     let tree = marked::parse(source).map_err(|e| syntax(Some(e.line), e.message))?;
-    let value = serde_yaml_ng::from_str::<Value>(source)
-        .map_err(|e| syntax(e.location().map(|l| l.line()), e.to_string()))?;
+    let value =
+        serde_yaml_ng::from_str::<Value>(source).map_err(|e| syntax(e.location().map(|l| l.line()), e.to_string()))?;
     Ok((tree, value))
 }
 
 /// `{modules: {NAME: module}}` → validated modules. `prefix` is the key path
 /// of the mapping (`probes`, or empty for a file of its own).
-fn modules_from_value(
-    v: Value,
-    prefix: &str,
-    dir: &Path,
-    ctx: &mut Ctx,
-) -> BTreeMap<String, ProbeModule> {
+fn modules_from_value(v: Value, prefix: &str, dir: &Path, ctx: &mut Ctx) -> BTreeMap<String, ProbeModule> {
     let key = |k: &str| {
         if prefix.is_empty() {
             k.to_string()
@@ -124,10 +106,7 @@ fn modules_from_value(
         Value::Null => return out,
         Value::Mapping(m) => m,
         _ => {
-            ctx.error(
-                prefix,
-                "expected a mapping with `modules:` (the content of a blackbox.yml)",
-            );
+            ctx.error(prefix, "expected a mapping with `modules:` (the content of a blackbox.yml)");
             return out;
         }
     };
@@ -135,10 +114,7 @@ fn modules_from_value(
         match k.as_str() {
             Some("modules") => {}
             Some(other) => {
-                ctx.error(
-                    &key(other),
-                    format!("unknown field `{other}`, expected `modules`"),
-                );
+                ctx.error(&key(other), format!("unknown field `{other}`, expected `modules`"));
                 continue;
             }
             None => {
@@ -150,10 +126,7 @@ fn modules_from_value(
             Value::Null => continue,
             Value::Mapping(m) => m,
             _ => {
-                ctx.error(
-                    &key("modules"),
-                    "expected a mapping of module names to modules",
-                );
+                ctx.error(&key("modules"), "expected a mapping of module names to modules");
                 continue;
             }
         };
@@ -167,11 +140,7 @@ fn modules_from_value(
                 Ok(m) => m,
                 Err(e) => {
                     let at = e.path().to_string();
-                    let k = if at == "." || at.is_empty() {
-                        mpath.clone()
-                    } else {
-                        format!("{mpath}.{at}")
-                    };
+                    let k = if at == "." || at.is_empty() { mpath.clone() } else { format!("{mpath}.{at}") };
                     ctx.error(&k, e.into_inner().to_string());
                     continue;
                 }
@@ -182,11 +151,7 @@ fn modules_from_value(
                     out.insert(name, module);
                 }
                 Err(e) => {
-                    let k = if PROBERS.contains(&module.prober.as_str()) {
-                        mpath
-                    } else {
-                        format!("{mpath}.prober")
-                    };
+                    let k = if PROBERS.contains(&module.prober.as_str()) { mpath } else { format!("{mpath}.prober") };
                     ctx.error(&k, e.to_string());
                 }
             }
@@ -226,26 +191,14 @@ pub(crate) fn build_probe_job(
         let known = if modules.is_empty() {
             "no probe modules are defined (add them under `probes: {modules: ...}` or name a blackbox.yml with `probes_config_file:`)".to_string()
         } else {
-            format!(
-                "known modules: {}",
-                modules
-                    .keys()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("known modules: {}", modules.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
         };
         ctx.error(key, format!("unknown probe module {name:?}; {known}"));
         return None;
     };
-    let timeout = module
-        .timeout
-        .map_or(scrape_timeout, |t| t.min(scrape_timeout));
+    let timeout = module.timeout.map_or(scrape_timeout, |t| t.min(scrape_timeout));
     match Probe::new(module) {
-        Ok(p) => Some(ProbeJob {
-            module: name.to_string(),
-            probe: Arc::new(p.with_timeout(timeout)),
-        }),
+        Ok(p) => Some(ProbeJob { module: name.to_string(), probe: Arc::new(p.with_timeout(timeout)) }),
         // Only if a secret file vanished since the module was checked.
         Err(e) => {
             ctx.error(key, format!("probe module {name:?}: {e}"));

@@ -90,17 +90,11 @@ impl AnchoredRegex {
             // The regex crate's message spans several lines; keep its last
             // line ("error: unclosed group") so errors stay one per line.
             let text = e.to_string();
-            let why = text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("error: "))
-                .unwrap_or(text.lines().last().unwrap_or(""));
+            let why =
+                text.lines().rev().find_map(|l| l.strip_prefix("error: ")).unwrap_or(text.lines().last().unwrap_or(""));
             format!("invalid regex {source:?}: {}", why.trim())
         })?;
-        Ok(Self {
-            source: source.to_string(),
-            regex,
-        })
+        Ok(Self { source: source.to_string(), regex })
     }
 
     /// The expression as written (without the anchors).
@@ -219,22 +213,14 @@ impl RelabelConfig {
         let err = |field, msg: String| Err((field, msg));
         for name in &self.source_labels {
             if !is_valid_label_name(name) {
-                return err(
-                    RelabelField::SourceLabels,
-                    format!("{name:?} is not a valid label name"),
-                );
+                return err(RelabelField::SourceLabels, format!("{name:?} is not a valid label name"));
             }
         }
         if a == HashMod && self.modulus == 0 {
-            return err(
-                RelabelField::Modulus,
-                "relabel configuration for hashmod requires non-zero modulus".into(),
-            );
+            return err(RelabelField::Modulus, "relabel configuration for hashmod requires non-zero modulus".into());
         }
-        if matches!(
-            a,
-            Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual
-        ) && self.target_label.is_empty()
+        if matches!(a, Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual)
+            && self.target_label.is_empty()
         {
             return err(
                 RelabelField::TargetLabel,
@@ -242,13 +228,7 @@ impl RelabelConfig {
             );
         }
         let invalid_target = || {
-            err(
-                RelabelField::TargetLabel,
-                format!(
-                    "{:?} is invalid 'target_label' for {a} action",
-                    self.target_label
-                ),
-            )
+            err(RelabelField::TargetLabel, format!("{:?} is invalid 'target_label' for {a} action", self.target_label))
         };
         if a == Replace {
             let ok = if self.target_label.contains('$') {
@@ -265,29 +245,22 @@ impl RelabelConfig {
         {
             return invalid_target();
         }
-        if matches!(a, Lowercase | Uppercase | KeepEqual | DropEqual)
-            && self.replacement != DEFAULT_REPLACEMENT
-        {
-            return err(
-                RelabelField::Replacement,
-                format!("'replacement' can not be set for {a} action"),
-            );
+        if matches!(a, Lowercase | Uppercase | KeepEqual | DropEqual) && self.replacement != DEFAULT_REPLACEMENT {
+            return err(RelabelField::Replacement, format!("'replacement' can not be set for {a} action"));
         }
         if a == LabelMap && !is_valid_relabel_target(&self.replacement) {
             return err(
                 RelabelField::Replacement,
-                format!(
-                    "{:?} is invalid 'replacement' for {a} action",
-                    self.replacement
-                ),
+                format!("{:?} is invalid 'replacement' for {a} action", self.replacement),
             );
         }
         if matches!(a, KeepEqual | DropEqual)
-            && (self.regex.as_str() != DEFAULT_REGEX
-                || self.modulus != 0
-                || self.separator != DEFAULT_SEPARATOR)
+            && (self.regex.as_str() != DEFAULT_REGEX || self.modulus != 0 || self.separator != DEFAULT_SEPARATOR)
         {
-            return err(RelabelField::Rule, format!("{a} action requires only 'source_labels' and `target_label`, and no other fields"));
+            return err(
+                RelabelField::Rule,
+                format!("{a} action requires only 'source_labels' and `target_label`, and no other fields"),
+            );
         }
         if matches!(a, LabelDrop | LabelKeep)
             && (!self.source_labels.is_empty()
@@ -296,10 +269,7 @@ impl RelabelConfig {
                 || self.separator != DEFAULT_SEPARATOR
                 || self.replacement != DEFAULT_REPLACEMENT)
         {
-            return err(
-                RelabelField::Rule,
-                format!("{a} action requires only 'regex', and no other fields"),
-            );
+            return err(RelabelField::Rule, format!("{a} action requires only 'regex', and no other fields"));
         }
         Ok(())
     }
@@ -368,20 +338,14 @@ pub fn expand(template: &str, caps: &regex::Captures<'_>, regex: &Regex) -> Stri
             Some(b) => (true, b),
             None => (false, rest),
         };
-        let len: usize = body
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .map(char::len_utf8)
-            .sum();
+        let len: usize = body.chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
         if len == 0 || (brace && !body[len..].starts_with('}')) {
             out.push('$');
             continue;
         }
         let name = &body[..len];
         rest = &body[len + usize::from(brace)..];
-        let num = if name.bytes().all(|c| c.is_ascii_digit())
-            && !(name.len() > 1 && name.starts_with('0'))
-        {
+        let num = if name.bytes().all(|c| c.is_ascii_digit()) && !(name.len() > 1 && name.starts_with('0')) {
             name.parse::<usize>().ok()
         } else {
             None
@@ -455,8 +419,14 @@ mod tests {
         // Prometheus's TestRelabelValidate table (an empty action cannot
         // exist here: the loader defaults it to replace).
         let cases: Vec<(RelabelConfig, Option<&str>)> = vec![
-            (RelabelConfig { action: RelabelAction::Replace, ..Default::default() }, Some("requires 'target_label' value")),
-            (RelabelConfig { action: RelabelAction::Lowercase, ..Default::default() }, Some("requires 'target_label' value")),
+            (
+                RelabelConfig { action: RelabelAction::Replace, ..Default::default() },
+                Some("requires 'target_label' value"),
+            ),
+            (
+                RelabelConfig { action: RelabelAction::Lowercase, ..Default::default() },
+                Some("requires 'target_label' value"),
+            ),
             (
                 RelabelConfig { action: RelabelAction::Lowercase, target_label: "${3}".into(), ..Default::default() },
                 Some("\"${3}\" is invalid 'target_label'"),
@@ -485,7 +455,10 @@ mod tests {
                 RelabelConfig { target_label: "-${3}".into(), replacement: "${1}".into(), ..Default::default() },
                 Some("\"-${3}\" is invalid 'target_label' for replace action"),
             ),
-            (RelabelConfig { action: RelabelAction::HashMod, target_label: "x".into(), ..Default::default() }, Some("requires non-zero modulus")),
+            (
+                RelabelConfig { action: RelabelAction::HashMod, target_label: "x".into(), ..Default::default() },
+                Some("requires non-zero modulus"),
+            ),
             (
                 RelabelConfig { action: RelabelAction::LabelDrop, target_label: "x".into(), ..Default::default() },
                 Some("labeldrop action requires only 'regex', and no other fields"),
@@ -504,7 +477,12 @@ mod tests {
                 Some("\"-x\" is invalid 'replacement' for labelmap action"),
             ),
             (
-                RelabelConfig { action: RelabelAction::Uppercase, target_label: "x".into(), replacement: "y".into(), ..Default::default() },
+                RelabelConfig {
+                    action: RelabelAction::Uppercase,
+                    target_label: "x".into(),
+                    replacement: "y".into(),
+                    ..Default::default()
+                },
                 Some("'replacement' can not be set for uppercase action"),
             ),
         ];
@@ -521,15 +499,9 @@ mod tests {
 
     #[test]
     fn actions_parse_case_insensitively() {
-        assert_eq!(
-            RelabelAction::parse("LabelMap"),
-            Ok(RelabelAction::LabelMap)
-        );
+        assert_eq!(RelabelAction::parse("LabelMap"), Ok(RelabelAction::LabelMap));
         assert_eq!(RelabelAction::parse("keep"), Ok(RelabelAction::Keep));
-        assert_eq!(
-            RelabelAction::parse("explode"),
-            Err("unknown relabel action \"explode\"".into())
-        );
+        assert_eq!(RelabelAction::parse("explode"), Err("unknown relabel action \"explode\"".into()));
     }
 
     #[test]

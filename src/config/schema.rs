@@ -31,14 +31,7 @@ const ROOT: Section = Section {
         "probes_config_file",
         "default_rules",
     ],
-    unsupported: &[
-        "runtime",
-        "scrape_config_files",
-        "remote_write",
-        "remote_read",
-        "otlp",
-        "tracing",
-    ],
+    unsupported: &["runtime", "scrape_config_files", "remote_write", "remote_read", "otlp", "tracing"],
     children: &[
         ("global", false, &GLOBAL),
         ("scrape_configs", true, &SCRAPE),
@@ -187,48 +180,17 @@ const AUTHORIZATION: Section = Section {
 };
 
 const TLS: Section = Section {
-    supported: &[
-        "ca_file",
-        "cert_file",
-        "key_file",
-        "server_name",
-        "insecure_skip_verify",
-    ],
-    unsupported: &[
-        "ca",
-        "cert",
-        "key",
-        "min_version",
-        "max_version",
-        "ca_ref",
-        "cert_ref",
-        "key_ref",
-    ],
+    supported: &["ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"],
+    unsupported: &["ca", "cert", "key", "min_version", "max_version", "ca_ref", "cert_ref", "key_ref"],
     children: &[],
 };
 
-const STATIC: Section = Section {
-    supported: &["targets", "labels"],
-    unsupported: &[],
-    children: &[],
-};
+const STATIC: Section = Section { supported: &["targets", "labels"], unsupported: &[], children: &[] };
 
-const FILE_SD: Section = Section {
-    supported: &["files", "refresh_interval"],
-    unsupported: &[],
-    children: &[],
-};
+const FILE_SD: Section = Section { supported: &["files", "refresh_interval"], unsupported: &[], children: &[] };
 
 const RELABEL: Section = Section {
-    supported: &[
-        "source_labels",
-        "separator",
-        "regex",
-        "modulus",
-        "target_label",
-        "replacement",
-        "action",
-    ],
+    supported: &["source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"],
     unsupported: &[],
     children: &[],
 };
@@ -239,11 +201,7 @@ const QUERY: Section = Section {
     children: &[],
 };
 
-const DASHBOARDS: Section = Section {
-    supported: &["paths"],
-    unsupported: &[],
-    children: &[],
-};
+const DASHBOARDS: Section = Section { supported: &["paths"], unsupported: &[], children: &[] };
 
 const HOST: Section = Section {
     supported: &["enabled", "job_name", "scrape_interval", "collectors", "mount_points_exclude", "fs_types_exclude"],
@@ -251,17 +209,10 @@ const HOST: Section = Section {
     children: &[],
 };
 
-const WEB: Section = Section {
-    supported: &["listen_address"],
-    unsupported: &[],
-    children: &[],
-};
+const WEB: Section = Section { supported: &["listen_address"], unsupported: &[], children: &[] };
 
-const STORAGE: Section = Section {
-    supported: &["path", "retention"],
-    unsupported: &["tsdb", "exemplars"],
-    children: &[],
-};
+const STORAGE: Section =
+    Section { supported: &["path", "retention"], unsupported: &["tsdb", "exemplars"], children: &[] };
 
 /// A finding: the dotted key path, its line, and the message (None = an
 /// accepted-but-unsupported key, reported as a warning).
@@ -287,11 +238,7 @@ fn duplicates(node: &Node, path: &str, out: &mut Vec<Finding>) {
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for (key_node, value) in node.entries() {
         let key = key_node.text().unwrap_or_default();
-        let key_path = if path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        };
+        let key_path = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
             out.push(Finding {
                 path: key_path.clone(),
@@ -351,14 +298,8 @@ fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
                     walk(value, child, &key_path, out);
                 }
             }
-        } else if section.unsupported.contains(&key)
-            || (std::ptr::eq(section, &SCRAPE) && is_unsupported_sd(key))
-        {
-            out.push(Finding {
-                path: key_path,
-                line: key_node.line,
-                unknown: None,
-            });
+        } else if section.unsupported.contains(&key) || (std::ptr::eq(section, &SCRAPE) && is_unsupported_sd(key)) {
+            out.push(Finding { path: key_path, line: key_node.line, unknown: None });
         } else {
             let known = section.supported.iter().chain(section.unsupported);
             let hint = known
@@ -378,8 +319,7 @@ fn walk(node: &Node, section: &Section, path: &str, out: &mut Vec<Finding>) {
 /// Service discoveries: the known list, plus any other `*_sd_configs`
 /// (Prometheus keeps adding them; a new one should not stop a file loading).
 fn is_unsupported_sd(key: &str) -> bool {
-    UNSUPPORTED_SD.contains(&key)
-        || (key.ends_with("_sd_configs") && key.len() > "_sd_configs".len())
+    UNSUPPORTED_SD.contains(&key) || (key.ends_with("_sd_configs") && key.len() > "_sd_configs".len())
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -389,9 +329,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -422,28 +360,19 @@ scrape_configs:
 bogus: 1
 ";
         let root = marked::parse(doc).expect("parses");
-        let got: Vec<(String, usize, Option<String>)> = check(&root)
-            .into_iter()
-            .map(|f| (f.path, f.line, f.unknown))
-            .collect();
+        let got: Vec<(String, usize, Option<String>)> =
+            check(&root).into_iter().map(|f| (f.path, f.line, f.unknown)).collect();
         assert_eq!(
             got,
             vec![
                 (
                     "global.scrape_intervl".to_string(),
                     2,
-                    Some(
-                        "unknown field `scrape_intervl` (did you mean `scrape_interval`?)"
-                            .to_string()
-                    )
+                    Some("unknown field `scrape_intervl` (did you mean `scrape_interval`?)".to_string())
                 ),
                 ("global.query_log_file".to_string(), 3, None),
                 ("remote_write".to_string(), 4, None),
-                (
-                    "scrape_configs[0].kubernetes_sd_configs".to_string(),
-                    8,
-                    None
-                ),
+                ("scrape_configs[0].kubernetes_sd_configs".to_string(), 8, None),
                 (
                     "scrape_configs[0].basic_auth.pasword".to_string(),
                     9,
@@ -454,16 +383,8 @@ bogus: 1
                     12,
                     Some("unknown field `lables` (did you mean `labels`?)".to_string())
                 ),
-                (
-                    "scrape_configs[0].oci_compute_sd_configs".to_string(),
-                    13,
-                    None
-                ),
-                (
-                    "bogus".to_string(),
-                    14,
-                    Some("unknown field `bogus`".to_string())
-                ),
+                ("scrape_configs[0].oci_compute_sd_configs".to_string(), 13, None),
+                ("bogus".to_string(), 14, Some("unknown field `bogus`".to_string())),
             ]
         );
     }

@@ -15,14 +15,7 @@ fn load_fixture(name: &str) -> Result<Loaded, ConfigErrors> {
 /// Errors as `line: key: message` (file name left out).
 fn error_lines(e: &ConfigErrors) -> Vec<String> {
     e.0.iter()
-        .map(|e| {
-            format!(
-                "{}: {}: {}",
-                e.line.map(|l| l.to_string()).unwrap_or_default(),
-                e.key,
-                e.message
-            )
-        })
+        .map(|e| format!("{}: {}: {}", e.line.map(|l| l.to_string()).unwrap_or_default(), e.key, e.message))
         .collect()
 }
 
@@ -174,15 +167,10 @@ fn bad_files_that_depend_on_the_filesystem() {
     let err = load_fixture("missing_password_file.bad.yml").expect_err("missing files");
     let lines = error_lines(&err);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(
-        lines[0].starts_with("5: scrape_configs[0].basic_auth.password_file: cannot read "),
-        "{}",
-        lines[0]
-    );
+    assert!(lines[0].starts_with("5: scrape_configs[0].basic_auth.password_file: cannot read "), "{}", lines[0]);
     assert!(lines[0].contains("secrets/does-not-exist"), "{}", lines[0]);
     assert!(
-        lines[1]
-            .starts_with("8: scrape_configs[1].bearer_token_file: cannot read /nonexistent/token"),
+        lines[1].starts_with("8: scrape_configs[1].bearer_token_file: cannot read /nonexistent/token"),
         "{}",
         lines[1]
     );
@@ -190,21 +178,9 @@ fn bad_files_that_depend_on_the_filesystem() {
     let err = load_fixture("tls_files.bad.yml").expect_err("missing ca");
     let lines = error_lines(&err);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(
-        lines[0].starts_with("5: scrape_configs[0].tls_config.ca_file: cannot read "),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[1].starts_with("6: scrape_configs[0].tls_config.cert_file: client cert file "),
-        "{}",
-        lines[1]
-    );
-    assert!(
-        lines[1].ends_with("specified without client key file"),
-        "{}",
-        lines[1]
-    );
+    assert!(lines[0].starts_with("5: scrape_configs[0].tls_config.ca_file: cannot read "), "{}", lines[0]);
+    assert!(lines[1].starts_with("6: scrape_configs[0].tls_config.cert_file: client cert file "), "{}", lines[1]);
+    assert!(lines[1].ends_with("specified without client key file"), "{}", lines[1]);
 }
 
 #[test]
@@ -221,16 +197,9 @@ fn every_fixture_is_in_a_table() {
         "prometheus_realworld.good.yml",
     ]);
     for entry in std::fs::read_dir(fixtures()).expect("fixtures folder") {
-        let name = entry
-            .expect("entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
         if name.ends_with(".yml") {
-            assert!(
-                covered.contains(&name.as_str()),
-                "fixture {name} is not checked by any test"
-            );
+            assert!(covered.contains(&name.as_str()), "fixture {name} is not checked by any test");
         }
     }
 }
@@ -243,23 +212,19 @@ fn display_formats() {
         key: "scrape_configs[1].scrape_timeout".into(),
         message: "scrape timeout greater than scrape interval".into(),
     };
-    assert_eq!(err.to_string(), "sightline.yml:12: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval");
+    assert_eq!(
+        err.to_string(),
+        "sightline.yml:12: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval"
+    );
     let warn = ConfigError {
         file: PathBuf::from("p.yml"),
         line: Some(3),
         key: "remote_write".into(),
         message: UNSUPPORTED.into(),
     };
-    assert_eq!(
-        warn.to_string(),
-        "p.yml:3: remote_write is not supported yet and is ignored"
-    );
-    let whole = ConfigError {
-        file: PathBuf::from("p.yml"),
-        line: None,
-        key: String::new(),
-        message: "cannot read".into(),
-    };
+    assert_eq!(warn.to_string(), "p.yml:3: remote_write is not supported yet and is ignored");
+    let whole =
+        ConfigError { file: PathBuf::from("p.yml"), line: None, key: String::new(), message: "cannot read".into() };
     assert_eq!(whole.to_string(), "p.yml: cannot read");
     let both = ConfigErrors(vec![err, warn]);
     assert_eq!(both.to_string().lines().count(), 2);
@@ -268,11 +233,7 @@ fn display_formats() {
 #[test]
 fn real_world_prometheus_yml_loads_with_warnings_only() {
     let loaded = load_ok("prometheus_realworld.good.yml");
-    let warnings: Vec<String> = loaded
-        .warnings
-        .iter()
-        .map(|w| format!("{}: {}", w.line.unwrap_or(0), w.key))
-        .collect();
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| format!("{}: {}", w.line.unwrap_or(0), w.key)).collect();
     assert_eq!(
         warnings,
         [
@@ -295,22 +256,14 @@ fn real_world_prometheus_yml_loads_with_warnings_only() {
             "178: scrape_configs[7].dns_sd_configs",
         ]
     );
-    assert!(loaded.warnings.iter().all(|w| w
-        .to_string()
-        .ends_with("is not supported yet and is ignored")));
+    assert!(loaded.warnings.iter().all(|w| w.to_string().ends_with("is not supported yet and is ignored")));
     let c = loaded.config;
     assert_eq!(c.scrape_configs.len(), 8);
-    assert_eq!(
-        c.global.external_labels.get("cluster"),
-        Some("prod-eu-west-1")
-    );
+    assert_eq!(c.global.external_labels.get("cluster"), Some("prod-eu-west-1"));
     assert_eq!(c.rule_files, ["/etc/prometheus/rules/*.rules.yml"]);
     // alerting is kept, unparsed, for the rules module.
     let alerting = c.raw_alerting.expect("alerting kept");
-    assert!(alerting
-        .get("alertmanagers")
-        .and_then(|a| a.as_sequence())
-        .is_some_and(|a| a.len() == 1));
+    assert!(alerting.get("alertmanagers").and_then(|a| a.as_sequence()).is_some_and(|a| a.len() == 1));
     let pods = &c.scrape_configs[2];
     assert_eq!(pods.job_name, "kubernetes-pods");
     assert_eq!(pods.relabel_configs.len(), 6);
@@ -318,11 +271,7 @@ fn real_world_prometheus_yml_loads_with_warnings_only() {
     let federate = &c.scrape_configs[6];
     assert_eq!(federate.params.get("match[]").map(Vec::len), Some(2));
     let api = &c.scrape_configs[1];
-    assert!(
-        matches!(&api.auth, Some(Auth::Bearer(t)) if t == "tok-en"),
-        "{:?}",
-        api.auth
-    );
+    assert!(matches!(&api.auth, Some(Auth::Bearer(t)) if t == "tok-en"), "{:?}", api.auth);
     assert_eq!(api.scheme, "https");
 }
 
@@ -335,10 +284,7 @@ fn every_supported_key_is_read() {
     assert_eq!(c.global.scrape_interval, Duration::from_secs(15));
     assert_eq!(c.global.scrape_timeout, Duration::from_secs(5));
     assert_eq!(c.global.evaluation_interval, Duration::from_secs(30));
-    assert_eq!(
-        c.global.external_labels,
-        Labels::from_pairs([("cluster", "eu-1"), ("replica", "0")])
-    );
+    assert_eq!(c.global.external_labels, Labels::from_pairs([("cluster", "eu-1"), ("replica", "0")]));
     assert_eq!(c.rule_files, ["rules/*.yml", "/etc/sightline/alerts.yml"]);
     assert_eq!(c.web.listen_address.as_deref(), Some("0.0.0.0:9900"));
     assert_eq!(c.storage.path, Some(fixtures().join("data")));
@@ -346,37 +292,24 @@ fn every_supported_key_is_read() {
 
     let own = &c.scrape_configs[0];
     assert_eq!(own.job_name, "sightline");
-    assert_eq!(
-        (own.scrape_interval, own.scrape_timeout),
-        (Duration::from_secs(15), Duration::from_secs(5))
-    );
+    assert_eq!((own.scrape_interval, own.scrape_timeout), (Duration::from_secs(15), Duration::from_secs(5)));
     assert_eq!(own.metrics_path, "/metrics");
     assert_eq!(own.scheme, "http");
     assert!(!own.honor_labels && own.honor_timestamps && own.enable_compression);
     assert!(own.auth.is_none());
     assert_eq!(own.sample_limit, 5000, "global sample_limit is the default");
-    assert_eq!(
-        own.body_size_limit,
-        10 << 20,
-        "global body_size_limit is the default"
-    );
+    assert_eq!(own.body_size_limit, 10 << 20, "global body_size_limit is the default");
     assert_eq!(own.line, Some(24));
     assert_eq!(own.static_configs[0].targets, ["localhost:9900"]);
     assert_eq!(own.static_configs[0].source, "0");
 
     let node = &c.scrape_configs[1];
     assert_eq!(node.line, Some(28));
-    assert_eq!(
-        (node.scrape_interval, node.scrape_timeout),
-        (Duration::from_secs(30), Duration::from_secs(20))
-    );
+    assert_eq!((node.scrape_interval, node.scrape_timeout), (Duration::from_secs(30), Duration::from_secs(20)));
     assert_eq!(node.metrics_path, "/custom/metrics");
     assert_eq!(node.scheme, "https");
     assert_eq!(node.params.get("module"), Some(&vec!["if_mib".to_string()]));
-    assert_eq!(
-        node.params.get("debug"),
-        Some(&vec!["true".to_string(), "1".to_string()])
-    );
+    assert_eq!(node.params.get("debug"), Some(&vec!["true".to_string(), "1".to_string()]));
     assert!(node.honor_labels && !node.honor_timestamps && !node.enable_compression);
     assert!(
         matches!(&node.auth, Some(Auth::Basic { username, password }) if username == "prom" && password == "s3cret")
@@ -399,47 +332,26 @@ fn every_supported_key_is_read() {
     assert_eq!(node.body_size_limit, 1 << 20);
     assert_eq!(node.static_configs.len(), 2);
     assert_eq!(node.static_configs[0].targets.len(), 3);
-    assert_eq!(
-        node.static_configs[0].labels,
-        Labels::from_pairs([("env", "prod"), ("port", "9100")])
-    );
+    assert_eq!(node.static_configs[0].labels, Labels::from_pairs([("env", "prod"), ("port", "9100")]));
     assert_eq!(node.static_configs[1].source, "1");
     assert_eq!(node.file_sd_configs.len(), 2);
     assert_eq!(
         node.file_sd_configs[0].files,
-        [
-            fixtures().join("targets/*.json"),
-            fixtures().join("targets/apps.yml")
-        ]
-        .map(|p| p.to_string_lossy().into_owned())
+        [fixtures().join("targets/*.json"), fixtures().join("targets/apps.yml")]
+            .map(|p| p.to_string_lossy().into_owned())
     );
-    assert_eq!(
-        node.file_sd_configs[0].refresh_interval,
-        Duration::from_secs(60)
-    );
-    assert_eq!(
-        node.file_sd_configs[1].files,
-        ["/etc/sightline/targets/*.yaml"]
-    );
-    assert_eq!(
-        node.file_sd_configs[1].refresh_interval,
-        Duration::from_secs(300)
-    );
+    assert_eq!(node.file_sd_configs[0].refresh_interval, Duration::from_secs(60));
+    assert_eq!(node.file_sd_configs[1].files, ["/etc/sightline/targets/*.yaml"]);
+    assert_eq!(node.file_sd_configs[1].refresh_interval, Duration::from_secs(300));
 
     let r = &node.relabel_configs;
     assert_eq!(r.len(), 6);
     assert_eq!(r[0].action, RelabelAction::Replace);
     assert_eq!(r[0].regex.as_str(), r"([^:]+):\d+");
-    assert_eq!(
-        (r[0].target_label.as_str(), r[0].replacement.as_str()),
-        ("host", "${1}")
-    );
+    assert_eq!((r[0].target_label.as_str(), r[0].replacement.as_str()), ("host", "${1}"));
     assert_eq!((r[1].action, r[1].modulus), (RelabelAction::HashMod, 8));
     assert_eq!(r[2].action, RelabelAction::Keep);
-    assert!(
-        r[2].regex.is_match("3") && !r[2].regex.is_match("13"),
-        "regex is anchored"
-    );
+    assert!(r[2].regex.is_match("3") && !r[2].regex.is_match("13"), "regex is anchored");
     assert_eq!(r[3].action, RelabelAction::LabelMap);
     assert_eq!(r[3].replacement, "$1");
     assert_eq!(r[4].action, RelabelAction::LabelDrop);
@@ -447,16 +359,10 @@ fn every_supported_key_is_read() {
     let m = &node.metric_relabel_configs;
     assert_eq!(m[0].separator, "@");
     assert_eq!(m[0].source_labels, ["__name__", "le"]);
-    assert_eq!(
-        (m[1].regex.as_str(), m[1].replacement.as_str()),
-        ("200", "yes")
-    );
+    assert_eq!((m[1].regex.as_str(), m[1].replacement.as_str()), ("200", "yes"));
 
     let by_name = |n: &str| c.scrape_configs.iter().find(|j| j.job_name == n).expect(n);
-    assert!(
-        matches!(&by_name("bearer-file").auth, Some(Auth::Bearer(t)) if t == "tok-en"),
-        "token file is trimmed"
-    );
+    assert!(matches!(&by_name("bearer-file").auth, Some(Auth::Bearer(t)) if t == "tok-en"), "token file is trimmed");
     assert!(matches!(&by_name("bearer").auth, Some(Auth::Bearer(t)) if t == "abc123"));
     assert!(
         matches!(&by_name("authz").auth, Some(Auth::Authorization { kind, credentials }) if kind == "Bearer" && credentials == "tok-en")
@@ -473,17 +379,10 @@ fn every_supported_key_is_read() {
 fn global_defaults_are_inherited() {
     let c = load_ok("global_defaults.good.yml").config;
     assert_eq!(c.global.scrape_interval, Duration::from_secs(5));
-    assert_eq!(
-        c.global.scrape_timeout,
-        Duration::from_secs(5),
-        "default 10s is capped at the interval"
-    );
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(5), "default 10s is capped at the interval");
     assert_eq!(c.global.evaluation_interval, Duration::from_secs(60));
-    let j: Vec<(Duration, Duration, usize)> = c
-        .scrape_configs
-        .iter()
-        .map(|j| (j.scrape_interval, j.scrape_timeout, j.sample_limit))
-        .collect();
+    let j: Vec<(Duration, Duration, usize)> =
+        c.scrape_configs.iter().map(|j| (j.scrape_interval, j.scrape_timeout, j.sample_limit)).collect();
     assert_eq!(
         j,
         [
@@ -502,11 +401,7 @@ fn defaults_without_global_section() {
         let g = &loaded.config.global;
         assert_eq!(
             (g.scrape_interval, g.scrape_timeout, g.evaluation_interval),
-            (
-                Duration::from_secs(60),
-                Duration::from_secs(10),
-                Duration::from_secs(60)
-            )
+            (Duration::from_secs(60), Duration::from_secs(10), Duration::from_secs(60))
         );
         assert!(loaded.config.raw_alerting.is_none());
         assert!(loaded.config.web.listen_address.is_none());
@@ -514,24 +409,14 @@ fn defaults_without_global_section() {
     }
     let minimal = load_ok("minimal.good.yml").config;
     let job = &minimal.scrape_configs[0];
-    assert_eq!(
-        (job.scrape_interval, job.scrape_timeout),
-        (Duration::from_secs(60), Duration::from_secs(10))
-    );
+    assert_eq!((job.scrape_interval, job.scrape_timeout), (Duration::from_secs(60), Duration::from_secs(10)));
     assert_eq!(job.sample_limit, 0);
     // An empty global section keeps the defaults too.
-    let c = parse_str("global:\n", Path::new("x.yml"))
-        .expect("loads")
-        .config;
+    let c = parse_str("global:\n", Path::new("x.yml")).expect("loads").config;
     assert_eq!(c.global.scrape_interval, Duration::from_secs(60));
     let cwd = std::env::current_dir().expect("cwd");
-    assert_eq!(
-        c.base_dir, cwd,
-        "a bare file name means the working folder, made absolute"
-    );
-    let c = parse_str("storage: {path: data}\n", Path::new("conf/x.yml"))
-        .expect("loads")
-        .config;
+    assert_eq!(c.base_dir, cwd, "a bare file name means the working folder, made absolute");
+    let c = parse_str("storage: {path: data}\n", Path::new("conf/x.yml")).expect("loads").config;
     assert_eq!(c.base_dir, cwd.join("conf"));
     assert_eq!(c.storage.path, Some(cwd.join("conf/data")));
 }
@@ -550,10 +435,7 @@ scrape_configs:
     static_configs: [{targets: ['b:1']}]
 ";
     let c = parse_str(src, Path::new("a.yml")).expect("loads").config;
-    assert_eq!(
-        c.scrape_configs[1].relabel_configs,
-        c.scrape_configs[0].relabel_configs
-    );
+    assert_eq!(c.scrape_configs[1].relabel_configs, c.scrape_configs[0].relabel_configs);
     assert_eq!(c.scrape_configs[1].relabel_configs.len(), 1);
 }
 
@@ -581,27 +463,19 @@ scrape_configs:
 fn unreadable_file() {
     let err = load_file(&fixtures().join("no-such-file.yml")).expect_err("missing");
     assert_eq!(err.0.len(), 1);
-    assert!(
-        err.to_string()
-            .contains("no-such-file.yml: cannot read the configuration file"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("no-such-file.yml: cannot read the configuration file"), "{err}");
 }
 
 #[test]
 fn default_config_scrapes_itself() {
-    let loaded =
-        parse_str(DEFAULT_CONFIG, Path::new("default.yml")).expect("built-in config loads");
+    let loaded = parse_str(DEFAULT_CONFIG, Path::new("default.yml")).expect("built-in config loads");
     assert!(loaded.warnings.is_empty());
     let c = default_config("0.0.0.0:12345");
     assert_eq!(c.global.scrape_interval, Duration::from_secs(15));
     assert_eq!(c.global.evaluation_interval, Duration::from_secs(15));
     assert_eq!(c.scrape_configs.len(), 1);
     assert_eq!(c.scrape_configs[0].job_name, "sightline");
-    assert_eq!(
-        c.scrape_configs[0].static_configs[0].targets,
-        ["0.0.0.0:12345"]
-    );
+    assert_eq!(c.scrape_configs[0].static_configs[0].targets, ["0.0.0.0:12345"]);
 }
 
 #[test]
@@ -611,41 +485,24 @@ fn file_sd_json_and_yaml() {
     assert_eq!(json.len(), 2);
     assert_eq!(json[0].targets, ["10.0.0.1:9100", "10.0.0.2:9100"]);
     assert_eq!(json[0].labels.get("env"), Some("prod"));
-    assert_eq!(
-        json[0].labels.get("__meta_filepath"),
-        Some(dir.join("nodes.json").to_string_lossy().as_ref())
-    );
-    assert_eq!(
-        json[1].source,
-        format!("{}:1", dir.join("nodes.json").display())
-    );
+    assert_eq!(json[0].labels.get("__meta_filepath"), Some(dir.join("nodes.json").to_string_lossy().as_ref()));
+    assert_eq!(json[1].source, format!("{}:1", dir.join("nodes.json").display()));
     assert_eq!(json[1].labels.len(), 1, "only __meta_filepath");
 
     let yaml = read_file_sd(&dir.join("apps.yml")).expect("yaml loads");
     assert_eq!(yaml.len(), 2);
     assert_eq!(yaml[0].targets, ["app-1:8080", "app-2:8080"]);
-    assert_eq!(
-        yaml[0].labels.get("port"),
-        Some("8080"),
-        "numbers read as text"
-    );
+    assert_eq!(yaml[0].labels.get("port"), Some("8080"), "numbers read as text");
     assert_eq!(yaml[1].targets, ["[::1]:9090"]);
 
-    assert!(read_file_sd(&dir.join("empty.yml"))
-        .expect("empty loads")
-        .is_empty());
+    assert!(read_file_sd(&dir.join("empty.yml")).expect("empty loads").is_empty());
 
     let e = read_file_sd(&dir.join("bad_label.yml")).expect_err("bad label");
     assert_eq!((e.line, e.key.as_str()), (Some(6), "[1].labels.bad-name"));
     assert_eq!(e.message, "\"bad-name\" is not a valid label name");
     let e = read_file_sd(&dir.join("bad_target.json")).expect_err("bad target");
     assert_eq!((e.line, e.key.as_str()), (Some(3), "[1].targets[0]"));
-    assert!(
-        e.message
-            .starts_with("\"http://bad:1\" is not a valid hostname"),
-        "{}",
-        e.message
-    );
+    assert!(e.message.starts_with("\"http://bad:1\" is not a valid hostname"), "{}", e.message);
     let e = read_file_sd(&dir.join("broken.json")).expect_err("broken");
     assert!(e.line.is_some(), "{e}");
     let e = read_file_sd(&dir.join("missing.json")).expect_err("missing");
@@ -656,15 +513,10 @@ fn file_sd_json_and_yaml() {
 
 #[test]
 fn durations_in_config() {
-    let src =
-        "global:\n  scrape_interval: 1m30s\n  evaluation_interval: 0\nstorage:\n  retention: 1y\n";
+    let src = "global:\n  scrape_interval: 1m30s\n  evaluation_interval: 0\nstorage:\n  retention: 1y\n";
     let c = parse_str(src, Path::new("d.yml")).expect("loads").config;
     assert_eq!(c.global.scrape_interval, Duration::from_secs(90));
-    assert_eq!(
-        c.global.evaluation_interval,
-        Duration::from_secs(60),
-        "0 means the default, as in Prometheus"
-    );
+    assert_eq!(c.global.evaluation_interval, Duration::from_secs(60), "0 means the default, as in Prometheus");
     assert_eq!(c.storage.retention, Some(Duration::from_secs(365 * 86_400)));
 }
 
@@ -690,9 +542,7 @@ fn odd_yaml_is_reported_not_panicked() {
 #[test]
 fn crlf_and_non_ascii_keep_lines() {
     let crlf = "scrape_configs:\r\n  - job_name: a\r\n    static_configs: [{targets: ['a:1']}]\r\n";
-    let c = parse_str(crlf, Path::new("crlf.yml"))
-        .expect("CRLF loads")
-        .config;
+    let c = parse_str(crlf, Path::new("crlf.yml")).expect("CRLF loads").config;
     assert_eq!(c.scrape_configs[0].job_name, "a");
 
     // Multi-byte text before a broken job: the piecewise parse works on
@@ -754,33 +604,11 @@ fn globs_expand_from_the_config_folder() {
     let node = &c.scrape_configs[1];
     let files = node.file_sd_configs[0].paths();
     let t = fixtures().join("targets");
-    assert_eq!(
-        files,
-        [
-            t.join("apps.yml"),
-            t.join("bad_target.json"),
-            t.join("broken.json"),
-            t.join("nodes.json")
-        ]
-    );
-    assert!(
-        node.file_sd_configs[1].paths().is_empty(),
-        "no match, no files"
-    );
+    assert_eq!(files, [t.join("apps.yml"), t.join("bad_target.json"), t.join("broken.json"), t.join("nodes.json")]);
+    assert!(node.file_sd_configs[1].paths().is_empty(), "no match, no files");
     let mut with_rules = c.clone();
-    with_rules.rule_files = vec![
-        "targets/*.yml".into(),
-        "targets/apps.yml".into(),
-        "/nonexistent/*.yml".into(),
-    ];
-    assert_eq!(
-        with_rules.rule_file_paths(),
-        [
-            t.join("apps.yml"),
-            t.join("bad_label.yml"),
-            t.join("empty.yml")
-        ]
-    );
+    with_rules.rule_files = vec!["targets/*.yml".into(), "targets/apps.yml".into(), "/nonexistent/*.yml".into()];
+    assert_eq!(with_rules.rule_file_paths(), [t.join("apps.yml"), t.join("bad_label.yml"), t.join("empty.yml")]);
 }
 
 #[test]
@@ -808,15 +636,8 @@ scrape_configs:
     let loaded = parse_str(src, Path::new("m.yml")).expect("merge keys load");
     assert!(loaded.warnings.is_empty());
     let jobs = &loaded.config.scrape_configs;
-    assert_eq!(
-        (jobs[1].scrape_interval, jobs[1].honor_labels),
-        (Duration::from_secs(60), true)
-    );
-    assert_eq!(
-        (jobs[2].scrape_interval, jobs[2].honor_labels),
-        (Duration::from_secs(120), true),
-        "own keys win"
-    );
+    assert_eq!((jobs[1].scrape_interval, jobs[1].honor_labels), (Duration::from_secs(60), true));
+    assert_eq!((jobs[2].scrape_interval, jobs[2].honor_labels), (Duration::from_secs(120), true), "own keys win");
     assert_eq!(jobs[2].relabel_configs.len(), 1);
 
     // A semantic error still finds its job's line; a type error names the file.
@@ -876,11 +697,7 @@ fn file_sd_unknown_keys_are_errors() {
     assert_eq!(e.line, Some(2), "{e}");
     assert!(e.message.contains("unknown field `lables`"), "{e}");
     let json = dir.path().join("t.json");
-    std::fs::write(
-        &json,
-        "[\n  {\"targets\": [\"a:1\"],\n   \"label\": {}}\n]\n",
-    )
-    .expect("write");
+    std::fs::write(&json, "[\n  {\"targets\": [\"a:1\"],\n   \"label\": {}}\n]\n").expect("write");
     let e = read_file_sd(&json).expect_err("unknown key");
     assert_eq!(e.line, Some(3), "{e}");
     assert!(e.message.contains("unknown field `label`"), "{e}");
@@ -1025,8 +842,12 @@ scrape_configs:
     }
     assert!(err[1].contains("fail_if_body_matches_regexp"), "{}", err[1]);
 
-    let err = parse_str("scrape_configs:\n  - job_name: a\n    probe: m\n", Path::new("s.yml")).unwrap_err().to_string();
-    assert!(err.contains("s.yml:3: scrape_configs[0].probe: unknown probe module \"m\"; no probe modules are defined"), "{err}");
+    let err =
+        parse_str("scrape_configs:\n  - job_name: a\n    probe: m\n", Path::new("s.yml")).unwrap_err().to_string();
+    assert!(
+        err.contains("s.yml:3: scrape_configs[0].probe: unknown probe module \"m\"; no probe modules are defined"),
+        "{err}"
+    );
     let err = parse_str("probes: {}\nprobes_config_file: b.yml\n", Path::new("s.yml")).unwrap_err().to_string();
     assert!(err.contains("s.yml:2: probes_config_file: set either probes"), "{err}");
     let err = parse_str("probes: [a]\n", Path::new("s.yml")).unwrap_err().to_string();
@@ -1079,7 +900,14 @@ fn default_rules_are_embedded() {
     let names: Vec<&str> = rules.iter().filter_map(|r| r["alert"].as_str()).collect();
     assert_eq!(
         names,
-        ["TargetDown", "ProbeFailed", "TLSCertificateExpiringSoon", "DiskFillingWithin24h", "MemorySaturation", "CPUSaturation"]
+        [
+            "TargetDown",
+            "ProbeFailed",
+            "TLSCertificateExpiringSoon",
+            "DiskFillingWithin24h",
+            "MemorySaturation",
+            "CPUSaturation"
+        ]
     );
     for r in rules {
         assert!(crate::promql::parse(r["expr"].as_str().unwrap()).is_ok(), "{:?}", r["expr"]);
@@ -1090,7 +918,10 @@ fn default_rules_are_embedded() {
 fn query_limits() {
     let p = Path::new("s.yml");
     assert_eq!(parse_str("global: {}\n", p).unwrap().config.query, QueryConfig::default());
-    let q = parse_str("query:\n  timeout: 30s\n  max_samples: 1000\n  max_concurrency: 4\n  lookback_delta: 2m\n", p).unwrap().config.query;
+    let q = parse_str("query:\n  timeout: 30s\n  max_samples: 1000\n  max_concurrency: 4\n  lookback_delta: 2m\n", p)
+        .unwrap()
+        .config
+        .query;
     assert_eq!(q.timeout, Duration::from_secs(30));
     assert_eq!((q.max_samples, q.max_concurrency), (1000, 4));
     assert_eq!(q.lookback_delta, Duration::from_secs(120));

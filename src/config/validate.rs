@@ -13,8 +13,8 @@ use super::marked::{self, Kind, Node};
 use super::raw::{self, RawConfig, RawRelabelConfig, RawScrapeConfig, Text};
 use super::relabel::{is_valid_label_name, AnchoredRegex, RelabelAction, RelabelConfig};
 use super::{
-    parse_duration, parse_size, schema, Auth, Config, ConfigError, ConfigErrors, FileSdConfig,
-    AlertmanagerSource, GlobalConfig, QueryConfig, HostSettings, Loaded, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
+    parse_duration, parse_size, schema, AlertmanagerSource, Auth, Config, ConfigError, ConfigErrors, FileSdConfig,
+    GlobalConfig, HostSettings, Loaded, QueryConfig, ScrapeConfig, StorageConfig, TargetGroup, TlsConfig, WebConfig,
     UNSUPPORTED,
 };
 use crate::tsdb::Labels;
@@ -29,26 +29,12 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(file: &'a Path, tree: &'a Node) -> Self {
-        Self {
-            file,
-            tree,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-        }
+        Self { file, tree, errors: Vec::new(), warnings: Vec::new() }
     }
 
     fn make(&self, key: &str, message: String) -> ConfigError {
-        let line = if key.is_empty() {
-            Some(self.tree.line)
-        } else {
-            self.tree.line_of(key)
-        };
-        ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            key: key.to_string(),
-            message,
-        }
+        let line = if key.is_empty() { Some(self.tree.line) } else { self.tree.line_of(key) };
+        ConfigError { file: self.file.to_path_buf(), line, key: key.to_string(), message }
     }
 
     /// Records an error about `key` (a dotted path), on the line of that key.
@@ -65,12 +51,7 @@ impl<'a> Ctx<'a> {
 
     /// Records an error at a known line.
     fn error_at(&mut self, key: &str, line: Option<usize>, message: String) {
-        self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            key: key.to_string(),
-            message,
-        });
+        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key: key.to_string(), message });
     }
 }
 
@@ -93,11 +74,7 @@ pub(crate) fn load(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
                     let line = se.location().map(|l| l.line());
                     let mut msg = se.to_string();
                     if let Some(l) = se.location() {
-                        msg = msg.replacen(
-                            &format!(" at line {} column {}", l.line(), l.column()),
-                            "",
-                            1,
-                        );
+                        msg = msg.replacen(&format!(" at line {} column {}", l.line(), l.column()), "", 1);
                     }
                     (line, msg)
                 }
@@ -113,10 +90,7 @@ pub(crate) fn load(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
     };
     let mut ctx = Ctx::new(file, &tree);
     if !tree.is_null() && !matches!(tree.kind, Kind::Map(_)) {
-        ctx.error(
-            "",
-            "the configuration must be a mapping of sections (global:, scrape_configs:, ...)",
-        );
+        ctx.error("", "the configuration must be a mapping of sections (global:, scrape_configs:, ...)");
         return Err(ConfigErrors(ctx.errors));
     }
     for f in schema::check(&tree) {
@@ -134,10 +108,7 @@ pub(crate) fn load(source: &str, file: &Path) -> Result<Loaded, ConfigErrors> {
     let config = build(raw, &failed_jobs, base_dir, &mut ctx);
     if ctx.errors.is_empty() {
         ctx.warnings.sort_by_key(|w| w.line.unwrap_or(0));
-        Ok(Loaded {
-            config,
-            warnings: ctx.warnings,
-        })
+        Ok(Loaded { config, warnings: ctx.warnings })
     } else {
         // Stable sort: errors on the same line keep the order they were found in.
         ctx.errors.sort_by_key(|e| e.line.unwrap_or(0));
@@ -189,12 +160,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
                         jobs.push(None);
                         continue;
                     }
-                    let job = piece::<RawScrapeConfig>(
-                        source,
-                        item,
-                        &format!("scrape_configs[{i}]"),
-                        ctx,
-                    );
+                    let job = piece::<RawScrapeConfig>(source, item, &format!("scrape_configs[{i}]"), ctx);
                     if job.is_none() {
                         failed.push(i);
                     }
@@ -209,9 +175,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
     // The whole-file error is the first one in the file: add it unless a
     // piece already reported it (pieces that use outside anchors cannot).
     let e = serde_error(whole, "", ctx.file);
-    let known = ctx.errors[before..]
-        .iter()
-        .any(|x| x.line == e.line && x.message == e.message);
+    let known = ctx.errors[before..].iter().any(|x| x.line == e.line && x.message == e.message);
     if !known && !e.message.contains("duplicate field `") {
         ctx.errors.push(e);
     }
@@ -220,9 +184,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
 
 /// Whether any mapping uses YAML merge keys (`<<: *defaults`).
 fn has_merge_keys(node: &Node) -> bool {
-    node.entries()
-        .iter()
-        .any(|(k, v)| k.text() == Some("<<") || has_merge_keys(v))
+    node.entries().iter().any(|(k, v)| k.text() == Some("<<") || has_merge_keys(v))
         || node.items().iter().any(has_merge_keys)
 }
 
@@ -238,8 +200,7 @@ fn parse_merged(source: &str, ctx: &mut Ctx) -> RawConfig {
         Ok(raw) => raw,
         Err(e) => {
             let mut err = serde_error(e, "", ctx.file);
-            err.message
-                .push_str(" (no line: the file uses YAML merge keys `<<`)");
+            err.message.push_str(" (no line: the file uses YAML merge keys `<<`)");
             ctx.errors.push(err);
             RawConfig::default()
         }
@@ -280,10 +241,7 @@ fn serde_error(e: serde_yaml_ng::Error, prefix: &str, file: &Path) -> ConfigErro
     }
     let mut key = prefix.to_string();
     if let Some((p, rest)) = msg.split_once(": ") {
-        if !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
-        {
+        if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']')) {
             key = join_path(prefix, p);
             msg = rest.to_string();
         }
@@ -293,12 +251,7 @@ fn serde_error(e: serde_yaml_ng::Error, prefix: &str, file: &Path) -> ConfigErro
         msg = re.replace_all(&msg, "a mapping").into_owned();
     }
     msg = msg.replace("expected u64", "expected a whole number (0 or more)");
-    ConfigError {
-        file: file.to_path_buf(),
-        line,
-        key,
-        message: msg,
-    }
+    ConfigError { file: file.to_path_buf(), line, key, message: msg }
 }
 
 fn join_path(prefix: &str, p: &str) -> String {
@@ -328,8 +281,7 @@ fn duration(ctx: &mut Ctx, key: &str, value: Option<Text>) -> Option<Duration> {
 }
 
 fn limit(v: Option<u64>) -> usize {
-    v.map(|v| usize::try_from(v).unwrap_or(usize::MAX))
-        .unwrap_or(0)
+    v.map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(0)
 }
 
 /// Resolves a path from the file against the config folder.
@@ -359,10 +311,7 @@ fn labels(ctx: &mut Ctx, key: &str, map: Option<BTreeMap<String, Text>>) -> Labe
     let map = map.unwrap_or_default();
     for name in map.keys() {
         if !is_valid_label_name(name) {
-            ctx.error(
-                &format!("{key}.{name}"),
-                format!("{name:?} is not a valid label name"),
-            );
+            ctx.error(&format!("{key}.{name}"), format!("{name:?} is not a valid label name"));
         }
     }
     Labels::from_pairs(map.into_iter().map(|(k, v)| (k, v.0)))
@@ -374,53 +323,43 @@ pub fn check_target_address(t: &str) -> Result<(), String> {
         return Err("target address is empty".into());
     }
     if t.contains("://") {
-        return Err(format!("{t:?} is not a valid hostname: leave out the scheme (set `scheme: https` on the job instead)"));
+        return Err(format!(
+            "{t:?} is not a valid hostname: leave out the scheme (set `scheme: https` on the job instead)"
+        ));
     }
     if t.contains('/') {
-        return Err(format!(
-            "{t:?} is not a valid hostname (a target is host:port; set the path with metrics_path)"
-        ));
+        return Err(format!("{t:?} is not a valid hostname (a target is host:port; set the path with metrics_path)"));
     }
     if t.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "{t:?} is not a valid target address: it contains spaces"
-        ));
+        return Err(format!("{t:?} is not a valid target address: it contains spaces"));
     }
     let (host, port) = if let Some(rest) = t.strip_prefix('[') {
         match rest.split_once(']') {
             Some((h, "")) => (h, None),
             Some((h, p)) => match p.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
-                None => {
-                    return Err(format!(
-                        "{t:?} is not a valid target address: expected [ipv6]:port"
-                    ))
-                }
+                None => return Err(format!("{t:?} is not a valid target address: expected [ipv6]:port")),
             },
             None => return Err(format!("{t:?} is not a valid target address: missing ']'")),
         }
     } else {
         match t.rsplit_once(':') {
             Some((h, _)) if h.contains(':') => {
-                return Err(format!("{t:?} is not a valid target address: write IPv6 addresses in brackets, e.g. [::1]:9100"))
+                return Err(format!(
+                    "{t:?} is not a valid target address: write IPv6 addresses in brackets, e.g. [::1]:9100"
+                ))
             }
             Some((h, p)) => (h, Some(p)),
             None => (t, None),
         }
     };
     if host.is_empty() {
-        return Err(format!(
-            "{t:?} is not a valid target address: the host is empty"
-        ));
+        return Err(format!("{t:?} is not a valid target address: the host is empty"));
     }
     if let Some(p) = port {
         match p.parse::<u16>() {
             Ok(n) if n > 0 => {}
-            _ => {
-                return Err(format!(
-                    "{t:?} is not a valid target address: invalid port {p:?}"
-                ))
-            }
+            _ => return Err(format!("{t:?} is not a valid target address: invalid port {p:?}")),
         }
     }
     Ok(())
@@ -437,13 +376,8 @@ fn valid_rule_path(p: &str) -> bool {
 /// Prometheus's file_sd pattern check: like a rule path, ending in .json/.yml/.yaml.
 fn valid_file_sd_path(p: &str) -> bool {
     let lower = p.to_ascii_lowercase();
-    let ext_ok = [".json", ".yml", ".yaml"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-        && p == p.trim();
-    let case_ok = [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"]
-        .iter()
-        .any(|e| p.ends_with(e));
+    let ext_ok = [".json", ".yml", ".yaml"].iter().any(|e| lower.ends_with(e)) && p == p.trim();
+    let case_ok = [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"].iter().any(|e| p.ends_with(e));
     ext_ok && case_ok && valid_rule_path(p)
 }
 
@@ -456,22 +390,14 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
     let mut rule_files = Vec::new();
     for (i, f) in raw.rule_files.unwrap_or_default().into_iter().enumerate() {
         if !valid_rule_path(&f.0) {
-            ctx.error(
-                &format!("rule_files[{i}]"),
-                format!("invalid rule file path {:?}", f.0),
-            );
+            ctx.error(&format!("rule_files[{i}]"), format!("invalid rule file path {:?}", f.0));
         }
         rule_files.push(f.0);
     }
 
     let mut scrape_configs = Vec::new();
     let mut first_line: HashMap<String, Option<usize>> = HashMap::new();
-    for (i, job) in raw
-        .scrape_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
+    for (i, job) in raw.scrape_configs.unwrap_or_default().into_iter().enumerate() {
         let path = format!("scrape_configs[{i}]");
         let Some(job) = job else {
             if !failed_jobs.contains(&i) {
@@ -483,15 +409,10 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
             continue;
         };
         if let Some(first) = first_line.get(&sc.job_name) {
-            let at = first
-                .map(|l| format!(" (first defined on line {l})"))
-                .unwrap_or_default();
+            let at = first.map(|l| format!(" (first defined on line {l})")).unwrap_or_default();
             ctx.error(
                 &format!("{path}.job_name"),
-                format!(
-                    "found multiple scrape configs with job name {:?}{at}",
-                    sc.job_name
-                ),
+                format!("found multiple scrape configs with job name {:?}{at}", sc.job_name),
             );
         } else {
             first_line.insert(sc.job_name.clone(), sc.line);
@@ -504,10 +425,7 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
             let listen_address = text(w.listen_address);
             if let Some(a) = &listen_address {
                 if !a.contains(':') {
-                    ctx.error(
-                        "web.listen_address",
-                        format!("{a:?} is not host:port (e.g. 0.0.0.0:9900 or :9900)"),
-                    );
+                    ctx.error("web.listen_address", format!("{a:?} is not host:port (e.g. 0.0.0.0:9900 or :9900)"));
                 }
             }
             WebConfig { listen_address }
@@ -517,9 +435,7 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
 
     let storage = match raw.storage {
         Some(s) => StorageConfig {
-            path: text(s.path)
-                .filter(|p| !p.is_empty())
-                .map(|p| resolve(&base_dir, &p)),
+            path: text(s.path).filter(|p| !p.is_empty()).map(|p| resolve(&base_dir, &p)),
             retention: duration(ctx, "storage.retention", s.retention),
         },
         None => StorageConfig::default(),
@@ -536,7 +452,10 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
                 mount_points_exclude: text(h.mount_points_exclude),
                 fs_types_exclude: text(h.fs_types_exclude),
             };
-            for (key, re) in [("host.mount_points_exclude", &settings.mount_points_exclude), ("host.fs_types_exclude", &settings.fs_types_exclude)] {
+            for (key, re) in [
+                ("host.mount_points_exclude", &settings.mount_points_exclude),
+                ("host.fs_types_exclude", &settings.fs_types_exclude),
+            ] {
                 if let Some(Err(e)) = re.as_deref().map(regex::Regex::new) {
                     ctx.error(key, format!("invalid regular expression: {e}"));
                 }
@@ -560,7 +479,10 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
 
     let alertmanager = match (raw.alertmanager, text(raw.alertmanager_config_file)) {
         (Some(_), Some(_)) => {
-            ctx.error("alertmanager_config_file", "set either alertmanager (inline) or alertmanager_config_file, not both");
+            ctx.error(
+                "alertmanager_config_file",
+                "set either alertmanager (inline) or alertmanager_config_file, not both",
+            );
             None
         }
         (Some(inline), None) => match serde_yaml_ng::to_string(&inline) {
@@ -595,7 +517,8 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
                 timeout: duration(ctx, "query.timeout", q.timeout).unwrap_or(defaults.timeout),
                 max_samples: positive(ctx, "query.max_samples", q.max_samples, defaults.max_samples),
                 max_concurrency: positive(ctx, "query.max_concurrency", q.max_concurrency, defaults.max_concurrency),
-                lookback_delta: duration(ctx, "query.lookback_delta", q.lookback_delta).unwrap_or(defaults.lookback_delta),
+                lookback_delta: duration(ctx, "query.lookback_delta", q.lookback_delta)
+                    .unwrap_or(defaults.lookback_delta),
             }
         }
         None => QueryConfig::default(),
@@ -636,22 +559,19 @@ struct Global {
 
 fn build_global(g: raw::RawGlobal, ctx: &mut Ctx) -> Global {
     let defaults = GlobalConfig::default();
-    let scrape_interval = duration(ctx, "global.scrape_interval", g.scrape_interval)
-        .unwrap_or(defaults.scrape_interval);
+    let scrape_interval =
+        duration(ctx, "global.scrape_interval", g.scrape_interval).unwrap_or(defaults.scrape_interval);
     let scrape_timeout = match duration(ctx, "global.scrape_timeout", g.scrape_timeout) {
         Some(t) => {
             if t > scrape_interval {
-                ctx.error(
-                    "global.scrape_timeout",
-                    "global scrape timeout greater than scrape interval",
-                );
+                ctx.error("global.scrape_timeout", "global scrape timeout greater than scrape interval");
             }
             t
         }
         None => defaults.scrape_timeout.min(scrape_interval),
     };
-    let evaluation_interval = duration(ctx, "global.evaluation_interval", g.evaluation_interval)
-        .unwrap_or(defaults.evaluation_interval);
+    let evaluation_interval =
+        duration(ctx, "global.evaluation_interval", g.evaluation_interval).unwrap_or(defaults.evaluation_interval);
     let external_labels = labels(ctx, "global.external_labels", g.external_labels);
     let body_size_limit = match g.body_size_limit {
         Some(s) => parse_size(&s.0).unwrap_or_else(|e| {
@@ -661,12 +581,7 @@ fn build_global(g: raw::RawGlobal, ctx: &mut Ctx) -> Global {
         None => 0,
     };
     Global {
-        config: GlobalConfig {
-            scrape_interval,
-            scrape_timeout,
-            evaluation_interval,
-            external_labels,
-        },
+        config: GlobalConfig { scrape_interval, scrape_timeout, evaluation_interval, external_labels },
         limits: GlobalLimits {
             sample_limit: g.sample_limit,
             label_limit: g.label_limit,
@@ -706,39 +621,25 @@ fn build_scrape(
     let auth = build_auth(&job, path, base_dir, ctx);
     let key = |k: &str| format!("{path}.{k}");
 
-    let scrape_interval = duration(ctx, &key("scrape_interval"), job.scrape_interval)
-        .unwrap_or(global.config.scrape_interval);
+    let scrape_interval =
+        duration(ctx, &key("scrape_interval"), job.scrape_interval).unwrap_or(global.config.scrape_interval);
     let scrape_timeout = match duration(ctx, &key("scrape_timeout"), job.scrape_timeout) {
         Some(t) => {
             if t > scrape_interval {
-                ctx.error(
-                    &key("scrape_timeout"),
-                    "scrape timeout greater than scrape interval",
-                );
+                ctx.error(&key("scrape_timeout"), "scrape timeout greater than scrape interval");
             }
             t
         }
         None => global.config.scrape_timeout.min(scrape_interval),
     };
 
-    let metrics_path = text(job.metrics_path)
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/metrics".to_string());
-    let scheme = text(job.scheme)
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "http".to_string());
+    let metrics_path = text(job.metrics_path).filter(|p| !p.is_empty()).unwrap_or_else(|| "/metrics".to_string());
+    let scheme = text(job.scheme).filter(|s| !s.is_empty()).unwrap_or_else(|| "http".to_string());
     if scheme != "http" && scheme != "https" {
-        ctx.error(
-            &key("scheme"),
-            format!("scheme must be \"http\" or \"https\", not {scheme:?}"),
-        );
+        ctx.error(&key("scheme"), format!("scheme must be \"http\" or \"https\", not {scheme:?}"));
     }
-    let params = job
-        .params
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.into_iter().map(|t| t.0).collect()))
-        .collect();
+    let params =
+        job.params.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_iter().map(|t| t.0).collect())).collect();
 
     // Redirects are always followed and HTTP/1.1 is always used; say so
     // only when the file asks for something else.
@@ -750,33 +651,18 @@ fn build_scrape(
     }
     let tls = build_tls(job.tls_config, &key("tls_config"), base_dir, ctx);
 
-    let relabel_configs =
-        build_relabels(job.relabel_configs, &key("relabel_configs"), "target", ctx);
-    let metric_relabel_configs = build_relabels(
-        job.metric_relabel_configs,
-        &key("metric_relabel_configs"),
-        "metric",
-        ctx,
-    );
+    let relabel_configs = build_relabels(job.relabel_configs, &key("relabel_configs"), "target", ctx);
+    let metric_relabel_configs =
+        build_relabels(job.metric_relabel_configs, &key("metric_relabel_configs"), "metric", ctx);
 
     let mut static_configs = Vec::new();
-    for (i, group) in job
-        .static_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
+    for (i, group) in job.static_configs.unwrap_or_default().into_iter().enumerate() {
         let gpath = format!("{path}.static_configs[{i}]");
         let Some(group) = group else {
             ctx.error(&gpath, "empty or null section in static_configs");
             continue;
         };
-        let targets: Vec<String> = group
-            .targets
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let targets: Vec<String> = group.targets.unwrap_or_default().into_iter().map(|t| t.0).collect();
         // Relabeling may still turn a strange address into a good one, so
         // Prometheus only checks addresses of jobs without relabel rules.
         // A probe job's targets are URLs or names, not host:port.
@@ -788,65 +674,33 @@ fn build_scrape(
             }
         }
         let labels = labels(ctx, &format!("{gpath}.labels"), group.labels);
-        static_configs.push(TargetGroup {
-            targets,
-            labels,
-            source: i.to_string(),
-        });
+        static_configs.push(TargetGroup { targets, labels, source: i.to_string() });
     }
 
     let mut file_sd_configs = Vec::new();
-    for (i, sd) in job
-        .file_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
+    for (i, sd) in job.file_sd_configs.unwrap_or_default().into_iter().enumerate() {
         let spath = format!("{path}.file_sd_configs[{i}]");
         let Some(sd) = sd else {
             ctx.error(&spath, "empty or null section in file_sd_configs");
             continue;
         };
-        let files: Vec<String> = sd
-            .files
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let files: Vec<String> = sd.files.unwrap_or_default().into_iter().map(|t| t.0).collect();
         if files.is_empty() {
-            ctx.error(
-                &spath,
-                "file service discovery config must contain at least one path name",
-            );
+            ctx.error(&spath, "file service discovery config must contain at least one path name");
         }
         for (j, f) in files.iter().enumerate() {
             if !valid_file_sd_path(f) {
-                ctx.error(
-                    &format!("{spath}.files[{j}]"),
-                    format!("path name {f:?} is not valid for file discovery"),
-                );
+                ctx.error(&format!("{spath}.files[{j}]"), format!("path name {f:?} is not valid for file discovery"));
             }
         }
-        let refresh_interval = duration(
-            ctx,
-            &format!("{spath}.refresh_interval"),
-            sd.refresh_interval,
-        )
-        .unwrap_or(Duration::from_secs(300));
-        let files = files
-            .iter()
-            .map(|f| resolve(base_dir, f).to_string_lossy().into_owned())
-            .collect();
-        file_sd_configs.push(FileSdConfig {
-            files,
-            refresh_interval,
-        });
+        let refresh_interval = duration(ctx, &format!("{spath}.refresh_interval"), sd.refresh_interval)
+            .unwrap_or(Duration::from_secs(300));
+        let files = files.iter().map(|f| resolve(base_dir, f).to_string_lossy().into_owned()).collect();
+        file_sd_configs.push(FileSdConfig { files, refresh_interval });
     }
 
     let probe = match &probe_module {
-        Some(name) => {
-            Some(super::probes::build_probe_job(name, probe_modules, scrape_timeout, &key("probe"), ctx)?)
-        }
+        Some(name) => Some(super::probes::build_probe_job(name, probe_modules, scrape_timeout, &key("probe"), ctx)?),
         None => None,
     };
 
@@ -877,9 +731,7 @@ fn build_scrape(
         sample_limit: limit(job.sample_limit.or(gl.sample_limit)),
         label_limit: limit(job.label_limit.or(gl.label_limit)),
         label_name_length_limit: limit(job.label_name_length_limit.or(gl.label_name_length_limit)),
-        label_value_length_limit: limit(
-            job.label_value_length_limit.or(gl.label_value_length_limit),
-        ),
+        label_value_length_limit: limit(job.label_value_length_limit.or(gl.label_value_length_limit)),
         target_limit: limit(job.target_limit.or(gl.target_limit)),
         body_size_limit,
         enable_compression: job.enable_compression.unwrap_or(true),
@@ -891,34 +743,24 @@ fn build_scrape(
 /// Prometheus's HTTP client checks (at most one way to authenticate, at most
 /// one source per secret), then reads the secret files.
 fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx) -> Option<Auth> {
-    let (basic, authz, bearer, bearer_file) = (
-        &job.basic_auth,
-        &job.authorization,
-        &job.bearer_token,
-        &job.bearer_token_file,
-    );
+    let (basic, authz, bearer, bearer_file) =
+        (&job.basic_auth, &job.authorization, &job.bearer_token, &job.bearer_token_file);
     let key = |k: &str| format!("{path}.{k}");
     let has_bearer = bearer.is_some() || bearer_file.is_some();
     if bearer.is_some() && bearer_file.is_some() {
-        ctx.error(
-            &key("bearer_token_file"),
-            "at most one of bearer_token & bearer_token_file must be configured",
-        );
+        ctx.error(&key("bearer_token_file"), "at most one of bearer_token & bearer_token_file must be configured");
     }
     if basic.is_some() && has_bearer {
-        ctx.error(&key("basic_auth"), "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
+        ctx.error(
+            &key("basic_auth"),
+            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+        );
     }
     if authz.is_some() && has_bearer {
-        ctx.error(
-            &key("authorization"),
-            "authorization is not compatible with bearer_token & bearer_token_file",
-        );
+        ctx.error(&key("authorization"), "authorization is not compatible with bearer_token & bearer_token_file");
     }
     if basic.is_some() && authz.is_some() {
-        ctx.error(
-            &key("authorization"),
-            "at most one of basic_auth, oauth2 & authorization must be configured",
-        );
+        ctx.error(&key("authorization"), "at most one of basic_auth, oauth2 & authorization must be configured");
     }
 
     if let Some(b) = basic {
@@ -949,12 +791,8 @@ fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx)
     }
     if let Some(a) = authz {
         let akey = key("authorization");
-        let kind = a
-            .kind
-            .as_ref()
-            .map(|t| t.0.clone())
-            .filter(|k| !k.is_empty())
-            .unwrap_or_else(|| "Bearer".to_string());
+        let kind =
+            a.kind.as_ref().map(|t| t.0.clone()).filter(|k| !k.is_empty()).unwrap_or_else(|| "Bearer".to_string());
         if kind.eq_ignore_ascii_case("basic") {
             ctx.error(
                 &format!("{akey}.type"),
@@ -969,21 +807,14 @@ fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx)
         }
         let credentials = match (&a.credentials, &a.credentials_file) {
             (Some(c), _) => c.0.clone(),
-            (None, Some(f)) => {
-                read_secret(ctx, &format!("{akey}.credentials_file"), base_dir, &f.0)
-            }
+            (None, Some(f)) => read_secret(ctx, &format!("{akey}.credentials_file"), base_dir, &f.0),
             (None, None) => String::new(),
         };
         return Some(Auth::Authorization { kind, credentials });
     }
     match (bearer, bearer_file) {
         (Some(t), _) => Some(Auth::Bearer(t.0.clone())),
-        (None, Some(f)) => Some(Auth::Bearer(read_secret(
-            ctx,
-            &key("bearer_token_file"),
-            base_dir,
-            &f.0,
-        ))),
+        (None, Some(f)) => Some(Auth::Bearer(read_secret(ctx, &key("bearer_token_file"), base_dir, &f.0))),
         (None, None) => None,
     }
 }
@@ -995,10 +826,7 @@ fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx
     let mut file = |name: &str, v: Option<Text>| -> Option<PathBuf> {
         let p = resolve(base_dir, &v?.0);
         if let Err(e) = std::fs::metadata(&p) {
-            ctx.error(
-                &format!("{key}.{name}"),
-                format!("cannot read {}: {e}", p.display()),
-            );
+            ctx.error(&format!("{key}.{name}"), format!("cannot read {}: {e}", p.display()));
         }
         Some(p)
     };
@@ -1008,17 +836,11 @@ fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx
     match (&cert_file, &key_file) {
         (Some(c), None) => ctx.error(
             &format!("{key}.cert_file"),
-            format!(
-                "client cert file {:?} specified without client key file",
-                c.display().to_string()
-            ),
+            format!("client cert file {:?} specified without client key file", c.display().to_string()),
         ),
         (None, Some(k)) => ctx.error(
             &format!("{key}.key_file"),
-            format!(
-                "client key file {:?} specified without client cert file",
-                k.display().to_string()
-            ),
+            format!("client key file {:?} specified without client cert file", k.display().to_string()),
         ),
         _ => {}
     }
@@ -1041,10 +863,7 @@ fn build_relabels(
     for (i, r) in list.unwrap_or_default().into_iter().enumerate() {
         let rpath = format!("{path}[{i}]");
         let Some(r) = r else {
-            ctx.error(
-                &rpath,
-                format!("empty or null {kind} relabeling rule in scrape config"),
-            );
+            ctx.error(&rpath, format!("empty or null {kind} relabeling rule in scrape config"));
             continue;
         };
         if let Some(c) = build_relabel(r, &rpath, ctx) {
@@ -1055,16 +874,10 @@ fn build_relabels(
 }
 
 /// One relabel rule with Prometheus's defaults, compiled and validated.
-pub(crate) fn build_relabel(
-    r: RawRelabelConfig,
-    path: &str,
-    ctx: &mut Ctx,
-) -> Option<RelabelConfig> {
+pub(crate) fn build_relabel(r: RawRelabelConfig, path: &str, ctx: &mut Ctx) -> Option<RelabelConfig> {
     let mut ok = true;
     let action = match r.action {
-        Some(Some(a)) => RelabelAction::parse(&a.0)
-            .map_err(|e| ctx.error(&format!("{path}.action"), e))
-            .ok(),
+        Some(Some(a)) => RelabelAction::parse(&a.0).map_err(|e| ctx.error(&format!("{path}.action"), e)).ok(),
         Some(None) => {
             ctx.error(&format!("{path}.action"), "relabel action cannot be empty");
             None
@@ -1074,18 +887,11 @@ pub(crate) fn build_relabel(
     let regex = match r.regex {
         Some(re) => {
             let re = re.map(|t| t.0).unwrap_or_default();
-            AnchoredRegex::new(&re)
-                .map_err(|e| ctx.error(&format!("{path}.regex"), e))
-                .ok()
+            AnchoredRegex::new(&re).map_err(|e| ctx.error(&format!("{path}.regex"), e)).ok()
         }
         None => Some(AnchoredRegex::default()),
     };
-    let source_labels: Vec<String> = r
-        .source_labels
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| t.0)
-        .collect();
+    let source_labels: Vec<String> = r.source_labels.unwrap_or_default().into_iter().map(|t| t.0).collect();
     let (Some(action), Some(regex)) = (action, regex) else {
         return None;
     };
@@ -1116,32 +922,13 @@ mod tests {
 
     #[test]
     fn target_addresses() {
-        for good in [
-            "localhost:9100",
-            "10.0.0.1:80",
-            "[::1]:9090",
-            "example.com",
-            "[fe80::1]",
-            "node-1.example.com:65535",
-        ] {
+        for good in
+            ["localhost:9100", "10.0.0.1:80", "[::1]:9090", "example.com", "[fe80::1]", "node-1.example.com:65535"]
+        {
             assert_eq!(check_target_address(good), Ok(()), "{good}");
         }
-        for bad in [
-            "",
-            "http://x:1",
-            "x:1/metrics",
-            "x:0",
-            "x:99999",
-            "x:port",
-            "::1:9090",
-            "[::1",
-            ":9090",
-            "a b:1",
-        ] {
-            assert!(
-                check_target_address(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+        for bad in ["", "http://x:1", "x:1/metrics", "x:0", "x:99999", "x:port", "::1:9090", "[::1", ":9090", "a b:1"] {
+            assert!(check_target_address(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 

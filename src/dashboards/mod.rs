@@ -21,9 +21,8 @@ pub use model::{
     ThresholdColor, Variable, VariableSource,
 };
 pub use template::{
-    NICE_STEPS_MS,
     auto_step, expand_expr, expand_text, resolve_options, select_value, selector_matchers, InstantEval, TimeRange,
-    VarValue, VarValues, VariableError, DEFAULT_SCRAPE_INTERVAL_MS,
+    VarValue, VarValues, VariableError, DEFAULT_SCRAPE_INTERVAL_MS, NICE_STEPS_MS,
 };
 pub use units::Unit;
 

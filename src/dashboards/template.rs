@@ -255,7 +255,8 @@ pub fn resolve_options(
 
 /// Turns a series selector such as `up{job="a"}` into store matchers.
 pub fn selector_matchers(selector: &str) -> Result<Vec<Matcher>, String> {
-    let mut sets = crate::promql::series_selector(selector).map_err(|e| format!("invalid selector {selector:?}: {e}"))?;
+    let mut sets =
+        crate::promql::series_selector(selector).map_err(|e| format!("invalid selector {selector:?}: {e}"))?;
     if sets.len() != 1 {
         return Err(format!("{selector:?}: 'or' inside a selector is not supported here"));
     }

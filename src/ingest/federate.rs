@@ -31,8 +31,11 @@ pub fn federate(q: &dyn Querier, sets: &[Vec<Matcher>], now: i64) -> Result<Stri
             current = Some(name.clone());
         }
         out.push_str(&name);
-        let rest: Vec<String> =
-            labels.iter().filter(|l| l.name != METRIC_NAME).map(|l| format!("{}=\"{}\"", l.name, escape(&l.value))).collect();
+        let rest: Vec<String> = labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME)
+            .map(|l| format!("{}=\"{}\"", l.name, escape(&l.value)))
+            .collect();
         if !rest.is_empty() {
             let _ = write!(out, "{{{}}}", rest.join(","));
         }
@@ -104,7 +107,8 @@ mod tests {
             )
         );
         // Two selectors: the union, each series once, grouped by name.
-        let both = federate(&store, &[vec![Matcher::equal("job", "a")], vec![Matcher::equal(METRIC_NAME, "up")]], now).unwrap();
+        let both = federate(&store, &[vec![Matcher::equal("job", "a")], vec![Matcher::equal(METRIC_NAME, "up")]], now)
+            .unwrap();
         assert!(both.starts_with("# TYPE other untyped\nother{job=\"a\"} 2.5 "), "{both}");
         assert_eq!(both.matches("up{job=\"a\"}").count(), 1, "{both}");
     }

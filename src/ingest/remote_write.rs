@@ -134,7 +134,8 @@ fn series_labels(index: usize, ts: &TimeSeries) -> Result<Labels, RemoteWriteErr
         }
         names.push(&l.name);
     }
-    let labels = Labels::from_pairs(ts.labels.iter().filter(|l| !l.value.is_empty()).map(|l| (l.name.clone(), l.value.clone())));
+    let labels =
+        Labels::from_pairs(ts.labels.iter().filter(|l| !l.value.is_empty()).map(|l| (l.name.clone(), l.value.clone())));
     match labels.get(METRIC_NAME) {
         None => Err(bad(format!("label set without {METRIC_NAME}: {labels}"))),
         Some(name) if !valid_metric_name(name) => Err(bad(format!("invalid metric name {name:?}"))),
@@ -144,7 +145,8 @@ fn series_labels(index: usize, ts: &TimeSeries) -> Result<Labels, RemoteWriteErr
 
 fn valid_label_name(n: &str) -> bool {
     let mut chars = n.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn valid_metric_name(n: &str) -> bool {
@@ -157,7 +159,11 @@ fn valid_metric_name(n: &str) -> bool {
 /// Prometheus does), then appends all samples in one batch. Out-of-order and
 /// duplicate samples are counted and skipped; the others are committed, and the
 /// answer is then [`RemoteWriteError::SamplesRejected`] (400, so senders do not retry).
-pub fn write(store: &dyn Appendable, req: &WriteRequest, stats: &RemoteWriteStats) -> Result<WriteOutcome, RemoteWriteError> {
+pub fn write(
+    store: &dyn Appendable,
+    req: &WriteRequest,
+    stats: &RemoteWriteStats,
+) -> Result<WriteOutcome, RemoteWriteError> {
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let labels: Vec<Labels> = match req.timeseries.iter().enumerate().map(|(i, ts)| series_labels(i, ts)).collect() {
         Ok(l) => l,
@@ -185,7 +191,9 @@ pub fn write(store: &dyn Appendable, req: &WriteRequest, stats: &RemoteWriteStat
     stats.samples_appended.fetch_add(out.appended, Ordering::Relaxed);
     stats.samples_rejected.fetch_add(out.rejected, Ordering::Relaxed);
     match first {
-        Some(first) => Err(RemoteWriteError::SamplesRejected { rejected: out.rejected, total: out.appended + out.rejected, first }),
+        Some(first) => {
+            Err(RemoteWriteError::SamplesRejected { rejected: out.rejected, total: out.appended + out.rejected, first })
+        }
         None => Ok(out),
     }
 }
@@ -263,9 +271,13 @@ mod tests {
     fn invalid_and_duplicate_label_names_are_refused() {
         let store = MemStore::new();
         let stats = RemoteWriteStats::default();
-        let dup = WriteRequest { timeseries: vec![series(&[("__name__", "m"), ("a", "1"), ("a", "2")], &[(1, 1.0)])], metadata: vec![] };
+        let dup = WriteRequest {
+            timeseries: vec![series(&[("__name__", "m"), ("a", "1"), ("a", "2")], &[(1, 1.0)])],
+            metadata: vec![],
+        };
         assert!(write(&store, &dup, &stats).unwrap_err().to_string().contains("duplicate label name \"a\""));
-        let bad = WriteRequest { timeseries: vec![series(&[("__name__", "m"), ("1a", "1")], &[(1, 1.0)])], metadata: vec![] };
+        let bad =
+            WriteRequest { timeseries: vec![series(&[("__name__", "m"), ("1a", "1")], &[(1, 1.0)])], metadata: vec![] };
         assert!(write(&store, &bad, &stats).unwrap_err().to_string().contains("invalid label name"));
         let badname = WriteRequest { timeseries: vec![series(&[("__name__", "a-b")], &[(1, 1.0)])], metadata: vec![] };
         assert!(write(&store, &badname, &stats).unwrap_err().to_string().contains("invalid metric name"));
@@ -278,7 +290,10 @@ mod tests {
         let first = WriteRequest { timeseries: vec![series(&[("__name__", "m")], &[(5000, 1.0)])], metadata: vec![] };
         write(&store, &first, &stats).unwrap();
         let late = WriteRequest {
-            timeseries: vec![series(&[("__name__", "m")], &[(1000, 9.0), (6000, 2.0)]), series(&[("__name__", "n")], &[(1000, 3.0)])],
+            timeseries: vec![
+                series(&[("__name__", "m")], &[(1000, 9.0), (6000, 2.0)]),
+                series(&[("__name__", "n")], &[(1000, 3.0)]),
+            ],
             metadata: vec![],
         };
         let err = write(&store, &late, &stats).unwrap_err();

@@ -511,7 +511,11 @@ fn xxh64(data: &[u8]) -> u64 {
             }
             i += 32;
         }
-        let mut h = v[0].rotate_left(1).wrapping_add(v[1].rotate_left(7)).wrapping_add(v[2].rotate_left(12)).wrapping_add(v[3].rotate_left(18));
+        let mut h = v[0]
+            .rotate_left(1)
+            .wrapping_add(v[1].rotate_left(7))
+            .wrapping_add(v[2].rotate_left(12))
+            .wrapping_add(v[3].rotate_left(18));
         for lane in v {
             h = merge(h, lane);
         }
@@ -556,7 +560,8 @@ mod tests {
 
     #[test]
     fn limit_ratio_halves_are_complementary() {
-        let sets: Vec<Labels> = (0..200).map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])).collect();
+        let sets: Vec<Labels> =
+            (0..200).map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])).collect();
         let kept = sets.iter().filter(|l| ratio_keep(l, 0.3)).count();
         let rest = sets.iter().filter(|l| ratio_keep(l, -0.7)).count();
         assert_eq!(kept + rest, 200, "r and -(1-r) split the series exactly");

@@ -94,7 +94,15 @@ pub(crate) fn eval_binary(ev: &mut Evaluator, b: &BinaryExpr, s: &Steps) -> R<Va
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
             l.iter()
                 .zip(&r)
-                .map(|(&a, &c)| if is_comparison(op) { f64::from(u8::from(compare(bop, a, c))) } else { arith(bop, a, c) })
+                .map(
+                    |(&a, &c)| {
+                        if is_comparison(op) {
+                            f64::from(u8::from(compare(bop, a, c)))
+                        } else {
+                            arith(bop, a, c)
+                        }
+                    },
+                )
                 .collect(),
         )),
         (Val::Vector(v), Val::Scalar(sc)) => Ok(Val::Vector(vector_scalar(op, v, &sc, false, return_bool))),
@@ -181,7 +189,8 @@ fn set_op(op: &str, b: &BinaryExpr, l: Vec<Ser>, r: Vec<Ser>, n: usize) -> Vec<S
     let (li, ri, sigs) = sig_ids(&l, &r, matching);
     let mut present = vec![usize::MAX; sigs.len()];
     let mut out_l = l;
-    let mut out_r = if op == "or" { r.iter().map(|x| Ser { pts: vec![None; n], ..x.clone() }).collect() } else { Vec::new() };
+    let mut out_r =
+        if op == "or" { r.iter().map(|x| Ser { pts: vec![None; n], ..x.clone() }).collect() } else { Vec::new() };
     for i in 0..n {
         match op {
             "and" | "unless" => {
@@ -290,7 +299,9 @@ fn vector_vector(
                 // Checked before filtering: Prometheus reports the ambiguity
                 // even when the comparison would drop the samples.
                 if matched_one[sig] == i {
-                    return exec_err("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+                    return exec_err(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                    );
                 }
                 matched_one[sig] = i;
             }

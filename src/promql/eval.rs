@@ -134,7 +134,14 @@ pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(q: &'a dyn Querier, opts: &'a EngineOptions, text: &'a str, start: i64, end: i64, sub_step: i64) -> Self {
+    pub fn new(
+        q: &'a dyn Querier,
+        opts: &'a EngineOptions,
+        text: &'a str,
+        start: i64,
+        end: i64,
+        sub_step: i64,
+    ) -> Self {
         Evaluator {
             q,
             opts,
@@ -229,7 +236,13 @@ impl<'a> Evaluator<'a> {
                 if instant {
                     Ok(Value::Vector(
                         sers.into_iter()
-                            .filter_map(|s| s.pts.first().copied().flatten().map(|v| InstantSample { labels: s.labels, t: start, v }))
+                            .filter_map(|s| {
+                                s.pts.first().copied().flatten().map(|v| InstantSample {
+                                    labels: s.labels,
+                                    t: start,
+                                    v,
+                                })
+                            })
                             .collect(),
                     ))
                 } else {
@@ -237,7 +250,12 @@ impl<'a> Evaluator<'a> {
                         .into_iter()
                         .map(|s| Series {
                             labels: s.labels,
-                            samples: s.pts.iter().enumerate().filter_map(|(i, p)| p.map(|v| Sample { t: steps.t(i), v })).collect(),
+                            samples: s
+                                .pts
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(i, p)| p.map(|v| Sample { t: steps.t(i), v }))
+                                .collect(),
                         })
                         .filter(|s| !s.samples.is_empty())
                         .collect();
@@ -247,7 +265,9 @@ impl<'a> Evaluator<'a> {
             }
             Val::Matrix(ms) => {
                 if !instant {
-                    return exec_err("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector");
+                    return exec_err(
+                        "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector",
+                    );
                 }
                 let mut out: Vec<Series> = ms
                     .into_iter()
@@ -304,7 +324,10 @@ impl<'a> Evaluator<'a> {
                     }
                     Ok(Val::Vector(sers))
                 }
-                other => exec_err(format!("unary expression only allowed on expressions of type scalar or instant vector, got {}", other.type_name())),
+                other => exec_err(format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    other.type_name()
+                )),
             },
             Expr::Binary(b) => super::binary::eval_binary(self, b, s),
             Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, s),
@@ -313,7 +336,9 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(_) | Expr::Subquery(_) => {
                 let ra = self.eval_range_arg(e, s)?;
                 if s.len() != 1 {
-                    return exec_err("invalid expression type \"range vector\" for range query, must be Scalar or instant Vector");
+                    return exec_err(
+                        "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector",
+                    );
                 }
                 let mut out = Vec::with_capacity(ra.series.len());
                 for m in &ra.series {
@@ -385,7 +410,9 @@ impl<'a> Evaluator<'a> {
                 _ => intervals.push((lo, hi)),
             }
         }
-        let (Some(first), Some(last)) = (intervals.first().copied(), intervals.last().copied()) else { return Ok(Vec::new()) };
+        let (Some(first), Some(last)) = (intervals.first().copied(), intervals.last().copied()) else {
+            return Ok(Vec::new());
+        };
         // Many tiny windows would mean many store round trips: read it all instead.
         if intervals.len() == 1 || intervals.len() > 2000 {
             return self.select(vs, first.0, last.1);
@@ -495,15 +522,24 @@ impl<'a> Evaluator<'a> {
             Val::Vector(sers) => {
                 let mut out = Vec::with_capacity(sers.len());
                 for ser in sers {
-                    let samples: Vec<Sample> =
-                        ser.pts.iter().enumerate().filter_map(|(i, p)| p.map(|v| Sample { t: inner.t(i), v })).collect();
+                    let samples: Vec<Sample> = ser
+                        .pts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, p)| p.map(|v| Sample { t: inner.t(i), v }))
+                        .collect();
                     if !samples.is_empty() {
                         out.push(MSer { labels: ser.labels, drop_name: ser.drop_name, samples });
                     }
                 }
                 out
             }
-            other => return exec_err(format!("subquery is only allowed on instant vector or scalar, got {}", other.type_name())),
+            other => {
+                return exec_err(format!(
+                    "subquery is only allowed on instant vector or scalar, got {}",
+                    other.type_name()
+                ))
+            }
         };
         let n = series.iter().map(|m| m.samples.len()).sum();
         self.count_samples(n)?;
@@ -684,8 +720,21 @@ pub(crate) fn go_quote_bytes(s: &str) -> String {
 
 /// Functions whose value depends on the evaluation time even with fixed inputs.
 const TIME_DEPENDENT: &[&str] = &[
-    "time", "timestamp", "minute", "hour", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "month", "year",
-    "predict_linear", "step", "start", "end", "range",
+    "time",
+    "timestamp",
+    "minute",
+    "hour",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "days_in_month",
+    "month",
+    "year",
+    "predict_linear",
+    "step",
+    "start",
+    "end",
+    "range",
 ];
 
 /// True when `e` gives the same value at every step (all selectors pinned by `@`).

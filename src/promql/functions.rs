@@ -82,7 +82,11 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         "range" => return Ok(Val::Scalar(vec![(ev.query_end - ev.query_start) as f64 / 1000.0; n])),
         "vector" => {
             let v = ev.eval_scalar(arg(c, 0)?, s)?;
-            return Ok(Val::Vector(vec![Ser { labels: Labels::new(), drop_name: false, pts: v.into_iter().map(Some).collect() }]));
+            return Ok(Val::Vector(vec![Ser {
+                labels: Labels::new(),
+                drop_name: false,
+                pts: v.into_iter().map(Some).collect(),
+            }]));
         }
         "scalar" => {
             let v = ev.eval_vector(arg(c, 0)?, s)?;
@@ -108,7 +112,15 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         "ln" => Some(f64::ln),
         "log2" => Some(f64::log2),
         "log10" => Some(f64::log10),
-        "sgn" => Some(|x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x }),
+        "sgn" => Some(|x: f64| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }),
         "sin" => Some(f64::sin),
         "cos" => Some(f64::cos),
         "tan" => Some(f64::tan),
@@ -190,7 +202,9 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         "minute" | "hour" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "month" | "year" => {
             let mut v = match c.args.args.first() {
                 Some(a) => ev.eval_vector(a, s)?,
-                None => vec![Ser { labels: Labels::new(), drop_name: false, pts: times().into_iter().map(Some).collect() }],
+                None => {
+                    vec![Ser { labels: Labels::new(), drop_name: false, pts: times().into_iter().map(Some).collect() }]
+                }
             };
             for ser in &mut v {
                 ser.drop_name = true;
@@ -219,8 +233,9 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             let repl = string_arg(ev, c, 2, s)?;
             let src = string_arg(ev, c, 3, s)?;
             let re_s = string_arg(ev, c, 4, s)?;
-            let re = regex::Regex::new(&format!("^(?s:{re_s})$"))
-                .map_err(|e| super::QueryError::Execution(format!("invalid regular expression in label_replace(): {e}")))?;
+            let re = regex::Regex::new(&format!("^(?s:{re_s})$")).map_err(|e| {
+                super::QueryError::Execution(format!("invalid regular expression in label_replace(): {e}"))
+            })?;
             if !valid_label_name(&dst) || ev.invalid_utf8.contains(&dst) {
                 return exec_err(format!("invalid destination label name in label_replace(): {dst}"));
             }
@@ -307,7 +322,8 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             let a = arg(c, 0)?;
             let v = ev.eval_vector(a, s)?;
             let labels = absent_labels(a);
-            let pts: Vec<Option<f64>> = (0..n).map(|i| (!v.iter().any(|x| x.pts[i].is_some())).then_some(1.0)).collect();
+            let pts: Vec<Option<f64>> =
+                (0..n).map(|i| (!v.iter().any(|x| x.pts[i].is_some())).then_some(1.0)).collect();
             Ok(Val::Vector(vec![Ser { labels, drop_name: false, pts }]))
         }
         "histogram_quantile" => histogram_quantile(ev, c, s),
@@ -681,7 +697,8 @@ fn histogram_fraction(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     let varg = arg(c, 2)?;
     let v = ev.eval_vector(varg, s)?;
     let g = bucket_groups(ev, &v, &varg.to_string());
-    let mut out: Vec<Ser> = g.labels.iter().map(|l| Ser { labels: l.clone(), drop_name: true, pts: vec![None; n] }).collect();
+    let mut out: Vec<Ser> =
+        g.labels.iter().map(|l| Ser { labels: l.clone(), drop_name: true, pts: vec![None; n] }).collect();
     let mut buckets: Vec<Vec<Bucket>> = (0..g.labels.len()).map(|_| Vec::new()).collect();
     for i in 0..n {
         for b in buckets.iter_mut() {
@@ -704,7 +721,8 @@ fn histogram_fraction(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
 
 /// Least-squares fit `(slope, intercept)` with x in seconds relative to `t0`.
 fn linear_regression(w: &[Sample], t0: i64) -> (f64, f64) {
-    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let init = w[0].v;
     let mut const_y = true;
     for (i, p) in w.iter().enumerate() {
@@ -736,7 +754,15 @@ fn linear_regression(w: &[Sample], t0: i64) -> (f64, f64) {
 
 /// `rate`/`increase`/`delta` with Prometheus's extrapolation. `correction` is
 /// the counter-reset correction inside the window.
-fn extrapolated_rate(w: &[Sample], correction: f64, range_start: i64, range_end: i64, range: i64, counter: bool, rate: bool) -> Option<f64> {
+fn extrapolated_rate(
+    w: &[Sample],
+    correction: f64,
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    counter: bool,
+    rate: bool,
+) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
@@ -776,7 +802,6 @@ fn over_time_quantile(q: f64, w: &[Sample]) -> f64 {
     let mut vals: Vec<f64> = w.iter().map(|p| p.v).collect();
     quantile(q, &mut vals)
 }
-
 
 /// Range functions, resolved once per call instead of per window.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -853,10 +878,29 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         "quantile_over_time" => (1, vec![0]),
         "predict_linear" => (0, vec![1]),
         "double_exponential_smoothing" | "holt_winters" => (0, vec![1, 2]),
-        "rate" | "irate" | "increase" | "delta" | "idelta" | "deriv" | "resets" | "changes" | "avg_over_time"
-        | "min_over_time" | "max_over_time" | "sum_over_time" | "count_over_time" | "stddev_over_time"
-        | "stdvar_over_time" | "last_over_time" | "first_over_time" | "present_over_time" | "absent_over_time"
-        | "mad_over_time" | "ts_of_last_over_time" | "ts_of_first_over_time" | "ts_of_max_over_time"
+        "rate"
+        | "irate"
+        | "increase"
+        | "delta"
+        | "idelta"
+        | "deriv"
+        | "resets"
+        | "changes"
+        | "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "present_over_time"
+        | "absent_over_time"
+        | "mad_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_max_over_time"
         | "ts_of_min_over_time" => (0, vec![]),
         other => return exec_err(format!("function {other}() is not supported")),
     };
@@ -958,9 +1002,10 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                     slope * scalars[0][i] + icpt
                 }),
                 F::Resets => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
-                F::Changes => Some(
-                    w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count() as f64,
-                ),
+                F::Changes => {
+                    Some(w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count()
+                        as f64)
+                }
                 F::AvgOverTime => {
                     let mut a = Avg::default();
                     for p in w {
@@ -1055,7 +1100,10 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     if let Some(mn) = non_counter {
         let needle = unwrap_parens(marg).to_string();
         let needle = needle.split(['{', '[']).next().unwrap_or("").to_string();
-        ev.info(&format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"), &needle);
+        ev.info(
+            &format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"),
+            &needle,
+        );
     }
     Ok(Val::Vector(out))
 }
@@ -1113,7 +1161,8 @@ fn info_fn(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         Some(_) => return exec_err("expected label selector as the second argument of info()"),
     }
     // Only negative name matchers: they narrow down the info metrics (`*_info`).
-    if !name_matchers.is_empty() && !name_matchers.iter().any(|m| matches!(m.kind, MatchKind::Equal | MatchKind::Regex)) {
+    if !name_matchers.is_empty() && !name_matchers.iter().any(|m| matches!(m.kind, MatchKind::Equal | MatchKind::Regex))
+    {
         let any_info = crate::tsdb::Matcher::new(MatchKind::Regex, METRIC_NAME, ".+_info")
             .map_err(|e| super::QueryError::Execution(e.to_string()))?;
         name_matchers.push(any_info);
@@ -1121,9 +1170,12 @@ fn info_fn(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     // Base series that are info series themselves pass through untouched.
     let ignored: Vec<bool> = base
         .iter()
-        .map(|b| !name_matchers.is_empty() && name_matchers.iter().all(|m| m.matches(b.labels.metric_name().unwrap_or(""))))
+        .map(|b| {
+            !name_matchers.is_empty() && name_matchers.iter().all(|m| m.matches(b.labels.metric_name().unwrap_or("")))
+        })
         .collect();
-    let has_id = base.iter().zip(&ignored).any(|(b, &ig)| !ig && IDENTIFYING_LABELS.iter().any(|l| b.labels.get(l).is_some()));
+    let has_id =
+        base.iter().zip(&ignored).any(|(b, &ig)| !ig && IDENTIFYING_LABELS.iter().any(|l| b.labels.get(l).is_some()));
     let refs: Vec<i64> = (0..n).map(|i| reference_time(ev, base_expr, s.t(i)).unwrap_or(s.t(i))).collect();
     let mut infos: Vec<crate::tsdb::Series> = Vec::new();
     if has_id {
@@ -1147,7 +1199,8 @@ fn info_fn(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     let mut info_names: Vec<String> = infos.iter().filter_map(|x| x.labels.metric_name().map(str::to_string)).collect();
     info_names.sort();
     info_names.dedup();
-    let info_sigs: Vec<Labels> = infos.iter().map(|x| id_sig(x.labels.metric_name().unwrap_or(""), &x.labels)).collect();
+    let info_sigs: Vec<Labels> =
+        infos.iter().map(|x| id_sig(x.labels.metric_name().unwrap_or(""), &x.labels)).collect();
     let all_match_empty = data_matchers.iter().all(|m| m.matches_empty());
     let mut out: Vec<Ser> = Vec::new();
     let mut index: std::collections::HashMap<(Labels, bool), usize> = std::collections::HashMap::new();

@@ -21,10 +21,10 @@
 //! Modules: `eval` (values, selectors, subqueries, driver), `binary`,
 //! `aggregate`, `functions`, `timeutil` (UTC calendar for the date functions).
 
-mod eval;
-mod functions;
 mod aggregate;
 mod binary;
+mod eval;
+mod functions;
 mod timeutil;
 
 use std::time::Duration;
@@ -69,7 +69,10 @@ const INLINE_DEPTH: usize = 24;
 /// Cheap upper bound on a query's tree depth from its text: brackets plus
 /// operator characters (string contents included, which only overestimates).
 fn text_depth_bound(query: &str) -> usize {
-    query.chars().filter(|c| matches!(c, '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!')).count()
+    query
+        .chars()
+        .filter(|c| matches!(c, '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!'))
+        .count()
         + query.split_whitespace().count()
 }
 
@@ -98,7 +101,10 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
 
 fn parse_here(query: &str) -> Result<Expr, ParseError> {
     if query.len() > MAX_QUERY_LEN {
-        return Err(ParseError { message: format!("query is too long ({} bytes, limit {MAX_QUERY_LEN})", query.len()), position: None });
+        return Err(ParseError {
+            message: format!("query is too long ({} bytes, limit {MAX_QUERY_LEN})", query.len()),
+            position: None,
+        });
     }
     let mut depth = 0usize;
     let mut binops = 0usize;
@@ -128,7 +134,10 @@ fn parse_here(query: &str) -> Result<Expr, ParseError> {
             '(' | '[' | '{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(ParseError { message: format!("query is nested too deeply (more than {MAX_NESTING} levels)"), position: Some(i) });
+                    return Err(ParseError {
+                        message: format!("query is nested too deeply (more than {MAX_NESTING} levels)"),
+                        position: Some(i),
+                    });
                 }
             }
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
@@ -146,7 +155,8 @@ fn parse_here(query: &str) -> Result<Expr, ParseError> {
     if words > 8 * MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query has too many terms".into(), position: None });
     }
-    let expr = promql_parser::parser::parse(query).map_err(|message| ParseError { position: guess_position(query, &message), message })?;
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|message| ParseError { position: guess_position(query, &message), message })?;
     if expr_depth(&expr, 0) > MAX_EXPR_DEPTH {
         return Err(ParseError { message: "query is nested too deeply".into(), position: None });
     }
@@ -358,7 +368,15 @@ impl Engine {
     /// Runs an already parsed expression; its printed form stands in for the
     /// query text (annotation positions). Printing recurses too, so it happens
     /// on the evaluation stack.
-    fn run_expr(&self, q: &dyn Querier, expr: &Expr, start: i64, end: i64, step: i64, instant: bool) -> Result<QueryResult, QueryError> {
+    fn run_expr(
+        &self,
+        q: &dyn Querier,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        instant: bool,
+    ) -> Result<QueryResult, QueryError> {
         let deep = expr_depth(expr, 0) > INLINE_DEPTH;
         with_stack(deep, || {
             let text = expr.to_string();
@@ -421,8 +439,11 @@ pub fn series_selector(selector: &str) -> Result<Vec<Vec<crate::tsdb::Matcher>>,
     let Expr::VectorSelector(vs) = parse(selector).map_err(SelectorError::Parse)? else {
         return Err(SelectorError::NotASelector(selector.to_string()));
     };
-    let groups =
-        if vs.matchers.or_matchers.is_empty() { vec![vs.matchers.matchers.clone()] } else { vs.matchers.or_matchers.clone() };
+    let groups = if vs.matchers.or_matchers.is_empty() {
+        vec![vs.matchers.matchers.clone()]
+    } else {
+        vs.matchers.or_matchers.clone()
+    };
     let mut sets = Vec::with_capacity(groups.len());
     for group in groups {
         let mut set: Vec<Matcher> = vs.name.iter().map(|n| Matcher::equal(METRIC_NAME, n.clone())).collect();
@@ -433,7 +454,9 @@ pub fn series_selector(selector: &str) -> Result<Vec<Vec<crate::tsdb::Matcher>>,
                 MatchOp::Re(_) => MatchKind::Regex,
                 MatchOp::NotRe(_) => MatchKind::NotRegex,
             };
-            set.push(Matcher::new(kind, m.name.clone(), m.value.clone()).map_err(|e| SelectorError::Regex(e.to_string()))?);
+            set.push(
+                Matcher::new(kind, m.name.clone(), m.value.clone()).map_err(|e| SelectorError::Regex(e.to_string()))?,
+            );
         }
         sets.push(set);
     }

@@ -110,7 +110,8 @@ fn rate_increase_irate_extrapolate_like_prometheus() {
     assert_eq!(r.len(), 1);
     assert!((r[0].1 - 10.0 / 60.0).abs() < 1e-9, "{r:?}");
     assert_eq!(r[0].0, r#"{instance="0", job="api"}"#);
-    let r = vector(e.instant_query(&s, r#"increase(http_requests_total{job="api",instance="0"}[5m])"#, 600_000).unwrap());
+    let r =
+        vector(e.instant_query(&s, r#"increase(http_requests_total{job="api",instance="0"}[5m])"#, 600_000).unwrap());
     assert!((r[0].1 - 50.0).abs() < 1e-9, "{r:?}");
     let r = vector(e.instant_query(&s, r#"irate(http_requests_total{job="api",instance="1"}[5m])"#, 600_000).unwrap());
     assert!((r[0].1 - 20.0 / 60.0).abs() < 1e-9);
@@ -307,17 +308,35 @@ fn timeout_and_time_functions() {
 #[test]
 fn generated_queries_never_panic() {
     let s = store(&[
-        (&[("__name__", "a"), ("x", "1")], 30_000, &[Some(1.0), Some(f64::NAN), None, Some(STALE_NAN), Some(-3.0), Some(f64::INFINITY), Some(2.0)]),
+        (
+            &[("__name__", "a"), ("x", "1")],
+            30_000,
+            &[Some(1.0), Some(f64::NAN), None, Some(STALE_NAN), Some(-3.0), Some(f64::INFINITY), Some(2.0)],
+        ),
         (&[("__name__", "a"), ("x", "2")], 30_000, &[Some(0.0), Some(0.0), Some(5.0)]),
         (&[("__name__", "b_bucket"), ("le", "0.5")], 30_000, &[Some(1.0), Some(2.0), Some(1.0)]),
         (&[("__name__", "b_bucket"), ("le", "+Inf")], 30_000, &[Some(2.0), Some(2.0), Some(f64::NAN)]),
     ]);
-    let vecs = ["a", "a{x=\"1\"}", "b_bucket", "-a", "(a > 1)", "sum(a)", "vector(1)", "absent(z)", "a @ 60", "a offset -1m"];
+    let vecs =
+        ["a", "a{x=\"1\"}", "b_bucket", "-a", "(a > 1)", "sum(a)", "vector(1)", "absent(z)", "a @ 60", "a offset -1m"];
     let ranges = ["a[1m]", "a[5m:30s]", "b_bucket[2m]", "a[10s]", "sum(a)[3m:1m] offset 1m"];
     let funcs_v = ["abs", "ceil", "sqrt", "ln", "sgn", "timestamp", "sort", "sort_desc", "scalar", "hour", "absent"];
     let funcs_r = [
-        "rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes", "avg_over_time", "stddev_over_time",
-        "mad_over_time", "ts_of_max_over_time", "absent_over_time", "present_over_time", "last_over_time",
+        "rate",
+        "irate",
+        "increase",
+        "delta",
+        "idelta",
+        "deriv",
+        "resets",
+        "changes",
+        "avg_over_time",
+        "stddev_over_time",
+        "mad_over_time",
+        "ts_of_max_over_time",
+        "absent_over_time",
+        "present_over_time",
+        "last_over_time",
     ];
     let aggs = ["sum", "avg", "min", "max", "count", "stddev", "group"];
     let mut queries: Vec<String> = Vec::new();
@@ -379,7 +398,10 @@ fn generated_queries_never_panic() {
                 Err(err) => panic!("{q} at {t}: instant failed ({err}) but range succeeded"),
             };
             let same = inst.len() == from_range.len()
-                && inst.iter().zip(&from_range).all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())));
+                && inst
+                    .iter()
+                    .zip(&from_range)
+                    .all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())));
             assert!(same, "{q} at {t}: instant {inst:?} != range {from_range:?}");
         }
     }
@@ -453,7 +475,11 @@ fn info_adds_target_info_labels() {
     let s = store(&[
         (&[("__name__", "up"), ("instance", "a"), ("job", "j")], 60_000, &[Some(1.0), Some(1.0)]),
         (&[("__name__", "up"), ("instance", "b"), ("job", "j")], 60_000, &[Some(0.0), Some(0.0)]),
-        (&[("__name__", "target_info"), ("instance", "a"), ("job", "j"), ("region", "eu")], 60_000, &[Some(1.0), Some(1.0)]),
+        (
+            &[("__name__", "target_info"), ("instance", "a"), ("job", "j"), ("region", "eu")],
+            60_000,
+            &[Some(1.0), Some(1.0)],
+        ),
     ]);
     let e = engine();
     let r = vector(e.instant_query(&s, "info(up)", 60_000).unwrap());
@@ -485,5 +511,8 @@ fn sparse_steps_read_only_their_windows() {
     let Value::Matrix(m) = r.value else { panic!("matrix expected") };
     assert_eq!(m[0].samples[0].v, 240.0);
     // Overlapping windows are one read: the whole month does not fit.
-    assert!(matches!(e.range_query(&s, "rate(c_total[2h])", 3_600_000, end, 3_600_000), Err(QueryError::TooManySamples)));
+    assert!(matches!(
+        e.range_query(&s, "rate(c_total[2h])", 3_600_000, end, 3_600_000),
+        Err(QueryError::TooManySamples)
+    ));
 }

@@ -19,9 +19,7 @@ pub struct AlertmanagerTarget {
 /// `scheme`, `path_prefix`, `timeout`) from the raw `alerting` section, plus
 /// `alert_relabel_configs`-free `alerting`. Unsupported service discoveries
 /// are reported as errors naming them.
-pub fn targets_from_config(
-    alerting: Option<&serde_yaml_ng::Value>,
-) -> Result<Vec<AlertmanagerTarget>, String> {
+pub fn targets_from_config(alerting: Option<&serde_yaml_ng::Value>) -> Result<Vec<AlertmanagerTarget>, String> {
     let mut out = Vec::new();
     let Some(alerting) = alerting else {
         return Ok(out);
@@ -35,42 +33,27 @@ pub fn targets_from_config(
     for (i, am) in ams.iter().enumerate() {
         let scheme = am.get("scheme").and_then(|v| v.as_str()).unwrap_or("http");
         if scheme != "http" && scheme != "https" {
-            return Err(format!(
-                "alerting.alertmanagers[{i}].scheme: {scheme:?} is not http or https"
-            ));
+            return Err(format!("alerting.alertmanagers[{i}].scheme: {scheme:?} is not http or https"));
         }
         if let Some(v) = am.get("api_version").and_then(|v| v.as_str()) {
             if v != "v2" {
-                return Err(format!(
-                    "alerting.alertmanagers[{i}].api_version: only v2 is supported, got {v:?}"
-                ));
+                return Err(format!("alerting.alertmanagers[{i}].api_version: only v2 is supported, got {v:?}"));
             }
         }
-        let prefix = am
-            .get("path_prefix")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .trim_end_matches('/');
+        let prefix = am.get("path_prefix").and_then(|v| v.as_str()).unwrap_or("").trim_end_matches('/');
         let timeout = match am.get("timeout").and_then(|v| v.as_str()) {
-            Some(t) => crate::config::parse_duration(t)
-                .map_err(|e| format!("alerting.alertmanagers[{i}].timeout: {e}"))?,
+            Some(t) => {
+                crate::config::parse_duration(t).map_err(|e| format!("alerting.alertmanagers[{i}].timeout: {e}"))?
+            }
             None => Duration::from_secs(10),
         };
         let Some(statics) = am.get("static_configs").and_then(|v| v.as_sequence()) else {
             continue;
         };
         for sc in statics {
-            for t in sc
-                .get("targets")
-                .and_then(|v| v.as_sequence())
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-            {
+            for t in sc.get("targets").and_then(|v| v.as_sequence()).map(Vec::as_slice).unwrap_or(&[]) {
                 let Some(host) = t.as_str() else { continue };
-                out.push(AlertmanagerTarget {
-                    url: format!("{scheme}://{host}{prefix}/api/v2/alerts"),
-                    timeout,
-                });
+                out.push(AlertmanagerTarget { url: format!("{scheme}://{host}{prefix}/api/v2/alerts"), timeout });
             }
         }
     }
@@ -84,11 +67,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 fn labels_json(l: &Labels) -> serde_json::Value {
-    serde_json::Value::Object(
-        l.iter()
-            .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
-            .collect(),
-    )
+    serde_json::Value::Object(l.iter().map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone()))).collect())
 }
 
 /// The body of `POST /api/v2/alerts`, as Prometheus sends it.
@@ -120,17 +99,10 @@ impl AlertmanagerSink {
     /// A sink for `targets`; must be created inside a tokio runtime.
     pub fn new(targets: Vec<AlertmanagerTarget>) -> Result<Self, String> {
         crate::scrape::ensure_crypto_provider();
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| "Alertmanager sink needs a tokio runtime".to_string())?;
-        Ok(AlertmanagerSink {
-            targets,
-            client,
-            handle,
-        })
+        let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+        let handle =
+            tokio::runtime::Handle::try_current().map_err(|_| "Alertmanager sink needs a tokio runtime".to_string())?;
+        Ok(AlertmanagerSink { targets, client, handle })
     }
 }
 
@@ -192,8 +164,7 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].url, "https://a:9093/am/api/v2/alerts");
         assert_eq!(t[1].timeout, Duration::from_secs(5));
-        let bad: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str("alertmanagers:\n- api_version: v1\n").unwrap();
+        let bad: serde_yaml_ng::Value = serde_yaml_ng::from_str("alertmanagers:\n- api_version: v1\n").unwrap();
         assert!(targets_from_config(Some(&bad)).is_err());
         assert!(targets_from_config(None).unwrap().is_empty());
     }

@@ -21,9 +21,7 @@ pub struct RulesFilter {
 
 impl RulesFilter {
     /// Reads the filter from query pairs; errors name the bad parameter.
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, String> {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
         let mut f = RulesFilter::default();
         for (k, v) in pairs {
             match k {
@@ -32,11 +30,7 @@ impl RulesFilter {
                         "alert" => Some(RuleKind::Alerting),
                         "record" => Some(RuleKind::Recording),
                         "" => None,
-                        other => {
-                            return Err(format!(
-                                "invalid parameter \"type\": not supported value {other:?}"
-                            ))
-                        }
+                        other => return Err(format!("invalid parameter \"type\": not supported value {other:?}")),
                     }
                 }
                 "rule_name[]" => f.rule_names.push(v.to_string()),
@@ -47,9 +41,7 @@ impl RulesFilter {
                         "true" | "1" => true,
                         "false" | "0" | "" => false,
                         other => {
-                            return Err(format!(
-                                "invalid parameter \"exclude_alerts\": {other:?} is not a boolean"
-                            ))
+                            return Err(format!("invalid parameter \"exclude_alerts\": {other:?} is not a boolean"))
                         }
                     }
                 }
@@ -61,19 +53,11 @@ impl RulesFilter {
 }
 
 fn labels_obj(l: &Labels) -> Value {
-    Value::Object(
-        l.iter()
-            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
-            .collect(),
-    )
+    Value::Object(l.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect())
 }
 
 fn map_obj(m: &std::collections::BTreeMap<String, String>) -> Value {
-    Value::Object(
-        m.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
+    Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
 /// RFC 3339 with nanosecond-style precision as Go prints it.
@@ -89,11 +73,7 @@ pub fn value_string(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     let s = format!("{v:e}");
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
@@ -117,11 +97,7 @@ pub fn alert_json(a: &ActiveAlert) -> Value {
 
 fn rule_json(r: &Rule, exclude_alerts: bool) -> Value {
     let mut m = Map::new();
-    let active: Vec<&ActiveAlert> = r
-        .active
-        .values()
-        .filter(|a| a.state != AlertState::Inactive)
-        .collect();
+    let active: Vec<&ActiveAlert> = r.active.values().filter(|a| a.state != AlertState::Inactive).collect();
     if r.def.kind == RuleKind::Alerting {
         m.insert("state".into(), json!(r.state().as_str()));
     }
@@ -129,19 +105,13 @@ fn rule_json(r: &Rule, exclude_alerts: bool) -> Value {
     m.insert("query".into(), json!(r.def.expr.trim_end()));
     if r.def.kind == RuleKind::Alerting {
         m.insert("duration".into(), json!(r.def.for_.as_secs_f64()));
-        m.insert(
-            "keepFiringFor".into(),
-            json!(r.def.keep_firing_for.as_secs_f64()),
-        );
+        m.insert("keepFiringFor".into(), json!(r.def.keep_firing_for.as_secs_f64()));
     }
     m.insert("labels".into(), map_obj(&r.def.labels));
     if r.def.kind == RuleKind::Alerting {
         m.insert("annotations".into(), map_obj(&r.def.annotations));
         if !exclude_alerts {
-            m.insert(
-                "alerts".into(),
-                Value::Array(active.iter().map(|a| alert_json(a)).collect()),
-            );
+            m.insert("alerts".into(), Value::Array(active.iter().map(|a| alert_json(a)).collect()));
         }
     }
     m.insert("health".into(), json!(r.status.health.as_str()));
@@ -151,19 +121,9 @@ fn rule_json(r: &Rule, exclude_alerts: bool) -> Value {
     m.insert("evaluationTime".into(), json!(r.status.evaluation_seconds));
     m.insert(
         "lastEvaluation".into(),
-        json!(r
-            .status
-            .last_evaluation
-            .map_or("0001-01-01T00:00:00Z".to_string(), rfc3339)),
+        json!(r.status.last_evaluation.map_or("0001-01-01T00:00:00Z".to_string(), rfc3339)),
     );
-    m.insert(
-        "type".into(),
-        json!(if r.def.kind == RuleKind::Alerting {
-            "alerting"
-        } else {
-            "recording"
-        }),
-    );
+    m.insert("type".into(), json!(if r.def.kind == RuleKind::Alerting { "alerting" } else { "recording" }));
     Value::Object(m)
 }
 
@@ -238,12 +198,7 @@ mod tests {
         assert_eq!(value_string(1.0), "1e+00");
         assert_eq!(value_string(0.5), "5e-01");
         assert_eq!(value_string(1234.0), "1.234e+03");
-        let f = RulesFilter::from_pairs([
-            ("type", "alert"),
-            ("rule_name[]", "A"),
-            ("exclude_alerts", "true"),
-        ])
-        .unwrap();
+        let f = RulesFilter::from_pairs([("type", "alert"), ("rule_name[]", "A"), ("exclude_alerts", "true")]).unwrap();
         assert_eq!(f.kind, Some(RuleKind::Alerting));
         assert_eq!(f.rule_names, vec!["A"]);
         assert!(f.exclude_alerts);

@@ -110,17 +110,9 @@ pub fn load_rule_file(path: &Path, scheme: NameValidation) -> Result<RuleFile, R
 }
 
 /// Parses and validates rule-file text; `path` names it in errors.
-pub fn parse_rule_file(
-    src: &str,
-    path: &Path,
-    scheme: NameValidation,
-) -> Result<RuleFile, RuleFileError> {
-    let fail = |errors: Vec<String>| RuleFileError {
-        file: path.to_path_buf(),
-        errors,
-    };
-    let root = yaml::parse(src)
-        .map_err(|e| fail(vec![format!("yaml: line {}: {}", e.line, e.message)]))?;
+pub fn parse_rule_file(src: &str, path: &Path, scheme: NameValidation) -> Result<RuleFile, RuleFileError> {
+    let fail = |errors: Vec<String>| RuleFileError { file: path.to_path_buf(), errors };
+    let root = yaml::parse(src).map_err(|e| fail(vec![format!("yaml: line {}: {}", e.line, e.message)]))?;
     // Pass 1: shapes, like yaml.v3's KnownFields decoding.
     let mut shape = Vec::new();
     let raw = decode_groups(&root, &mut shape);
@@ -138,16 +130,10 @@ pub fn parse_rule_file(
     let mut groups = Vec::new();
     for g in raw {
         if g.name.text.is_empty() {
-            errs.push(format!(
-                "{}:{}: Groupname must not be empty",
-                g.pos.0, g.pos.1
-            ));
+            errs.push(format!("{}:{}: Groupname must not be empty", g.pos.0, g.pos.1));
         }
         if !seen.insert(g.name.text.clone()) {
-            errs.push(format!(
-                "{}:{}: groupname: {:?} is repeated in the same file",
-                g.pos.0, g.pos.1, g.name.text
-            ));
+            errs.push(format!("{}:{}: groupname: {:?} is repeated in the same file", g.pos.0, g.pos.1, g.name.text));
         }
         for (k, v) in &g.labels {
             if !valid_label_name(k, scheme) || k == "__name__" {
@@ -157,25 +143,12 @@ pub fn parse_rule_file(
         }
         let mut rules = Vec::new();
         for (i, r) in g.rules.iter().enumerate() {
-            let rule_name = if !r.alert.text.is_empty() {
-                &r.alert.text
-            } else {
-                &r.record.text
-            };
+            let rule_name = if !r.alert.text.is_empty() { &r.alert.text } else { &r.record.text };
             for (pos, e) in validate_rule(r, scheme) {
                 let prefix = pos.map(|p| format!("{p}: ")).unwrap_or_default();
-                errs.push(format!(
-                    "{prefix}group {:?}, rule {}, {:?}: {e}",
-                    g.name.text,
-                    i + 1,
-                    rule_name
-                ));
+                errs.push(format!("{prefix}group {:?}, rule {}, {:?}: {e}", g.name.text, i + 1, rule_name));
             }
-            let kind = if r.record.text.is_empty() {
-                RuleKind::Alerting
-            } else {
-                RuleKind::Recording
-            };
+            let kind = if r.record.text.is_empty() { RuleKind::Alerting } else { RuleKind::Recording };
             let mut labels = g.labels.clone();
             labels.extend(r.labels.clone());
             rules.push(RuleDef {
@@ -203,10 +176,7 @@ pub fn parse_rule_file(
     if !errs.is_empty() {
         return Err(fail(errs));
     }
-    Ok(RuleFile {
-        path: path.to_path_buf(),
-        groups,
-    })
+    Ok(RuleFile { path: path.to_path_buf(), groups })
 }
 
 /// A scalar with its position (0:0 when absent, as yaml.v3's zero Node).
@@ -247,38 +217,23 @@ struct RawRule {
 }
 
 /// Checks that `node` is a mapping, reporting unknown and repeated keys.
-fn fields<'a>(
-    node: &'a Node,
-    known: &[&str],
-    ty: &str,
-    errs: &mut Vec<String>,
-) -> Vec<(&'a str, &'a Node)> {
+fn fields<'a>(node: &'a Node, known: &[&str], ty: &str, errs: &mut Vec<String>) -> Vec<(&'a str, &'a Node)> {
     let mut out: Vec<(&str, &Node)> = Vec::new();
     if node.is_null() {
         return out;
     }
     let Kind::Map(entries) = &node.kind else {
-        errs.push(format!(
-            "line {}: cannot unmarshal {} into {ty}",
-            node.line,
-            node.type_name()
-        ));
+        errs.push(format!("line {}: cannot unmarshal {} into {ty}", node.line, node.type_name()));
         return out;
     };
     for (k, v) in entries {
         let key = k.text().unwrap_or("");
         if let Some((_, prev)) = out.iter().find(|(n, _)| *n == key) {
-            errs.push(format!(
-                "line {}: mapping key {key:?} already defined at line {}",
-                k.line, prev.line
-            ));
+            errs.push(format!("line {}: mapping key {key:?} already defined at line {}", k.line, prev.line));
             continue;
         }
         if !known.contains(&key) {
-            errs.push(format!(
-                "line {}: field {key} not found in type {ty}",
-                k.line
-            ));
+            errs.push(format!("line {}: field {key} not found in type {ty}", k.line));
             continue;
         }
         out.push((key, v));
@@ -288,17 +243,11 @@ fn fields<'a>(
 
 fn scalar(node: &Node, errs: &mut Vec<String>) -> Pos {
     match &node.kind {
-        Kind::Scalar { text, null, .. } => Pos {
-            text: if *null { String::new() } else { text.clone() },
-            line: node.line,
-            col: node.col,
-        },
+        Kind::Scalar { text, null, .. } => {
+            Pos { text: if *null { String::new() } else { text.clone() }, line: node.line, col: node.col }
+        }
         _ => {
-            errs.push(format!(
-                "line {}: cannot unmarshal {} into string",
-                node.line,
-                node.type_name()
-            ));
+            errs.push(format!("line {}: cannot unmarshal {} into string", node.line, node.type_name()));
             Pos::default()
         }
     }
@@ -324,20 +273,13 @@ fn string_map(node: &Node, errs: &mut Vec<String>) -> BTreeMap<String, String> {
         return out;
     }
     let Kind::Map(entries) = &node.kind else {
-        errs.push(format!(
-            "line {}: cannot unmarshal {} into map[string]string",
-            node.line,
-            node.type_name()
-        ));
+        errs.push(format!("line {}: cannot unmarshal {} into map[string]string", node.line, node.type_name()));
         return out;
     };
     for (k, v) in entries {
         let key = scalar(k, errs).text;
         if out.contains_key(&key) {
-            errs.push(format!(
-                "line {}: mapping key {key:?} already defined",
-                k.line
-            ));
+            errs.push(format!("line {}: mapping key {key:?} already defined", k.line));
         }
         out.insert(key, scalar(v, errs).text);
     }
@@ -351,11 +293,7 @@ fn decode_groups(root: &Node, errs: &mut Vec<String>) -> Vec<RawGroup> {
             continue;
         }
         let Kind::Seq(items) = &v.kind else {
-            errs.push(format!(
-                "line {}: cannot unmarshal {} into []rulefmt.RuleGroup",
-                v.line,
-                v.type_name()
-            ));
+            errs.push(format!("line {}: cannot unmarshal {} into []rulefmt.RuleGroup", v.line, v.type_name()));
             continue;
         };
         for g in items {
@@ -366,18 +304,8 @@ fn decode_groups(root: &Node, errs: &mut Vec<String>) -> Vec<RawGroup> {
 }
 
 fn decode_group(g: &Node, errs: &mut Vec<String>) -> RawGroup {
-    let mut out = RawGroup {
-        pos: (g.line, g.col),
-        ..Default::default()
-    };
-    let known = [
-        "name",
-        "interval",
-        "query_offset",
-        "limit",
-        "rules",
-        "labels",
-    ];
+    let mut out = RawGroup { pos: (g.line, g.col), ..Default::default() };
+    let known = ["name", "interval", "query_offset", "limit", "rules", "labels"];
     for (k, v) in fields(g, &known, "rulefmt.RuleGroup", errs) {
         match k {
             "name" => out.name = scalar(v, errs),
@@ -388,10 +316,7 @@ fn decode_group(g: &Node, errs: &mut Vec<String>) -> RawGroup {
                 match p.text.parse::<i64>() {
                     Ok(n) => out.limit = n.max(0) as usize,
                     Err(_) if p.text.is_empty() => {}
-                    Err(_) => errs.push(format!(
-                        "line {}: cannot unmarshal !!str `{}` into int",
-                        v.line, p.text
-                    )),
+                    Err(_) => errs.push(format!("line {}: cannot unmarshal !!str `{}` into int", v.line, p.text)),
                 }
             }
             "labels" => out.labels = string_map(v, errs),
@@ -400,11 +325,7 @@ fn decode_group(g: &Node, errs: &mut Vec<String>) -> RawGroup {
                     continue;
                 }
                 let Kind::Seq(items) = &v.kind else {
-                    errs.push(format!(
-                        "line {}: cannot unmarshal {} into []rulefmt.RuleNode",
-                        v.line,
-                        v.type_name()
-                    ));
+                    errs.push(format!("line {}: cannot unmarshal {} into []rulefmt.RuleNode", v.line, v.type_name()));
                     continue;
                 };
                 for r in items {
@@ -418,19 +339,8 @@ fn decode_group(g: &Node, errs: &mut Vec<String>) -> RawGroup {
 }
 
 fn decode_rule(r: &Node, errs: &mut Vec<String>) -> RawRule {
-    let mut out = RawRule {
-        line: r.line,
-        ..Default::default()
-    };
-    let known = [
-        "record",
-        "alert",
-        "expr",
-        "for",
-        "keep_firing_for",
-        "labels",
-        "annotations",
-    ];
+    let mut out = RawRule { line: r.line, ..Default::default() };
+    let known = ["record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"];
     for (k, v) in fields(r, &known, "rulefmt.RuleNode", errs) {
         match k {
             "record" => out.record = scalar(v, errs),
@@ -476,16 +386,10 @@ fn validate_rule(r: &RawRule, scheme: NameValidation) -> Vec<(Option<String>, St
         ));
     }
     if r.record.text.is_empty() && r.alert.text.is_empty() {
-        out.push((
-            Some(r.record.to_string()),
-            "one of 'record' or 'alert' must be set".to_string(),
-        ));
+        out.push((Some(r.record.to_string()), "one of 'record' or 'alert' must be set".to_string()));
     }
     if r.expr.text.is_empty() {
-        out.push((
-            Some(r.expr.to_string()),
-            "field 'expr' must be set in rule".to_string(),
-        ));
+        out.push((Some(r.expr.to_string()), "field 'expr' must be set in rule".to_string()));
     } else if let Err(e) = crate::promql::parse(&r.expr.text) {
         // Prometheus words it `1:6: parse error: ...`.
         let msg = match e.position {
@@ -493,43 +397,25 @@ fn validate_rule(r: &RawRule, scheme: NameValidation) -> Vec<(Option<String>, St
             None if e.message.contains("parse error") => e.message.clone(),
             None => format!("parse error: {}", e.message),
         };
-        out.push((
-            Some(r.expr.to_string()),
-            format!("could not parse expression: {msg}"),
-        ));
+        out.push((Some(r.expr.to_string()), format!("could not parse expression: {msg}")));
     }
     if !r.record.text.is_empty() {
         let at = Some(r.record.to_string());
         if !r.annotations.is_empty() {
-            out.push((
-                at.clone(),
-                "invalid field 'annotations' in recording rule".to_string(),
-            ));
+            out.push((at.clone(), "invalid field 'annotations' in recording rule".to_string()));
         }
         if r.for_.is_some_and(|d| !d.is_zero()) {
-            out.push((
-                at.clone(),
-                "invalid field 'for' in recording rule".to_string(),
-            ));
+            out.push((at.clone(), "invalid field 'for' in recording rule".to_string()));
         }
         if r.keep_firing_for.is_some_and(|d| !d.is_zero()) {
-            out.push((
-                at.clone(),
-                "invalid field 'keep_firing_for' in recording rule".to_string(),
-            ));
+            out.push((at.clone(), "invalid field 'keep_firing_for' in recording rule".to_string()));
         }
         if !valid_metric_name(&r.record.text, scheme) {
-            out.push((
-                at.clone(),
-                format!("invalid recording rule name: {}", r.record.text),
-            ));
+            out.push((at.clone(), format!("invalid recording rule name: {}", r.record.text)));
         } else if r.record.text.contains('{') || r.record.text.contains('}') {
             out.push((
                 at,
-                format!(
-                    "braces present in the recording rule name; should it be in expr?: {}",
-                    r.record.text
-                ),
+                format!("braces present in the recording rule name; should it be in expr?: {}", r.record.text),
             ));
         }
     }
@@ -562,10 +448,8 @@ fn validate_rule(r: &RawRule, scheme: NameValidation) -> Vec<(Option<String>, St
 /// Rules that appear more than once with the same name and labels
 /// (promtool's duplicate-rules lint): (name, labels) of each, once.
 pub fn duplicate_rules(groups: &[GroupDef]) -> Vec<(String, BTreeMap<String, String>)> {
-    let mut all: Vec<(String, BTreeMap<String, String>)> = groups
-        .iter()
-        .flat_map(|g| g.rules.iter().map(|r| (r.name.clone(), r.labels.clone())))
-        .collect();
+    let mut all: Vec<(String, BTreeMap<String, String>)> =
+        groups.iter().flat_map(|g| g.rules.iter().map(|r| (r.name.clone(), r.labels.clone()))).collect();
     all.sort();
     let mut dups: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     for w in all.windows(2) {
@@ -581,11 +465,7 @@ pub fn duplicate_rules(groups: &[GroupDef]) -> Vec<(String, BTreeMap<String, Str
 pub fn expand_rule_files(patterns: &[String], base_dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in patterns {
-        let full = if Path::new(p).is_absolute() {
-            PathBuf::from(p)
-        } else {
-            base_dir.join(p)
-        };
+        let full = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base_dir.join(p) };
         let text = full.to_string_lossy().to_string();
         let paths = glob::glob(&text).map_err(|e| format!("rule_files: bad pattern {p:?}: {e}"))?;
         let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
@@ -653,17 +533,15 @@ mod tests {
         assert_eq!(g.rules[0].labels.get("team").map(String::as_str), Some("a"));
         assert_eq!(g.rules[1].for_, Duration::from_secs(300));
         assert_eq!(g.rules[1].keep_firing_for, Duration::from_secs(60));
-        assert_eq!(
-            g.rules[1].labels.get("severity").map(String::as_str),
-            Some("page")
-        );
+        assert_eq!(g.rules[1].labels.get("severity").map(String::as_str), Some("page"));
         assert_eq!(g.rules[1].line, 9);
     }
 
     #[test]
     fn errors_read_like_promtool() {
         assert_eq!(
-            parse("groups:\n  - name: yolo\n    rules:\n      - record: Hi\n        alert: Hello\n        expr: 1\n").unwrap_err(),
+            parse("groups:\n  - name: yolo\n    rules:\n      - record: Hi\n        alert: Hello\n        expr: 1\n")
+                .unwrap_err(),
             vec!["4:17: 5:16: group \"yolo\", rule 1, \"Hello\": only one of 'record' and 'alert' must be set"]
         );
         assert_eq!(
@@ -671,38 +549,30 @@ mod tests {
             vec!["3:5: groupname: \"yolo\" is repeated in the same file"]
         );
         assert_eq!(
-            parse("groups:\n  - name: yolo\n    rules:\n      - alert: A\n        expr: 1\n        annotation: {}\n").unwrap_err(),
+            parse("groups:\n  - name: yolo\n    rules:\n      - alert: A\n        expr: 1\n        annotation: {}\n")
+                .unwrap_err(),
             vec!["yaml: unmarshal errors:\n  line 6: field annotation not found in type rulefmt.RuleNode"]
         );
+        let e =
+            parse("groups:\n  - name: yolo\n    rules:\n      - record: yolo\n        expr: rate(hi)\n").unwrap_err();
+        assert!(e[0].starts_with("5:15: group \"yolo\", rule 1, \"yolo\": could not parse expression: "), "{e:?}");
         let e = parse(
-            "groups:\n  - name: yolo\n    rules:\n      - record: yolo\n        expr: rate(hi)\n",
+            "groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up\n    annotations:\n      s: '{{ $label.x }}'\n",
         )
         .unwrap_err();
-        assert!(
-            e[0].starts_with(
-                "5:15: group \"yolo\", rule 1, \"yolo\": could not parse expression: "
-            ),
-            "{e:?}"
-        );
-        let e = parse("groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up\n    annotations:\n      s: '{{ $label.x }}'\n").unwrap_err();
-        assert_eq!(e, vec!["group \"g\", rule 1, \"X\": annotation \"s\": template: __alert_X:1: undefined variable \"$label\""]);
-        let e = parse("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    for: 1m\n")
-            .unwrap_err();
         assert_eq!(
             e,
-            vec!["4:13: group \"g\", rule 1, \"r\": invalid field 'for' in recording rule"]
+            vec!["group \"g\", rule 1, \"X\": annotation \"s\": template: __alert_X:1: undefined variable \"$label\""]
         );
-        assert!(
-            parse("groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up\n    for: 5x\n")
-                .is_err()
-        );
+        let e = parse("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    for: 1m\n").unwrap_err();
+        assert_eq!(e, vec!["4:13: group \"g\", rule 1, \"r\": invalid field 'for' in recording rule"]);
+        assert!(parse("groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up\n    for: 5x\n").is_err());
         assert!(parse("groups: [").is_err());
     }
 
     #[test]
     fn legacy_names_are_stricter() {
-        let src =
-            "groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up\n    labels: {a-b: c}\n";
+        let src = "groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up\n    labels: {a-b: c}\n";
         assert!(parse(src).is_ok());
         assert!(parse_rule_file(src, Path::new("f"), NameValidation::Legacy).is_err());
     }
@@ -711,9 +581,6 @@ mod tests {
     fn duplicates_are_found_once() {
         let src = "groups:\n- name: a\n  rules:\n  - record: r\n    expr: up\n  - record: r\n    expr: up\n- name: b\n  rules:\n  - record: r\n    expr: up\n  - record: s\n    expr: up\n";
         let f = parse(src).unwrap();
-        assert_eq!(
-            duplicate_rules(&f.groups),
-            vec![("r".to_string(), BTreeMap::new())]
-        );
+        assert_eq!(duplicate_rules(&f.groups), vec![("r".to_string(), BTreeMap::new())]);
     }
 }

@@ -127,12 +127,7 @@ pub struct RuleStatus {
 
 impl Default for RuleStatus {
     fn default() -> Self {
-        RuleStatus {
-            health: Health::Unknown,
-            last_error: None,
-            last_evaluation: None,
-            evaluation_seconds: 0.0,
-        }
+        RuleStatus { health: Health::Unknown, last_error: None, last_evaluation: None, evaluation_seconds: 0.0 }
     }
 }
 
@@ -220,19 +215,11 @@ impl Group {
     /// Builds a group from its definition; `default_interval_ms` applies when
     /// the group has none.
     pub fn new(def: &GroupDef, default_interval_ms: i64) -> Result<Group, String> {
-        let rules = def
-            .rules
-            .iter()
-            .cloned()
-            .map(Rule::new)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rules = def.rules.iter().cloned().map(Rule::new).collect::<Result<Vec<_>, _>>()?;
         Ok(Group {
             name: def.name.clone(),
             file: def.file.clone(),
-            interval_ms: def
-                .interval
-                .map_or(default_interval_ms, |d| d.as_millis() as i64)
-                .max(1),
+            interval_ms: def.interval.map_or(default_interval_ms, |d| d.as_millis() as i64).max(1),
             query_offset_ms: def.query_offset.map_or(0, |d| d.as_millis() as i64),
             limit: def.limit,
             rules,
@@ -342,13 +329,7 @@ impl Group {
     /// Restores `active_at` of pending alerts from ALERTS_FOR_STATE after a
     /// restart, like Prometheus: only rules whose `for` is at least
     /// `grace_ms`, looking back at most `outage_tolerance_ms`.
-    pub fn restore_for_state(
-        &mut self,
-        q: &dyn Querier,
-        ts_ms: i64,
-        outage_tolerance_ms: i64,
-        grace_ms: i64,
-    ) {
+    pub fn restore_for_state(&mut self, q: &dyn Querier, ts_ms: i64, outage_tolerance_ms: i64, grace_ms: i64) {
         let mint = ts_ms - outage_tolerance_ms;
         for rule in &mut self.rules {
             if rule.def.kind != RuleKind::Alerting {
@@ -368,13 +349,7 @@ impl Group {
                     let Some(last) = series
                         .iter()
                         .filter(|s| s.labels == want)
-                        .filter_map(|s| {
-                            s.samples
-                                .iter()
-                                .rev()
-                                .find(|x| !crate::tsdb::is_stale_nan(x.v))
-                                .copied()
-                        })
+                        .filter_map(|s| s.samples.iter().rev().find(|x| !crate::tsdb::is_stale_nan(x.v)).copied())
                         .next()
                     else {
                         continue;
@@ -401,18 +376,13 @@ impl Group {
 
     /// All alerts of all rules (for the API).
     pub fn alerts(&self) -> impl Iterator<Item = (&Rule, &ActiveAlert)> {
-        self.rules
-            .iter()
-            .flat_map(|r| r.active.values().map(move |a| (r, a)))
+        self.rules.iter().flat_map(|r| r.active.values().map(move |a| (r, a)))
     }
 }
 
 /// Turns a query result into (labels, value) samples.
 fn query_vector(ctx: &EvalContext, expr: &Expr, ts: i64) -> Result<Vec<(Labels, f64)>, String> {
-    let res = ctx
-        .engine
-        .instant_query_expr(ctx.storage.as_ref(), expr, ts)
-        .map_err(|e| e.to_string())?;
+    let res = ctx.engine.instant_query_expr(ctx.storage.as_ref(), expr, ts).map_err(|e| e.to_string())?;
     match res.value {
         Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
         Value::Scalar { v, .. } => Ok(vec![(Labels::new(), v)]),
@@ -420,12 +390,7 @@ fn query_vector(ctx: &EvalContext, expr: &Expr, ts: i64) -> Result<Vec<(Labels, 
     }
 }
 
-fn eval_recording(
-    rule: &mut Rule,
-    ctx: &EvalContext,
-    ts: i64,
-    limit: usize,
-) -> Result<Vec<(Labels, f64)>, String> {
+fn eval_recording(rule: &mut Rule, ctx: &EvalContext, ts: i64, limit: usize) -> Result<Vec<(Labels, f64)>, String> {
     let v = query_vector(ctx, &rule.expr, ts)?;
     let mut out = Vec::with_capacity(v.len());
     let mut seen = HashSet::new();
@@ -439,17 +404,12 @@ fn eval_recording(
             }
         }
         if !seen.insert(l.clone()) {
-            return Err(
-                "vector contains metrics with the same labelset after applying rule labels".into(),
-            );
+            return Err("vector contains metrics with the same labelset after applying rule labels".into());
         }
         out.push((l, val));
     }
     if limit > 0 && out.len() > limit {
-        return Err(format!(
-            "exceeded limit of {limit} with {} series",
-            out.len()
-        ));
+        return Err(format!("exceeded limit of {limit} with {} series", out.len()));
     }
     Ok(out)
 }
@@ -458,19 +418,11 @@ fn template_funcs(ctx: &EvalContext, ts: i64) -> FuncMap {
     let engine = ctx.engine.clone();
     let storage = ctx.storage.clone();
     let q: QueryFn = Arc::new(move |query: &str| {
-        let res = engine
-            .instant_query(storage.as_ref(), query, ts)
-            .map_err(|e| e.to_string())?;
+        let res = engine.instant_query(storage.as_ref(), query, ts).map_err(|e| e.to_string())?;
         match res.value {
-            Value::Vector(v) => Ok(v
-                .into_iter()
-                .map(|s| (labels_map(&s.labels), s.v))
-                .collect()),
+            Value::Vector(v) => Ok(v.into_iter().map(|s| (labels_map(&s.labels), s.v)).collect()),
             Value::Scalar { v, .. } => Ok(vec![(BTreeMap::new(), v)]),
-            Value::String { v, .. } => Ok(vec![(
-                [("__value__".to_string(), v)].into_iter().collect(),
-                0.0,
-            )]),
+            Value::String { v, .. } => Ok(vec![([("__value__".to_string(), v)].into_iter().collect(), 0.0)]),
             Value::Matrix(_) => Err("query result is not a vector, scalar or string".into()),
         }
     });
@@ -478,9 +430,7 @@ fn template_funcs(ctx: &EvalContext, ts: i64) -> FuncMap {
 }
 
 fn labels_map(l: &Labels) -> BTreeMap<String, String> {
-    l.iter()
-        .map(|l| (l.name.clone(), l.value.clone()))
-        .collect()
+    l.iter().map(|l| (l.name.clone(), l.value.clone())).collect()
 }
 
 fn eval_alerting(
@@ -522,9 +472,7 @@ fn eval_alerting(
             annotations.set(k, &expand(t));
         }
         if fresh.contains_key(&labels) {
-            return Err(
-                "vector contains metrics with the same labelset after applying alert labels".into(),
-            );
+            return Err("vector contains metrics with the same labelset after applying alert labels".into());
         }
         fresh.insert(
             labels.clone(),
@@ -568,10 +516,7 @@ fn eval_alerting(
                     keep_firing = true;
                 }
             }
-            if a.state == AlertState::Pending
-                || a.resolved_at
-                    .is_some_and(|r| ts - r > RESOLVED_RETENTION_MS)
-            {
+            if a.state == AlertState::Pending || a.resolved_at.is_some_and(|r| ts - r > RESOLVED_RETENTION_MS) {
                 remove.push(k.clone());
             }
             if a.state != AlertState::Inactive && !keep_firing {
@@ -602,9 +547,7 @@ fn eval_alerting(
     }
     if limit > 0 && active_count > limit {
         rule.active.clear();
-        return Err(format!(
-            "exceeded limit of {limit} with {active_count} alerts"
-        ));
+        return Err(format!("exceeded limit of {limit} with {active_count} alerts"));
     }
     Ok(out)
 }
@@ -618,10 +561,7 @@ fn for_state_labels(alert_labels: &Labels) -> Labels {
 /// Prometheus's `/graph?g0.expr=...&g0.tab=1` link for an expression.
 pub fn table_link(external_url: &str, expr: &str) -> String {
     let q: String = form_urlencoded::byte_serialize(expr.as_bytes()).collect();
-    format!(
-        "{}/graph?g0.expr={q}&g0.tab=1",
-        external_url.trim_end_matches('/')
-    )
+    format!("{}/graph?g0.expr={q}&g0.tab=1", external_url.trim_end_matches('/'))
 }
 
 fn send_alerts(rule: &mut Rule, ctx: &EvalContext, ts: i64, interval_ms: i64) {

@@ -83,11 +83,7 @@ pub struct RuleMetrics {
 impl RuleMetrics {
     /// Registers every metric in `registry`.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "sightline_rule_evaluations",
-            "Rule evaluations, by group",
-            self.evaluations.clone(),
-        );
+        registry.register("sightline_rule_evaluations", "Rule evaluations, by group", self.evaluations.clone());
         registry.register(
             "sightline_rule_evaluation_failures",
             "Rule evaluations that failed, by group",
@@ -113,11 +109,7 @@ impl RuleMetrics {
             "Evaluation interval of the group",
             self.interval_seconds.clone(),
         );
-        registry.register(
-            "sightline_rule_group_rules",
-            "Rules in the group",
-            self.rules.clone(),
-        );
+        registry.register("sightline_rule_group_rules", "Rules in the group", self.rules.clone());
     }
 
     /// The metrics alone in the Prometheus text format.
@@ -130,24 +122,12 @@ impl RuleMetrics {
     }
 
     fn observe(&self, g: &Group, failures_before: u64) {
-        let l = GroupLabels {
-            rule_group: format!("{};{}", g.file.display(), g.name),
-        };
-        self.evaluations
-            .get_or_create(&l)
-            .inc_by(g.rules.len() as u64);
-        self.evaluation_failures
-            .get_or_create(&l)
-            .inc_by(g.failures.saturating_sub(failures_before));
-        self.last_duration_seconds
-            .get_or_create(&l)
-            .set(g.last_duration);
-        self.last_evaluation_timestamp_seconds
-            .get_or_create(&l)
-            .set(g.last_evaluation.unwrap_or(0) as f64 / 1000.0);
-        self.interval_seconds
-            .get_or_create(&l)
-            .set(g.interval_ms as f64 / 1000.0);
+        let l = GroupLabels { rule_group: format!("{};{}", g.file.display(), g.name) };
+        self.evaluations.get_or_create(&l).inc_by(g.rules.len() as u64);
+        self.evaluation_failures.get_or_create(&l).inc_by(g.failures.saturating_sub(failures_before));
+        self.last_duration_seconds.get_or_create(&l).set(g.last_duration);
+        self.last_evaluation_timestamp_seconds.get_or_create(&l).set(g.last_evaluation.unwrap_or(0) as f64 / 1000.0);
+        self.interval_seconds.get_or_create(&l).set(g.interval_ms as f64 / 1000.0);
         self.rules.get_or_create(&l).set(g.rules.len() as i64);
     }
 }
@@ -202,8 +182,7 @@ impl RuleManager {
 
     /// Loads the rule files named by a config's `rule_files` patterns.
     pub fn reload_config(self: &Arc<Self>, cfg: &crate::config::Config) -> Result<(), ReloadError> {
-        let files = super::file::expand_rule_files(&cfg.rule_files, &cfg.base_dir)
-            .map_err(ReloadError::Pattern)?;
+        let files = super::file::expand_rule_files(&cfg.rule_files, &cfg.base_dir).map_err(ReloadError::Pattern)?;
         self.reload(&files)
     }
 
@@ -249,13 +228,9 @@ impl RuleManager {
         }
         for g in new_groups {
             let shared = Arc::new(Mutex::new(g));
-            let task = tokio::runtime::Handle::try_current()
-                .ok()
-                .map(|h| h.spawn(self.clone().run_group(shared.clone())));
-            running.push(Running {
-                group: shared,
-                task,
-            });
+            let task =
+                tokio::runtime::Handle::try_current().ok().map(|h| h.spawn(self.clone().run_group(shared.clone())));
+            running.push(Running { group: shared, task });
         }
         *lock(&self.files) = files.to_vec();
         Ok(())
@@ -326,18 +301,13 @@ impl RuleManager {
             let gl = lock(&g);
             let interval = gl.interval_ms.max(1);
             // Spread groups over the interval as Prometheus does, by a hash.
-            let h = Labels::from_pairs([
-                ("file", gl.file.to_string_lossy().to_string()),
-                ("name", gl.name.clone()),
-            ])
-            .stable_hash();
+            let h = Labels::from_pairs([("file", gl.file.to_string_lossy().to_string()), ("name", gl.name.clone())])
+                .stable_hash();
             (interval, (h % interval as u64) as i64)
         };
         let label = {
             let gl = lock(&g);
-            GroupLabels {
-                rule_group: format!("{};{}", gl.file.display(), gl.name),
-            }
+            GroupLabels { rule_group: format!("{};{}", gl.file.display(), gl.name) }
         };
         let mut next = next_tick(crate::tsdb::now_millis(), interval, offset);
         loop {
@@ -349,20 +319,14 @@ impl RuleManager {
             let gg = g.clone();
             let ts = next;
             // Evaluation is blocking work (queries may read SQLite).
-            if tokio::task::spawn_blocking(move || me.eval_group(&gg, ts))
-                .await
-                .is_err()
-            {
+            if tokio::task::spawn_blocking(move || me.eval_group(&gg, ts)).await.is_err() {
                 tracing::error!(group = %label.rule_group, "rule group evaluation panicked");
             }
             let now = crate::tsdb::now_millis();
             next += interval;
             if next <= now {
                 let missed = (now - next) / interval + 1;
-                self.metrics
-                    .iterations_missed
-                    .get_or_create(&label)
-                    .inc_by(missed as u64);
+                self.metrics.iterations_missed.get_or_create(&label).inc_by(missed as u64);
                 next += missed * interval;
             }
         }

@@ -57,28 +57,19 @@ pub fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
 /// Runs the test groups of one file whose name matches one of `run` (all
 /// when empty).
 pub fn run_test_file_filtered(path: &Path, run: &[regex::Regex]) -> Result<(), Vec<String>> {
-    let src =
-        std::fs::read_to_string(path).map_err(|e| vec![format!("open {}: {e}", path.display())])?;
-    let root =
-        yaml::parse(&src).map_err(|e| vec![format!("yaml: line {}: {}", e.line, e.message)])?;
+    let src = std::fs::read_to_string(path).map_err(|e| vec![format!("open {}: {e}", path.display())])?;
+    let root = yaml::parse(&src).map_err(|e| vec![format!("yaml: line {}: {}", e.line, e.message)])?;
     let mut shape = Vec::new();
     let file = decode_file(&root, &mut shape);
     if !shape.is_empty() {
-        return Err(vec![format!(
-            "yaml: unmarshal errors:\n  {}",
-            shape.join("\n  ")
-        )]);
+        return Err(vec![format!("yaml: unmarshal errors:\n  {}", shape.join("\n  "))]);
     }
     let base = path.parent().unwrap_or(Path::new("."));
     let rule_paths = expand_rule_files(&file.rule_files, base).map_err(|e| vec![e])?;
     let mut defs = Vec::new();
     for p in &rule_paths {
-        let rf = load_rule_file(p, NameValidation::Utf8).map_err(|e| {
-            e.errors
-                .iter()
-                .map(|x| format!("{}: {x}", p.display()))
-                .collect::<Vec<_>>()
-        })?;
+        let rf = load_rule_file(p, NameValidation::Utf8)
+            .map_err(|e| e.errors.iter().map(|x| format!("{}: {x}", p.display())).collect::<Vec<_>>())?;
         defs.extend(rf.groups);
     }
     // group_eval_order: listed groups first, in that order.
@@ -87,11 +78,7 @@ pub fn run_test_file_filtered(path: &Path, run: &[regex::Regex]) -> Result<(), V
         for name in &file.group_eval_order {
             match defs.iter().position(|g| &g.name == name) {
                 Some(i) => ordered.push(defs.remove(i)),
-                None => {
-                    return Err(vec![format!(
-                        "group name {name:?} in group_eval_order not found"
-                    )])
-                }
+                None => return Err(vec![format!("group name {name:?} in group_eval_order not found")]),
             }
         }
         ordered.extend(defs);
@@ -150,22 +137,13 @@ struct ExprTest {
     histogram: bool,
 }
 
-fn mapping<'a>(
-    n: &'a Node,
-    known: &[&str],
-    ty: &str,
-    errs: &mut Vec<String>,
-) -> Vec<(&'a str, &'a Node)> {
+fn mapping<'a>(n: &'a Node, known: &[&str], ty: &str, errs: &mut Vec<String>) -> Vec<(&'a str, &'a Node)> {
     let mut out = Vec::new();
     if n.is_null() {
         return out;
     }
     let Kind::Map(entries) = &n.kind else {
-        errs.push(format!(
-            "line {}: cannot unmarshal {} into {ty}",
-            n.line,
-            n.type_name()
-        ));
+        errs.push(format!("line {}: cannot unmarshal {} into {ty}", n.line, n.type_name()));
         return out;
     };
     for (k, v) in entries {
@@ -173,10 +151,7 @@ fn mapping<'a>(
         if known.contains(&key) {
             out.push((key, v));
         } else {
-            errs.push(format!(
-                "line {}: field {key} not found in type {ty}",
-                k.line
-            ));
+            errs.push(format!("line {}: field {key} not found in type {ty}", k.line));
         }
     }
     out
@@ -192,11 +167,7 @@ fn text(n: &Node, errs: &mut Vec<String>) -> String {
             }
         }
         _ => {
-            errs.push(format!(
-                "line {}: cannot unmarshal {} into string",
-                n.line,
-                n.type_name()
-            ));
+            errs.push(format!("line {}: cannot unmarshal {} into string", n.line, n.type_name()));
             String::new()
         }
     }
@@ -215,31 +186,17 @@ fn dur(n: &Node, errs: &mut Vec<String>) -> (i64, String) {
 }
 
 fn str_map(n: &Node, errs: &mut Vec<String>) -> BTreeMap<String, String> {
-    n.entries()
-        .iter()
-        .map(|(k, v)| (text(k, errs), text(v, errs)))
-        .collect()
+    n.entries().iter().map(|(k, v)| (text(k, errs), text(v, errs))).collect()
 }
 
 fn decode_file(root: &Node, errs: &mut Vec<String>) -> TestFile {
-    let mut f = TestFile {
-        evaluation_interval: 60_000,
-        ..Default::default()
-    };
-    let known = [
-        "rule_files",
-        "evaluation_interval",
-        "group_eval_order",
-        "fuzzy_compare",
-        "tests",
-    ];
+    let mut f = TestFile { evaluation_interval: 60_000, ..Default::default() };
+    let known = ["rule_files", "evaluation_interval", "group_eval_order", "fuzzy_compare", "tests"];
     for (k, v) in mapping(root, &known, "main.unitTestFile", errs) {
         match k {
             "rule_files" => f.rule_files = v.items().iter().map(|i| text(i, errs)).collect(),
             "evaluation_interval" => f.evaluation_interval = dur(v, errs).0,
-            "group_eval_order" => {
-                f.group_eval_order = v.items().iter().map(|i| text(i, errs)).collect()
-            }
+            "group_eval_order" => f.group_eval_order = v.items().iter().map(|i| text(i, errs)).collect(),
             "fuzzy_compare" => f.fuzzy_compare = text(v, errs) == "true",
             "tests" => f.tests = v.items().iter().map(|t| decode_group(t, errs)).collect(),
             _ => {}
@@ -249,10 +206,7 @@ fn decode_file(root: &Node, errs: &mut Vec<String>) -> TestFile {
 }
 
 fn decode_group(n: &Node, errs: &mut Vec<String>) -> TestGroup {
-    let mut g = TestGroup {
-        interval: 60_000,
-        ..Default::default()
-    };
+    let mut g = TestGroup { interval: 60_000, ..Default::default() };
     let known = [
         "interval",
         "input_series",
@@ -273,10 +227,7 @@ fn decode_group(n: &Node, errs: &mut Vec<String>) -> TestGroup {
                 let t = text(v, errs);
                 match parse_start(&t) {
                     Some(ms) => g.start_ms = ms,
-                    None => errs.push(format!(
-                        "line {}: cannot parse start_timestamp {t:?}",
-                        v.line
-                    )),
+                    None => errs.push(format!("line {}: cannot parse start_timestamp {t:?}", v.line)),
                 }
             }
             "input_series" => {
@@ -301,24 +252,14 @@ fn decode_group(n: &Node, errs: &mut Vec<String>) -> TestGroup {
                         alertname: String::new(),
                         exp: Vec::new(),
                     };
-                    for (k, v) in mapping(
-                        a,
-                        &["eval_time", "alertname", "exp_alerts"],
-                        "main.alertTestCase",
-                        errs,
-                    ) {
+                    for (k, v) in mapping(a, &["eval_time", "alertname", "exp_alerts"], "main.alertTestCase", errs) {
                         match k {
                             "eval_time" => (t.eval_time, t.eval_time_text) = dur(v, errs),
                             "alertname" => t.alertname = text(v, errs),
                             _ => {
                                 for e in v.items() {
                                     let (mut l, mut an) = (BTreeMap::new(), BTreeMap::new());
-                                    for (k, v) in mapping(
-                                        e,
-                                        &["exp_labels", "exp_annotations"],
-                                        "main.alert",
-                                        errs,
-                                    ) {
+                                    for (k, v) in mapping(e, &["exp_labels", "exp_annotations"], "main.alert", errs) {
                                         if k == "exp_labels" {
                                             l = str_map(v, errs);
                                         } else {
@@ -342,30 +283,17 @@ fn decode_group(n: &Node, errs: &mut Vec<String>) -> TestGroup {
                         exp: Vec::new(),
                         histogram: false,
                     };
-                    for (k, v) in mapping(
-                        e,
-                        &["expr", "eval_time", "exp_samples"],
-                        "main.promqlTestCase",
-                        errs,
-                    ) {
+                    for (k, v) in mapping(e, &["expr", "eval_time", "exp_samples"], "main.promqlTestCase", errs) {
                         match k {
                             "expr" => t.expr = text(v, errs),
                             "eval_time" => (t.eval_time, t.eval_time_text) = dur(v, errs),
                             _ => {
                                 for s in v.items() {
                                     let (mut l, mut val) = (String::new(), 0.0);
-                                    for (k, v) in mapping(
-                                        s,
-                                        &["labels", "value", "histogram"],
-                                        "main.sample",
-                                        errs,
-                                    ) {
+                                    for (k, v) in mapping(s, &["labels", "value", "histogram"], "main.sample", errs) {
                                         match k {
                                             "labels" => l = text(v, errs),
-                                            "value" => {
-                                                val =
-                                                    parse_float(&text(v, errs)).unwrap_or(f64::NAN)
-                                            }
+                                            "value" => val = parse_float(&text(v, errs)).unwrap_or(f64::NAN),
                                             _ => t.histogram = true,
                                         }
                                     }
@@ -387,9 +315,7 @@ fn parse_start(t: &str) -> Option<i64> {
     if let Ok(secs) = t.parse::<f64>() {
         return Some((secs * 1000.0) as i64);
     }
-    chrono::DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|d| d.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp_millis())
 }
 
 fn parse_float(s: &str) -> Result<f64, String> {
@@ -437,8 +363,7 @@ pub(crate) fn expand_values(s: &str) -> Result<Vec<Pt>, String> {
                 return Err(format!("too many repetitions in {it:?}"));
             }
             let b = lhs.as_bytes();
-            let op = (1..b.len())
-                .find(|&i| (b[i] == b'+' || b[i] == b'-') && !matches!(b[i - 1], b'e' | b'E'));
+            let op = (1..b.len()).find(|&i| (b[i] == b'+' || b[i] == b'-') && !matches!(b[i - 1], b'e' | b'E'));
             match op {
                 Some(i) => {
                     let a = parse_float(&lhs[..i])?;
@@ -484,10 +409,8 @@ pub(crate) fn parse_series(series: &str) -> Result<Labels, String> {
 
 /// Go's `labels.Labels.String()`: `{a="1", b="2"}`.
 fn go_labels(l: &Labels) -> String {
-    let parts: Vec<String> = l
-        .iter()
-        .map(|l| format!("{}={}", l.name, super::template::gofmt::quote(&l.value)))
-        .collect();
+    let parts: Vec<String> =
+        l.iter().map(|l| format!("{}={}", l.name, super::template::gofmt::quote(&l.value))).collect();
     format!("{{{}}}", parts.join(", "))
 }
 
@@ -501,11 +424,7 @@ fn fmt_big_e(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     let s = format!("{v:E}");
     let (m, e) = s.split_once('E').unwrap_or((&s, "0"));
@@ -520,12 +439,7 @@ fn go_duration(ms: i64) -> String {
     }
     let neg = ms < 0;
     let ms = ms.unsigned_abs();
-    let (h, m, s, frac) = (
-        ms / 3_600_000,
-        (ms / 60_000) % 60,
-        (ms / 1000) % 60,
-        ms % 1000,
-    );
+    let (h, m, s, frac) = (ms / 3_600_000, (ms / 60_000) % 60, (ms / 1000) % 60, ms % 1000);
     let mut out = String::from(if neg { "-" } else { "" });
     if ms < 1000 {
         return format!("{out}{ms}ms");
@@ -537,10 +451,7 @@ fn go_duration(ms: i64) -> String {
         out.push_str(&format!("{m}m"));
     }
     if frac > 0 {
-        out.push_str(&format!(
-            "{s}.{}s",
-            format!("{frac:03}").trim_end_matches('0')
-        ));
+        out.push_str(&format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0')));
     } else {
         out.push_str(&format!("{s}s"));
     }
@@ -548,16 +459,7 @@ fn go_duration(ms: i64) -> String {
 }
 
 fn indent(s: &str, ind: &str) -> String {
-    s.split('\n')
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 {
-                l.to_string()
-            } else {
-                format!("\n{ind}{l}")
-            }
-        })
-        .collect()
+    s.split('\n').enumerate().map(|(i, l)| if i == 0 { l.to_string() } else { format!("\n{ind}{l}") }).collect()
 }
 
 fn alerts_string(v: &[(Labels, Labels)]) -> String {
@@ -570,29 +472,20 @@ fn alerts_string(v: &[(Labels, Labels)]) -> String {
             s.push(',');
         }
         s.push_str(&format!("\n{i}:"));
-        s.push_str(&indent(
-            &format!("\nLabels:{}\nAnnotations:{}", go_labels(l), go_labels(a)),
-            "  ",
-        ));
+        s.push_str(&indent(&format!("\nLabels:{}\nAnnotations:{}", go_labels(l), go_labels(a)), "  "));
     }
     s.push_str("\n]");
     s
 }
 
-fn run_group(
-    tg: &TestGroup,
-    defs: &[super::file::GroupDef],
-    file: &TestFile,
-) -> Result<(), Vec<String>> {
+fn run_group(tg: &TestGroup, defs: &[super::file::GroupDef], file: &TestFile) -> Result<(), Vec<String>> {
     let store = MemStore::new();
     let mut app = store.appender();
     let mut errs = Vec::new();
     for (series, values) in &tg.input_series {
         let labels = parse_series(series).map_err(|e| vec![e])?;
         if values.contains("{{") {
-            errs.push(format!(
-                "    series: {series}: native histograms are not supported"
-            ));
+            errs.push(format!("    series: {series}: native histograms are not supported"));
             continue;
         }
         let pts = expand_values(values).map_err(|e| vec![format!("{series}: {e}")])?;
@@ -608,8 +501,7 @@ fn run_group(
     }
     app.commit().map_err(|e| vec![e.to_string()])?;
     let eval_interval = file.evaluation_interval.max(1);
-    let engine =
-        Arc::new(Engine::new(EngineOptions::default()).with_default_subquery_step(eval_interval));
+    let engine = Arc::new(Engine::new(EngineOptions::default()).with_default_subquery_step(eval_interval));
     let ctx = EvalContext {
         engine: engine.clone(),
         storage: Arc::new(store.clone()),
@@ -618,60 +510,39 @@ fn run_group(
         sink: None,
         resend_delay_ms: 60_000,
     };
-    let mut groups = defs
-        .iter()
-        .map(|d| Group::new(d, eval_interval))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| vec![e])?;
-    let test_name = if tg.name.is_empty() {
-        String::new()
-    } else {
-        format!("    name: {},\n", tg.name)
-    };
+    let mut groups =
+        defs.iter().map(|d| Group::new(d, eval_interval)).collect::<Result<Vec<_>, _>>().map_err(|e| vec![e])?;
+    let test_name = if tg.name.is_empty() { String::new() } else { format!("    name: {},\n", tg.name) };
 
     let mut alert_times: Vec<i64> = tg.alert_tests.iter().map(|a| a.eval_time).collect();
     alert_times.sort();
     alert_times.dedup();
-    let maxt = alert_times
-        .iter()
-        .chain(tg.expr_tests.iter().map(|e| &e.eval_time))
-        .copied()
-        .max()
-        .unwrap_or(0);
+    let maxt = alert_times.iter().chain(tg.expr_tests.iter().map(|e| &e.eval_time)).copied().max().unwrap_or(0);
     let mut curr = 0;
     let mut ts = 0i64;
     while ts <= maxt {
         for g in groups.iter_mut() {
             g.eval_at(&ctx, tg.start_ms + ts);
-            let rule_errs: Vec<String> = g
-                .rules
-                .iter()
-                .filter_map(|r| {
-                    r.status.last_error.as_ref().map(|e| {
-                        format!(
-                            "    rule: {}, time: {}, err: {e}",
-                            r.def.name,
-                            go_duration(tg.start_ms + ts)
-                        )
+            let rule_errs: Vec<String> =
+                g.rules
+                    .iter()
+                    .filter_map(|r| {
+                        r.status.last_error.as_ref().map(|e| {
+                            format!("    rule: {}, time: {}, err: {e}", r.def.name, go_duration(tg.start_ms + ts))
+                        })
                     })
-                })
-                .collect();
+                    .collect();
             if !rule_errs.is_empty() {
                 return Err(rule_errs);
             }
         }
-        while curr < alert_times.len()
-            && ts <= alert_times[curr]
-            && alert_times[curr] < ts + eval_interval
-        {
+        while curr < alert_times.len() && ts <= alert_times[curr] && alert_times[curr] < ts + eval_interval {
             let t = alert_times[curr];
             for tc in tg.alert_tests.iter().filter(|a| a.eval_time == t) {
                 let mut got: Vec<(Labels, Labels)> = groups
                     .iter()
                     .flat_map(|g| g.rules.iter())
-                    .filter(|r| {
-                        r.def.name == tc.alertname && r.def.kind == super::file::RuleKind::Alerting
-                    })
+                    .filter(|r| r.def.name == tc.alertname && r.def.kind == super::file::RuleKind::Alerting)
                     .flat_map(|r| r.active.values())
                     .filter(|a| a.state == AlertState::Firing)
                     .map(|a| (a.labels.clone(), a.annotations.clone()))
@@ -702,9 +573,7 @@ fn run_group(
         ts += eval_interval;
     }
 
-    let cmp = |a: f64, b: f64| {
-        a == b || (a.is_nan() && b.is_nan()) || (file.fuzzy_compare && (next_toward(a, b) == b))
-    };
+    let cmp = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan()) || (file.fuzzy_compare && (next_toward(a, b) == b));
     for tc in &tg.expr_tests {
         if tc.histogram {
             errs.push(format!(
@@ -719,15 +588,15 @@ fn run_group(
                 Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect::<Vec<_>>(),
                 Value::Scalar { v, .. } => vec![(Labels::new(), v)],
                 _ => {
-                    errs.push(format!("{test_name}    expr: {:?}, time: {}, err: query result is not a vector or scalar", tc.expr, tc.eval_time_text));
+                    errs.push(format!(
+                        "{test_name}    expr: {:?}, time: {}, err: query result is not a vector or scalar",
+                        tc.expr, tc.eval_time_text
+                    ));
                     continue;
                 }
             },
             Err(e) => {
-                errs.push(format!(
-                    "{test_name}    expr: {:?}, time: {}, err: {e}",
-                    tc.expr, tc.eval_time_text
-                ));
+                errs.push(format!("{test_name}    expr: {:?}, time: {}, err: {e}", tc.expr, tc.eval_time_text));
                 continue;
             }
         };
@@ -735,29 +604,21 @@ fn run_group(
         for (l, v) in &tc.exp {
             match parse_series(l) {
                 Ok(l) => exp.push((l, *v)),
-                Err(e) => errs.push(format!(
-                    "{test_name}    expr: {:?}, time: {}, err: {e}",
-                    tc.expr, tc.eval_time_text
-                )),
+                Err(e) => {
+                    errs.push(format!("{test_name}    expr: {:?}, time: {}, err: {e}", tc.expr, tc.eval_time_text))
+                }
             }
         }
         let mut got = got;
         got.sort_by(|a, b| a.0.cmp(&b.0));
         exp.sort_by(|a, b| a.0.cmp(&b.0));
-        let same = got.len() == exp.len()
-            && got
-                .iter()
-                .zip(&exp)
-                .all(|(g, e)| g.0 == e.0 && cmp(e.1, g.1));
+        let same = got.len() == exp.len() && got.iter().zip(&exp).all(|(g, e)| g.0 == e.0 && cmp(e.1, g.1));
         if !same {
             let show = |v: &[(Labels, f64)]| {
                 if v.is_empty() {
                     "nil".to_string()
                 } else {
-                    v.iter()
-                        .map(|(l, x)| format!("{} {}", go_labels(l), fmt_big_e(*x)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    v.iter().map(|(l, x)| format!("{} {}", go_labels(l), fmt_big_e(*x))).collect::<Vec<_>>().join(", ")
                 }
             };
             errs.push(format!(
@@ -799,20 +660,9 @@ mod tests {
     fn expands_values_like_prometheus() {
         assert_eq!(
             expand_values("1+1x2 _ stale 3x1").unwrap(),
-            vec![
-                Pt::V(1.0),
-                Pt::V(2.0),
-                Pt::V(3.0),
-                Pt::Omit,
-                Pt::Stale,
-                Pt::V(3.0),
-                Pt::V(3.0)
-            ]
+            vec![Pt::V(1.0), Pt::V(2.0), Pt::V(3.0), Pt::Omit, Pt::Stale, Pt::V(3.0), Pt::V(3.0)]
         );
-        assert_eq!(
-            expand_values("5-2x1 _x2").unwrap(),
-            vec![Pt::V(5.0), Pt::V(3.0), Pt::Omit, Pt::Omit]
-        );
+        assert_eq!(expand_values("5-2x1 _x2").unwrap(), vec![Pt::V(5.0), Pt::V(3.0), Pt::Omit, Pt::Omit]);
         assert!(expand_values("1+x").is_err());
         assert!(expand_values("{{sum:1}}").is_err());
     }

@@ -22,11 +22,7 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub enum Kind {
     /// A scalar: its text, and whether it is a plain null (`~`, `null`, empty).
-    Scalar {
-        text: String,
-        null: bool,
-        plain: bool,
-    },
+    Scalar { text: String, null: bool, plain: bool },
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, entries in document order (merge keys already applied).
@@ -74,10 +70,7 @@ impl Node {
 
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries()
-            .iter()
-            .find(|(k, _)| k.text() == Some(key))
-            .map(|(_, v)| v)
+        self.entries().iter().find(|(k, _)| k.text() == Some(key)).map(|(_, v)| v)
     }
 
     /// What yaml.v3 calls the node's kind, for error messages.
@@ -166,12 +159,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
         let (event, span) = match parser.next_event() {
             None => break,
             Some(Ok(ev)) => ev,
-            Some(Err(e)) => {
-                return Err(SyntaxError {
-                    line: e.marker().line(),
-                    message: e.info().to_string(),
-                })
-            }
+            Some(Err(e)) => return Err(SyntaxError { line: e.marker().line(), message: e.info().to_string() }),
         };
         let (line, col) = (span.start.line(), span.start.col() + 1);
         match event {
@@ -183,17 +171,8 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = matches!(style, ScalarStyle::Plain);
-                let null =
-                    tag.is_none() && plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL");
-                let node = Node {
-                    kind: Kind::Scalar {
-                        text: text.into_owned(),
-                        null,
-                        plain,
-                    },
-                    line,
-                    col,
-                };
+                let null = tag.is_none() && plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL");
+                let node = Node { kind: Kind::Scalar { text: text.into_owned(), null, plain }, line, col };
                 if anchor != 0 {
                     anchors.insert(anchor, node.clone());
                 }
@@ -201,10 +180,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
             }
             Event::Alias(id) => {
                 let Some(target) = anchors.get(&id) else {
-                    return Err(SyntaxError {
-                        line,
-                        message: "unknown anchor".into(),
-                    });
+                    return Err(SyntaxError { line, message: "unknown anchor".into() });
                 };
                 // Keep the alias's own position so errors point where it is used.
                 let mut node = target.clone();
@@ -213,25 +189,10 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
                 attach(&mut stack, &mut root, node);
             }
             Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq(
-                    Node {
-                        kind: Kind::Seq(Vec::new()),
-                        line,
-                        col,
-                    },
-                    anchor,
-                ));
+                stack.push(Frame::Seq(Node { kind: Kind::Seq(Vec::new()), line, col }, anchor));
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(
-                    Node {
-                        kind: Kind::Map(Vec::new()),
-                        line,
-                        col,
-                    },
-                    anchor,
-                    None,
-                ));
+                stack.push(Frame::Map(Node { kind: Kind::Map(Vec::new()), line, col }, anchor, None));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (mut node, anchor) = match stack.pop() {
@@ -249,15 +210,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
             Event::Nothing | Event::StreamStart | Event::DocumentStart(_) => {}
         }
     }
-    Ok(root.unwrap_or(Node {
-        kind: Kind::Scalar {
-            text: String::new(),
-            null: true,
-            plain: true,
-        },
-        line: 0,
-        col: 0,
-    }))
+    Ok(root.unwrap_or(Node { kind: Kind::Scalar { text: String::new(), null: true, plain: true }, line: 0, col: 0 }))
 }
 
 #[cfg(test)]
@@ -271,10 +224,7 @@ mod tests {
         let b = root.get("b").unwrap();
         assert_eq!(b.get("k").and_then(Node::text), Some("3"));
         assert_eq!(b.get("j").and_then(Node::text), Some("2"));
-        assert_eq!(
-            root.get("c").and_then(|c| c.get("j")).and_then(Node::text),
-            Some("2")
-        );
+        assert_eq!(root.get("c").and_then(|c| c.get("j")).and_then(Node::text), Some("2"));
         assert_eq!(root.get("c").unwrap().line, 7);
     }
 

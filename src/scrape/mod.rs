@@ -85,7 +85,9 @@ impl ScrapeManager {
         for cfg in configs {
             let source = match &cfg.probe {
                 Some(p) => Source::Probe(p.probe.clone()),
-                None => Source::Http(scrape_loop::build_client(cfg).map_err(|e| format!("job {:?}: {e}", cfg.job_name))?),
+                None => {
+                    Source::Http(scrape_loop::build_client(cfg).map_err(|e| format!("job {:?}: {e}", cfg.job_name))?)
+                }
             };
             let cfg = Arc::new(cfg.clone());
             self.inner.pools.write().unwrap_or_else(|e| e.into_inner()).insert(
@@ -175,7 +177,12 @@ impl ScrapeManager {
             dropped.extend(gone);
         }
         if pool.cfg.target_limit > 0 && wanted.len() > pool.cfg.target_limit {
-            tracing::error!(job, limit = pool.cfg.target_limit, found = wanted.len(), "target_limit exceeded; scraping none");
+            tracing::error!(
+                job,
+                limit = pool.cfg.target_limit,
+                found = wanted.len(),
+                "target_limit exceeded; scraping none"
+            );
             wanted.clear();
         }
         pool.dropped = dropped;
@@ -228,7 +235,9 @@ impl ScrapeManager {
         let pools = self.inner.pools.read().unwrap_or_else(|e| e.into_inner());
         pools
             .values()
-            .flat_map(|p| p.dropped.iter().map(|d| DroppedTarget { job: p.cfg.job_name.clone(), discovered: d.clone() }))
+            .flat_map(|p| {
+                p.dropped.iter().map(|d| DroppedTarget { job: p.cfg.job_name.clone(), discovered: d.clone() })
+            })
             .collect()
     }
 
@@ -335,7 +344,10 @@ mod tests {
         let src = "probes: {modules: {m: {prober: http}}}\nscrape_configs:\n  - job_name: p\n    probe: m\n    static_configs: [{targets: ['example.com/health']}]\n    relabel_configs:\n      - {source_labels: [__address__], target_label: __address__, replacement: 'https://$1'}\n";
         let cfg = crate::config::parse_str(src, std::path::Path::new("s.yml")).unwrap().config.scrape_configs.remove(0);
         let (kept, _) = targets_from_group(&cfg, &cfg.static_configs[0]);
-        assert_eq!(kept[0].url, "http://https://example.com/health/metrics", "the scrape URL is not what a probe wants");
+        assert_eq!(
+            kept[0].url, "http://https://example.com/health/metrics",
+            "the scrape URL is not what a probe wants"
+        );
         assert_eq!(probe_target(&cfg, &kept[0]), "https://example.com/health");
         assert_eq!(kept[0].labels.get("instance"), Some("https://example.com/health"));
     }

@@ -26,11 +26,7 @@ fn apply(cfg: &RelabelConfig, lb: &mut Labels) -> bool {
     let val: String = match cfg.source_labels.as_slice() {
         [] => String::new(),
         [one] => lb.get(one).unwrap_or("").to_string(),
-        many => many
-            .iter()
-            .map(|n| lb.get(n).unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join(&cfg.separator),
+        many => many.iter().map(|n| lb.get(n).unwrap_or("")).collect::<Vec<_>>().join(&cfg.separator),
     };
     let val = val.as_str();
     let re = cfg.regex.regex();
@@ -89,10 +85,7 @@ fn apply(cfg: &RelabelConfig, lb: &mut Labels) -> bool {
         }
         RelabelAction::LabelMap => {
             // Iterate over a snapshot: labels added here are not mapped again.
-            let snapshot: Vec<(String, String)> = lb
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect();
+            let snapshot: Vec<(String, String)> = lb.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
             for (name, value) in snapshot {
                 if let Some(caps) = re.captures(&name) {
                     let new_name = expand(&cfg.replacement, &caps, re);
@@ -134,13 +127,9 @@ mod tests {
     ) -> RelabelConfig {
         let cfg = RelabelConfig {
             source_labels: source.iter().map(|s| s.to_string()).collect(),
-            regex: regex
-                .map(|r| AnchoredRegex::new(r).expect("test regex compiles"))
-                .unwrap_or_default(),
+            regex: regex.map(|r| AnchoredRegex::new(r).expect("test regex compiles")).unwrap_or_default(),
             target_label: target.to_string(),
-            replacement: replacement
-                .map(str::to_string)
-                .unwrap_or_else(|| "$1".to_string()),
+            replacement: replacement.map(str::to_string).unwrap_or_else(|| "$1".to_string()),
             action,
             ..RelabelConfig::default()
         };
@@ -170,44 +159,16 @@ mod tests {
         let cases: Vec<(Labels, Vec<RelabelConfig>, Option<Labels>)> = vec![
             (
                 abc.clone(),
-                vec![rule(
-                    Replace,
-                    &["a"],
-                    Some("f(.*)"),
-                    "d",
-                    Some("ch${1}-ch${1}"),
-                )],
-                Some(l(&[
-                    ("a", "foo"),
-                    ("b", "bar"),
-                    ("c", "baz"),
-                    ("d", "choo-choo"),
-                ])),
+                vec![rule(Replace, &["a"], Some("f(.*)"), "d", Some("ch${1}-ch${1}"))],
+                Some(l(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "choo-choo")])),
             ),
             (
                 abc.clone(),
                 vec![
-                    rule(
-                        Replace,
-                        &["a", "b"],
-                        Some("f(.*);(.*)r"),
-                        "a",
-                        Some("b${1}${2}m"),
-                    ),
-                    rule(
-                        Replace,
-                        &["c", "a"],
-                        Some("(b).*b(.*)ba(.*)"),
-                        "d",
-                        Some("$1$2$2$3"),
-                    ),
+                    rule(Replace, &["a", "b"], Some("f(.*);(.*)r"), "a", Some("b${1}${2}m")),
+                    rule(Replace, &["c", "a"], Some("(b).*b(.*)ba(.*)"), "d", Some("$1$2$2$3")),
                 ],
-                Some(l(&[
-                    ("a", "boobam"),
-                    ("b", "bar"),
-                    ("c", "baz"),
-                    ("d", "boooom"),
-                ])),
+                Some(l(&[("a", "boobam"), ("b", "bar"), ("c", "baz"), ("d", "boooom")])),
             ),
             (
                 l(&[("a", "foo")]),
@@ -217,71 +178,32 @@ mod tests {
                 ],
                 None,
             ),
-            (
-                l(&[("a", "foo"), ("b", "bar")]),
-                vec![rule(Drop, &["a"], Some(".*o.*"), "", None)],
-                None,
-            ),
+            (l(&[("a", "foo"), ("b", "bar")]), vec![rule(Drop, &["a"], Some(".*o.*"), "", None)], None),
             (
                 l(&[("a", "abc")]),
                 vec![rule(Replace, &["a"], Some(".*(b).*"), "d", Some("$1"))],
                 Some(l(&[("a", "abc"), ("d", "b")])),
             ),
-            (
-                l(&[("a", "foo")]),
-                vec![rule(Drop, &["a"], Some("no-match"), "", None)],
-                Some(l(&[("a", "foo")])),
-            ),
+            (l(&[("a", "foo")]), vec![rule(Drop, &["a"], Some("no-match"), "", None)], Some(l(&[("a", "foo")]))),
             // The regex is anchored: "f|o" does not match "foo".
-            (
-                l(&[("a", "foo")]),
-                vec![rule(Drop, &["a"], Some("f|o"), "", None)],
-                Some(l(&[("a", "foo")])),
-            ),
-            (
-                l(&[("a", "foo")]),
-                vec![rule(Keep, &["a"], Some("no-match"), "", None)],
-                None,
-            ),
-            (
-                l(&[("a", "foo")]),
-                vec![rule(Keep, &["a"], Some("f.*"), "", None)],
-                Some(l(&[("a", "foo")])),
-            ),
+            (l(&[("a", "foo")]), vec![rule(Drop, &["a"], Some("f|o"), "", None)], Some(l(&[("a", "foo")]))),
+            (l(&[("a", "foo")]), vec![rule(Keep, &["a"], Some("no-match"), "", None)], None),
+            (l(&[("a", "foo")]), vec![rule(Keep, &["a"], Some("f.*"), "", None)], Some(l(&[("a", "foo")]))),
             // No replacement must be applied if there is no match.
-            (
-                l(&[("a", "boo")]),
-                vec![rule(Replace, &["a"], Some("f"), "b", Some("bar"))],
-                Some(l(&[("a", "boo")])),
-            ),
+            (l(&[("a", "boo")]), vec![rule(Replace, &["a"], Some("f"), "b", Some("bar"))], Some(l(&[("a", "boo")]))),
             (
                 abc.clone(),
                 vec![hashmod(&["c"], "d", 1000)],
                 Some(l(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "976")])),
             ),
-            (
-                l(&[("a", "foo\nbar")]),
-                vec![hashmod(&["a"], "b", 1000)],
-                Some(l(&[("a", "foo\nbar"), ("b", "734")])),
-            ),
+            (l(&[("a", "foo\nbar")]), vec![hashmod(&["a"], "b", 1000)], Some(l(&[("a", "foo\nbar"), ("b", "734")]))),
             (
                 l(&[("a", "foo"), ("b1", "bar"), ("b2", "baz")]),
                 vec![rule(LabelMap, &[], Some("(b.*)"), "", Some("bar_${1}"))],
-                Some(l(&[
-                    ("a", "foo"),
-                    ("b1", "bar"),
-                    ("b2", "baz"),
-                    ("bar_b1", "bar"),
-                    ("bar_b2", "baz"),
-                ])),
+                Some(l(&[("a", "foo"), ("b1", "bar"), ("b2", "baz"), ("bar_b1", "bar"), ("bar_b2", "baz")])),
             ),
             (
-                l(&[
-                    ("a", "foo"),
-                    ("__meta_my_bar", "aaa"),
-                    ("__meta_my_baz", "bbb"),
-                    ("__meta_other", "ccc"),
-                ]),
+                l(&[("a", "foo"), ("__meta_my_bar", "aaa"), ("__meta_my_baz", "bbb"), ("__meta_other", "ccc")]),
                 vec![rule(LabelMap, &[], Some("__meta_(my.*)"), "", Some("${1}"))],
                 Some(l(&[
                     ("a", "foo"),
@@ -295,52 +217,22 @@ mod tests {
             // Target label from a capture group.
             (
                 l(&[("a", "some-name-value")]),
-                vec![rule(
-                    Replace,
-                    &["a"],
-                    Some("some-([^-]+)-([^,]+)"),
-                    "${1}",
-                    Some("${2}"),
-                )],
+                vec![rule(Replace, &["a"], Some("some-([^-]+)-([^,]+)"), "${1}", Some("${2}"))],
                 Some(l(&[("a", "some-name-value"), ("name", "value")])),
             ),
             // Replacement expands to nothing: the (absent) label stays absent.
             (
                 l(&[("a", "some-name-value")]),
-                vec![rule(
-                    Replace,
-                    &["a"],
-                    Some("some-([^-]+)-([^,]+)"),
-                    "${1}",
-                    Some("${3}"),
-                )],
+                vec![rule(Replace, &["a"], Some("some-([^-]+)-([^,]+)"), "${1}", Some("${3}"))],
                 Some(l(&[("a", "some-name-value")])),
             ),
             // Target labels that expand to invalid names do nothing.
             (
                 l(&[("a", "some-name-0")]),
                 vec![
-                    rule(
-                        Replace,
-                        &["a"],
-                        Some("some-([^-]+)-([^,]+)"),
-                        "${3}",
-                        Some("${1}"),
-                    ),
-                    rule(
-                        Replace,
-                        &["a"],
-                        Some("some-([^-]+)-([^,]+)"),
-                        "${3}",
-                        Some("${1}"),
-                    ),
-                    rule(
-                        Replace,
-                        &["a"],
-                        Some("some-([^-]+)(-[^,]+)"),
-                        "${3}",
-                        Some("${1}"),
-                    ),
+                    rule(Replace, &["a"], Some("some-([^-]+)-([^,]+)"), "${3}", Some("${1}")),
+                    rule(Replace, &["a"], Some("some-([^-]+)-([^,]+)"), "${3}", Some("${1}")),
+                    rule(Replace, &["a"], Some("some-([^-]+)(-[^,]+)"), "${3}", Some("${1}")),
                 ],
                 Some(l(&[("a", "some-name-0")])),
             ),
@@ -355,20 +247,8 @@ mod tests {
                         "__metrics_path__",
                         Some("${1}"),
                     ),
-                    rule(
-                        Replace,
-                        &["__meta_sd_tags"],
-                        Some("(?:.+,|^)job:([^,]+).*"),
-                        "job",
-                        Some("${1}"),
-                    ),
-                    rule(
-                        Replace,
-                        &["__meta_sd_tags"],
-                        Some("(?:.+,|^)label:([^=]+)=([^,]+).*"),
-                        "${1}",
-                        Some("${2}"),
-                    ),
+                    rule(Replace, &["__meta_sd_tags"], Some("(?:.+,|^)job:([^,]+).*"), "job", Some("${1}")),
+                    rule(Replace, &["__meta_sd_tags"], Some("(?:.+,|^)label:([^=]+)=([^,]+).*"), "${1}", Some("${2}")),
                 ],
                 Some(l(&[
                     ("__meta_sd_tags", "path:/secret,job:some-job,label:foo=bar"),
@@ -384,13 +264,7 @@ mod tests {
                     ("__meta_kubernetes_pod_annotation_XXX_metrics_port", "9091"),
                 ]),
                 vec![
-                    rule(
-                        LabelDrop,
-                        &[],
-                        Some("^__meta_kubernetes_pod_container_port_name$"),
-                        "",
-                        None,
-                    ),
+                    rule(LabelDrop, &[], Some("^__meta_kubernetes_pod_container_port_name$"), "", None),
                     rule(
                         Replace,
                         &["__meta_kubernetes_pod_annotation_XXX_metrics_port"],
@@ -398,13 +272,7 @@ mod tests {
                         "__meta_kubernetes_pod_container_port_name",
                         Some("metrics"),
                     ),
-                    rule(
-                        Keep,
-                        &["__meta_kubernetes_pod_container_port_name"],
-                        Some("^metrics$"),
-                        "",
-                        None,
-                    ),
+                    rule(Keep, &["__meta_kubernetes_pod_container_port_name"], Some("^metrics$"), "", None),
                 ],
                 Some(l(&[
                     ("__meta_kubernetes_pod_annotation_XXX_metrics_port", "9091"),
@@ -427,39 +295,15 @@ mod tests {
                     rule(Uppercase, &["foo"], None, "foo_uppercase", None),
                     rule(Lowercase, &["foo"], None, "foo_lowercase", None),
                 ],
-                Some(l(&[
-                    ("foo", "bAr123Foo"),
-                    ("foo_lowercase", "bar123foo"),
-                    ("foo_uppercase", "BAR123FOO"),
-                ])),
+                Some(l(&[("foo", "bAr123Foo"), ("foo_lowercase", "bar123foo"), ("foo_uppercase", "BAR123FOO")])),
             ),
         ];
-        let ports = l(&[
-            ("__tmp_port", "1234"),
-            ("__port1", "1234"),
-            ("__port2", "5678"),
-        ]);
+        let ports = l(&[("__tmp_port", "1234"), ("__port1", "1234"), ("__port2", "5678")]);
         let mut cases = cases;
-        cases.push((
-            ports.clone(),
-            vec![rule(KeepEqual, &["__tmp_port"], None, "__port1", None)],
-            Some(ports.clone()),
-        ));
-        cases.push((
-            ports.clone(),
-            vec![rule(DropEqual, &["__tmp_port"], None, "__port1", None)],
-            None,
-        ));
-        cases.push((
-            ports.clone(),
-            vec![rule(DropEqual, &["__tmp_port"], None, "__port2", None)],
-            Some(ports.clone()),
-        ));
-        cases.push((
-            ports.clone(),
-            vec![rule(KeepEqual, &["__tmp_port"], None, "__port2", None)],
-            None,
-        ));
+        cases.push((ports.clone(), vec![rule(KeepEqual, &["__tmp_port"], None, "__port1", None)], Some(ports.clone())));
+        cases.push((ports.clone(), vec![rule(DropEqual, &["__tmp_port"], None, "__port1", None)], None));
+        cases.push((ports.clone(), vec![rule(DropEqual, &["__tmp_port"], None, "__port2", None)], Some(ports.clone())));
+        cases.push((ports.clone(), vec![rule(KeepEqual, &["__tmp_port"], None, "__port2", None)], None));
 
         for (i, (input, rules, want)) in cases.into_iter().enumerate() {
             assert_eq!(relabel(&input, &rules), want, "case {i}");
@@ -469,21 +313,11 @@ mod tests {
     #[test]
     fn replace_fast_path_sets_and_deletes() {
         // Empty input with the default regex writes the replacement as is.
-        let set = RelabelConfig {
-            target_label: "env".into(),
-            replacement: "prod".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            relabel(&l(&[("a", "1")]), &[set]),
-            Some(l(&[("a", "1"), ("env", "prod")]))
-        );
+        let set = RelabelConfig { target_label: "env".into(), replacement: "prod".into(), ..Default::default() };
+        assert_eq!(relabel(&l(&[("a", "1")]), &[set]), Some(l(&[("a", "1"), ("env", "prod")])));
         // Copying an absent label deletes the target.
-        let del = RelabelConfig {
-            source_labels: vec!["missing".into()],
-            target_label: "a".into(),
-            ..Default::default()
-        };
+        let del =
+            RelabelConfig { source_labels: vec!["missing".into()], target_label: "a".into(), ..Default::default() };
         assert_eq!(relabel(&l(&[("a", "1")]), &[del]), Some(Labels::new()));
     }
 
@@ -518,15 +352,9 @@ mod tests {
         let rule = hashmod(&["__address__"], "__tmp_hash", 4);
         let mut counts = [0usize; 4];
         for i in 0..400 {
-            let out = relabel(
-                &l(&[("__address__", &format!("host{i}:9100"))]),
-                std::slice::from_ref(&rule),
-            )
-            .expect("kept");
-            let shard: usize = out
-                .get("__tmp_hash")
-                .and_then(|v| v.parse().ok())
-                .expect("numeric shard");
+            let out =
+                relabel(&l(&[("__address__", &format!("host{i}:9100"))]), std::slice::from_ref(&rule)).expect("kept");
+            let shard: usize = out.get("__tmp_hash").and_then(|v| v.parse().ok()).expect("numeric shard");
             counts[shard] += 1;
         }
         assert!(counts.iter().all(|c| *c > 50), "{counts:?}");
@@ -534,16 +362,7 @@ mod tests {
 
     #[test]
     fn named_groups_in_replacement() {
-        let r = rule(
-            Replace,
-            &["a"],
-            Some("(?P<host>[^:]+):(?P<port>\\d+)"),
-            "host",
-            Some("${host}"),
-        );
-        assert_eq!(
-            relabel(&l(&[("a", "db1:5432")]), &[r]),
-            Some(l(&[("a", "db1:5432"), ("host", "db1")]))
-        );
+        let r = rule(Replace, &["a"], Some("(?P<host>[^:]+):(?P<port>\\d+)"), "host", Some("${host}"));
+        assert_eq!(relabel(&l(&[("a", "db1:5432")]), &[r]), Some(l(&[("a", "db1:5432"), ("host", "db1")])));
     }
 }

@@ -129,7 +129,8 @@ impl ScrapeLoop {
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let interval_ms = self.cfg.scrape_interval.as_millis().max(1) as i64;
         // A stable per-target offset spreads targets over the interval (Prometheus does the same).
-        let offset = (self.target.labels.stable_hash() ^ crate::tsdb::Labels::from_pairs([("u", self.target.url.as_str())]).stable_hash())
+        let offset = (self.target.labels.stable_hash()
+            ^ crate::tsdb::Labels::from_pairs([("u", self.target.url.as_str())]).stable_hash())
             % interval_ms as u64;
         let now = crate::tsdb::now_millis();
         let mut next = now - now.rem_euclid(interval_ms) + offset as i64;
@@ -234,8 +235,13 @@ impl ScrapeLoop {
     }
 }
 
-const REPORT_SERIES: [&str; 5] =
-    ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"];
+const REPORT_SERIES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
 
 /// The parsed exposition, or why the scrape failed.
 pub type Fetched = Result<Exposition, String>;
@@ -404,7 +410,11 @@ fn check_limits(cfg: &ScrapeConfig, samples: &[(Labels, i64, f64)]) -> Option<St
     }
     for (labels, _, _) in samples {
         if cfg.label_limit > 0 && labels.len() > cfg.label_limit {
-            return Some(format!("label limit exceeded (metric: {labels}, number of labels: {}, limit: {})", labels.len(), cfg.label_limit));
+            return Some(format!(
+                "label limit exceeded (metric: {labels}, number of labels: {}, limit: {})",
+                labels.len(),
+                cfg.label_limit
+            ));
         }
         for l in labels.iter() {
             if cfg.label_name_length_limit > 0 && l.name.len() > cfg.label_name_length_limit {

@@ -87,7 +87,9 @@ fn finish(cfg: &ScrapeConfig, mut labels: Labels, discovered: Labels) -> Target 
     } else {
         format!("{scheme}://{address}{path}?{query}")
     };
-    let public = Labels::from_pairs(labels.iter().filter(|l| !l.name.starts_with("__")).map(|l| (l.name.clone(), l.value.clone())));
+    let public = Labels::from_pairs(
+        labels.iter().filter(|l| !l.name.starts_with("__")).map(|l| (l.name.clone(), l.value.clone())),
+    );
     Target { labels: public, discovered, url }
 }
 
@@ -98,7 +100,8 @@ pub fn format_duration(d: std::time::Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, size) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
+    {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;

@@ -64,28 +64,44 @@ impl Metrics {
         let scrape_failures = Family::<JobLabels, Counter>::default();
         let samples_appended = Counter::default();
         let samples_rejected = Family::<JobLabels, Counter>::default();
-        let query_duration = Family::<QueryLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let query_duration =
+            Family::<QueryLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
         let http_requests = Family::<HttpLabels, Counter>::default();
-        let http_duration = Family::<HandlerLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let http_duration =
+            Family::<HandlerLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
         let tsdb_series = Gauge::default();
         let tsdb_size_bytes = Gauge::default();
         let targets = Family::<JobLabels, Gauge>::default();
-        let (tsdb_active_series, tsdb_memory_bytes, tsdb_unwritable) = (Gauge::default(), Gauge::default(), Gauge::default());
-        let (tsdb_out_of_order, tsdb_duplicates, tsdb_write_errors) = (Counter::default(), Counter::default(), Counter::default());
+        let (tsdb_active_series, tsdb_memory_bytes, tsdb_unwritable) =
+            (Gauge::default(), Gauge::default(), Gauge::default());
+        let (tsdb_out_of_order, tsdb_duplicates, tsdb_write_errors) =
+            (Counter::default(), Counter::default(), Counter::default());
         registry.register("sightline_tsdb_active_series", "Series with an open head chunk", tsdb_active_series.clone());
-        registry.register("sightline_tsdb_memory_bytes", "The store's estimate of its own memory use", tsdb_memory_bytes.clone());
+        registry.register(
+            "sightline_tsdb_memory_bytes",
+            "The store's estimate of its own memory use",
+            tsdb_memory_bytes.clone(),
+        );
         registry.register(
             "sightline_tsdb_unwritable",
             "1 while the store refuses appends because writing failed (e.g. a full disk)",
             tsdb_unwritable.clone(),
         );
-        registry.register("sightline_tsdb_out_of_order_samples", "Samples refused as out of order", tsdb_out_of_order.clone());
+        registry.register(
+            "sightline_tsdb_out_of_order_samples",
+            "Samples refused as out of order",
+            tsdb_out_of_order.clone(),
+        );
         registry.register(
             "sightline_tsdb_duplicate_samples",
             "Samples refused as duplicates with a different value",
             tsdb_duplicates.clone(),
         );
-        registry.register("sightline_tsdb_write_errors", "Failed writes to the database file", tsdb_write_errors.clone());
+        registry.register(
+            "sightline_tsdb_write_errors",
+            "Failed writes to the database file",
+            tsdb_write_errors.clone(),
+        );
         registry.register("sightline_scrapes", "Scrapes attempted, by job", scrapes.clone());
         registry.register("sightline_scrape_failures", "Scrapes that failed, by job", scrape_failures.clone());
         registry.register("sightline_samples_appended", "Samples appended to the store", samples_appended.clone());
@@ -99,7 +115,11 @@ impl Metrics {
             "PromQL query evaluation time, by kind (instant, range)",
             query_duration.clone(),
         );
-        registry.register("sightline_http_requests", "HTTP requests served, by handler and status code", http_requests.clone());
+        registry.register(
+            "sightline_http_requests",
+            "HTTP requests served, by handler and status code",
+            http_requests.clone(),
+        );
         registry.register(
             "sightline_http_request_duration_seconds",
             "HTTP request latency, by handler",
@@ -177,7 +197,6 @@ impl Default for Metrics {
         Self::new()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

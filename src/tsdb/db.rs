@@ -235,12 +235,10 @@ impl Db {
         let err = sql_err(&path);
         let conn = Connection::open(&path).map_err(&err)?;
         // A file that is not SQLite fails here, before anything is written.
-        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|e| TsdbError::Foreign {
-            path: path.display().to_string(),
-            why: e.to_string(),
-        })?;
-        let table_count: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(&err)?;
+        let app_id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| TsdbError::Foreign { path: path.display().to_string(), why: e.to_string() })?;
+        let table_count: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(&err)?;
         if app_id != APPLICATION_ID && (app_id != 0 || table_count > 0) {
             return Err(TsdbError::Foreign {
                 path: path.display().to_string(),
@@ -284,12 +282,7 @@ impl Db {
         };
         let started = Instant::now();
         let replayed = replay(&conn, &inner).map_err(&err)?;
-        let max_t = inner
-            .shards
-            .iter()
-            .flat_map(|s| lock(s).iter().map(|m| m.maxt).max())
-            .max()
-            .unwrap_or(i64::MIN);
+        let max_t = inner.shards.iter().flat_map(|s| lock(s).iter().map(|m| m.maxt).max()).max().unwrap_or(i64::MIN);
         inner.max_t.store(max_t, Ordering::Relaxed);
         tracing::info!(db = %path.display(), samples = replayed, ms = started.elapsed().as_millis() as u64, "head log replayed");
 
@@ -431,7 +424,9 @@ impl Db {
             .into_iter()
             .filter(|&id| {
                 let (s, slot) = shard_of(id);
-                lock(&self.inner.shards[s]).get(slot).is_some_and(|m| m.maxt != i64::MIN && m.mint <= maxt && m.maxt >= mint)
+                lock(&self.inner.shards[s])
+                    .get(slot)
+                    .is_some_and(|m| m.maxt != i64::MIN && m.mint <= maxt && m.maxt >= mint)
             })
             .collect();
         let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
@@ -507,7 +502,8 @@ fn load_index(conn: &Connection, path: &Path, shards: &mut [Vec<MemSeries>]) -> 
 /// Per-series time bounds and uncompacted chunk starts, from the covering indexes.
 fn load_bounds(conn: &Connection, shards: &mut [Vec<MemSeries>]) -> rusqlite::Result<()> {
     for (table, raw) in [("chunks", true), ("blocks", false)] {
-        let mut stmt = conn.prepare(&format!("SELECT series_id, min(mint), max(maxt) FROM {table} GROUP BY series_id"))?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT series_id, min(mint), max(maxt) FROM {table} GROUP BY series_id"))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let (id, lo, hi): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
@@ -695,8 +691,9 @@ impl Writer {
         todo.dedup();
         let (strings, series, n_strings, n_series) = {
             let index = inner.index.read().unwrap_or_else(|e| e.into_inner());
-            let strings: Vec<(usize, String)> =
-                (index.persisted_strings..index.strings.len()).map(|i| (i, index.strings.get(i as u32).to_string())).collect();
+            let strings: Vec<(usize, String)> = (index.persisted_strings..index.strings.len())
+                .map(|i| (i, index.strings.get(i as u32).to_string()))
+                .collect();
             let series: Vec<(u32, u64, Vec<u8>)> = (index.persisted_series..index.len())
                 .map(|i| (i as u32, index.hash(i as u32), index::encode_pairs(index.pairs(i as u32))))
                 .collect();
@@ -803,7 +800,8 @@ impl Writer {
         let mut todo = Vec::new();
         'outer: for (s, shard) in inner.shards.iter().enumerate() {
             for (slot, m) in lock(shard).iter().enumerate() {
-                let eligible = m.raw_min != i64::MAX && (all || m.raw_min.div_euclid(span) * span + span <= closed_before);
+                let eligible =
+                    m.raw_min != i64::MAX && (all || m.raw_min.div_euclid(span) * span + span <= closed_before);
                 if eligible {
                     todo.push(((slot * SHARDS + s) as u32, m.raw_min));
                     if !all && todo.len() >= COMPACT_BATCH {
@@ -825,12 +823,14 @@ impl Writer {
             let mut sel_blocks = tx.prepare_cached(
                 "SELECT mint, data FROM blocks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3 ORDER BY mint",
             )?;
-            let mut del_chunks = tx.prepare_cached("DELETE FROM chunks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
-            let mut del_blocks = tx.prepare_cached("DELETE FROM blocks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
-            let mut ins_block =
-                tx.prepare_cached("INSERT OR REPLACE INTO blocks (series_id, mint, maxt, data) VALUES (?1, ?2, ?3, ?4)")?;
-            let mut next_raw =
-                tx.prepare_cached("SELECT min(mint) FROM chunks WHERE series_id = ?1 AND mint >= ?2")?;
+            let mut del_chunks =
+                tx.prepare_cached("DELETE FROM chunks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
+            let mut del_blocks =
+                tx.prepare_cached("DELETE FROM blocks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
+            let mut ins_block = tx.prepare_cached(
+                "INSERT OR REPLACE INTO blocks (series_id, mint, maxt, data) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut next_raw = tx.prepare_cached("SELECT min(mint) FROM chunks WHERE series_id = ?1 AND mint >= ?2")?;
             for (id, raw_min) in todo {
                 let mut raw = raw_min;
                 while raw != i64::MAX {
@@ -1196,7 +1196,8 @@ pub fn blob_bytes(db: &Db) -> Result<HashMap<String, i64>, TsdbError> {
     db.with_reader(|c| {
         let mut out = HashMap::new();
         for t in ["chunks", "blocks", "head_log"] {
-            let n: Option<i64> = c.query_row(&format!("SELECT sum(length(data)) FROM {t}"), [], |r| r.get(0)).optional()?.flatten();
+            let n: Option<i64> =
+                c.query_row(&format!("SELECT sum(length(data)) FROM {t}"), [], |r| r.get(0)).optional()?.flatten();
             out.insert(t.to_string(), n.unwrap_or(0));
         }
         Ok(out)

@@ -30,7 +30,11 @@ fn assert_same(got: &[Series], want: &[Series], ctx: &str) {
     for (g, w) in got.iter().zip(want) {
         assert_eq!(g.labels, w.labels, "{ctx}: series differ");
         for (i, (a, b)) in g.samples.iter().zip(&w.samples).enumerate() {
-            assert!(a.t == b.t && a.v.to_bits() == b.v.to_bits(), "{ctx}: {} sample {i}: got {a:?}, want {b:?}", g.labels);
+            assert!(
+                a.t == b.t && a.v.to_bits() == b.v.to_bits(),
+                "{ctx}: {} sample {i}: got {a:?}, want {b:?}",
+                g.labels
+            );
         }
         assert_eq!(g.samples.len(), w.samples.len(), "{ctx}: {} sample count", g.labels);
     }
@@ -288,7 +292,10 @@ fn full_disk_stops_appends_keeps_queries_and_resumes() {
     assert!(e.to_string().contains("full"), "{e}");
     // Queries still answer, including the samples waiting in memory.
     assert_eq!(db.select(&[Matcher::equal("__name__", "big")], 0, 10).unwrap().len(), 3000);
-    assert_eq!(db.select(&[Matcher::equal("job", "node")], 0, i64::MAX).unwrap().len(), first.iter().filter(|s| s.labels.get("job") == Some("node")).count());
+    assert_eq!(
+        db.select(&[Matcher::equal("job", "node")], 0, i64::MAX).unwrap().len(),
+        first.iter().filter(|s| s.labels.get("job") == Some("node")).count()
+    );
     // Space returns: the writer catches up and appends resume.
     db.exec(|c| {
         let n: i64 = c.query_row("PRAGMA max_page_count = 1000000000", [], |r| r.get(0)).unwrap();

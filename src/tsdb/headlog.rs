@@ -121,7 +121,8 @@ mod tests {
     #[test]
     fn compact_for_a_typical_second() {
         // 1000 series scraped in the same second: ~10 bytes a sample or less.
-        let samples: Vec<LogSample> = (0..1000).map(|i| (i, 1_700_000_000_000 + (i as i64 % 3), (i * 7) as f64)).collect();
+        let samples: Vec<LogSample> =
+            (0..1000).map(|i| (i, 1_700_000_000_000 + (i as i64 % 3), (i * 7) as f64)).collect();
         let enc = encode(&samples);
         assert!(enc.len() < 10 * 1000, "{} bytes", enc.len());
     }

@@ -192,9 +192,8 @@ impl Index {
             .filter(|&id| {
                 let pairs = &self.series[id as usize];
                 rest.iter().zip(&rest_names).all(|(m, name)| {
-                    let value = name
-                        .and_then(|n| pairs.iter().find(|p| p.0 == n))
-                        .map_or("", |&(_, v)| self.strings.get(v));
+                    let value =
+                        name.and_then(|n| pairs.iter().find(|p| p.0 == n)).map_or("", |&(_, v)| self.strings.get(v));
                     m.matches(value)
                 })
             })

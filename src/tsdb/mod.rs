@@ -14,10 +14,10 @@ mod matcher;
 mod mem;
 pub mod testdata;
 
+pub use db::{blob_bytes, table_rows, Db, DbStats, Options, DB_FILE};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{matches_all, MatchKind, Matcher};
 pub use mem::MemStore;
-pub use db::{blob_bytes, table_rows, Db, DbStats, Options, DB_FILE};
 
 use std::sync::Arc;
 

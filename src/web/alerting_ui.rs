@@ -98,7 +98,12 @@ async fn alerts(State(st): State<AppState>) -> Response {
             silence: format!(
                 "/silences?matchers={}",
                 form_urlencoded::byte_serialize(
-                    a.labels.iter().map(|l| format!("{}={:?}", l.name, l.value)).collect::<Vec<_>>().join(", ").as_bytes()
+                    a.labels
+                        .iter()
+                        .map(|l| format!("{}={:?}", l.name, l.value))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                        .as_bytes()
                 )
                 .collect::<String>()
             ),

@@ -109,7 +109,10 @@ async fn query(State(st): State<AppState>, p: Params) -> ApiResult {
     let result = tokio::task::spawn_blocking(move || engine.instant_query(querier.as_ref(), &q, t))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    st.metrics.query_duration.get_or_create(&QueryLabels { kind: "instant".into() }).observe(started.elapsed().as_secs_f64());
+    st.metrics
+        .query_duration
+        .get_or_create(&QueryLabels { kind: "instant".into() })
+        .observe(started.elapsed().as_secs_f64());
     Ok(query_response(&result))
 }
 
@@ -138,7 +141,10 @@ async fn query_range(State(st): State<AppState>, p: Params) -> ApiResult {
     let result = tokio::task::spawn_blocking(move || engine.range_query(querier.as_ref(), &q, start, end, step))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    st.metrics.query_duration.get_or_create(&QueryLabels { kind: "range".into() }).observe(started.elapsed().as_secs_f64());
+    st.metrics
+        .query_duration
+        .get_or_create(&QueryLabels { kind: "range".into() })
+        .observe(started.elapsed().as_secs_f64());
     Ok(query_response(&result))
 }
 
@@ -150,7 +156,9 @@ fn query_response(r: &promql::QueryResult) -> Json<Value> {
             "resultType": "vector",
             "result": samples.iter().map(|s| json!({"metric": labels_json(&s.labels), "value": [ts(s.t), float(s.v)]})).collect::<Vec<_>>(),
         }),
-        PromValue::Matrix(series) => json!({"resultType": "matrix", "result": series.iter().map(series_json).collect::<Vec<_>>()}),
+        PromValue::Matrix(series) => {
+            json!({"resultType": "matrix", "result": series.iter().map(series_json).collect::<Vec<_>>()})
+        }
     };
     let mut body = json!({"status": "success", "data": data});
     if !r.warnings.is_empty() {

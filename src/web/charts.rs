@@ -339,7 +339,6 @@ fn y_axis(
     (lo, hi, ticks)
 }
 
-
 /// Tick times (ms, UTC) aligned to wall-clock multiples of the step in the
 /// displayed time zone, with their labels.
 fn time_ticks(range: TimeRange, plot_w: i32, tz_offset_min: i32) -> Vec<(i64, String)> {
@@ -347,7 +346,11 @@ fn time_ticks(range: TimeRange, plot_w: i32, tz_offset_min: i32) -> Vec<(i64, St
     let long_labels = span > 86_400_000;
     let label_px = if long_labels { 80 } else { 60 };
     let max_ticks = (plot_w / label_px).max(2) as i64;
-    let step = crate::dashboards::NICE_STEPS_MS.iter().copied().find(|s| span / s <= max_ticks).unwrap_or_else(|| span / max_ticks);
+    let step = crate::dashboards::NICE_STEPS_MS
+        .iter()
+        .copied()
+        .find(|s| span / s <= max_ticks)
+        .unwrap_or_else(|| span / max_ticks);
     let off = i64::from(tz_offset_min) * 60_000;
     let first = (range.start + off).div_euclid(step) * step + step - off;
     let mut out = Vec::new();

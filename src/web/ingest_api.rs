@@ -24,7 +24,10 @@ pub static REMOTE_WRITE_STATS: RemoteWriteStats = RemoteWriteStats {
 /// Routes of the ingest paths.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/write", post(write).layer(axum::extract::DefaultBodyLimit::max(remote_write::MAX_DECODED_BYTES)))
+        .route(
+            "/api/v1/write",
+            post(write).layer(axum::extract::DefaultBodyLimit::max(remote_write::MAX_DECODED_BYTES)),
+        )
         .route("/federate", get(federate).post(federate))
 }
 
@@ -55,7 +58,9 @@ async fn federate(State(st): State<AppState>, p: Params) -> Response {
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let q = st.querier.clone();
-    let res = tokio::task::spawn_blocking(move || crate::ingest::federate(q.as_ref(), &sets, crate::tsdb::now_millis())).await;
+    let res =
+        tokio::task::spawn_blocking(move || crate::ingest::federate(q.as_ref(), &sets, crate::tsdb::now_millis()))
+            .await;
     match res {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("federation: {e}\n")).into_response(),
@@ -83,9 +88,21 @@ pub(super) fn encode_stats() -> String {
     let mut out = String::new();
     for (name, help, v) in [
         ("sightline_remote_write_requests", "Remote-write requests received", s.requests.load(Relaxed)),
-        ("sightline_remote_write_bad_requests", "Remote-write requests refused as malformed", s.bad_requests.load(Relaxed)),
-        ("sightline_remote_write_samples_appended", "Samples stored from remote write", s.samples_appended.load(Relaxed)),
-        ("sightline_remote_write_samples_rejected", "Remote-write samples refused by the store", s.samples_rejected.load(Relaxed)),
+        (
+            "sightline_remote_write_bad_requests",
+            "Remote-write requests refused as malformed",
+            s.bad_requests.load(Relaxed),
+        ),
+        (
+            "sightline_remote_write_samples_appended",
+            "Samples stored from remote write",
+            s.samples_appended.load(Relaxed),
+        ),
+        (
+            "sightline_remote_write_samples_rejected",
+            "Remote-write samples refused by the store",
+            s.samples_rejected.load(Relaxed),
+        ),
     ] {
         out.push_str(&format!("# HELP {name} {help}.\n# TYPE {name} counter\n{name}_total {v}\n"));
     }

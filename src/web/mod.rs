@@ -2,14 +2,14 @@
 //! (`ui`) and server-drawn charts (`charts`, `panels`). Handlers are thin:
 //! they parse, call one function, and render.
 
-pub mod alertmanager_api;
 mod alerting_ui;
+pub mod alertmanager_api;
 mod api;
-mod ingest_api;
 pub mod charts;
+mod ingest_api;
+pub mod panels;
 mod params;
 mod rules_api;
-pub mod panels;
 mod timepick;
 mod ui;
 mod view;
@@ -110,7 +110,9 @@ async fn reload(State(state): State<AppState>) -> Response {
     let r = state.reload.clone();
     match tokio::task::spawn_blocking(move || r.reload()).await {
         Ok(Ok(())) => "Reloaded.\n".into_response(),
-        Ok(Err(e)) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response(),
+        Ok(Err(e)) => {
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response()
+        }
         Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

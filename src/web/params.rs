@@ -23,11 +23,8 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     type Rejection = std::convert::Infallible;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let mut pairs: Vec<(String, String)> = req
-            .uri()
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let mut pairs: Vec<(String, String)> =
+            req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let is_form = req
             .headers()
             .get("content-type")

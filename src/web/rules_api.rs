@@ -13,22 +13,16 @@ use serde_json::json;
 
 /// The rules API routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/rules", get(rules).post(rules))
-        .route("/api/v1/alerts", get(alerts).post(alerts))
+    Router::new().route("/api/v1/rules", get(rules).post(rules)).route("/api/v1/alerts", get(alerts).post(alerts))
 }
 
 async fn rules(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-    let filter = match RulesFilter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    {
+    let filter = match RulesFilter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         Ok(f) => f,
         Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"status": "error", "errorType": "bad_data", "error": e})),
-            )
+            return (StatusCode::BAD_REQUEST, Json(json!({"status": "error", "errorType": "bad_data", "error": e})))
                 .into_response();
         }
     };

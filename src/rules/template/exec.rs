@@ -34,15 +34,8 @@ pub(crate) fn execute(
     dot: &Value,
     funcs: &FuncMap,
 ) -> Result<String, TemplateError> {
-    let mut ex = Ex {
-        name,
-        defines,
-        funcs,
-        vars: vec![("$".into(), dot.clone())],
-        out: String::new(),
-        depth: 0,
-        line: 1,
-    };
+    let mut ex =
+        Ex { name, defines, funcs, vars: vec![("$".into(), dot.clone())], out: String::new(), depth: 0, line: 1 };
     ex.list(root, dot)?;
     Ok(ex.out)
 }
@@ -76,68 +69,33 @@ impl Ex<'_> {
                     self.out.push_str(&s);
                 }
             }
-            Node::If {
-                line,
-                pipe,
-                then,
-                els,
-            } => {
+            Node::If { line, pipe, then, els } => {
                 self.line = *line;
                 let mark = self.vars.len();
                 let v = self.pipe(pipe, dot)?;
-                let f = if v.truthy() {
-                    self.list(then, dot)?
-                } else {
-                    self.list(els, dot)?
-                };
+                let f = if v.truthy() { self.list(then, dot)? } else { self.list(els, dot)? };
                 self.vars.truncate(mark);
                 return Ok(f);
             }
-            Node::With {
-                line,
-                pipe,
-                body,
-                els,
-            } => {
+            Node::With { line, pipe, body, els } => {
                 self.line = *line;
                 let mark = self.vars.len();
                 let v = self.pipe(pipe, dot)?;
-                let f = if v.truthy() {
-                    self.list(body, &v)?
-                } else {
-                    self.list(els, dot)?
-                };
+                let f = if v.truthy() { self.list(body, &v)? } else { self.list(els, dot)? };
                 self.vars.truncate(mark);
                 return Ok(f);
             }
-            Node::Range {
-                line,
-                pipe,
-                body,
-                els,
-            } => {
+            Node::Range { line, pipe, body, els } => {
                 self.line = *line;
                 let mark = self.vars.len();
                 let v = self.pipe(pipe, dot)?;
                 // The declared variables are set per element, not to the whole value.
                 self.vars.truncate(mark);
                 let items: Vec<(Value, Value)> = match &v {
-                    Value::List(l) => l
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| (Value::Int(i as i64), v.clone()))
-                        .collect(),
-                    Value::StrMap(m) => m
-                        .iter()
-                        .map(|(k, v)| (Value::Str(k.clone()), Value::Str(v.clone())))
-                        .collect(),
-                    Value::Map(m) => m
-                        .iter()
-                        .map(|(k, v)| (Value::Str(k.clone()), v.clone()))
-                        .collect(),
-                    Value::Int(n) if *n > MAX_RANGE => {
-                        return Err(self.err(format!("range over {n} is too long")))
-                    }
+                    Value::List(l) => l.iter().enumerate().map(|(i, v)| (Value::Int(i as i64), v.clone())).collect(),
+                    Value::StrMap(m) => m.iter().map(|(k, v)| (Value::Str(k.clone()), Value::Str(v.clone()))).collect(),
+                    Value::Map(m) => m.iter().map(|(k, v)| (Value::Str(k.clone()), v.clone())).collect(),
+                    Value::Int(n) if *n > MAX_RANGE => return Err(self.err(format!("range over {n} is too long"))),
                     Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
                     Value::Nil => Vec::new(),
                     other => return Err(self.err(format!("range can't iterate over {other}"))),
@@ -165,10 +123,7 @@ impl Ex<'_> {
             }
             Node::Template { line, name, pipe } => {
                 self.line = *line;
-                let body = self
-                    .defines
-                    .get(name)
-                    .ok_or_else(|| self.err(format!("no such template {name:?}")))?;
+                let body = self.defines.get(name).ok_or_else(|| self.err(format!("no such template {name:?}")))?;
                 let data = match pipe {
                     Some(p) => self.pipe(p, dot)?,
                     None => Value::Nil,
@@ -214,18 +169,11 @@ impl Ex<'_> {
             if let Some(p) = piped {
                 args.push(p);
             }
-            let f = self
-                .funcs
-                .0
-                .get(name)
-                .ok_or_else(|| self.err(format!("function {name:?} not defined")))?;
+            let f = self.funcs.0.get(name).ok_or_else(|| self.err(format!("function {name:?} not defined")))?;
             return f(&args).map_err(|e| self.err(format!("error calling {name}: {e}")));
         }
         if c.args.len() > 1 || piped.is_some() {
-            return Err(self.err(format!(
-                "can't give argument to non-function {}",
-                show_arg(&c.args[0])
-            )));
+            return Err(self.err(format!("can't give argument to non-function {}", show_arg(&c.args[0]))));
         }
         self.arg(&c.args[0], dot)
     }
@@ -245,11 +193,7 @@ impl Ex<'_> {
                 self.fields(v, path)
             }
             Arg::Func(name) => {
-                let f = self
-                    .funcs
-                    .0
-                    .get(name)
-                    .ok_or_else(|| self.err(format!("function {name:?} not defined")))?;
+                let f = self.funcs.0.get(name).ok_or_else(|| self.err(format!("function {name:?} not defined")))?;
                 f(&[]).map_err(|e| self.err(format!("error calling {name}: {e}")))
             }
             Arg::Sub(p, path) => {
@@ -269,15 +213,8 @@ impl Ex<'_> {
                     Some(x) => x.clone(),
                     None => Value::Nil,
                 },
-                Value::Nil => {
-                    return Err(self.err(format!("nil pointer evaluating interface {{}}.{f}")))
-                }
-                other => {
-                    return Err(self.err(format!(
-                        "can't evaluate field {f} in type {}",
-                        other.go_type()
-                    )))
-                }
+                Value::Nil => return Err(self.err(format!("nil pointer evaluating interface {{}}.{f}"))),
+                other => return Err(self.err(format!("can't evaluate field {f} in type {}", other.go_type()))),
             };
         }
         Ok(v)
@@ -288,10 +225,7 @@ fn show_arg(a: &Arg) -> String {
     match a {
         Arg::Field(p) if p.is_empty() => ".".into(),
         Arg::Field(p) => format!(".{}", p.join(".")),
-        Arg::Var(n, p) => format!(
-            "{n}{}",
-            p.iter().map(|f| format!(".{f}")).collect::<String>()
-        ),
+        Arg::Var(n, p) => format!("{n}{}", p.iter().map(|f| format!(".{f}")).collect::<String>()),
         Arg::Lit(v) => v.to_string(),
         Arg::Func(n) => n.clone(),
         Arg::Sub(..) => "(...)".into(),

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Runs a PromQL query for `query`: returns (labels, value) per sample.
-pub type QueryFn =
-    Arc<dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> + Send + Sync>;
+pub type QueryFn = Arc<dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> + Send + Sync>;
 
 fn f(func: impl Fn(&[Value]) -> Result<Value, String> + Send + Sync + 'static) -> Func {
     Arc::new(func)
@@ -54,8 +53,7 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
         (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
             let (x, y) = (to_float(a)?, to_float(b)?);
-            x.partial_cmp(&y)
-                .ok_or_else(|| "incomparable NaN".to_string())
+            x.partial_cmp(&y).ok_or_else(|| "incomparable NaN".to_string())
         }
         (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Ok(x.cmp(y)),
@@ -66,12 +64,8 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
 
 fn eq(a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
-        (Value::Bool(_), Value::Bool(_))
-        | (Value::Str(_), Value::Str(_))
-        | (Value::Nil, Value::Nil) => Ok(a == b),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            Ok(to_float(a)? == to_float(b)?)
-        }
+        (Value::Bool(_), Value::Bool(_)) | (Value::Str(_), Value::Str(_)) | (Value::Nil, Value::Nil) => Ok(a == b),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => Ok(to_float(a)? == to_float(b)?),
         (Value::Nil, _) | (_, Value::Nil) => Ok(false),
         _ => Err("incompatible types for comparison".into()),
     }
@@ -80,26 +74,8 @@ fn eq(a: &Value, b: &Value) -> Result<bool, String> {
 /// Go's built-ins.
 pub(crate) fn builtins() -> HashMap<String, Func> {
     let mut m: HashMap<String, Func> = HashMap::new();
-    m.insert(
-        "and".into(),
-        f(|a| {
-            Ok(a.iter()
-                .find(|v| !v.truthy())
-                .or(a.last())
-                .cloned()
-                .unwrap_or(Value::Nil))
-        }),
-    );
-    m.insert(
-        "or".into(),
-        f(|a| {
-            Ok(a.iter()
-                .find(|v| v.truthy())
-                .or(a.last())
-                .cloned()
-                .unwrap_or(Value::Nil))
-        }),
-    );
+    m.insert("and".into(), f(|a| Ok(a.iter().find(|v| !v.truthy()).or(a.last()).cloned().unwrap_or(Value::Nil))));
+    m.insert("or".into(), f(|a| Ok(a.iter().find(|v| v.truthy()).or(a.last()).cloned().unwrap_or(Value::Nil))));
     m.insert(
         "not".into(),
         f(|a| {
@@ -169,15 +145,10 @@ pub(crate) fn builtins() -> HashMap<String, Func> {
                         .get(usize::try_from(*i).map_err(|_| format!("index out of range: {i}"))?)
                         .cloned()
                         .ok_or_else(|| format!("index out of range: {i}"))?,
-                    (Value::StrMap(m), Value::Str(s)) => {
-                        Value::Str(m.get(s).cloned().unwrap_or_default())
-                    }
+                    (Value::StrMap(m), Value::Str(s)) => Value::Str(m.get(s).cloned().unwrap_or_default()),
                     (Value::Map(m), Value::Str(s)) => m.get(s).cloned().unwrap_or(Value::Nil),
                     (Value::Str(s), Value::Int(i)) => Value::Int(
-                        *s.as_bytes()
-                            .get(*i as usize)
-                            .ok_or_else(|| format!("index out of range: {i}"))?
-                            as i64,
+                        *s.as_bytes().get(*i as usize).ok_or_else(|| format!("index out of range: {i}"))? as i64,
                     ),
                     _ => return Err(format!("can't index item of type {}", v.go_type())),
                 };
@@ -201,15 +172,7 @@ pub(crate) fn builtins() -> HashMap<String, Func> {
     );
     m.insert(
         "println".into(),
-        f(|a| {
-            Ok(Value::Str(
-                a.iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    + "\n",
-            ))
-        }),
+        f(|a| Ok(Value::Str(a.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ") + "\n"))),
     );
     m.insert(
         "printf".into(),
@@ -220,21 +183,12 @@ pub(crate) fn builtins() -> HashMap<String, Func> {
             Ok(Value::Str(sprintf(&str_arg(fmt), rest)))
         }),
     );
-    m.insert(
-        "html".into(),
-        f(|a| {
-            Ok(Value::Str(html_escape(
-                &a.iter().map(|v| v.to_string()).collect::<String>(),
-            )))
-        }),
-    );
+    m.insert("html".into(), f(|a| Ok(Value::Str(html_escape(&a.iter().map(|v| v.to_string()).collect::<String>())))));
     m.insert(
         "urlquery".into(),
         f(|a| {
             let s: String = a.iter().map(|v| v.to_string()).collect();
-            Ok(Value::Str(
-                form_urlencoded::byte_serialize(s.as_bytes()).collect(),
-            ))
+            Ok(Value::Str(form_urlencoded::byte_serialize(s.as_bytes()).collect()))
         }),
     );
     m.insert(
@@ -277,16 +231,12 @@ pub(crate) fn builtins() -> HashMap<String, Func> {
                 Value::Str(s) => {
                     let lo = ix.first().copied().unwrap_or(0);
                     let hi = ix.get(1).copied().unwrap_or(s.len());
-                    s.get(lo..hi)
-                        .map(|x| Value::Str(x.to_string()))
-                        .ok_or_else(|| "index out of range".into())
+                    s.get(lo..hi).map(|x| Value::Str(x.to_string())).ok_or_else(|| "index out of range".into())
                 }
                 Value::List(l) => {
                     let lo = ix.first().copied().unwrap_or(0);
                     let hi = ix.get(1).copied().unwrap_or(l.len());
-                    l.get(lo..hi)
-                        .map(|x| Value::List(x.to_vec()))
-                        .ok_or_else(|| "index out of range".into())
+                    l.get(lo..hi).map(|x| Value::List(x.to_vec())).ok_or_else(|| "index out of range".into())
                 }
                 other => Err(format!("can't slice item of type {}", other.go_type())),
             }
@@ -462,9 +412,7 @@ pub(crate) fn prometheus(query: Option<QueryFn>, external_url: &str) -> HashMap<
                 return Err("query is not available here".into());
             };
             let rows = q(&str_arg(&a[0]))?;
-            Ok(Value::List(
-                rows.into_iter().map(|(l, v)| sample_value(l, v)).collect(),
-            ))
+            Ok(Value::List(rows.into_iter().map(|(l, v)| sample_value(l, v)).collect()))
         }),
     );
     m.insert(
@@ -472,10 +420,7 @@ pub(crate) fn prometheus(query: Option<QueryFn>, external_url: &str) -> HashMap<
         f(|a| {
             want(a, 1)?;
             match &a[0] {
-                Value::List(l) => l
-                    .first()
-                    .cloned()
-                    .ok_or_else(|| "first() called on vector with no elements".into()),
+                Value::List(l) => l.first().cloned().ok_or_else(|| "first() called on vector with no elements".into()),
                 other => Err(format!("first() called on {}", other.go_type())),
             }
         }),
@@ -486,9 +431,7 @@ pub(crate) fn prometheus(query: Option<QueryFn>, external_url: &str) -> HashMap<
             want(a, 2)?;
             match &a[1] {
                 Value::Map(s) => match s.get("Labels") {
-                    Some(Value::StrMap(l)) => Ok(Value::Str(
-                        l.get(&str_arg(&a[0])).cloned().unwrap_or_default(),
-                    )),
+                    Some(Value::StrMap(l)) => Ok(Value::Str(l.get(&str_arg(&a[0])).cloned().unwrap_or_default())),
                     _ => Ok(Value::Str(String::new())),
                 },
                 Value::Nil => Ok(Value::Str(String::new())),
@@ -512,9 +455,7 @@ pub(crate) fn prometheus(query: Option<QueryFn>, external_url: &str) -> HashMap<
             want(a, 1)?;
             match &a[0] {
                 Value::Map(s) => match s.get("Labels") {
-                    Some(Value::StrMap(l)) => {
-                        Ok(Value::Str(l.get("__value__").cloned().unwrap_or_default()))
-                    }
+                    Some(Value::StrMap(l)) => Ok(Value::Str(l.get("__value__").cloned().unwrap_or_default())),
                     _ => Ok(Value::Str(String::new())),
                 },
                 other => Err(format!("strvalue() called on {}", other.go_type())),
@@ -556,10 +497,7 @@ pub(crate) fn prometheus(query: Option<QueryFn>, external_url: &str) -> HashMap<
             want(a, 3)?;
             let re = regex::Regex::new(&str_arg(&a[0])).map_err(|e| e.to_string())?;
             let repl = str_arg(&a[1]);
-            Ok(Value::Str(
-                re.replace_all(&str_arg(&a[2]), go_expand_template(&repl).as_str())
-                    .into_owned(),
-            ))
+            Ok(Value::Str(re.replace_all(&str_arg(&a[2]), go_expand_template(&repl).as_str()).into_owned()))
         }),
     );
     m.insert(
@@ -618,10 +556,7 @@ pub(crate) fn prometheus(query: Option<QueryFn>, external_url: &str) -> HashMap<
             if host.parse::<std::net::IpAddr>().is_ok() {
                 return Ok(Value::Str(s.clone()));
             }
-            Ok(Value::Str(format!(
-                "{}{port}",
-                host.split('.').next().unwrap_or(host)
-            )))
+            Ok(Value::Str(format!("{}{port}", host.split('.').next().unwrap_or(host))))
         }),
     );
     m.insert("humanize".into(), float_fn(humanize));
@@ -645,20 +580,11 @@ pub(crate) fn prometheus(query: Option<QueryFn>, external_url: &str) -> HashMap<
             Ok(Value::Float(d.as_secs_f64()))
         }),
     );
-    m.insert(
-        "now".into(),
-        f(|_| Ok(Value::Float(crate::tsdb::now_millis() as f64 / 1000.0))),
-    );
+    m.insert("now".into(), f(|_| Ok(Value::Float(crate::tsdb::now_millis() as f64 / 1000.0))));
     let url = external_url.to_string();
     let prefix = url::path_of(&url);
-    m.insert(
-        "externalURL".into(),
-        f(move |_| Ok(Value::Str(url.clone()))),
-    );
-    m.insert(
-        "pathPrefix".into(),
-        f(move |_| Ok(Value::Str(prefix.clone()))),
-    );
+    m.insert("externalURL".into(), f(move |_| Ok(Value::Str(url.clone()))));
+    m.insert("pathPrefix".into(), f(move |_| Ok(Value::Str(prefix.clone()))));
     m.insert(
         "graphLink".into(),
         f(|a| {

@@ -61,11 +61,7 @@ pub fn fmt_g(v: f64, prec: Option<usize>) -> String {
         return s;
     }
     if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let (d, dp) = digits(v, prec);
     let nd = d.len() as i32;
@@ -122,9 +118,7 @@ pub fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -184,23 +178,21 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         };
         ai += 1;
         let mut s = match (verb, arg) {
-            ('v', a) | ('s', a) if !matches!(a, Value::Float(_)) || verb == 'v' => {
-                match (verb, a) {
-                    ('v', Value::Float(f)) => match prec {
-                        Some(p) => fmt_g(*f, Some(p)),
-                        None => fmt_g(*f, None),
-                    },
-                    ('s', Value::Int(i)) => format!("%!s(int={i})"),
-                    ('s', Value::Bool(b)) => format!("%!s(bool={b})"),
-                    _ => {
-                        let t = a.to_string();
-                        match prec {
-                            Some(p) if verb == 's' => t.chars().take(p).collect(),
-                            _ => t,
-                        }
+            ('v', a) | ('s', a) if !matches!(a, Value::Float(_)) || verb == 'v' => match (verb, a) {
+                ('v', Value::Float(f)) => match prec {
+                    Some(p) => fmt_g(*f, Some(p)),
+                    None => fmt_g(*f, None),
+                },
+                ('s', Value::Int(i)) => format!("%!s(int={i})"),
+                ('s', Value::Bool(b)) => format!("%!s(bool={b})"),
+                _ => {
+                    let t = a.to_string();
+                    match prec {
+                        Some(p) if verb == 's' => t.chars().take(p).collect(),
+                        _ => t,
                     }
                 }
-            }
+            },
             ('d', Value::Int(i)) => i.to_string(),
             ('d', Value::Float(f)) => format!("%!d(float64={})", fmt_g(*f, None)),
             ('f', Value::Float(f)) | ('F', Value::Float(f)) => fmt_f(*f, prec.unwrap_or(6)),
@@ -218,11 +210,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             ('s', Value::Float(f)) => format!("%!s(float64={})", fmt_g(*f, None)),
             (v, a) => format!("%!{v}({}={})", a.go_type(), a),
         };
-        if plus
-            && matches!(arg, Value::Int(_) | Value::Float(_))
-            && !s.starts_with('-')
-            && !s.starts_with('%')
-        {
+        if plus && matches!(arg, Value::Int(_) | Value::Float(_)) && !s.starts_with('-') && !s.starts_with('%') {
             s.insert(0, '+');
         } else if space && matches!(arg, Value::Int(_) | Value::Float(_)) && !s.starts_with('-') {
             s.insert(0, ' ');
@@ -245,10 +233,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
     }
     if ai < args.len() {
         out.push_str("%!(EXTRA ");
-        let extra: Vec<String> = args[ai..]
-            .iter()
-            .map(|a| format!("{}={}", a.go_type(), a))
-            .collect();
+        let extra: Vec<String> = args[ai..].iter().map(|a| format!("{}={}", a.go_type(), a)).collect();
         out.push_str(&extra.join(", "));
         out.push(')');
     }
@@ -281,10 +266,7 @@ mod tests {
         let a = [Value::Float(3.25159), Value::Str("x".into()), Value::Int(7)];
         assert_eq!(sprintf("%.2f %s %d", &a), "3.25 x 7");
         assert_eq!(sprintf("%5.1f|%-3s|%03d", &a), "  3.3|x  |007");
-        assert_eq!(
-            sprintf("%q %v", &[Value::Str("a\"b".into()), Value::Float(2.0)]),
-            "\"a\\\"b\" 2"
-        );
+        assert_eq!(sprintf("%q %v", &[Value::Str("a\"b".into()), Value::Float(2.0)]), "\"a\\\"b\" 2");
         assert_eq!(sprintf("100%%", &[]), "100%");
         assert_eq!(sprintf("%d", &[]), "%!d(MISSING)");
     }

@@ -9,9 +9,7 @@ mod funcs;
 pub mod gofmt;
 mod parse;
 
-pub use funcs::{
-    humanize, humanize_1024, humanize_duration, humanize_percentage, humanize_timestamp, QueryFn,
-};
+pub use funcs::{humanize, humanize_1024, humanize_duration, humanize_percentage, humanize_timestamp, QueryFn};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -69,12 +67,7 @@ impl Value {
 
     /// A labels value from pairs.
     pub fn labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
-        Value::StrMap(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Value::StrMap(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 }
 
@@ -150,11 +143,7 @@ impl Template {
     pub fn parse(name: &str, text: &str, funcs: &FuncMap) -> Result<Template, TemplateError> {
         let names = funcs.0.keys().cloned().collect();
         let (root, defines) = parse::parse(name, text, &names)?;
-        Ok(Template {
-            name: name.to_string(),
-            root,
-            defines,
-        })
+        Ok(Template { name: name.to_string(), root, defines })
     }
 
     /// Adds the `define`d templates of `other` (later definitions win).
@@ -170,17 +159,9 @@ impl Template {
     }
 
     /// Runs one `define`d template by name.
-    pub fn execute_named(
-        &self,
-        name: &str,
-        dot: &Value,
-        funcs: &FuncMap,
-    ) -> Result<String, TemplateError> {
+    pub fn execute_named(&self, name: &str, dot: &Value, funcs: &FuncMap) -> Result<String, TemplateError> {
         let body = self.defines.get(name).ok_or_else(|| {
-            TemplateError(format!(
-                "template: no template {name:?} associated with template {:?}",
-                self.name
-            ))
+            TemplateError(format!("template: no template {name:?} associated with template {:?}", self.name))
         })?;
         exec::execute(&self.name, body, &self.defines, dot, funcs)
     }
@@ -199,11 +180,7 @@ pub struct AlertData<'a> {
 }
 
 fn labels_value(l: &crate::tsdb::Labels) -> Value {
-    Value::StrMap(
-        l.iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
-            .collect(),
-    )
+    Value::StrMap(l.iter().map(|l| (l.name.clone(), l.value.clone())).collect())
 }
 
 /// Parses an alert label/annotation template the way `promtool check rules`
@@ -228,14 +205,8 @@ pub fn expand_alert_template(
     let t = Template::parse(name, &format!("{ALERT_PREFIX}{text}"), funcs)?;
     let mut dot = BTreeMap::new();
     dot.insert("Labels".to_string(), labels_value(data.labels));
-    dot.insert(
-        "ExternalLabels".to_string(),
-        labels_value(data.external_labels),
-    );
-    dot.insert(
-        "ExternalURL".to_string(),
-        Value::Str(data.external_url.to_string()),
-    );
+    dot.insert("ExternalLabels".to_string(), labels_value(data.external_labels));
+    dot.insert("ExternalURL".to_string(), Value::Str(data.external_url.to_string()));
     dot.insert("Value".to_string(), Value::Float(data.value));
     t.execute(&Value::Map(dot), funcs)
 }

@@ -12,33 +12,11 @@ use std::collections::{HashMap, HashSet};
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     Text(String),
-    Action {
-        line: usize,
-        pipe: Pipe,
-    },
-    If {
-        line: usize,
-        pipe: Pipe,
-        then: Vec<Node>,
-        els: Vec<Node>,
-    },
-    Range {
-        line: usize,
-        pipe: Pipe,
-        body: Vec<Node>,
-        els: Vec<Node>,
-    },
-    With {
-        line: usize,
-        pipe: Pipe,
-        body: Vec<Node>,
-        els: Vec<Node>,
-    },
-    Template {
-        line: usize,
-        name: String,
-        pipe: Option<Pipe>,
-    },
+    Action { line: usize, pipe: Pipe },
+    If { line: usize, pipe: Pipe, then: Vec<Node>, els: Vec<Node> },
+    Range { line: usize, pipe: Pipe, body: Vec<Node>, els: Vec<Node> },
+    With { line: usize, pipe: Pipe, body: Vec<Node>, els: Vec<Node> },
+    Template { line: usize, name: String, pipe: Option<Pipe> },
     Break,
     Continue,
 }
@@ -109,10 +87,8 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
         if i == b.len() || at_open {
             let mut text = &src[text_start..i];
             let mut j = i + 2;
-            let trim_left = at_open
-                && j + 1 < b.len()
-                && b[j] == b'-'
-                && matches!(b[j + 1], b' ' | b'\t' | b'\n' | b'\r');
+            let trim_left =
+                at_open && j + 1 < b.len() && b[j] == b'-' && matches!(b[j + 1], b' ' | b'\t' | b'\n' | b'\r');
             if trim_left {
                 text = text.trim_end();
                 j += 1;
@@ -132,16 +108,14 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                     return Err(err(line, "unclosed comment".into()));
                 };
                 let after = &rest[end + 2..];
-                let (close_len, trim_right) = if after.starts_with(" -}}")
-                    || after.starts_with("\t-}}")
-                    || after.starts_with("\n-}}")
-                {
-                    (4, true)
-                } else if after.starts_with("}}") {
-                    (2, false)
-                } else {
-                    return Err(err(line, "comment ends before closing delimiter".into()));
-                };
+                let (close_len, trim_right) =
+                    if after.starts_with(" -}}") || after.starts_with("\t-}}") || after.starts_with("\n-}}") {
+                        (4, true)
+                    } else if after.starts_with("}}") {
+                        (2, false)
+                    } else {
+                        return Err(err(line, "comment ends before closing delimiter".into()));
+                    };
                 line += count_lines(&rest[..end]);
                 i = j + end + 2 + close_len;
                 if trim_right {
@@ -250,23 +224,15 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                                                 'u' => 4,
                                                 _ => 8,
                                             };
-                                            let hex: String =
-                                                chars.iter().skip(ci).take(n).collect();
-                                            let v = u32::from_str_radix(&hex, 16)
-                                                .ok()
-                                                .and_then(char::from_u32);
+                                            let hex: String = chars.iter().skip(ci).take(n).collect();
+                                            let v = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
                                             let Some(v) = v.filter(|_| hex.len() == n) else {
                                                 return Err(err(line, "invalid syntax".into()));
                                             };
                                             s.push(v);
                                             ci += n;
                                         }
-                                        _ => {
-                                            return Err(err(
-                                                line,
-                                                format!("invalid syntax: unknown escape \\{e}"),
-                                            ))
-                                        }
+                                        _ => return Err(err(line, format!("invalid syntax: unknown escape \\{e}"))),
                                     }
                                 }
                                 c => s.push(c),
@@ -311,16 +277,14 @@ fn lex(name: &str, src: &str) -> Result<Lexed, TemplateError> {
                     c if c.is_ascii_digit()
                         || c == b'.'
                         || ((c == b'-' || c == b'+')
-                            && b.get(i + 1)
-                                .is_some_and(|d| d.is_ascii_digit() || *d == b'.')) =>
+                            && b.get(i + 1).is_some_and(|d| d.is_ascii_digit() || *d == b'.')) =>
                     {
                         let mut k = i + 1;
                         while k < b.len()
                             && (b[k].is_ascii_alphanumeric()
                                 || b[k] == b'.'
                                 || b[k] == b'_'
-                                || ((b[k] == b'+' || b[k] == b'-')
-                                    && matches!(b[k - 1], b'e' | b'E' | b'p' | b'P')))
+                                || ((b[k] == b'+' || b[k] == b'-') && matches!(b[k - 1], b'e' | b'E' | b'p' | b'P')))
                         {
                             k += 1;
                         }
@@ -362,11 +326,7 @@ pub(crate) type Parsed = (Vec<Node>, HashMap<String, Vec<Node>>);
 type ListEnd = (Vec<Node>, Option<(String, usize)>);
 
 /// Parses `src` into its main node list and its `define`d templates.
-pub(crate) fn parse(
-    name: &str,
-    src: &str,
-    funcs: &HashSet<String>,
-) -> Result<Parsed, TemplateError> {
+pub(crate) fn parse(name: &str, src: &str, funcs: &HashSet<String>) -> Result<Parsed, TemplateError> {
     let lexed = lex(name, src)?;
     let mut p = P {
         name,
@@ -403,10 +363,7 @@ impl P<'_> {
         TemplateError(format!("template: {}:{line}: {msg}", self.name))
     }
     fn line(&self) -> usize {
-        self.toks
-            .get(self.pos)
-            .or(self.toks.last())
-            .map_or(1, |t| t.1)
+        self.toks.get(self.pos).or(self.toks.last()).map_or(1, |t| t.1)
     }
     fn err(&self, msg: impl Into<String>) -> TemplateError {
         self.err_at(self.line(), msg.into())
@@ -464,11 +421,7 @@ impl P<'_> {
                             }
                             self.defines.insert(tname.clone(), body);
                             if kw == "block" {
-                                out.push(Node::Template {
-                                    line,
-                                    name: tname,
-                                    pipe,
-                                });
+                                out.push(Node::Template { line, name: tname, pipe });
                             }
                         }
                         Some(Tok::Ident(kw)) if kw == "template" => {
@@ -482,11 +435,7 @@ impl P<'_> {
                             } else {
                                 Some(self.pipeline("template clause", true)?)
                             };
-                            out.push(Node::Template {
-                                line,
-                                name: tname,
-                                pipe,
-                            });
+                            out.push(Node::Template { line, name: tname, pipe });
                         }
                         Some(Tok::Ident(kw)) if kw == "break" || kw == "continue" => {
                             self.pos += 1;
@@ -494,11 +443,7 @@ impl P<'_> {
                                 return Err(self.err(format!("{{{{{kw}}}}} outside {{{{range}}}}")));
                             }
                             self.expect_close(&kw)?;
-                            out.push(if kw == "break" {
-                                Node::Break
-                            } else {
-                                Node::Continue
-                            });
+                            out.push(if kw == "break" { Node::Break } else { Node::Continue });
                         }
                         _ => {
                             let pipe = self.pipeline("command", true)?;
@@ -554,9 +499,7 @@ impl P<'_> {
                     els = e2;
                     match end2 {
                         Some((e, _)) if e == "end" => self.expect_close("end")?,
-                        Some((e, l)) => {
-                            return Err(self.err_at(l, format!("unexpected {{{{{e}}}}}")))
-                        }
+                        Some((e, l)) => return Err(self.err_at(l, format!("unexpected {{{{{e}}}}}"))),
                         None => return Err(self.err("unexpected EOF")),
                     }
                 }
@@ -565,24 +508,9 @@ impl P<'_> {
         }
         self.vars.truncate(mark);
         Ok(match kw {
-            "if" => Node::If {
-                line,
-                pipe,
-                then: body,
-                els,
-            },
-            "range" => Node::Range {
-                line,
-                pipe,
-                body,
-                els,
-            },
-            _ => Node::With {
-                line,
-                pipe,
-                body,
-                els,
-            },
+            "if" => Node::If { line, pipe, then: body, els },
+            "range" => Node::Range { line, pipe, body, els },
+            _ => Node::With { line, pipe, body, els },
         })
     }
 
@@ -680,9 +608,7 @@ impl P<'_> {
             }
             Tok::Str(s) => Arg::Lit(Value::Str(s)),
             Tok::Char(c) => Arg::Lit(Value::Int(c as i64)),
-            Tok::Num(n) => Arg::Lit(
-                parse_number(&n).ok_or_else(|| self.err(format!("bad number syntax: {n:?}")))?,
-            ),
+            Tok::Num(n) => Arg::Lit(parse_number(&n).ok_or_else(|| self.err(format!("bad number syntax: {n:?}")))?),
             Tok::Ident(id) => match id.as_str() {
                 "true" => Arg::Lit(Value::Bool(true)),
                 "false" => Arg::Lit(Value::Bool(false)),
@@ -726,10 +652,7 @@ fn parse_number(n: &str) -> Option<Value> {
     if let Some(i) = int {
         return Some(Value::Int(sign * i));
     }
-    body.parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite())
-        .map(|f| Value::Float(sign as f64 * f))
+    body.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| Value::Float(sign as f64 * f))
 }
 
 fn show(t: &Tok) -> String {
