@@ -9,121 +9,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use promql_parser::parser::{AtModifier, Expr};
+use sightline::promql::series::{expand_values, parse_float, parse_series, SeriesPoint as Pt};
 use sightline::promql::{Engine, EngineOptions, QueryError, QueryResult, Value};
 use sightline::tsdb::{is_stale_nan, Appendable, Labels, MemStore, STALE_NAN};
 
 // ------------------------------------------------------------------ parsing
 
+/// Prometheus durations (`1m30s`, `0`) in milliseconds.
 fn parse_duration(s: &str) -> Result<i64, String> {
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let units: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("ms", 1),
-        ("m", 60_000),
-        ("s", 1000),
-    ];
-    let mut rest = s;
-    let mut total = 0i64;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(format!("bad duration {s:?}"));
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| format!("bad duration {s:?}"))?;
-        rest = &rest[digits..];
-        let Some((u, mult)) = units.iter().find(|(u, _)| rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms")))
-        else {
-            return Err(format!("bad duration unit in {s:?}"));
-        };
-        rest = &rest[u.len()..];
-        total += n * mult;
-    }
-    Ok(total)
-}
-
-fn parse_float(s: &str) -> Result<f64, String> {
-    let l = s.to_ascii_lowercase();
-    match l.as_str() {
-        "inf" | "+inf" => return Ok(f64::INFINITY),
-        "-inf" => return Ok(f64::NEG_INFINITY),
-        "nan" | "+nan" | "-nan" => return Ok(f64::NAN),
-        _ => {}
-    }
-    s.parse::<f64>().map_err(|_| format!("bad number {s:?}"))
-}
-
-/// One expanded position of a series description.
-#[derive(Clone, Copy, Debug)]
-enum Pt {
-    Omit,
-    Stale,
-    V(f64),
-}
-
-fn expand_values(items: &[&str]) -> Result<Vec<Pt>, String> {
-    let mut out = Vec::new();
-    for &it in items {
-        if it == "_" {
-            out.push(Pt::Omit);
-            continue;
-        }
-        if it == "stale" {
-            out.push(Pt::Stale);
-            continue;
-        }
-        if let Some(n) = it.strip_prefix("_x") {
-            let n: usize = n.parse().map_err(|_| format!("bad item {it:?}"))?;
-            out.extend(std::iter::repeat_n(Pt::Omit, n));
-            continue;
-        }
-        if let Some(xi) = it.rfind('x') {
-            let (lhs, n) = (&it[..xi], &it[xi + 1..]);
-            let n: usize = n.parse().map_err(|_| format!("bad item {it:?}"))?;
-            // Find a + or - that is not a leading sign nor an exponent sign.
-            let b = lhs.as_bytes();
-            let mut op = None;
-            for i in 1..b.len() {
-                if (b[i] == b'+' || b[i] == b'-') && !matches!(b[i - 1], b'e' | b'E') {
-                    op = Some(i);
-                    break;
-                }
-            }
-            match op {
-                Some(i) => {
-                    let a = parse_float(&lhs[..i])?;
-                    let mut d = parse_float(&lhs[i + 1..])?;
-                    if b[i] == b'-' {
-                        d = -d;
-                    }
-                    let mut v = a;
-                    out.push(Pt::V(v));
-                    for _ in 0..n {
-                        v += d;
-                        out.push(Pt::V(v));
-                    }
-                }
-                None => {
-                    if lhs == "stale" {
-                        out.extend(std::iter::repeat_n(Pt::Stale, n + 1));
-                    } else {
-                        let v = parse_float(lhs)?;
-                        out.extend(std::iter::repeat_n(Pt::V(v), n + 1));
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(Pt::V(parse_float(it)?));
-    }
-    Ok(out)
+    sightline::config::parse_duration(s).map(|d| d.as_millis() as i64)
 }
 
 /// Splits `name{a="b"} 1 2 3` into the series text and the rest.
@@ -159,22 +53,6 @@ fn split_series(line: &str) -> (String, String) {
     }
     let i = i.min(line.len());
     (line[..i].to_string(), line[i..].trim().to_string())
-}
-
-fn parse_labels(series: &str) -> Result<Labels, String> {
-    if series == "{}" {
-        return Ok(Labels::new());
-    }
-    let e = sightline::promql::parse(series).map_err(|e| format!("bad series {series:?}: {e}"))?;
-    let Expr::VectorSelector(vs) = e else { return Err(format!("bad series {series:?}")) };
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if let Some(n) = &vs.name {
-        pairs.push(("__name__".into(), n.clone()));
-    }
-    for m in &vs.matchers.matchers {
-        pairs.push((m.name.clone(), m.value.clone()));
-    }
-    Ok(Labels::from_pairs(pairs))
 }
 
 // ------------------------------------------------------------------ script
@@ -387,14 +265,14 @@ fn parse_script(text: &str) -> Result<Vec<Cmd>, String> {
                     continue;
                 }
                 let (series, vals) = split_series(b);
-                let labels = parse_labels(&series).map_err(|e| format!("line {i}: {e}"))?;
+                let labels = parse_series(&series).map_err(|e| format!("line {i}: {e}"))?;
                 let items: Vec<&str> = vals.split_whitespace().collect();
                 if vals.contains("{{") {
                     // A native histogram expectation: not representable here.
                     vec_lines.push((labels, vec![Pt::V(f64::from_bits(0x7ff8_dead_beef_0001))]));
                     continue;
                 }
-                let pts = expand_values(&items).map_err(|e| format!("line {i}: {e}"))?;
+                let pts = expand_values(&items.join(" ")).map_err(|e| format!("line {i}: {e}"))?;
                 vec_lines.push((labels, pts));
             }
             if let Some(s) = string {
@@ -834,7 +712,7 @@ fn load(st: &MemStore, step: i64, lines: &[String], hist_metrics: &mut Vec<Strin
             // Start timestamps are not supported (feature-flagged upstream).
             continue;
         }
-        let labels = parse_labels(&s)?;
+        let labels = parse_series(&s)?;
         if vals.contains("{{") {
             if let Some(n) = labels.metric_name() {
                 hist_metrics.push(n.to_string());
@@ -842,7 +720,7 @@ fn load(st: &MemStore, step: i64, lines: &[String], hist_metrics: &mut Vec<Strin
             continue;
         }
         let items: Vec<&str> = vals.split_whitespace().collect();
-        series.insert(labels, expand_values(&items)?);
+        series.insert(labels, expand_values(&items.join(" "))?);
     }
     let mut app = st.appender();
     for (l, pts) in &series {

@@ -25,6 +25,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+pub mod series;
 mod timeutil;
 
 use std::time::Duration;

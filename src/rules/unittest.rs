@@ -6,6 +6,7 @@
 use super::file::{expand_rule_files, load_rule_file, NameValidation};
 use super::group::{AlertState, EvalContext, Group};
 use super::yaml::{self, Kind, Node};
+use crate::promql::series::{expand_values, parse_float, parse_series, SeriesPoint as Pt};
 use crate::promql::{Engine, EngineOptions, Value};
 use crate::tsdb::{Appendable, Labels, MemStore, STALE_NAN};
 use std::collections::BTreeMap;
@@ -316,95 +317,6 @@ fn parse_start(t: &str) -> Option<i64> {
         return Some((secs * 1000.0) as i64);
     }
     chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp_millis())
-}
-
-fn parse_float(s: &str) -> Result<f64, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" => return Ok(f64::INFINITY),
-        "-inf" => return Ok(f64::NEG_INFINITY),
-        "nan" => return Ok(f64::NAN),
-        _ => {}
-    }
-    s.parse::<f64>().map_err(|_| format!("bad number {s:?}"))
-}
-
-/// One expanded point of a series description.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Pt {
-    Omit,
-    Stale,
-    V(f64),
-}
-
-/// Expands `1+2x3 _ stale 5x2 _x3` as in PromQL test files.
-pub(crate) fn expand_values(s: &str) -> Result<Vec<Pt>, String> {
-    let mut out = Vec::new();
-    if s.contains("{{") {
-        return Err("native histograms are not supported".into());
-    }
-    for it in s.split_whitespace() {
-        if it == "_" {
-            out.push(Pt::Omit);
-            continue;
-        }
-        if it == "stale" {
-            out.push(Pt::Stale);
-            continue;
-        }
-        if let Some(n) = it.strip_prefix("_x") {
-            let n: usize = n.parse().map_err(|_| format!("bad item {it:?}"))?;
-            out.extend(std::iter::repeat_n(Pt::Omit, n));
-            continue;
-        }
-        if let Some(xi) = it.rfind('x') {
-            let (lhs, n) = (&it[..xi], &it[xi + 1..]);
-            let n: usize = n.parse().map_err(|_| format!("bad item {it:?}"))?;
-            if n > 10_000_000 {
-                return Err(format!("too many repetitions in {it:?}"));
-            }
-            let b = lhs.as_bytes();
-            let op = (1..b.len()).find(|&i| (b[i] == b'+' || b[i] == b'-') && !matches!(b[i - 1], b'e' | b'E'));
-            match op {
-                Some(i) => {
-                    let a = parse_float(&lhs[..i])?;
-                    let mut d = parse_float(&lhs[i + 1..])?;
-                    if b[i] == b'-' {
-                        d = -d;
-                    }
-                    // Prometheus computes start + k*step (not repeated sums).
-                    for k in 0..=n {
-                        out.push(Pt::V(a + d * k as f64));
-                    }
-                }
-                None if lhs == "stale" => out.extend(std::iter::repeat_n(Pt::Stale, n + 1)),
-                None if lhs == "_" => out.extend(std::iter::repeat_n(Pt::Omit, n + 1)),
-                None => out.extend(std::iter::repeat_n(Pt::V(parse_float(lhs)?), n + 1)),
-            }
-            continue;
-        }
-        out.push(Pt::V(parse_float(it)?));
-    }
-    Ok(out)
-}
-
-/// Parses a series description such as `up{job="a"}` into labels.
-pub(crate) fn parse_series(series: &str) -> Result<Labels, String> {
-    let t = series.trim();
-    if t == "{}" || t.is_empty() {
-        return Ok(Labels::new());
-    }
-    let e = crate::promql::parse(t).map_err(|e| e.to_string())?;
-    let crate::promql::Expr::VectorSelector(vs) = e else {
-        return Err(format!("{t:?} is not a series description"));
-    };
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if let Some(n) = &vs.name {
-        pairs.push(("__name__".into(), n.clone()));
-    }
-    for m in &vs.matchers.matchers {
-        pairs.push((m.name.clone(), m.value.clone()));
-    }
-    Ok(Labels::from_pairs(pairs))
 }
 
 /// Go's `labels.Labels.String()`: `{a="1", b="2"}`.
