@@ -129,8 +129,7 @@ impl ScrapeLoop {
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let interval_ms = self.cfg.scrape_interval.as_millis().max(1) as i64;
         // A stable per-target offset spreads targets over the interval (Prometheus does the same).
-        let offset = (self.target.labels.stable_hash()
-            ^ crate::tsdb::Labels::from_pairs([("u", self.target.url.as_str())]).stable_hash())
+        let offset = (self.target.labels.stable_hash() ^ xxhash_rust::xxh3::xxh3_64(self.target.url.as_bytes()))
             % interval_ms as u64;
         let now = crate::tsdb::now_millis();
         let mut next = now - now.rem_euclid(interval_ms) + offset as i64;
