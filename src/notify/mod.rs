@@ -451,9 +451,6 @@ impl Drop for Notifier {
     }
 }
 
-/// The API v2 routes live in `src/web/alertmanager_api.rs`; this shim
-/// compiles them until `pub mod alertmanager_api;` is added to `web`.
-
 /// Alerts from the rule manager enter the notification pipeline here.
 impl crate::rules::AlertSink for Notifier {
     fn send(&self, alerts: Vec<crate::rules::Alert>) {

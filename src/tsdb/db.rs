@@ -586,13 +586,13 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak
                 w.ticks += 1;
                 // Maintenance in small steps, never while writes fail.
                 if !inner.unwritable.load(Ordering::Relaxed) {
-                    if w.ticks % 5 == 0 {
+                    if w.ticks.is_multiple_of(5) {
                         let _ = w.compact_step(&inner, false).map_err(|e| w.report(&inner, &e));
                     }
-                    if w.ticks % 30 == 0 {
+                    if w.ticks.is_multiple_of(30) {
                         let _ = w.shrink_step().map_err(|e| w.report(&inner, &e));
                     }
-                    if w.ticks % 60 == 0 {
+                    if w.ticks.is_multiple_of(60) {
                         let _ = w.retention_step(&inner).map_err(|e| w.report(&inner, &e));
                     }
                 }
@@ -721,7 +721,12 @@ impl Writer {
                 }
             }
         }
-        if samples.is_empty() && chunks.is_empty() && strings.is_empty() && series.is_empty() && self.ticks % 10 != 0 {
+        if samples.is_empty()
+            && chunks.is_empty()
+            && strings.is_empty()
+            && series.is_empty()
+            && !self.ticks.is_multiple_of(10)
+        {
             return Ok(());
         }
         let result = (|| -> rusqlite::Result<()> {

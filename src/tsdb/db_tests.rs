@@ -287,7 +287,7 @@ fn full_disk_stops_appends_keeps_queries_and_resumes() {
     assert!(db.flush().is_err());
     assert!(db.stats().unwritable && db.stats().write_errors > 0);
     let mut app = db.appender();
-    let e = app.append(&labels("z"), 5, 1.0).err().expect("appends refused");
+    let e = app.append(&labels("z"), 5, 1.0).expect_err("appends refused");
     assert!(matches!(e, TsdbError::Unwritable { .. }), "{e}");
     assert!(e.to_string().contains("full"), "{e}");
     // Queries still answer, including the samples waiting in memory.

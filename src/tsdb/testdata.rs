@@ -161,7 +161,7 @@ impl Synthetic {
             }
         }
         out.truncate(self.labels.len());
-        debug_assert_eq!(self.gens.iter().map(Gen::width).sum::<usize>() >= self.labels.len(), true);
+        debug_assert!(self.gens.iter().map(Gen::width).sum::<usize>() >= self.labels.len());
     }
 }
 

@@ -226,7 +226,7 @@ struct SilencesPage {
 fn silences_page(st: &AppState, error: String, form: &Params) -> SilencesPage {
     let now = chrono::Utc::now();
     let mut list = st.notifier.silences();
-    list.sort_by(|a, b| b.starts_at.cmp(&a.starts_at));
+    list.sort_by_key(|s| std::cmp::Reverse(s.starts_at));
     let silences = list
         .iter()
         .map(|s| SilenceRow {
