@@ -250,6 +250,11 @@ fn panel(p: &Value, old_row_height: Option<u32>, warnings: &mut Vec<String>) -> 
         "table" | "table-old" => Some(PanelType::Table),
         "heatmap" => Some(PanelType::Heatmap),
         "text" => Some(PanelType::Text),
+        // Sightline has no state-band chart: the same queries are drawn as lines.
+        "state-timeline" | "status-history" => {
+            warnings.push(format!("panel {title:?}: {kind_name} is drawn as a time series"));
+            Some(PanelType::Timeseries)
+        }
         _ => None,
     };
     let placeholder = |why: String| Panel {
@@ -550,5 +555,16 @@ mod tests {
             import_grafana_json("{}", "x.json").map(|(d, _)| d.title).ok().as_deref(),
             Some("Imported dashboard")
         );
+    }
+
+    #[test]
+    fn state_timelines_become_time_series_with_a_warning() {
+        let src = r#"{"title": "T", "panels": [{"type": "state-timeline", "title": "Up", "gridPos": {"w": 12, "h": 8},
+            "targets": [{"expr": "up", "legendFormat": "{{instance}}"}]}]}"#;
+        let (d, warnings) = import_grafana_json(src, "t.json").unwrap();
+        let p = &d.rows[0].panels[0];
+        assert_eq!(p.kind, PanelType::Timeseries);
+        assert_eq!(p.targets[0].expr, "up");
+        assert!(warnings.iter().any(|w| w.contains("state-timeline is drawn as a time series")), "{warnings:?}");
     }
 }
