@@ -291,6 +291,7 @@ async fn serve(
             listen: addr.to_string(),
             retention: config::format_duration(cfg.storage.retention.unwrap_or(tsdb::Options::default().retention)),
             started: Some(std::time::SystemTime::now()),
+            external_labels: cfg.global.external_labels.clone(),
         }),
     };
     scraper.start(&cfg.scrape_configs).map_err(anyhow::Error::msg)?;
