@@ -145,15 +145,43 @@ fn check_config(file: &Path) -> Result<()> {
 }
 
 fn import(file: &Path, data: &Path) -> Result<()> {
-    let body = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    use std::io::{Read, Seek, SeekFrom};
+    let name = file.display().to_string();
+    // Read (or open) the input before touching the data folder, so a typo
+    // in the file name leaves no empty database behind.
+    let (input, format, size): (Box<dyn std::io::BufRead>, _, _) = if file.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin().read_to_end(&mut body).context("reading standard input")?;
+        let format = ingest::detect_format(&body[body.len().saturating_sub(64)..]);
+        let size = body.len() as u64;
+        (Box::new(std::io::Cursor::new(body)), format, size)
     } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+        let mut f = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut tail = Vec::new();
+        f.seek(SeekFrom::Start(size.saturating_sub(64)))
+            .and_then(|_| f.read_to_end(&mut tail))
+            .context(name.clone())?;
+        f.seek(SeekFrom::Start(0)).context(name.clone())?;
+        (Box::new(std::io::BufReader::with_capacity(1 << 20, f)), ingest::detect_format(&tail), size)
     };
     let db = tsdb::Db::open(data)?;
-    let stats = ingest::import_openmetrics(&body, &file.display().to_string(), &db);
+    // A progress bar on a terminal; nothing when stderr is a file or pipe.
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = ingest::import(input, format, &name, &db, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
     db.close();
-    let stats = stats?;
+    let stats = result?;
+    const SHOWN: usize = 50;
+    for (line, why) in stats.bad_lines.iter().take(SHOWN) {
+        eprintln!("{name}:{line}: {why} (line left out)");
+    }
+    if stats.bad_lines.len() > SHOWN {
+        eprintln!("{name}: ... and {} more bad lines", stats.bad_lines.len() - SHOWN);
+    }
     println!(
         "imported {} series, {} samples ({} rejected as out of order or duplicate) into {}",
         stats.series,
@@ -161,6 +189,16 @@ fn import(file: &Path, data: &Path) -> Result<()> {
         stats.rejected,
         db.path().display()
     );
+    if stats.without_timestamp > 0 {
+        eprintln!("{name}: {} samples had no timestamp and were left out", stats.without_timestamp);
+    }
+    if !stats.bad_lines.is_empty() || stats.without_timestamp > 0 {
+        bail!(
+            "{name}: {} bad lines and {} samples without timestamp were not imported",
+            stats.bad_lines.len(),
+            stats.without_timestamp
+        );
+    }
     Ok(())
 }
 
