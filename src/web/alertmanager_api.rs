@@ -23,7 +23,130 @@ pub fn routes<S: Clone + Send + Sync + 'static>(notifier: Arc<Notifier>) -> Rout
         .route("/api/v2/alerts/groups", get(get_groups))
         .route("/api/v2/silences", get(get_silences).post(post_silence))
         .route("/api/v2/silence/{id}", get(get_silence).delete(delete_silence))
+        .route("/api/v1/alert_chart.png", get(alert_chart))
         .with_state(notifier)
+}
+
+/// `GET /api/v1/alert_chart.png?expr=...&end=<ms>`: the chart that email
+/// and Slack messages carry, drawn on request (Slack fetches it from here).
+/// `end` defaults to now; `end` in seconds (10 digits) is accepted too.
+async fn alert_chart(State(n): N, RawQuery(q): RawQuery) -> Response {
+    let p = params(&q);
+    let Some(expr) = p.iter().find(|(k, _)| k == "expr").map(|(_, v)| v.trim().to_string()).filter(|e| !e.is_empty())
+    else {
+        return (StatusCode::BAD_REQUEST, "expr: missing; want ?expr=<PromQL>&end=<epoch ms>\n").into_response();
+    };
+    let end = match p.iter().find(|(k, _)| k == "end").map(|(_, v)| v.trim()) {
+        None | Some("") => chrono::Utc::now().timestamp_millis(),
+        Some(v) => match v.parse::<f64>() {
+            // Seconds (Prometheus style) or milliseconds (what Sightline's links carry).
+            Ok(t) if t.is_finite() && t.abs() < 1e11 => (t * 1000.0) as i64,
+            Ok(t) if t.is_finite() && t.abs() < 1e14 => t as i64,
+            _ => {
+                return (StatusCode::BAD_REQUEST, format!("end: {v:?} is not a time in epoch milliseconds\n"))
+                    .into_response()
+            }
+        },
+    };
+    let res = tokio::task::spawn_blocking(move || n.chart_png(&expr, end)).await;
+    use crate::notify::chart::ChartError;
+    match res {
+        Ok(Ok(png)) => ([("content-type", "image/png"), ("cache-control", "public, max-age=300")], png).into_response(),
+        Ok(Err(e @ ChartError::Source { .. })) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        Ok(Err(e @ ChartError::NoData(_))) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Ok(Err(e @ ChartError::NoSource)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Charts for notifications, over the server's PromQL engine and store;
+/// links go to a dashboard panel drawing the same metrics when one exists.
+pub struct ChartBackend {
+    /// The PromQL engine.
+    pub engine: Arc<crate::promql::Engine>,
+    /// The store to query.
+    pub querier: Arc<dyn crate::tsdb::Querier>,
+    /// Dashboards searched for a matching panel.
+    pub library: Arc<crate::dashboards::Library>,
+}
+
+/// Step of chart queries: 240 points over the hour.
+const CHART_STEP_MS: i64 = 15_000;
+
+impl crate::notify::chart::ChartSource for ChartBackend {
+    fn last_hour(&self, expr: &str, end_ms: i64) -> Result<crate::notify::chart::ChartSeries, String> {
+        let start = end_ms - crate::notify::chart::WINDOW_MS;
+        let r = self
+            .engine
+            .range_query(self.querier.as_ref(), expr, start, end_ms, CHART_STEP_MS)
+            .map_err(|e| e.to_string())?;
+        match r.value {
+            crate::promql::Value::Matrix(series) => Ok(series
+                .into_iter()
+                .map(|s| (s.labels, s.samples.into_iter().map(|p| (p.t, p.v)).collect()))
+                .collect()),
+            _ => Err("expected a range vector".into()),
+        }
+    }
+
+    fn panel_link(&self, expr: &str, start_ms: i64, end_ms: i64) -> Option<crate::notify::chart::PanelLink> {
+        let names = metric_names(expr);
+        if names.is_empty() {
+            return None;
+        }
+        for entry in self.library.list() {
+            let d = &entry.dashboard;
+            for (_, _, panel) in d.panels() {
+                // Panel queries may hold $variables that do not parse; compare identifiers.
+                let tokens: std::collections::BTreeSet<&str> =
+                    panel.targets.iter().flat_map(|t| identifiers(&t.expr)).collect();
+                if names.iter().all(|n| tokens.contains(n.as_str())) {
+                    let uid: String = form_urlencoded::byte_serialize(d.uid.as_bytes()).collect();
+                    return Some(crate::notify::chart::PanelLink {
+                        path: format!("/d/{uid}?from={start_ms}&to={end_ms}"),
+                        title: format!("{} › {}", d.title, panel.title),
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The metric names an expression selects (empty when it does not parse).
+pub fn metric_names(expr: &str) -> std::collections::BTreeSet<String> {
+    struct Names(std::collections::BTreeSet<String>);
+    impl promql_parser::util::ExprVisitor for Names {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &promql_parser::parser::Expr) -> Result<bool, Self::Error> {
+            let vs = match e {
+                promql_parser::parser::Expr::VectorSelector(vs) => Some(vs),
+                promql_parser::parser::Expr::MatrixSelector(ms) => Some(&ms.vs),
+                _ => None,
+            };
+            if let Some(vs) = vs {
+                let name = vs.name.clone().or_else(|| {
+                    vs.matchers
+                        .matchers
+                        .iter()
+                        .find(|m| m.name == "__name__" && m.op.to_string() == "=")
+                        .map(|m| m.value.clone())
+                });
+                self.0.extend(name);
+            }
+            Ok(true)
+        }
+    }
+    let Ok(e) = promql_parser::parser::parse(expr) else { return Default::default() };
+    let mut v = Names(Default::default());
+    let _ = promql_parser::util::walk_expr(&mut v, &e);
+    v.0
+}
+
+/// Identifier-like words of a query text (metric and label names, functions).
+fn identifiers(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).filter(|w| !w.is_empty())
 }
 
 type N = State<Arc<Notifier>>;
