@@ -87,7 +87,10 @@ fn chart_route_history_page_graph_links_and_reload_validation() {
     // Prometheus-style generator URLs open explore.
     let (status, head, _) = get_raw(&server.addr, "/graph?g0.expr=up+%3D%3D+0&g0.tab=1");
     assert_eq!(status, 303, "{head}");
-    assert!(head.contains("location: /explore?q=up+%3D%3D+0") || head.contains("Location: /explore?q=up+%3D%3D+0"), "{head}");
+    assert!(
+        head.contains("location: /explore?q=up+%3D%3D+0") || head.contains("Location: /explore?q=up+%3D%3D+0"),
+        "{head}"
+    );
 
     // The history page shows a test notification's attempt, and filters.
     let (status, _) = post(&server.addr, "/receivers/hook/test");

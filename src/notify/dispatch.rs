@@ -264,6 +264,11 @@ pub(crate) fn tick(shared: &Arc<Shared>) {
     let held: BTreeSet<u64> = st.groups.values().flat_map(|g| g.fps.iter().copied()).collect();
     let gone: Vec<u64> =
         st.alerts.iter().filter(|(fp, a)| a.resolved_at(now) && !held.contains(fp)).map(|(fp, _)| *fp).collect();
+    if !gone.is_empty() {
+        // Suppression memory of alerts gone for good is no longer needed.
+        let mut sup = shared.suppressed.lock().unwrap_or_else(|e| e.into_inner());
+        sup.retain(|(_, fp), _| !gone.contains(fp));
+    }
     for fp in gone {
         st.alerts.remove(&fp);
         if let Err(e) = shared.store.delete_alert(fp) {
