@@ -95,23 +95,35 @@ impl crate::notify::chart::ChartSource for ChartBackend {
         if names.is_empty() {
             return None;
         }
-        for entry in self.library.list() {
-            let d = &entry.dashboard;
-            for (_, _, panel) in d.panels() {
+        let entries = self.library.list();
+        find_panel(&entries, &names).map(|(d, panel)| {
+            let uid: String = form_urlencoded::byte_serialize(d.uid.as_bytes()).collect();
+            crate::notify::chart::PanelLink {
+                path: format!("/d/{uid}?from={start_ms}&to={end_ms}"),
+                title: format!("{} › {}", d.title, panel.title),
+            }
+        })
+    }
+}
+
+/// The first panel whose queries use every one of `names`, preferring time
+/// series panels (they show the hour around the alert) over stats and gauges.
+fn find_panel<'a>(
+    entries: &'a [crate::dashboards::Entry],
+    names: &std::collections::BTreeSet<String>,
+) -> Option<(&'a crate::dashboards::Dashboard, &'a crate::dashboards::Panel)> {
+    use crate::dashboards::PanelType;
+    let matching = || {
+        entries.iter().flat_map(|e| e.dashboard.panels().map(move |(_, _, p)| (e.dashboard.as_ref(), p))).filter(
+            |(_, p)| {
                 // Panel queries may hold $variables that do not parse; compare identifiers.
                 let tokens: std::collections::BTreeSet<&str> =
-                    panel.targets.iter().flat_map(|t| identifiers(&t.expr)).collect();
-                if names.iter().all(|n| tokens.contains(n.as_str())) {
-                    let uid: String = form_urlencoded::byte_serialize(d.uid.as_bytes()).collect();
-                    return Some(crate::notify::chart::PanelLink {
-                        path: format!("/d/{uid}?from={start_ms}&to={end_ms}"),
-                        title: format!("{} › {}", d.title, panel.title),
-                    });
-                }
-            }
-        }
-        None
-    }
+                    p.targets.iter().flat_map(|t| identifiers(&t.expr)).collect();
+                names.iter().all(|n| tokens.contains(n.as_str()))
+            },
+        )
+    };
+    matching().find(|(_, p)| p.kind == PanelType::Timeseries).or_else(|| matching().next())
 }
 
 /// The metric names an expression selects (empty when it does not parse).
@@ -418,5 +430,46 @@ async fn delete_silence(State(n): N, Path(id): Path<String>) -> Response {
         Ok(()) => StatusCode::OK.into_response(),
         Err(SilenceError::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("silence {id} not found")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_of_expressions() {
+        let n =
+            metric_names(r#"rate(a_total[5m]) / on(x) b > 1 and {__name__="c", x="y"} unless max_over_time(d[1h:1m])"#);
+        assert_eq!(n.into_iter().collect::<Vec<_>>(), ["a_total", "b", "c", "d"]);
+        assert!(metric_names("vector(1)").is_empty());
+        assert!(metric_names("rate(").is_empty());
+    }
+
+    #[test]
+    fn panel_for_an_alert_prefers_time_series_with_every_metric() {
+        let d = crate::dashboards::parse_yaml(
+            r#"
+title: Host
+uid: host
+rows:
+  - panels:
+      - {title: Memory gauge, type: gauge, targets: [{expr: 'node_memory_MemAvailable_bytes{instance="$instance"} / node_memory_MemTotal_bytes'}]}
+      - {title: Available only, type: stat, targets: [{expr: 'node_memory_MemAvailable_bytes'}]}
+      - {title: Memory, targets: [{expr: 'node_memory_MemTotal_bytes{instance="$instance"} - node_memory_MemAvailable_bytes'}]}
+"#,
+            "host.yml",
+        )
+        .unwrap();
+        let lib = crate::dashboards::Library::fixed(vec![d]);
+        let entries = lib.list();
+        let names = metric_names("node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.1");
+        let (dash, panel) = find_panel(&entries, &names).unwrap();
+        assert_eq!((dash.uid.as_str(), panel.title.as_str()), ("host", "Memory"));
+        // A time series panel using it (among others) wins over a stat panel using only it.
+        let names2 = metric_names("node_memory_MemAvailable_bytes{instance=\"a\"} < 1");
+        assert_eq!(find_panel(&entries, &names2).unwrap().1.title, "Memory");
+        assert!(find_panel(&entries, &metric_names("up == 0")).is_none());
+        assert!(find_panel(&entries, &metric_names("node_memory_MemTotal_bytes > node_load1")).is_none());
     }
 }
