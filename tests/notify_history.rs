@@ -171,3 +171,35 @@ async fn inhibited_alerts_name_the_inhibiting_alert() {
     assert!(sent.ok && sent.detail.starts_with("1 alerts"), "{sent:?}");
     n.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_muted_routes_leave_a_muted_row() {
+    let (url, sink) = http_sink(0).await;
+    // A year range that always holds: the route is muted now.
+    let n = start(&format!(
+        r#"time_intervals:
+  - name: always
+    time_intervals: [{{years: ['2000:2999']}}]
+route:
+  receiver: default
+  group_wait: 30ms
+  group_interval: 100ms
+  routes:
+    - matchers: [team="night"]
+      receiver: default
+      mute_time_intervals: [always]
+receivers:
+  - name: default
+    webhook_configs: [{{url: "{url}/default"}}]
+"#
+    ));
+    n.receive(vec![alert(&[("alertname", "Sleepy"), ("team", "night")])]);
+    let rows = wait_rows(&n, "Sleepy", |r| !r.is_empty()).await;
+    assert_eq!(rows[0].kind, "muted");
+    assert_eq!(rows[0].detail, "muted by time interval always");
+    assert_eq!(rows[0].route, r#"root › {team="night"} → default"#);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(n.history_matching(100, "Sleepy").unwrap().len(), 1, "one row, not one per flush");
+    assert!(sink.bodies.lock().unwrap().is_empty());
+    n.stop();
+}
