@@ -87,6 +87,7 @@ fn yaml(url: &str) -> String {
         - matchers: [severity="page"]
           receiver: pager
           group_wait: 30ms
+          group_interval: 2s
 inhibit_rules:
   - source_matchers: [severity="critical"]
     target_matchers: [severity="warning"]
@@ -112,7 +113,7 @@ async fn routed_delivery_shows_path_timers_and_each_attempt() {
     assert!(ok.ok && !failed.ok, "{rows:#?}");
     assert_eq!(ok.kind, "delivery");
     assert_eq!(ok.route, r#"root › {team="a"} › {severity="page"} → pager"#);
-    assert_eq!(ok.timers, "group_wait 30ms, group_interval 200ms, repeat_interval 1h");
+    assert_eq!(ok.timers, "group_wait 30ms, group_interval 2s, repeat_interval 1h");
     assert_eq!(ok.receiver, "pager");
     assert_eq!(ok.integration, "webhook[0] attempt 2");
     assert_eq!(failed.integration, "webhook[0] attempt 1");
