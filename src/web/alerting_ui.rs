@@ -96,6 +96,8 @@ struct AlertRow {
     why: String,
     /// Link to the silence form, prefilled with this alert's labels.
     silence: String,
+    /// Link to this alert's notification history.
+    history: String,
     state: &'static str,
     labels: Vec<(String, String)>,
     annotations: Vec<(String, String)>,
@@ -169,6 +171,7 @@ async fn alerts(State(st): State<AppState>) -> Response {
                 )
                 .collect::<String>()
             ),
+            history: format!("/history?q={}", form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()),
             name,
             state: a.state.as_str(),
             labels: pairs(&a.labels),
