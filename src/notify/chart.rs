@@ -175,12 +175,12 @@ pub fn render_png(
         let pad = if hi == 0.0 { 1.0 } else { hi.abs() * 0.1 };
         lo -= pad;
         hi += pad;
-    } else {
+    } else if (hi - lo).is_finite() {
         let pad = (hi - lo) * 0.05;
         lo -= pad;
         hi += pad;
     }
-    let end_ms = end_ms.max(start_ms + 1);
+    let end_ms = end_ms.max(start_ms.saturating_add(1));
     let mut buf = vec![0u8; (width as usize) * (height as usize) * 3];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
@@ -196,7 +196,7 @@ pub fn render_png(
                 .map_err(|e| draw(&e))?;
         }
         for i in 0..=6 {
-            let x = start_ms + (end_ms - start_ms) * i / 6;
+            let x = start_ms.saturating_add(end_ms.saturating_sub(start_ms) / 6 * i);
             chart.draw_series(LineSeries::new([(x, lo), (x, hi)], grid.stroke_width(1))).map_err(|e| draw(&e))?;
         }
         for (i, (_, points)) in series.iter().enumerate() {
@@ -452,6 +452,11 @@ mod tests {
         // A constant series still draws (flat line in the middle).
         let flat = vec![(Labels::new(), vec![(0, 5.0), (WINDOW_MS, 5.0)])];
         assert!(render_png(&flat, 0, WINDOW_MS, 100, 50).is_ok());
+        // Extreme values and odd ranges do not panic.
+        let huge = vec![(Labels::new(), vec![(0, f64::MAX), (60_000, -f64::MAX), (120_000, f64::INFINITY)])];
+        assert!(render_png(&huge, 0, WINDOW_MS, 100, 50).is_ok());
+        assert!(render_png(&flat, WINDOW_MS, 0, 100, 50).is_ok());
+        assert!(render_png(&flat, i64::MIN / 4, i64::MAX / 4, 100, 50).is_ok());
     }
 
     #[test]
