@@ -34,6 +34,12 @@ struct Cli {
     #[arg(short, long, value_name = "DIR", env = "SIGHTLINE_DATA")]
     data: Option<PathBuf>,
 
+    /// The URL Sightline is reached at from outside (behind a proxy, or a
+    /// public name): links in notifications use it, and Slack messages get
+    /// chart images only when it is set [default: http://LISTEN].
+    #[arg(long = "web.external-url", value_name = "URL", env = "SIGHTLINE_EXTERNAL_URL")]
+    external_url: Option<String>,
+
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -258,7 +264,9 @@ fn run_server(cli: &Cli) -> Result<()> {
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let config_path = cli.config.clone();
-    let result = runtime.block_on(serve(cfg, config_path, db.clone(), addr, &data_dir, config_file, config_yaml));
+    let public_url = cli.external_url.clone();
+    let result =
+        runtime.block_on(serve(cfg, config_path, db.clone(), addr, &data_dir, config_file, config_yaml, public_url));
     // The runtime is gone: every scrape has finished; flush and close the store last.
     drop(runtime);
     db.close();
@@ -266,6 +274,7 @@ fn run_server(cli: &Cli) -> Result<()> {
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     cfg: config::Config,
     config_path: Option<PathBuf>,
@@ -274,17 +283,25 @@ async fn serve(
     data_dir: &Path,
     config_file: String,
     config_yaml: String,
+    public_url: Option<String>,
 ) -> Result<()> {
     let mut metrics = selfmon::Metrics::new();
-    let notifier = notify::Notifier::start(alertmanager_config(&cfg)?, data_dir, Some(metrics.registry_mut()))
-        .context("starting notifications")?;
+    let external_url = public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let notify_store = Arc::new(notify::store::Store::open(data_dir).context("starting notifications")?);
+    let notify_opts = notify::NotifierOptions { external_url: external_url.clone(), public_url, ..Default::default() };
+    let notifier = notify::Notifier::start_with(
+        alertmanager_config(&cfg)?,
+        notify_store,
+        Some(metrics.registry_mut()),
+        notify_opts,
+    )
+    .context("starting notifications")?;
     let metrics = Arc::new(metrics);
     let engine = Arc::new(promql::Engine::new(promql::EngineOptions {
         lookback_delta_ms: cfg.query.lookback_delta.as_millis() as i64,
         max_samples: cfg.query.max_samples,
         timeout: cfg.query.timeout,
     }));
-    let external_url = format!("http://{addr}");
     let mut sinks: Vec<Arc<dyn rules::AlertSink>> = vec![notifier.clone()];
     let external = rules::alertmanager::targets_from_config(cfg.raw_alerting.as_ref()).map_err(anyhow::Error::msg)?;
     if !external.is_empty() {
@@ -305,6 +322,13 @@ async fn serve(
     rule_manager.reload(&files).map_err(|e| anyhow::anyhow!("rule files:\n{e}"))?;
     let scraper = scrape::ScrapeManager::new(Arc::new(db.clone()), metrics.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let library =
+        Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db"))));
+    notifier.set_chart_source(Arc::new(web::alertmanager_api::ChartBackend {
+        engine: engine.clone(),
+        querier: Arc::new(db.clone()),
+        library: library.clone(),
+    }));
     let state = web::AppState {
         querier: Arc::new(db.clone()),
         appendable: Arc::new(db.clone()),
@@ -321,7 +345,7 @@ async fn serve(
             notifier: notifier.clone(),
         }),
         metrics,
-        library: Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db")))),
+        library: library.clone(),
         info: Arc::new(web::RuntimeInfo {
             config_file,
             config_yaml,
