@@ -8,7 +8,7 @@ pub mod otlp;
 pub mod remote_write;
 
 pub use federate::{federate, format_value, LOOKBACK_MS};
-pub use import::{detect_format, import, ImportError, ImportStats};
+pub use import::{detect_format, import, ImportError, ImportStats, InputFormat};
 pub use remote_write::{RemoteWriteError, WriteOutcome};
 
 use std::sync::atomic::AtomicU64;
