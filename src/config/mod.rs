@@ -14,6 +14,7 @@
 //! problem is. When serde fails, each section and scrape job is parsed on its
 //! own (with its original line numbers) so one mistake does not hide others.
 
+pub mod datasources;
 mod duration;
 mod file_sd;
 mod marked;
@@ -154,6 +155,8 @@ pub struct Config {
     /// Sightline-only `default_rules:` (default true): whether the rules
     /// module loads the shipped rules/sightline-defaults.yml.
     pub default_rules: bool,
+    /// Sightline-only `datasources:`: remote Prometheus-compatible query APIs.
+    pub datasources: Vec<datasources::DataSourceConfig>,
 }
 
 /// Sightline-only `query:` section: limits that keep one query from taking

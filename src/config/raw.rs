@@ -85,6 +85,9 @@ pub(crate) struct RawConfig {
     /// Sightline-only: load the shipped default alert rules (default true).
     #[serde(default)]
     pub default_rules: Option<bool>,
+    /// Sightline-only: remote query APIs for dashboards and Explore.
+    #[serde(default)]
+    pub datasources: Option<serde_yaml_ng::Value>,
 }
 
 /// Sightline-only `query:` section: PromQL limits.

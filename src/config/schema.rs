@@ -30,6 +30,7 @@ const ROOT: Section = Section {
         "probes",
         "probes_config_file",
         "default_rules",
+        "datasources",
     ],
     unsupported: &["runtime", "scrape_config_files", "remote_write", "remote_read", "otlp", "tracing"],
     children: &[
