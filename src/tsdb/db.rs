@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 /// Marks a SQLite file as Sightline's (PRAGMA application_id), so a foreign
 /// database at the data path is refused instead of written into.
-const APPLICATION_ID: i32 = 0x5349_4748; // "SIGH"
+pub(super) const APPLICATION_ID: i32 = 0x5349_4748; // "SIGH"
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];

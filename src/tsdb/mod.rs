@@ -5,6 +5,7 @@
 //! at both ends: `[mint, maxt]`. Stale markers are stored as the special NaN
 //! [`STALE_NAN`]; readers decide what they mean.
 
+pub mod backup;
 pub mod codec;
 mod db;
 mod headlog;
@@ -60,6 +61,8 @@ pub enum TsdbError {
     Io { path: String, source: std::io::Error },
     #[error("database {path} cannot be written ({why}); appends stop until it can, queries keep working")]
     Unwritable { path: String, why: String },
+    #[error("backup to {dest} failed: {why}")]
+    Backup { dest: String, why: String },
     #[error("storage is shut down")]
     Closed,
 }
