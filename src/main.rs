@@ -247,6 +247,10 @@ fn run_server(cli: &Cli) -> Result<()> {
     if let Some(retention) = cfg.storage.retention {
         store_options.retention = retention;
     }
+    store_options.retention_size = cfg.storage.retention_size;
+    if let Some(keep) = cfg.storage.downsample_retention {
+        store_options.downsample_retention = keep;
+    }
     let db = tsdb::Db::open_with(&data_dir, store_options)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

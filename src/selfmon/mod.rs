@@ -49,6 +49,9 @@ pub struct Metrics {
     pub tsdb_out_of_order: Counter,
     pub tsdb_duplicates: Counter,
     pub tsdb_write_errors: Counter,
+    /// Retention figures: [used bytes, limit], [time rows, size rows, size steps].
+    pub tsdb_retention_gauges: [Gauge; 2],
+    pub tsdb_retention_counters: [Counter; 3],
     pub targets: Family<JobLabels, Gauge>,
     process: process::ProcessCollector,
 }
@@ -102,6 +105,33 @@ impl Metrics {
             "Failed writes to the database file",
             tsdb_write_errors.clone(),
         );
+        let tsdb_retention_gauges: [Gauge; 2] = Default::default();
+        let tsdb_retention_counters: [Counter; 3] = Default::default();
+        registry.register(
+            "sightline_tsdb_used_bytes",
+            "Bytes of the database file in use (free pages left out)",
+            tsdb_retention_gauges[0].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_retention_limit_bytes",
+            "storage.retention_size (0 when unset)",
+            tsdb_retention_gauges[1].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_time_retention_deleted_rows",
+            "Blocks, chunks and rollups deleted for being older than the retention",
+            tsdb_retention_counters[0].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_size_retention_deleted_rows",
+            "Blocks, chunks and rollups deleted, oldest first, because the database exceeded storage.retention_size",
+            tsdb_retention_counters[1].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_size_retentions",
+            "Retention steps that deleted data because the database exceeded storage.retention_size",
+            tsdb_retention_counters[2].clone(),
+        );
         registry.register("sightline_scrapes", "Scrapes attempted, by job", scrapes.clone());
         registry.register("sightline_scrape_failures", "Scrapes that failed, by job", scrape_failures.clone());
         registry.register("sightline_samples_appended", "Samples appended to the store", samples_appended.clone());
@@ -146,6 +176,8 @@ impl Metrics {
             tsdb_out_of_order,
             tsdb_duplicates,
             tsdb_write_errors,
+            tsdb_retention_gauges,
+            tsdb_retention_counters,
             process: process::ProcessCollector::new(),
         }
     }
@@ -184,6 +216,11 @@ impl Metrics {
         advance(&self.tsdb_out_of_order, stats.out_of_order);
         advance(&self.tsdb_duplicates, stats.duplicates);
         advance(&self.tsdb_write_errors, stats.write_errors);
+        self.tsdb_retention_gauges[0].set(stats.used_bytes as i64);
+        self.tsdb_retention_gauges[1].set(stats.retention_size.unwrap_or(0) as i64);
+        advance(&self.tsdb_retention_counters[0], stats.time_retention_rows);
+        advance(&self.tsdb_retention_counters[1], stats.size_retention_rows);
+        advance(&self.tsdb_retention_counters[2], stats.size_retentions);
     }
 
     /// The registry, for modules that register their own metrics at start-up.

@@ -340,3 +340,51 @@ fn queries_run_beside_ingestion_and_compaction() {
     let got = all(&db);
     assert!(got.iter().all(|s| s.samples.len() == 2400));
 }
+
+#[test]
+fn size_retention_deletes_the_oldest_rows_until_the_file_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(5, 100);
+    // Two days at 15 s, compacted into 4 h blocks.
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000;
+    let written = ingest(&db, &mut syn, start, 2 * 5760);
+    db.compact_all().unwrap();
+    db.run_retention().unwrap();
+    let full = db.stats().used_bytes;
+    assert!(full > 200_000, "enough data to cut: {full} bytes");
+    assert_eq!(db.stats().size_retention_rows, 0, "no limit, nothing deleted");
+    db.close();
+
+    let limit = full / 2;
+    let opts = Options { retention_size: Some(limit), ..small_opts() };
+    let db = Db::open_with(dir.path(), opts).unwrap();
+    for _ in 0..50 {
+        db.run_retention().unwrap();
+        if db.stats().used_bytes <= limit {
+            break;
+        }
+    }
+    let st = db.stats();
+    assert!(st.used_bytes <= limit, "used {} > limit {limit}", st.used_bytes);
+    assert!(st.size_retention_rows > 0 && st.size_retentions > 0);
+    assert_eq!(st.retention_size, Some(limit));
+    // The freed pages beyond the limit went back to the file system.
+    let file = std::fs::metadata(dir.path().join(DB_FILE)).unwrap().len();
+    assert!(file <= limit + 64 * 1024, "file {file} bytes, limit {limit}");
+    // The oldest data went, the newest stayed exactly as written.
+    let got = all(&db);
+    assert_eq!(got.len(), written.len());
+    for (g, w) in got.iter().zip(&written) {
+        assert!(g.samples[0].t > w.samples[0].t, "{}: oldest samples deleted", g.labels);
+        let tail = &w.samples[w.samples.len() - g.samples.len()..];
+        assert_same(
+            &[g.clone()],
+            &[Series { labels: w.labels.clone(), samples: tail.to_vec() }],
+            "what remains is the newest, unchanged",
+        );
+        assert!(g.samples.len() * 3 >= w.samples.len(), "{}: kept about half", g.labels);
+    }
+    // Queries for the deleted range find nothing.
+    assert!(db.select(&[], start, start + 3_600_000).unwrap().is_empty());
+}
