@@ -15,6 +15,14 @@ pub struct JobLabels {
     pub job: String,
 }
 
+/// One scrape target (not `job`/`instance`: those would clash with the
+/// labels Sightline's own scrape attaches).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub scrape_job: String,
+    pub target: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     pub kind: String,
@@ -52,6 +60,9 @@ pub struct Metrics {
     /// Retention figures: [used bytes, limit], [time rows, size rows, size steps].
     pub tsdb_retention_gauges: [Gauge; 2],
     pub tsdb_retention_counters: [Counter; 3],
+    pub tsdb_head_series: Gauge,
+    /// Series each target exposed in its last scrape (its active series).
+    pub target_series: Family<TargetLabels, Gauge>,
     pub targets: Family<JobLabels, Gauge>,
     process: process::ProcessCollector,
 }
@@ -132,6 +143,18 @@ impl Metrics {
             "Retention steps that deleted data because the database exceeded storage.retention_size",
             tsdb_retention_counters[2].clone(),
         );
+        let tsdb_head_series = Gauge::default();
+        let target_series = Family::<TargetLabels, Gauge>::default();
+        registry.register(
+            "sightline_tsdb_head_series",
+            "Series held in the head (an open chunk, or sealed chunks not yet written)",
+            tsdb_head_series.clone(),
+        );
+        registry.register(
+            "sightline_target_series",
+            "Series each scrape target exposed in its last scrape, after relabeling",
+            target_series.clone(),
+        );
         registry.register("sightline_scrapes", "Scrapes attempted, by job", scrapes.clone());
         registry.register("sightline_scrape_failures", "Scrapes that failed, by job", scrape_failures.clone());
         registry.register("sightline_samples_appended", "Samples appended to the store", samples_appended.clone());
@@ -178,6 +201,8 @@ impl Metrics {
             tsdb_write_errors,
             tsdb_retention_gauges,
             tsdb_retention_counters,
+            tsdb_head_series,
+            target_series,
             process: process::ProcessCollector::new(),
         }
     }
@@ -216,6 +241,7 @@ impl Metrics {
         advance(&self.tsdb_out_of_order, stats.out_of_order);
         advance(&self.tsdb_duplicates, stats.duplicates);
         advance(&self.tsdb_write_errors, stats.write_errors);
+        self.tsdb_head_series.set(stats.head_series as i64);
         self.tsdb_retention_gauges[0].set(stats.used_bytes as i64);
         self.tsdb_retention_gauges[1].set(stats.retention_size.unwrap_or(0) as i64);
         advance(&self.tsdb_retention_counters[0], stats.time_retention_rows);

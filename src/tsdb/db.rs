@@ -104,6 +104,8 @@ pub struct DbStats {
     pub duplicates: u64,
     /// Series with an open head chunk.
     pub active_series: usize,
+    /// Series with an open chunk or sealed chunks not yet written.
+    pub head_series: usize,
     /// Writer transactions that failed (e.g. disk full).
     pub write_errors: u64,
     /// True while writes fail: appends are refused, queries still work.
@@ -150,19 +152,34 @@ struct MemSeries {
     open: Option<Box<OpenChunk>>,
     /// Sealed chunks not yet written (queries read them from here).
     sealed: Vec<SealedChunk>,
+    /// Bit-stream bytes of the last sealed chunk: the next one starts with half of it.
+    last_chunk_bytes: u32,
 }
 
 impl MemSeries {
     fn new() -> Self {
-        MemSeries { mint: i64::MAX, maxt: i64::MIN, last_v: None, raw_min: i64::MAX, open: None, sealed: Vec::new() }
+        MemSeries {
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            last_v: None,
+            raw_min: i64::MAX,
+            open: None,
+            sealed: Vec::new(),
+            last_chunk_bytes: 0,
+        }
     }
 
     fn seal(&mut self) -> Option<i64> {
         let open = self.open.take()?;
-        let mut app = open.app;
-        app.shrink();
         let maxt = self.maxt;
-        self.sealed.push(SealedChunk { mint: open.mint, maxt, data: app.to_blob().into(), first_seq: open.first_seq });
+        // The blob is a fresh exact-size copy; the appender's buffer goes with it.
+        self.last_chunk_bytes = open.app.len_bytes().min(u32::MAX as usize) as u32;
+        self.sealed.push(SealedChunk {
+            mint: open.mint,
+            maxt,
+            data: open.app.to_blob().into(),
+            first_seq: open.first_seq,
+        });
         Some(open.mint)
     }
 
@@ -172,9 +189,14 @@ impl MemSeries {
         if self.open.as_ref().is_some_and(|o| t >= o.window_end) {
             sealed = self.seal();
         }
+        // Half the previous chunk: at most one reallocation per chunk, and no
+        // more memory on average than growing by doubling.
+        let capacity = self.last_chunk_bytes as usize / 2 + 16;
         let open = self.open.get_or_insert_with(|| {
             let start = t.div_euclid(span) * span;
-            Box::new(OpenChunk { app: GorillaAppender::default(), mint: t, window_end: start + span, first_seq: seq })
+            // Sized from the previous chunk, so the append path allocates once per chunk.
+            let app = GorillaAppender::with_capacity(capacity);
+            Box::new(OpenChunk { app, mint: t, window_end: start + span, first_seq: seq })
         });
         open.app.append(t, v);
         self.mint = self.mint.min(t);
@@ -394,14 +416,19 @@ impl Db {
             let index = inner.index.read().unwrap_or_else(|e| e.into_inner());
             (index.len(), index.approx_bytes())
         };
-        let (mut min_time, mut max_time, mut active) = (None::<i64>, None::<i64>, 0usize);
+        let (mut min_time, mut max_time, mut active, mut head) = (None::<i64>, None::<i64>, 0usize, 0usize);
         for shard in &inner.shards {
             let shard = lock(shard);
             memory_bytes += shard.capacity() * std::mem::size_of::<MemSeries>();
+            memory_bytes +=
+                shard.iter().map(|s| s.sealed.capacity() * std::mem::size_of::<SealedChunk>()).sum::<usize>();
             for s in shard.iter() {
                 if s.maxt != i64::MIN {
                     min_time = Some(min_time.map_or(s.mint, |m| m.min(s.mint)));
                     max_time = Some(max_time.map_or(s.maxt, |m| m.max(s.maxt)));
+                }
+                if s.open.is_some() || !s.sealed.is_empty() {
+                    head += 1;
                 }
                 if let Some(o) = &s.open {
                     active += 1;
@@ -424,6 +451,7 @@ impl Db {
             out_of_order: inner.out_of_order.load(Ordering::Relaxed),
             duplicates: inner.duplicates.load(Ordering::Relaxed),
             active_series: active,
+            head_series: head,
             write_errors: inner.write_errors.load(Ordering::Relaxed),
             unwritable: inner.unwritable.load(Ordering::Relaxed),
             memory_bytes,
@@ -809,6 +837,10 @@ impl Writer {
                     let (s, slot) = shard_of(*id);
                     if let Some(m) = lock(&inner.shards[s]).get_mut(slot) {
                         m.sealed.retain(|x| x.mint != c.mint);
+                        if m.sealed.is_empty() {
+                            // Most series have no sealed chunk most of the time: keep no spare capacity.
+                            m.sealed = Vec::new();
+                        }
                         m.raw_min = m.raw_min.min(c.mint);
                     }
                 }

@@ -388,3 +388,27 @@ fn size_retention_deletes_the_oldest_rows_until_the_file_fits() {
     // Queries for the deleted range find nothing.
     assert!(db.select(&[], start, start + 3_600_000).unwrap().is_empty());
 }
+
+#[test]
+fn memory_per_active_series_is_small_and_chunks_are_presized() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(9, 10_000);
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+    // Just over one chunk span: every series sealed one chunk and opened the next.
+    ingest(&db, &mut syn, start, 250);
+    db.flush().unwrap();
+    let st = db.stats();
+    // Written chunks leave no spare vector behind.
+    assert!(lock(&db.inner.shards[0]).iter().all(|m| m.sealed.capacity() == 0));
+    assert_eq!(st.active_series, syn.labels.len());
+    assert!(st.head_series >= st.active_series);
+    let per_series = st.memory_bytes / st.active_series;
+    // Index (interned labels, postings: ~180 B) + head state (~230 B) + the open
+    // chunk's buffer (half the last 240-sample chunk: ~300 B). Measured: ~700 B.
+    assert!(per_series < 800, "{per_series} bytes per active series");
+    // The new open chunks were allocated at half the previous chunk's size.
+    let shard = lock(&db.inner.shards[0]);
+    let m = shard.iter().find(|m| m.open.is_some() && m.last_chunk_bytes > 0).expect("a series with a sealed chunk");
+    assert_eq!(m.open.as_ref().unwrap().app.heap_bytes(), m.last_chunk_bytes as usize / 2 + 16);
+}
