@@ -304,7 +304,22 @@ impl Db {
                 why: format!("application_id is {app_id:#x} with {table_count} schema objects; refusing to touch it"),
             });
         }
-        if table_count == 0 {
+        let mut shards: Vec<Vec<MemSeries>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut index = None;
+        if table_count > 0 {
+            // An existing file is read in full (index and bounds) before anything
+            // is written to it, so a damaged one is refused untouched.
+            let refuse = |e: TsdbError| {
+                let why = match e {
+                    TsdbError::Sqlite { source, .. } => source.to_string(),
+                    TsdbError::Foreign { why, .. } => why,
+                    other => other.to_string(),
+                };
+                corrupt(&path, format!("{why}; refusing to write to it (move it away, or restore a backup)"))
+            };
+            index = Some(load_index(&conn, &path, &mut shards).map_err(refuse)?);
+            load_bounds(&conn, &mut shards).map_err(&err).map_err(refuse)?;
+        } else {
             // Only takes effect before the first table exists.
             conn.pragma_update(None, "page_size", opts.page_size).map_err(&err)?;
             conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(&err)?;
@@ -312,14 +327,21 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(&err)?;
         conn.pragma_update(None, "journal_size_limit", 64i64 << 20).map_err(&err)?;
-        conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(&err)?;
+        if app_id != APPLICATION_ID {
+            conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(&err)?;
+        }
         migrate(&conn).map_err(&err)?;
 
         let chunk_span_ms = (opts.chunk_span.as_millis() as i64).max(1000);
         let block_span_ms = ((opts.block_span.as_millis() as i64).max(chunk_span_ms) / chunk_span_ms) * chunk_span_ms;
-        let mut shards: Vec<Vec<MemSeries>> = (0..SHARDS).map(|_| Vec::new()).collect();
-        let index = load_index(&conn, &path, &mut shards)?;
-        load_bounds(&conn, &mut shards).map_err(&err)?;
+        let index = match index {
+            Some(i) => i,
+            None => {
+                let i = load_index(&conn, &path, &mut shards)?;
+                load_bounds(&conn, &mut shards).map_err(&err)?;
+                i
+            }
+        };
         let inner = Inner {
             path: path.clone(),
             opts,

@@ -488,7 +488,8 @@ fn rollups_replace_old_raw_blocks_and_answer_range_queries() {
     }
     // Across the boundary from rollups into raw samples the counter continues:
     // no false reset. The one window holding both (5 m rollup points, then 15 s
-    // raw ones) extrapolates less to its start, so it may be a few % low.
+    // raw ones) extrapolates to its start by half the *average* interval only,
+    // so it can miss up to 5 of its 60 minutes: up to ~8 % low (known limitation).
     let (b0, b1) = (cut - 6 * 3_600_000, now - 3_600_000);
     let got = range(&db, "increase(c_total[1h])", b0, b1, step);
     let want = range(&raw, "increase(c_total[1h])", b0, b1, step);
@@ -496,7 +497,7 @@ fn rollups_replace_old_raw_blocks_and_answer_range_queries() {
     let mut off = 0;
     for (a, b) in got[0].samples.iter().zip(&want[0].samples) {
         let err = (a.v / b.v - 1.0).abs();
-        assert!(err <= 0.05, "increase at {}: {} vs raw {}", a.t, a.v, b.v);
+        assert!(err <= 0.09, "increase at {}: {} vs raw {}", a.t, a.v, b.v);
         off += usize::from(err > 0.02);
     }
     assert!(off <= 1, "{off} windows more than 2 % off");
@@ -508,4 +509,35 @@ fn rollups_replace_old_raw_blocks_and_answer_range_queries() {
     let (got, want) =
         (range(&db, "max_over_time(g[1h])", q0, q1, step), range(&raw, "max_over_time(g[1h])", q0, q1, step));
     assert_same(&got, &want, "after restart");
+}
+
+#[test]
+fn corrupt_database_is_refused_with_a_clear_message_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open_with(dir.path(), small_opts()).unwrap();
+        let mut syn = Synthetic::new(4, 300);
+        ingest(&db, &mut syn, 1_700_000_000_000, 20);
+        db.close();
+    }
+    let path = dir.path().join(DB_FILE);
+    // Keep the header page, overwrite the rest with garbage: the schema and tables are unreadable.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 3 * 4096);
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let e = Db::open_with(dir.path(), small_opts()).err().expect("refused");
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("malformed") || msg.contains("not a Sightline database") || msg.contains("corrupt"), "{msg}");
+    assert!(std::fs::read(&path).unwrap() == bytes, "the file is untouched");
+
+    // A data path that is a file, not a folder, is refused too and kept.
+    let file = dir.path().join("notadir");
+    std::fs::write(&file, b"keep me").unwrap();
+    let e = Db::open(&file).err().expect("refused");
+    assert!(e.to_string().contains("notadir"), "{e}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 }
