@@ -540,10 +540,47 @@ fn main() {
         q2.as_secs_f64() * 1e3
     );
     print!("{codec_report}");
+    println!("{}", size_retention_report(&dir, &a.opts, disk));
     if a.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let _ = std::fs::remove_dir_all(&crash);
+}
+
+/// Reopens the compacted store with `retention_size` at half its size and
+/// times the background steps that bring it under the limit.
+fn size_retention_report(dir: &Path, opts: &Options, disk: u64) -> String {
+    let limit = disk / 2;
+    let opts = Options { retention_size: Some(limit), ..opts.clone() };
+    let db = match Db::open_with(dir, opts) {
+        Ok(db) => db,
+        Err(e) => return format!("size retention: {e}"),
+    };
+    let (mut steps, mut worst) = (0, Duration::ZERO);
+    let w = Instant::now();
+    while steps < 500 {
+        let t = Instant::now();
+        if let Err(e) = db.run_retention() {
+            return format!("size retention: {e}");
+        }
+        worst = worst.max(t.elapsed());
+        steps += 1;
+        if db.stats().used_bytes <= limit {
+            break;
+        }
+    }
+    let st = db.stats();
+    db.close();
+    format!(
+        "size retention to {:.1} MB: {} steps, {} rows deleted, {:.1} ms per step (slowest {:.1} ms), used {:.1} MB, file {:.1} MB",
+        limit as f64 / 1e6,
+        steps,
+        st.size_retention_rows,
+        w.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64,
+        worst.as_secs_f64() * 1e3,
+        st.used_bytes as f64 / 1e6,
+        std::fs::metadata(dir.join(tsdb::DB_FILE)).map_or(0, |m| m.len()) as f64 / 1e6
+    )
 }
 
 /// Which codecs compaction picked, and what other zstd levels would cost.
