@@ -88,7 +88,12 @@ victoria-metrics -storageDataPath "$WORK/vm-backfill" -httpListenAddr 127.0.0.1:
 VMPID=$!
 PIDS+=("$VMPID")
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18428/health >/dev/null && break; sleep 0.1; done
-curl -sf --data-binary "@$WORK/data.txt" http://127.0.0.1:18428/api/v1/import/prometheus
+# In parts: curl holds a --data-binary file in memory and gives up on ~2 GB.
+split -l 1000000 "$WORK/data.txt" "$WORK/part."
+for f in "$WORK"/part.*; do
+  curl -sf --data-binary "@$f" http://127.0.0.1:18428/api/v1/import/prometheus
+  rm -f "$f"
+done
 curl -sf http://127.0.0.1:18428/internal/force_flush >/dev/null
 for m in $(date -u +%Y_%m) $(date -u -d "-${HOURS} hours" +%Y_%m); do
   curl -sf "http://127.0.0.1:18428/internal/force_merge?partition_prefix=$m" >/dev/null || true
