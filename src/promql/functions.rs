@@ -909,6 +909,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         scalars.push(ev.eval_scalar(arg(c, i)?, s)?);
     }
     let marg = arg(c, mi)?;
+    ev.hint_func = Some(name);
     let ra: RangeArg = ev.eval_range_arg(marg, s)?;
     if name == "quantile_over_time" {
         if let Some(&bad) = scalars[0].iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {

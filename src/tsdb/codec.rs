@@ -318,6 +318,19 @@ fn read_dod(r: &mut BitReader) -> Result<i64, CodecError> {
 }
 
 impl GorillaAppender {
+    /// An empty chunk whose buffer holds `bytes` before it must grow (the
+    /// head sizes it from the series' previous chunk: one allocation per chunk).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut a = GorillaAppender::default();
+        a.bits.bytes.reserve_exact(bytes);
+        a
+    }
+
+    /// Bytes of the bit stream so far.
+    pub fn len_bytes(&self) -> usize {
+        self.bits.bytes.len()
+    }
+
     /// Appends a sample; the caller guarantees `t` is after the last one.
     pub fn append(&mut self, t: i64, v: f64) {
         if self.count == 0 {
