@@ -128,6 +128,16 @@ impl<'a> BitReader<'a> {
     }
 
     fn read_bits(&mut self, n: u8) -> Result<u64, CodecError> {
+        // Fast path: one big-endian load when 8 bytes remain and the bits fit
+        // in them (byte at a time cost most of a query's decoding time).
+        let used = (self.pos % 8) as u32;
+        if n > 0 && used + n as u32 <= 64 {
+            let at = self.pos / 8;
+            if let Some(Ok(w)) = self.bytes.get(at..at + 8).map(<[u8; 8]>::try_from) {
+                self.pos += n as usize;
+                return Ok((u64::from_be_bytes(w) << used) >> (64 - n as u32));
+            }
+        }
         let mut out = 0u64;
         let mut n = n;
         while n > 0 {
@@ -852,6 +862,36 @@ mod tests {
                 assert_eq!(out.len(), 1, "seek past the end keeps what was there");
             }
         }
+    }
+
+    #[test]
+    fn bit_reader_word_loads_match_bit_by_bit_reads() {
+        let bytes: Vec<u8> = (0..40u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for start in 0..80usize {
+            for n in 1..=64u8 {
+                let mut fast = BitReader { bytes: &bytes, pos: start };
+                let mut slow = BitReader { bytes: &bytes, pos: start };
+                let mut want = 0u64;
+                let mut ok = true;
+                for _ in 0..n {
+                    match slow.read_bit() {
+                        Ok(b) => want = (want << 1) | b as u64,
+                        Err(_) => ok = false,
+                    }
+                }
+                match fast.read_bits(n) {
+                    Ok(got) => {
+                        assert!(ok, "read past the end at {start}+{n}");
+                        assert_eq!(got, want, "bits {start}..{}", start + n as usize);
+                        assert_eq!(fast.pos, start + n as usize);
+                    }
+                    Err(e) => assert!(!ok, "{e:?} at {start}+{n}"),
+                }
+            }
+        }
+        // Near the end the byte-wise path reports truncation.
+        let mut r = BitReader { bytes: &bytes[..3], pos: 20 };
+        assert_eq!(r.read_bits(8), Err(CodecError::Truncated));
     }
 
     #[test]
