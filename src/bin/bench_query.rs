@@ -435,11 +435,16 @@ fn run(args: &[String]) -> Result<bool, String> {
         );
     }
 
-    // Timed rounds, interleaved so load drift hits all engines alike.
+    // Timed rounds, interleaved so load drift hits all engines alike; the
+    // engine that goes first rotates, and a short pause lets the previous
+    // engine's after-work (Go's GC) settle before the next request.
     let mut times = vec![vec![Vec::with_capacity(runs); engines.len()]; QUERIES.len()];
-    for _ in 0..runs {
+    for r in 0..runs {
         for (qi, path) in paths.iter().enumerate() {
-            for (ei, (name, base)) in engines.iter().enumerate() {
+            for o in 0..engines.len() {
+                let ei = (r + qi + o) % engines.len();
+                let (name, base) = &engines[ei];
+                std::thread::sleep(Duration::from_millis(50));
                 let t0 = Instant::now();
                 let (status, _) = http_get(base, path)?;
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;

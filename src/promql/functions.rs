@@ -752,11 +752,12 @@ fn linear_regression(w: &[Sample], t0: i64) -> (f64, f64) {
     (slope, sy / n - slope * sx / n)
 }
 
-/// `rate`/`increase`/`delta` with Prometheus's extrapolation. `correction` is
-/// the counter-reset correction inside the window.
+/// `rate`/`increase`/`delta` with Prometheus's extrapolation. `corrections`
+/// are the values before each counter reset inside the window, in order: they
+/// are added one by one as Prometheus does, so the floats are the same.
 fn extrapolated_rate(
     w: &[Sample],
-    correction: f64,
+    corrections: impl Iterator<Item = f64>,
     range_start: i64,
     range_end: i64,
     range: i64,
@@ -769,7 +770,9 @@ fn extrapolated_rate(
     let (first, last) = (w[0], w[w.len() - 1]);
     let mut result = last.v - first.v;
     if counter {
-        result += correction;
+        for c in corrections {
+            result += c;
+        }
     }
     let mut to_start = (first.t - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last.t) as f64 / 1000.0;
@@ -951,20 +954,15 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             ev.check_time()?;
         }
         let samples = &m.samples;
-        // Prefix sums of counter-reset corrections, so each window costs O(1).
-        let corr: Vec<f64> = if matches!(name, "rate" | "increase") {
-            let mut acc = 0.0;
-            let mut c = Vec::with_capacity(samples.len());
-            for (j, p) in samples.iter().enumerate() {
-                if j > 0 && p.v < samples[j - 1].v {
-                    acc += samples[j - 1].v;
-                }
-                c.push(acc);
-            }
-            c
+        // Where the counter resets (index of the sample after the drop):
+        // a window visits only its own resets, O(1) per step in practice
+        // however long the window, never rescanning it.
+        let resets: Vec<usize> = if matches!(f, F::Rate | F::Increase) {
+            (1..samples.len()).filter(|&j| samples[j].v < samples[j - 1].v).collect()
         } else {
             Vec::new()
         };
+        let mut rp = 0usize;
         let mut pts: Vec<Option<f64>> = vec![None; n];
         if matches!(f, F::MaxOverTime | F::MinOverTime) && ends_ascending && !samples.iter().any(|p| p.v.is_nan()) {
             sliding_extreme(&ra, samples, f == F::MaxOverTime, &mut pts);
@@ -978,10 +976,17 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
                 let t = s.t(i);
                 pts[i] = match f {
                     F::Rate | F::Increase => {
-                        let correction = corr[hi - 1] - corr[lo];
-                        extrapolated_rate(w, correction, end - range, end, range, true, f == F::Rate)
+                        // Resets at j count when the drop (j-1 → j) is inside the window.
+                        if rp > 0 && resets[rp - 1] > lo {
+                            rp = resets.partition_point(|&j| j <= lo);
+                        }
+                        while rp < resets.len() && resets[rp] <= lo {
+                            rp += 1;
+                        }
+                        let inside = resets[rp..].iter().take_while(|&&j| j < hi).map(|&j| samples[j - 1].v);
+                        extrapolated_rate(w, inside, end - range, end, range, true, f == F::Rate)
                     }
-                    F::Delta => extrapolated_rate(w, 0.0, end - range, end, range, false, false),
+                    F::Delta => extrapolated_rate(w, std::iter::empty(), end - range, end, range, false, false),
                     F::Irate | F::Idelta => {
                         if w.len() < 2 {
                             None
