@@ -177,8 +177,9 @@ fn gen(args: &[String]) -> Result<bool, String> {
         }
         for tg in 0..targets {
             let mut app = db.appender();
-            for i in tg * 100..((tg + 1) * 100).min(series) {
-                app.append(&syn.labels[i], t, vals[i]).map_err(|e| format!("append: {e}"))?;
+            let range = tg * 100..((tg + 1) * 100).min(series);
+            for (labels, &v) in syn.labels[range.clone()].iter().zip(&vals[range]) {
+                app.append(labels, t, v).map_err(|e| format!("append: {e}"))?;
             }
             app.commit().map_err(|e| format!("commit: {e}"))?;
         }
