@@ -340,7 +340,13 @@ pub fn process(
             report.samples_scraped = exp.samples.len();
             for s in exp.samples {
                 let labels = merge_target_labels(s.labels, target_labels, cfg.honor_labels);
-                let Some(labels) = relabel(&labels, &cfg.metric_relabel_configs) else { continue };
+                // Most jobs have no metric relabeling: skip the copy it makes.
+                let labels = if cfg.metric_relabel_configs.is_empty() {
+                    labels
+                } else {
+                    let Some(l) = relabel(&labels, &cfg.metric_relabel_configs) else { continue };
+                    l
+                };
                 if labels.metric_name().is_none() {
                     continue;
                 }
@@ -357,19 +363,21 @@ pub fn process(
     }
 
     if report.error.is_none() {
-        for (labels, ts, v) in &samples {
-            match app.append(labels, *ts, *v) {
+        for (labels, ts, v) in samples {
+            // Series seen last time move over to this scrape's set without a copy.
+            let seen = previous.take(&labels);
+            match app.append(&labels, ts, v) {
                 Ok(()) => {
                     report.appended += 1;
-                    if !previous.contains(labels) {
+                    if seen.is_none() && !current.contains(&labels) {
                         report.series_added += 1;
                     }
-                    current.insert(labels.clone());
+                    current.insert(seen.unwrap_or(labels));
                 }
                 Err(e) if e.is_sample_error() => {
                     report.rejected += 1;
                     // The series is still exposed; don't mark it stale.
-                    current.insert(labels.clone());
+                    current.insert(seen.unwrap_or(labels));
                 }
                 Err(e) => {
                     report.error = Some(format!("storing samples: {e}"));
@@ -380,9 +388,9 @@ pub fn process(
     } else {
         report.samples_post_relabel = 0;
     }
-    // Series that were exposed last time but not now end with a stale marker;
-    // a failed scrape ends all of them, as in Prometheus.
-    for gone in previous.difference(&current) {
+    // Series that were exposed last time but not now (what is left in
+    // `previous`) end with a stale marker; a failed scrape ends all of them, as in Prometheus.
+    for gone in previous.iter().filter(|l| !current.contains(*l)) {
         let _ = app.append(gone, t, STALE_NAN);
     }
     *previous = current;
