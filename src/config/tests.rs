@@ -240,7 +240,6 @@ fn real_world_prometheus_yml_loads_with_warnings_only() {
             "7: global.query_log_file",
             "8: global.scrape_protocols",
             "13: runtime",
-            "37: remote_write",
             "54: remote_read",
             "59: storage.tsdb",
             "61: storage.exemplars",
