@@ -42,8 +42,8 @@ pub struct RemoteWriteConfig {
 /// `remote_write[].queue_config`, with Prometheus's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteQueueConfig {
-    /// Samples held in memory before they reach the durable queue (default 10000); more are still
-    /// accepted, this only sizes the buffer.
+    /// Accepted for compatibility (default 10000): committed samples wait in memory at most about a
+    /// second before they reach the durable queue, which `queue_max_bytes` bounds instead.
     pub capacity: usize,
     /// Accepted for compatibility; Sightline sends one batch at a time per remote so that the
     /// durable queue is delivered in order (default 50).
