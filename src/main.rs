@@ -429,7 +429,10 @@ async fn serve(
         querier: Arc::new(db.clone()),
         library: library.clone(),
     }));
+    let datasources = web::datasource::remote_sources(&cfg.datasources, tokio::runtime::Handle::current())
+        .map_err(anyhow::Error::msg)?;
     let state = web::AppState {
+        datasources: Arc::new(datasources),
         querier: Arc::new(db.clone()),
         appendable,
         store_status: Arc::new(db.clone()),

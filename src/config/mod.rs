@@ -14,6 +14,7 @@
 //! problem is. When serde fails, each section and scrape job is parsed on its
 //! own (with its original line numbers) so one mistake does not hide others.
 
+pub mod datasources;
 mod duration;
 mod file_sd;
 mod marked;
@@ -158,6 +159,8 @@ pub struct Config {
     pub default_rules: bool,
     /// `remote_write:`: stores every ingested sample is forwarded to.
     pub remote_write: Vec<RemoteWriteConfig>,
+    /// Sightline-only `datasources:`: remote Prometheus-compatible query APIs.
+    pub datasources: Vec<datasources::DataSourceConfig>,
 }
 
 /// Sightline-only `query:` section: limits that keep one query from taking

@@ -88,6 +88,9 @@ pub(crate) struct RawConfig {
     /// Prometheus's `remote_write:` list (plus Sightline's `queue_max_bytes`).
     #[serde(default)]
     pub remote_write: Option<Vec<Option<RawRemoteWrite>>>,
+    /// Sightline-only: remote query APIs for dashboards and Explore.
+    #[serde(default)]
+    pub datasources: Option<serde_yaml_ng::Value>,
 }
 
 /// One `remote_write` entry.

@@ -31,6 +31,7 @@ const ROOT: Section = Section {
         "probes_config_file",
         "default_rules",
         "remote_write",
+        "datasources",
     ],
     unsupported: &["runtime", "scrape_config_files", "remote_read", "otlp", "tracing"],
     children: &[

@@ -159,6 +159,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "probes_config_file" => raw.probes_config_file = piece(source, value, "probes_config_file", ctx),
             "default_rules" => raw.default_rules = piece(source, value, "default_rules", ctx),
             "remote_write" => raw.remote_write = piece(source, value, "remote_write", ctx),
+            "datasources" => raw.datasources = piece(source, value, "datasources", ctx),
             "scrape_configs" if matches!(value.kind, Kind::Seq(_)) => {
                 let mut jobs = Vec::new();
                 for (i, item) in value.items().iter().enumerate() {
@@ -547,6 +548,7 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         raw_alerting: raw.alerting,
         probe_modules,
         default_rules: raw.default_rules.unwrap_or(true),
+        datasources: super::datasources::build(raw.datasources, ctx),
     }
 }
 

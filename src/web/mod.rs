@@ -6,6 +6,7 @@ mod alerting_ui;
 pub mod alertmanager_api;
 mod api;
 pub mod charts;
+pub mod datasource;
 mod ingest_api;
 pub mod panels;
 mod params;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub info: Arc<RuntimeInfo>,
     /// Where pushed samples (remote write) go.
     pub appendable: Arc<dyn crate::tsdb::Appendable>,
+    /// Remote query APIs dashboards and Explore may use (`datasources:`).
+    pub datasources: Arc<datasource::RemoteSources>,
 }
 
 /// The whole application router.
