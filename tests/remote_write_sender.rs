@@ -74,7 +74,10 @@ fn vm_samples(addr: &str) -> BTreeSet<(i64, u64)> {
         let ts = v["timestamps"].as_array().cloned().unwrap_or_default();
         let vals = v["values"].as_array().cloned().unwrap_or_default();
         for (t, x) in ts.iter().zip(&vals) {
-            out.insert((t.as_i64().unwrap(), x.as_f64().unwrap().to_bits()));
+            // Stale markers (written when scraping stops) come back as non-numbers; queries skip them too.
+            if let Some(x) = x.as_f64() {
+                out.insert((t.as_i64().unwrap(), x.to_bits()));
+            }
         }
     }
     out
@@ -187,6 +190,61 @@ remote_write:
         &missing[..missing.len().min(5)]
     );
     assert!(metric(&server, "sightline_remote_storage_samples_sent_total{remote_name=\"vm\"") >= want.len() as f64);
+    drop(vm);
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn queue_survives_a_restart_of_sightline() {
+    if !Path::new(VM).exists() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{VM} is missing; scripts/install-peers.sh installs it (Debian package victoria-metrics)");
+        }
+        println!("skip: {VM} not installed (scripts/install-peers.sh installs it)");
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let vm_dir = tempfile::tempdir().unwrap();
+    let vm_addr = format!("127.0.0.1:{}", free_port());
+    let target = Target::start("# TYPE rw_sender_test_total counter\nrw_sender_test_total 1\n");
+    let config = format!(
+        "global: {{scrape_interval: 1s}}
+host: {{enabled: false}}
+scrape_configs:
+  - job_name: app
+    static_configs: [{{targets: ['{}']}}]
+remote_write:
+  - url: http://{vm_addr}/api/v1/write
+    name: vm
+    queue_config: {{min_backoff: 50ms, max_backoff: 500ms}}
+",
+        target.addr
+    );
+    // First run: the remote is down the whole time; everything is queued on disk.
+    let server = Server::start_in(&config, dir.path(), &data);
+    std::thread::sleep(Duration::from_secs(4));
+    let first_run = sightline_samples(&server);
+    assert!(first_run.len() >= 2, "scraped: {first_run:?}");
+    let status = server.terminate();
+    assert!(status.success(), "sightline exited with {status}");
+    assert!(data.join("remote_write_queue.db").exists());
+
+    // Second run with the remote up: the queued samples of the first run arrive.
+    target.stop();
+    let vm = Vm::start(&vm_addr, vm_dir.path());
+    let _server = Server::start_in(&config, dir.path(), &data);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let missing = loop {
+        let have = vm_samples(&vm_addr);
+        let missing: Vec<_> = first_run.difference(&have).cloned().collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(missing.is_empty(), "{} of {} queued samples never arrived: {missing:?}", missing.len(), first_run.len());
     drop(vm);
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
 }

@@ -259,7 +259,13 @@ impl Shared {
         for remote in &self.remotes {
             let rows = build_requests(&batch, &self.external_labels, &remote.cfg);
             if !rows.is_empty() {
-                self.queue.push(&remote.cfg.name, &rows)?;
+                if let Err(e) = self.queue.push(&remote.cfg.name, &rows) {
+                    // The batch is gone; say how much, and let the other remotes still get theirs.
+                    let lost: u64 = rows.iter().map(|r| r.1).sum();
+                    remote.stats.samples_dropped.fetch_add(lost, Ordering::Relaxed);
+                    tracing::error!(remote = %remote.cfg.name, lost, "{e}");
+                    continue;
+                }
             }
             let dropped = self.queue.enforce_limit(&remote.cfg.name, remote.cfg.queue_max_bytes)?;
             if dropped > 0 {
