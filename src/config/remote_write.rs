@@ -120,11 +120,16 @@ pub(crate) fn build_remote_writes(
                 continue;
             }
             // Prometheus refuses headers it sets itself.
-            let reserved = ["authorization", "host", "content-encoding", "content-type", "content-length"];
-            if reserved.contains(&h.to_ascii_lowercase().as_str())
-                || h.to_ascii_lowercase() == "x-prometheus-remote-write-version"
-                || h.to_ascii_lowercase() == "user-agent"
-            {
+            const RESERVED: [&str; 7] = [
+                "authorization",
+                "host",
+                "content-encoding",
+                "content-type",
+                "content-length",
+                "x-prometheus-remote-write-version",
+                "user-agent",
+            ];
+            if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&h)) {
                 ctx.error(
                     &format!("{}.{h}", key("headers")),
                     format!("{h} is a reserved header. It must not be changed"),

@@ -58,6 +58,9 @@ impl Backoff {
     }
 }
 
+/// A metric family: name, type, help, and how to read it from a remote's stats (given now in ms).
+type Family = (&'static str, &'static str, &'static str, fn(&RemoteStats, i64) -> f64);
+
 static REGISTRY: Mutex<Vec<Arc<RemoteStats>>> = Mutex::new(Vec::new());
 
 /// Makes a remote's figures appear on /metrics (replacing one of the same name).
@@ -81,7 +84,7 @@ pub fn encode_metrics() -> String {
     }
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
-    let families: [(&str, &str, &str, fn(&RemoteStats, i64) -> f64); 6] = [
+    let families: [Family; 6] = [
         ("samples_sent", "counter", "Samples accepted by the remote", |s, _| s.samples_sent.load(Relaxed) as f64),
         ("failed_sends", "counter", "Requests that failed (retried or dropped)", |s, _| {
             s.failed_sends.load(Relaxed) as f64
