@@ -73,6 +73,23 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
+    /// Copy the database to FILE while Sightline runs (or when it does not),
+    /// as one consistent snapshot. FILE is never overwritten unless --force.
+    ///
+    /// When FILE is an existing folder, the copy is FILE/sightline.db, so the
+    /// folder works at once as a data folder (`sightline --data FILE`). To
+    /// restore a copy written elsewhere, stop Sightline and put the copy in an
+    /// empty data folder under the name sightline.db.
+    Backup {
+        /// Where to write the copy (a new file, or an existing folder).
+        file: PathBuf,
+        /// Data folder of the database to copy.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check Prometheus rule files as `promtool check rules` does; exit
     /// status 1 when any file has errors.
     CheckRules {
@@ -116,6 +133,7 @@ fn main() {
         Some(Command::CheckRules { files }) => std::process::exit(rules::check_rules_cli(files)),
         Some(Command::TestRules { files, run }) => std::process::exit(rules::test_rules_cli_filtered(files, run)),
         Some(Command::Import { file, data }) => import(file, data),
+        Some(Command::Backup { file, data, force }) => backup(file, data, *force),
         Some(Command::ImportDashboard { file, out }) => import_dashboard(file, out.as_deref()),
         None => run_server(&cli),
     };
@@ -291,6 +309,19 @@ impl PrometheusDump {
     }
 }
 
+fn backup(file: &Path, data: &Path, force: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    let r = tsdb::backup::backup(data, file, force)?;
+    println!(
+        "backed up {} series ({:.1} MB) to {} in {:.1} s",
+        r.series,
+        r.bytes as f64 / 1e6,
+        r.dest.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn import_dashboard(file: &Path, out: Option<&Path>) -> Result<()> {
     let src = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading standard input")?
@@ -342,6 +373,10 @@ fn run_server(cli: &Cli) -> Result<()> {
     let mut store_options = tsdb::Options::default();
     if let Some(retention) = cfg.storage.retention {
         store_options.retention = retention;
+    }
+    store_options.retention_size = cfg.storage.retention_size;
+    if let Some(keep) = cfg.storage.downsample_retention {
+        store_options.downsample_retention = keep;
     }
     let db = tsdb::Db::open_with(&data_dir, store_options)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;

@@ -391,6 +391,10 @@ pub struct StorageConfig {
     pub path: Option<PathBuf>,
     /// How long samples are kept.
     pub retention: Option<Duration>,
+    /// Oldest data is deleted while the database is larger than this (bytes).
+    pub retention_size: Option<u64>,
+    /// How long 5-minute rollups are kept (beyond `retention`).
+    pub downsample_retention: Option<Duration>,
 }
 
 impl Config {

@@ -259,6 +259,8 @@ pub(crate) struct RawWeb {
 pub(crate) struct RawStorage {
     pub path: Option<Text>,
     pub retention: Option<Text>,
+    pub retention_size: Option<Text>,
+    pub downsample_retention: Option<Text>,
 }
 
 /// One group of a file_sd file (JSON or YAML). Unknown keys are errors, as

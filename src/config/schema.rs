@@ -270,8 +270,11 @@ const HOST: Section = Section {
 
 const WEB: Section = Section { supported: &["listen_address"], unsupported: &[], children: &[] };
 
-const STORAGE: Section =
-    Section { supported: &["path", "retention"], unsupported: &["tsdb", "exemplars"], children: &[] };
+const STORAGE: Section = Section {
+    supported: &["path", "retention", "retention_size", "downsample_retention"],
+    unsupported: &["tsdb", "exemplars"],
+    children: &[],
+};
 
 /// A finding: the dotted key path, its line, and the message (None = an
 /// accepted-but-unsupported key, reported as a warning).

@@ -444,6 +444,15 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         Some(s) => StorageConfig {
             path: text(s.path).filter(|p| !p.is_empty()).map(|p| resolve(&base_dir, &p)),
             retention: duration(ctx, "storage.retention", s.retention),
+            retention_size: s.retention_size.and_then(|v| match parse_size(&v.0) {
+                Ok(0) => None,
+                Ok(n) => Some(n),
+                Err(e) => {
+                    ctx.error("storage.retention_size", e);
+                    None
+                }
+            }),
+            downsample_retention: duration(ctx, "storage.downsample_retention", s.downsample_retention),
         },
         None => StorageConfig::default(),
     };
