@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::config::RemoteWriteConfig;
 use crate::ingest::remote_write::{encode, Label, Sample, TimeSeries, WriteRequest};
-use crate::tsdb::{Appendable, Appender, Labels, Matcher, Querier, Series, TsdbError};
+use crate::tsdb::{Appendable, Appender, Labels, Matcher, Querier, SelectHints, Series, TsdbError};
 
 /// Why the sender could not start or keep its queue.
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +214,16 @@ impl Appendable for ForwardingStorage {
 impl Querier for ForwardingStorage {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError> {
         self.querier.select(matchers, mint, maxt)
+    }
+    fn select_hinted(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+    ) -> Result<Vec<Series>, TsdbError> {
+        // Delegated so rules still read rollups where raw samples are gone.
+        self.querier.select_hinted(matchers, mint, maxt, hints)
     }
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, TsdbError> {
         self.querier.series(matchers, mint, maxt)
