@@ -258,6 +258,101 @@ pub(super) async fn run(remote: Arc<Remote>, queue: Arc<Queue>, client: reqwest:
 mod tests {
     use super::*;
 
+    /// A loopback HTTP server answering the given statuses in turn; returns its
+    /// address and the heads of the requests it got.
+    fn scripted_server(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        std::thread::spawn(move || {
+            for status in statuses {
+                let Ok((mut conn, _)) = listener.accept() else { return };
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head, then as much body as Content-Length says.
+                let head_end = loop {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break raw.len();
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                while raw.len() < head_end + len {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                }
+                seen.lock().unwrap().push(head);
+                let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope");
+            }
+        });
+        (addr, heads)
+    }
+
+    #[tokio::test]
+    async fn sender_retries_5xx_drops_4xx_and_sends_in_order() {
+        let (addr, heads) = scripted_server(vec![500, 204, 400, 200]);
+        let cfg = RemoteWriteConfig {
+            url: format!("http://{addr}/api/v1/write"),
+            name: "scripted".into(),
+            remote_timeout: Duration::from_secs(5),
+            headers: [("X-Scope-OrgID".to_string(), "team-a".to_string())].into(),
+            auth: Some(Auth::Basic { username: "u".into(), password: "p".into() }),
+            tls: Default::default(),
+            write_relabel_configs: vec![],
+            queue: crate::config::RemoteQueueConfig {
+                min_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(20),
+                ..Default::default()
+            },
+            queue_max_bytes: 1 << 20,
+            line: None,
+        };
+        let queue = Arc::new(Queue::in_memory().unwrap());
+        queue.push("scripted", &[(1, 10, vec![1]), (2, 20, vec![2]), (3, 30, vec![3])]).unwrap();
+        let stats = Arc::new(RemoteStats { name: cfg.name.clone(), url: cfg.url.clone(), ..Default::default() });
+        let remote = Arc::new(Remote { cfg: cfg.clone(), stats: stats.clone(), wake: tokio::sync::Notify::new() });
+        let task = tokio::spawn(run(remote, queue.clone(), client(&cfg).unwrap()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while queue.size("scripted").unwrap().rows > 0 {
+            assert!(std::time::Instant::now() < deadline, "queue never drained");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
+        assert_eq!(stats.samples_sent.load(Relaxed), 10 + 30, "first (after a retry) and third were sent");
+        assert_eq!(stats.samples_dropped.load(Relaxed), 20, "the 400 dropped the second");
+        assert_eq!(stats.failed_sends.load(Relaxed), 2);
+        let last = stats.last_error.lock().unwrap().clone().unwrap().0;
+        assert_eq!(last, "HTTP 400: nope");
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(heads.len(), 4);
+        let h = heads[0].to_ascii_lowercase();
+        for want in [
+            "post /api/v1/write http/1.1",
+            "content-encoding: snappy",
+            "content-type: application/x-protobuf",
+            "x-prometheus-remote-write-version: 0.1.0",
+            "user-agent: sightline/",
+            "x-scope-orgid: team-a",
+            "authorization: basic dtpw",
+        ] {
+            assert!(h.contains(want), "{want:?} missing from {h}");
+        }
+    }
+
     #[test]
     fn statuses_are_classified_like_prometheus() {
         assert_eq!(classify(204, true), SendAction::Done);
