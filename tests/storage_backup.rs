@@ -35,7 +35,9 @@ fn backup_of_a_running_server_opens_with_the_same_samples() {
         target.addr
     );
     let server = Server::start_in(&config, dir.path(), &data);
-    server.wait_for("count(backup_metric)", 30, |r| r.first().is_some_and(|s| s["value"][1] == SERIES.to_string()));
+    server.wait_for("count(backup_metric)", 30, |r| {
+        r.first().is_some_and(|s| s["value"][1].as_str().and_then(|v| v.parse().ok()) == Some(SERIES))
+    });
     std::thread::sleep(Duration::from_secs(3));
 
     // The server keeps scraping while the copy is taken.

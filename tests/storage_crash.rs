@@ -31,7 +31,9 @@ fn sigkill_during_scraping_loses_at_most_the_flush_interval() {
         target.addr
     );
     let server = Server::start_in(&config, dir.path(), &data);
-    server.wait_for("count(crash_metric)", 30, |r| r.first().is_some_and(|s| s["value"][1] == SERIES.to_string()));
+    server.wait_for("count(crash_metric)", 30, |r| {
+        r.first().is_some_and(|s| s["value"][1].as_str().and_then(|v| v.parse().ok()) == Some(SERIES))
+    });
     std::thread::sleep(Duration::from_secs(5));
 
     // Everything committed more than 2 s before the kill must survive it.
@@ -48,7 +50,9 @@ fn sigkill_during_scraping_loses_at_most_the_flush_interval() {
     let after = count_at(&server, q, cut);
     assert_eq!(after, before, "samples older than the flush interval all survived");
     // And ingestion carries on in the same database.
-    server.wait_for("count(crash_metric)", 15, |r| r.first().is_some_and(|s| s["value"][1] == SERIES.to_string()));
+    server.wait_for("count(crash_metric)", 15, |r| {
+        r.first().is_some_and(|s| s["value"][1].as_str().and_then(|v| v.parse().ok()) == Some(SERIES))
+    });
 }
 
 #[test]

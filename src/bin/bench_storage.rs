@@ -431,8 +431,9 @@ fn main() {
         // One appender per target of 100 series, as the scrape loop does.
         for tg in 0..targets {
             let mut app = db.appender();
-            for i in tg * 100..((tg + 1) * 100).min(n_series) {
-                if let Err(e) = app.append(&syn.labels[i], t, vals[i]) {
+            let (lo, hi) = (tg * 100, ((tg + 1) * 100).min(n_series));
+            for (labels, v) in syn.labels[lo..hi].iter().zip(&vals[lo..hi]) {
+                if let Err(e) = app.append(labels, t, *v) {
                     eprintln!("append: {e}");
                 }
             }

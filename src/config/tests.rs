@@ -519,7 +519,7 @@ fn durations_in_config() {
     assert_eq!(c.storage.retention, Some(Duration::from_secs(365 * 86_400)));
     assert_eq!(c.storage.retention_size, Some(10 << 30), "Prometheus's base-2 units");
     assert_eq!(c.storage.downsample_retention, Some(Duration::from_secs(2 * 365 * 86_400)));
-    let e = parse_str("storage:\n  retention_size: 10 gigs\n", Path::new("d.yml")).err().expect("refused");
+    let e = parse_str("storage:\n  retention_size: 10 gigs\n", Path::new("d.yml")).expect_err("refused");
     assert!(e.to_string().contains("storage.retention_size"), "{e}");
 }
 

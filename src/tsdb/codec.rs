@@ -479,8 +479,11 @@ fn smallest_scale(v: f64) -> Option<u32> {
     (0..=MAX_SCALE).find(|&k| as_decimal(v, k).is_some())
 }
 
-/// Decimal encoding: (scale, exceptions (index, bits), integers of the rest).
-fn decimal_split(samples: &[Sample]) -> Option<(u32, Vec<(usize, u64)>, Vec<i64>)> {
+/// Values that are not decimals at the chosen scale: (index, float bits).
+type Exceptions = Vec<(usize, u64)>;
+
+/// Decimal encoding: (scale, exceptions, integers of the rest).
+fn decimal_split(samples: &[Sample]) -> Option<(u32, Exceptions, Vec<i64>)> {
     let k = samples.iter().filter_map(|s| smallest_scale(s.v)).max()?;
     let mut exceptions = Vec::new();
     let mut ints = Vec::with_capacity(samples.len());

@@ -379,7 +379,7 @@ fn size_retention_deletes_the_oldest_rows_until_the_file_fits() {
         assert!(g.samples[0].t > w.samples[0].t, "{}: oldest samples deleted", g.labels);
         let tail = &w.samples[w.samples.len() - g.samples.len()..];
         assert_same(
-            &[g.clone()],
+            std::slice::from_ref(g),
             &[Series { labels: w.labels.clone(), samples: tail.to_vec() }],
             "what remains is the newest, unchanged",
         );
