@@ -8,6 +8,7 @@ need=()
 [ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
 [ -x /usr/bin/promtool ] || need+=(prometheus)                # promtool: rule checks and rule unit tests
 [ -x /usr/bin/amtool ] || need+=(prometheus-alertmanager)     # amtool: Alertmanager API v2 compatibility
+[ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)  # remote_write sender target (tests/remote_write_sender.rs)
 
 # The OpenTelemetry Python SDK (from PyPI), a real OTLP/HTTP client for tests/ingest_otlp.rs.
 OTEL_PY=target/otel-python
@@ -30,9 +31,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian may start the services on install; tests start their own instances.
-for svc in prometheus-node-exporter prometheus prometheus-alertmanager; do
+for svc in prometheus-node-exporter prometheus prometheus-alertmanager victoria-metrics; do
   systemctl stop "$svc" >/dev/null 2>&1 || true
 done
 pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
 pkill -x prometheus >/dev/null 2>&1 || true
 pkill -x prometheus-alertmanager >/dev/null 2>&1 || true
+pkill -x victoria-metrics >/dev/null 2>&1 || true

@@ -10,6 +10,7 @@ pub mod dashboards;
 pub mod ingest;
 pub mod notify;
 pub mod promql;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod selfmon;

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use sightline::{collect, config, dashboards, ingest, notify, promql, rules, scrape, selfmon, tsdb, web};
+use sightline::{collect, config, dashboards, ingest, notify, promql, remote, rules, scrape, selfmon, tsdb, web};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -415,6 +415,23 @@ async fn serve(
     )
     .context("starting notifications")?;
     let metrics = Arc::new(metrics);
+    // With remote_write, every ingest path writes through the forwarder.
+    let forwarder = if cfg.remote_write.is_empty() {
+        None
+    } else {
+        Some(
+            remote::Forwarder::start(Arc::new(db.clone()), &cfg.remote_write, &cfg.global.external_labels, data_dir)
+                .context("starting remote_write")?,
+        )
+    };
+    let appendable: Arc<dyn tsdb::Appendable> = match &forwarder {
+        Some(f) => Arc::new(f.clone()),
+        None => Arc::new(db.clone()),
+    };
+    let rule_storage: tsdb::SharedStorage = match &forwarder {
+        Some(f) => Arc::new(remote::ForwardingStorage { forwarder: f.clone(), querier: Arc::new(db.clone()) }),
+        None => Arc::new(db.clone()),
+    };
     let engine = Arc::new(promql::Engine::new(promql::EngineOptions {
         lookback_delta_ms: cfg.query.lookback_delta.as_millis() as i64,
         max_samples: cfg.query.max_samples,
@@ -427,7 +444,7 @@ async fn serve(
     }
     let rule_manager = rules::RuleManager::new(
         engine.clone(),
-        Arc::new(db.clone()),
+        rule_storage,
         Some(Arc::new(rules::alertmanager::FanoutSink(sinks))),
         rules::ManagerOptions {
             default_interval: cfg.global.evaluation_interval,
@@ -438,7 +455,7 @@ async fn serve(
     );
     let files = rule_files(&cfg, data_dir)?;
     rule_manager.reload(&files).map_err(|e| anyhow::anyhow!("rule files:\n{e}"))?;
-    let scraper = scrape::ScrapeManager::new(Arc::new(db.clone()), metrics.clone());
+    let scraper = scrape::ScrapeManager::new(appendable.clone(), metrics.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let library =
         Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db"))));
@@ -452,7 +469,7 @@ async fn serve(
     let state = web::AppState {
         datasources: Arc::new(datasources),
         querier: Arc::new(db.clone()),
-        appendable: Arc::new(db.clone()),
+        appendable,
         store_status: Arc::new(db.clone()),
         engine,
         query_slots: Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency)),
@@ -497,6 +514,10 @@ async fn serve(
     rule_manager.stop();
     scraper.stop().await;
     notifier.stop();
+    if let Some(f) = forwarder {
+        // Queue what was committed since the last batch so a restart sends it.
+        tokio::task::spawn_blocking(move || f.flush()).await?.context("remote_write: saving the queue")?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! `storage.retention`).
 //!
 //! A real prometheus.yml loads unchanged: keys Prometheus knows but Sightline
-//! does not implement yet (other service discoveries, `remote_write`,
+//! does not implement yet (other service discoveries, `remote_read`,
 //! `tracing`, ...) are accepted and come back as warnings; unknown keys are
 //! errors, as in Prometheus. Loading reports every error at once, each with
 //! `file:line` and the dotted key path.
@@ -21,6 +21,7 @@ mod marked;
 mod probes;
 mod raw;
 mod relabel;
+mod remote_write;
 mod schema;
 mod validate;
 
@@ -41,6 +42,7 @@ pub use relabel::{
     expand, is_valid_label_name, is_valid_relabel_target, AnchoredRegex, RelabelAction, RelabelConfig, RelabelField,
     DEFAULT_REGEX, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR,
 };
+pub use remote_write::{default_remote_name, RemoteQueueConfig, RemoteWriteConfig, DEFAULT_QUEUE_MAX_BYTES};
 pub use validate::check_target_address;
 
 /// The built-in configuration used when no file is given: scrape Sightline
@@ -155,6 +157,8 @@ pub struct Config {
     /// Sightline-only `default_rules:` (default true): whether the rules
     /// module loads the shipped rules/sightline-defaults.yml.
     pub default_rules: bool,
+    /// `remote_write:`: stores every ingested sample is forwarded to.
+    pub remote_write: Vec<RemoteWriteConfig>,
     /// Sightline-only `datasources:`: remote Prometheus-compatible query APIs.
     pub datasources: Vec<datasources::DataSourceConfig>,
 }

@@ -85,9 +85,42 @@ pub(crate) struct RawConfig {
     /// Sightline-only: load the shipped default alert rules (default true).
     #[serde(default)]
     pub default_rules: Option<bool>,
+    /// Prometheus's `remote_write:` list (plus Sightline's `queue_max_bytes`).
+    #[serde(default)]
+    pub remote_write: Option<Vec<Option<RawRemoteWrite>>>,
     /// Sightline-only: remote query APIs for dashboards and Explore.
     #[serde(default)]
     pub datasources: Option<serde_yaml_ng::Value>,
+}
+
+/// One `remote_write` entry.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawRemoteWrite {
+    pub url: Option<Text>,
+    pub name: Option<Text>,
+    pub remote_timeout: Option<Text>,
+    pub headers: Option<BTreeMap<String, Text>>,
+    pub basic_auth: Option<RawBasicAuth>,
+    pub authorization: Option<RawAuthorization>,
+    pub bearer_token: Option<Text>,
+    pub bearer_token_file: Option<Text>,
+    pub tls_config: Option<RawTls>,
+    pub write_relabel_configs: Option<Vec<Option<RawRelabelConfig>>>,
+    pub queue_config: Option<RawQueueConfig>,
+    /// Sightline-only: bound of the durable on-disk queue (`1GB`, `512MiB`).
+    pub queue_max_bytes: Option<Text>,
+}
+
+/// `remote_write[].queue_config`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawQueueConfig {
+    pub capacity: Option<u64>,
+    pub max_shards: Option<u64>,
+    pub max_samples_per_send: Option<u64>,
+    pub batch_send_deadline: Option<Text>,
+    pub min_backoff: Option<Text>,
+    pub max_backoff: Option<Text>,
+    pub retry_on_http_429: Option<bool>,
 }
 
 /// Sightline-only `query:` section: PromQL limits.

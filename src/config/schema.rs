@@ -30,9 +30,10 @@ const ROOT: Section = Section {
         "probes",
         "probes_config_file",
         "default_rules",
+        "remote_write",
         "datasources",
     ],
-    unsupported: &["runtime", "scrape_config_files", "remote_write", "remote_read", "otlp", "tracing"],
+    unsupported: &["runtime", "scrape_config_files", "remote_read", "otlp", "tracing"],
     children: &[
         ("global", false, &GLOBAL),
         ("scrape_configs", true, &SCRAPE),
@@ -41,7 +42,64 @@ const ROOT: Section = Section {
         ("host", false, &HOST),
         ("dashboards", false, &DASHBOARDS),
         ("query", false, &QUERY),
+        ("remote_write", true, &REMOTE_WRITE),
     ],
+};
+
+const REMOTE_WRITE: Section = Section {
+    supported: &[
+        "url",
+        "name",
+        "remote_timeout",
+        "headers",
+        "basic_auth",
+        "authorization",
+        "bearer_token",
+        "bearer_token_file",
+        "tls_config",
+        "write_relabel_configs",
+        "queue_config",
+        "queue_max_bytes",
+    ],
+    unsupported: &[
+        "protobuf_message",
+        "send_exemplars",
+        "send_native_histograms",
+        "round_robin_dns",
+        "metadata_config",
+        "sigv4",
+        "azuread",
+        "google_iam",
+        "oauth2",
+        "proxy_url",
+        "no_proxy",
+        "proxy_from_environment",
+        "proxy_connect_header",
+        "follow_redirects",
+        "enable_http2",
+        "http_headers",
+    ],
+    children: &[
+        ("basic_auth", false, &BASIC_AUTH),
+        ("authorization", false, &AUTHORIZATION),
+        ("tls_config", false, &TLS),
+        ("write_relabel_configs", true, &RELABEL),
+        ("queue_config", false, &QUEUE),
+    ],
+};
+
+const QUEUE: Section = Section {
+    supported: &[
+        "capacity",
+        "max_shards",
+        "max_samples_per_send",
+        "batch_send_deadline",
+        "min_backoff",
+        "max_backoff",
+        "retry_on_http_429",
+    ],
+    unsupported: &["min_shards", "sample_age_limit"],
+    children: &[],
 };
 
 const GLOBAL: Section = Section {
@@ -351,7 +409,7 @@ mod tests {
 global:
   scrape_intervl: 1m
   query_log_file: q.log
-remote_write:
+remote_read:
   - url: http://x
 scrape_configs:
   - job_name: a
@@ -375,7 +433,7 @@ bogus: 1
                     Some("unknown field `scrape_intervl` (did you mean `scrape_interval`?)".to_string())
                 ),
                 ("global.query_log_file".to_string(), 3, None),
-                ("remote_write".to_string(), 4, None),
+                ("remote_read".to_string(), 4, None),
                 ("scrape_configs[0].kubernetes_sd_configs".to_string(), 8, None),
                 (
                     "scrape_configs[0].basic_auth.pasword".to_string(),

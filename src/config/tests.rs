@@ -240,7 +240,6 @@ fn real_world_prometheus_yml_loads_with_warnings_only() {
             "7: global.query_log_file",
             "8: global.scrape_protocols",
             "13: runtime",
-            "37: remote_write",
             "54: remote_read",
             "59: storage.tsdb",
             "61: storage.exemplars",
@@ -931,4 +930,111 @@ fn query_limits() {
     assert_eq!(q.lookback_delta, Duration::from_secs(120));
     let err = parse_str("query:\n  max_concurrency: 0\n  timeout: soon\n", p).unwrap_err().to_string();
     assert!(err.contains("query.max_concurrency") && err.contains("query.timeout"), "{err}");
+}
+
+#[test]
+fn remote_write_is_read_with_prometheus_defaults() {
+    let src = "\
+global:
+  external_labels: {cluster: eu}
+remote_write:
+  - url: http://vm:8428/api/v1/write
+  - url: https://mimir.example.com/api/v1/push
+    name: mimir
+    remote_timeout: 10s
+    headers: {X-Scope-OrgID: team-a}
+    basic_auth: {username: writer, password: s3cret}
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'go_.*'
+        action: drop
+    queue_config:
+      capacity: 500
+      max_samples_per_send: 100
+      batch_send_deadline: 2s
+      min_backoff: 100ms
+      max_backoff: 10s
+      retry_on_http_429: false
+      min_shards: 2
+    queue_max_bytes: 64MiB
+    send_exemplars: true
+";
+    let loaded = parse_str(src, Path::new("rw.yml")).expect("loads");
+    let rw = &loaded.config.remote_write;
+    assert_eq!(rw.len(), 2);
+    assert_eq!(rw[0].name, default_remote_name("http://vm:8428/api/v1/write"));
+    assert_eq!(rw[0].name.len(), 6);
+    assert_eq!(rw[0].remote_timeout, Duration::from_secs(30));
+    assert_eq!(rw[0].queue, RemoteQueueConfig::default());
+    assert_eq!(rw[0].queue.max_samples_per_send, 2000);
+    assert_eq!(rw[0].queue_max_bytes, DEFAULT_QUEUE_MAX_BYTES);
+    assert!(rw[0].auth.is_none());
+    let m = &rw[1];
+    assert_eq!((m.name.as_str(), m.remote_timeout, m.line), ("mimir", Duration::from_secs(10), Some(5)));
+    assert_eq!(m.headers.get("X-Scope-OrgID").map(String::as_str), Some("team-a"));
+    assert!(
+        matches!(&m.auth, Some(Auth::Basic { username, password }) if username == "writer" && password == "s3cret")
+    );
+    assert_eq!(m.write_relabel_configs.len(), 1);
+    assert_eq!(m.write_relabel_configs[0].action, RelabelAction::Drop);
+    assert_eq!(
+        m.queue,
+        RemoteQueueConfig {
+            capacity: 500,
+            max_shards: 50,
+            max_samples_per_send: 100,
+            batch_send_deadline: Duration::from_secs(2),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            retry_on_http_429: false,
+        }
+    );
+    assert_eq!(m.queue_max_bytes, 64 << 20);
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        [
+            "rw.yml:21: remote_write[1].queue_config.min_shards is not supported yet and is ignored",
+            "rw.yml:23: remote_write[1].send_exemplars is not supported yet and is ignored",
+        ]
+    );
+}
+
+#[test]
+fn bad_remote_write_errors_have_lines() {
+    let src = "\
+remote_write:
+  - name: nourl
+  - url: ftp://x/write
+    bearer_token: t
+    basic_auth: {username: u}
+  - url: http://a/write
+    name: dup
+    remote_timeout: soon
+    queue_config: {max_samples_per_send: 0, min_backoff: 10s, max_backoff: 1s}
+    queue_max_bytes: lots
+    write_relabel_configs:
+      - action: explode
+  - url: http://b/write
+    name: dup
+    headers: {User-Agent: me}
+    urll: x
+";
+    let err = parse_str(src, Path::new("bad.yml")).expect_err("must fail");
+    assert_eq!(
+        error_lines(&err),
+        [
+            "2: remote_write[0]: url for remote_write is empty",
+            "3: remote_write[1].url: url \"ftp://x/write\": scheme must be http or https, not \"ftp\"",
+            "5: remote_write[1].basic_auth: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+            "8: remote_write[2].remote_timeout: not a valid duration string: \"soon\"",
+            "9: remote_write[2].queue_config.max_samples_per_send: must be at least 1",
+            "9: remote_write[2].queue_config.max_backoff: max_backoff must not be less than min_backoff",
+            "10: remote_write[2].queue_max_bytes: not a valid size: \"lots\" (expected a number with a unit such as 100MB)",
+            "12: remote_write[2].write_relabel_configs[0].action: unknown relabel action \"explode\"",
+            "14: remote_write[3].name: found multiple remote write configs with name \"dup\" (first on line 6)",
+            "15: remote_write[3].headers.User-Agent: User-Agent is a reserved header. It must not be changed",
+            "16: remote_write[3].urll: unknown field `urll` (did you mean `url`?)",
+        ]
+    );
 }

@@ -49,6 +49,11 @@ impl<'a> Ctx<'a> {
         self.warnings.push(w);
     }
 
+    /// Line of a dotted key path, when it is in the file.
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        self.tree.line_of(key)
+    }
+
     /// Records an error at a known line.
     fn error_at(&mut self, key: &str, line: Option<usize>, message: String) {
         self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key: key.to_string(), message });
@@ -153,6 +158,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "probes" => raw.probes = piece(source, value, "probes", ctx),
             "probes_config_file" => raw.probes_config_file = piece(source, value, "probes_config_file", ctx),
             "default_rules" => raw.default_rules = piece(source, value, "default_rules", ctx),
+            "remote_write" => raw.remote_write = piece(source, value, "remote_write", ctx),
             "datasources" => raw.datasources = piece(source, value, "datasources", ctx),
             "scrape_configs" if matches!(value.kind, Kind::Seq(_)) => {
                 let mut jobs = Vec::new();
@@ -263,13 +269,13 @@ fn join_path(prefix: &str, p: &str) -> String {
     }
 }
 
-fn text(t: Option<Text>) -> Option<String> {
+pub(crate) fn text(t: Option<Text>) -> Option<String> {
     t.map(|t| t.0)
 }
 
 /// Parses an optional duration at `key`; None when absent, zero or invalid
 /// (the error is recorded).
-fn duration(ctx: &mut Ctx, key: &str, value: Option<Text>) -> Option<Duration> {
+pub(crate) fn duration(ctx: &mut Ctx, key: &str, value: Option<Text>) -> Option<Duration> {
     let v = value?;
     match parse_duration(&v.0) {
         Ok(d) if d.is_zero() => None,
@@ -534,8 +540,11 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         None => QueryConfig::default(),
     };
 
+    let remote_write = super::remote_write::build_remote_writes(raw.remote_write, &base_dir, ctx);
+
     Config {
         base_dir,
+        remote_write,
         host,
         query,
         alertmanager,
@@ -629,7 +638,17 @@ fn build_scrape(
         ctx.error(path, "job_name is empty");
         return None;
     }
-    let auth = build_auth(&job, path, base_dir, ctx);
+    let auth = build_auth(
+        AuthFields {
+            basic: &job.basic_auth,
+            authz: &job.authorization,
+            bearer: &job.bearer_token,
+            bearer_file: &job.bearer_token_file,
+        },
+        path,
+        base_dir,
+        ctx,
+    );
     let key = |k: &str| format!("{path}.{k}");
 
     let scrape_interval =
@@ -751,11 +770,18 @@ fn build_scrape(
     })
 }
 
+/// The credential keys of an HTTP client section (a scrape job or a remote_write entry).
+pub(crate) struct AuthFields<'a> {
+    pub basic: &'a Option<raw::RawBasicAuth>,
+    pub authz: &'a Option<raw::RawAuthorization>,
+    pub bearer: &'a Option<Text>,
+    pub bearer_file: &'a Option<Text>,
+}
+
 /// Prometheus's HTTP client checks (at most one way to authenticate, at most
 /// one source per secret), then reads the secret files.
-fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx) -> Option<Auth> {
-    let (basic, authz, bearer, bearer_file) =
-        (&job.basic_auth, &job.authorization, &job.bearer_token, &job.bearer_token_file);
+pub(crate) fn build_auth(f: AuthFields, path: &str, base_dir: &Path, ctx: &mut Ctx) -> Option<Auth> {
+    let (basic, authz, bearer, bearer_file) = (f.basic, f.authz, f.bearer, f.bearer_file);
     let key = |k: &str| format!("{path}.{k}");
     let has_bearer = bearer.is_some() || bearer_file.is_some();
     if bearer.is_some() && bearer_file.is_some() {
@@ -830,7 +856,7 @@ fn build_auth(job: &RawScrapeConfig, path: &str, base_dir: &Path, ctx: &mut Ctx)
     }
 }
 
-fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx) -> TlsConfig {
+pub(crate) fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx) -> TlsConfig {
     let Some(t) = tls else {
         return TlsConfig::default();
     };
@@ -864,7 +890,7 @@ fn build_tls(tls: Option<raw::RawTls>, key: &str, base_dir: &Path, ctx: &mut Ctx
     }
 }
 
-fn build_relabels(
+pub(crate) fn build_relabels(
     list: Option<Vec<Option<RawRelabelConfig>>>,
     path: &str,
     kind: &str,

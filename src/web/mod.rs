@@ -124,7 +124,9 @@ async fn reload(State(state): State<AppState>) -> Response {
 
 async fn self_metrics(State(state): State<AppState>) -> Response {
     state.metrics.observe_store(&state.store_status.stats());
-    let body = state.metrics.encode_with(&(state.rules.metrics.encode() + &ingest_api::encode_stats()));
+    let body = state
+        .metrics
+        .encode_with(&(state.rules.metrics.encode() + &ingest_api::encode_stats() + &crate::remote::encode_metrics()));
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
