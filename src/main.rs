@@ -281,9 +281,17 @@ fn read_password(name: &str) -> Result<String> {
     }
 }
 
+/// The user and token store in `data`; a fresh folder gets a real
+/// Sightline database first (the store refuses files that are not its own).
+fn open_auth_store(data: &Path) -> Result<auth::Store> {
+    if !data.join("sightline.db").exists() {
+        tsdb::Db::open(data).with_context(|| format!("creating the database in {}", data.display()))?.close();
+    }
+    auth::Store::open(data).with_context(|| format!("opening the user store in {}", data.display()))
+}
+
 fn user_command(action: &UserCommand) -> Result<()> {
-    let open =
-        |data: &Path| auth::Store::open(data).with_context(|| format!("opening the user store in {}", data.display()));
+    let open = open_auth_store;
     match action {
         UserCommand::Add { name, role, data } => {
             let role: auth::Role = role.parse()?;
@@ -313,8 +321,7 @@ fn user_command(action: &UserCommand) -> Result<()> {
 }
 
 fn token_command(action: &TokenCommand) -> Result<()> {
-    let open =
-        |data: &Path| auth::Store::open(data).with_context(|| format!("opening the token store in {}", data.display()));
+    let open = open_auth_store;
     match action {
         TokenCommand::Create { name, role, data } => {
             let role: auth::Role = role.parse()?;

@@ -183,6 +183,22 @@ pub fn form_csrf(content_type: &str, body: &[u8]) -> Option<String> {
     None
 }
 
+/// Refuses (413, counted) a request whose declared body is over the limit
+/// before anything reads it; streamed bodies are capped by axum's
+/// `DefaultBodyLimit` where they are read.
+pub async fn body_size_limit(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        count(Refused::BodyTooLarge);
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body over {max} bytes (web.max_request_body_bytes)"),
+        );
+    }
+    next.run(req).await
+}
+
 /// Content-Security-Policy of every response: no inline or foreign
 /// scripts; inline style attributes stay allowed (chart colours and sizes).
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \

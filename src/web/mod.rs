@@ -94,36 +94,48 @@ pub struct AppState {
 }
 
 /// The whole application router. Every route needs a row in
-/// `auth::policy::POLICY`; the guard refuses one without.
+/// `auth::policy::POLICY`; the guard refuses one without. Rate limits sit
+/// outside the guard, so unauthenticated floods are limited too.
 pub fn router(state: AppState) -> Router {
-    use crate::auth::middleware::{guard, security_headers, Guard};
+    use crate::auth::middleware::{body_size_limit, guard, security_headers, Guard};
     use crate::auth::stats::Refused;
     let web = state.web.clone();
     let guard_state = Guard { auth: state.auth.clone(), max_body: web.max_request_body_bytes };
+    let guarded = |r: Router<AppState>| r.layer(axum::middleware::from_fn_with_state(guard_state.clone(), guard));
     let api = Router::new()
         .merge(api::routes())
         .merge(rules_api::routes())
         .merge(alertmanager_api::routes(state.notifier.clone()))
         .merge(ingest_api::routes());
-    let api = rate_limited(api, web.api_rate_limit, Refused::RateLimitedApi);
-    let login = rate_limited(crate::auth::pages::login_routes(), web.login_rate_limit, Refused::RateLimitedLogin);
+    let api = rate_limited(guarded(api), web.api_rate_limit, None, Refused::RateLimitedApi);
+    // Only sign-in attempts count against the login limit, not showing the form.
+    let login = rate_limited(
+        guarded(crate::auth::pages::login_routes()),
+        web.login_rate_limit,
+        Some(axum::http::Method::POST),
+        Refused::RateLimitedLogin,
+    );
     let metrics = rate_limited(
-        Router::new().route("/metrics", get(self_metrics)),
+        guarded(Router::new().route("/metrics", get(self_metrics))),
         web.metrics_rate_limit,
+        None,
         Refused::RateLimitedMetrics,
     );
-    Router::new()
-        .merge(api)
+    let rest = Router::new()
         .merge(ui::routes())
         .merge(alerting_ui::routes())
         .merge(crate::auth::pages::routes())
-        .merge(login)
-        .merge(metrics)
         .route("/-/healthy", get(|| async { "Sightline is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Sightline is Ready.\n" }))
         .route("/-/reload", axum::routing::post(reload))
-        .layer(axum::middleware::from_fn_with_state(guard_state, guard))
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "404 page not found\n") });
+    Router::new()
+        .merge(api)
+        .merge(login)
+        .merge(metrics)
+        .merge(guarded(rest))
         .layer(axum::extract::DefaultBodyLimit::max(web.max_request_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(web.max_request_body_bytes, body_size_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_requests))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
@@ -147,13 +159,19 @@ impl tower_governor::key_extractor::KeyExtractor for PeerIp {
 /// A limit of `per_minute` requests per client IP (a full minute's worth
 /// may come at once, then one every 60/per_minute seconds); 429 with
 /// Retry-After beyond it, counted and logged.
-fn rate_limited(routes: Router<AppState>, per_minute: u32, which: crate::auth::stats::Refused) -> Router<AppState> {
+fn rate_limited(
+    routes: Router<AppState>,
+    per_minute: u32,
+    only: Option<axum::http::Method>,
+    which: crate::auth::stats::Refused,
+) -> Router<AppState> {
     let per_minute = per_minute.max(1);
-    let config = tower_governor::governor::GovernorConfigBuilder::default()
-        .key_extractor(PeerIp)
-        .per_nanosecond((60_000_000_000 / u64::from(per_minute)).max(1))
-        .burst_size(per_minute)
-        .finish();
+    let mut builder = tower_governor::governor::GovernorConfigBuilder::default().key_extractor(PeerIp);
+    builder.per_nanosecond((60_000_000_000 / u64::from(per_minute)).max(1)).burst_size(per_minute);
+    if let Some(m) = only {
+        builder.methods(vec![m]);
+    }
+    let config = builder.finish();
     // Both figures are non-zero, so `finish` cannot refuse them.
     let config = Arc::new(config.expect("non-zero rate limit"));
     // Forget idle clients now and then, so the table does not grow without bound.

@@ -48,7 +48,7 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub data: PathBuf,
-    _dir: Option<tempfile::TempDir>,
+    pub _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
