@@ -439,6 +439,11 @@ async fn serve(
             && job.static_configs.iter().flat_map(|g| g.targets.iter()).any(|t| is_self_target(t, addr));
         if scrapes_self && job.auth.is_none() {
             job.auth = Some(config::Auth::Bearer(self_token.clone()));
+            if tls_on && job.scheme == "http" {
+                // Our own certificate on loopback: no name to verify it against.
+                job.scheme = "https".to_string();
+                job.tls.insecure_skip_verify = true;
+            }
         }
     }
     let scraper = scrape::ScrapeManager::new(Arc::new(db.clone()), metrics.clone());
@@ -485,9 +490,9 @@ async fn serve(
         })?;
         scraper.start_host(scrape::host_scrape_config(&cfg.global, &cfg.host), host, &scrape::host_instance());
     }
-    tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open http://{addr}/");
+    let scheme = if tls_on { "https" } else { "http" };
+    tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open {scheme}://{addr}/");
     if let (Some(token), None) = (auth.setup_token(), anonymous_role) {
-        let scheme = if tls_on { "https" } else { "http" };
         // The console is the only place the link appears; it works once.
         eprintln!(
             "\nSightline has no users yet. Create the first admin at:\n\n    {scheme}://{addr}/setup?token={token}\n\n\
@@ -497,7 +502,16 @@ async fn serve(
     }
     spawn_sighup_reload(state.reload.clone());
     let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    match (&cfg.web.tls_cert_file, &cfg.web.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let resolver = Arc::new(web::tls::ReloadingCert::new(cert, key)?);
+            let listener = web::tls::TlsListener::new(listener, web::tls::server_config(resolver)?)?;
+            // tap_io gives the listener axum's ConnectInfo<SocketAddr> support.
+            use axum::serve::ListenerExt;
+            axum::serve(listener.tap_io(|_| {}), app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+        _ => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
+    }
     tracing::info!("shutting down: stopping rules and scrapes");
     rule_manager.stop();
     scraper.stop().await;

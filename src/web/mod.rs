@@ -11,6 +11,7 @@ pub mod panels;
 mod params;
 mod rules_api;
 mod timepick;
+pub mod tls;
 pub(crate) mod ui;
 mod view;
 
