@@ -464,3 +464,24 @@ fn hostile_label_values_and_titles_are_escaped() {
         "title shown escaped"
     );
 }
+
+#[test]
+fn scrape_limit_refusals_are_counted() {
+    let many = util::Target::start("a 1\nb 2\nc 3\nd 4\n");
+    let long = util::Target::start(&format!("x{{v=\"{}\"}} 1\n", "v".repeat(100)));
+    let cfg = format!(
+        "global: {{scrape_interval: 1s}}\nhost: {{enabled: false}}\nscrape_configs:\n  - job_name: many\n    sample_limit: 2\n    static_configs: [{{targets: ['{}']}}]\n  - job_name: long\n    label_value_length_limit: 10\n    static_configs: [{{targets: ['{}']}}]\n",
+        many.addr, long.addr
+    );
+    let s = Server::start(&cfg);
+    s.wait_for("up == 0", 15, |r| r.len() == 2);
+    let m = get(&s, "/metrics", &[]).body;
+    let value = |limit: &str| -> f64 {
+        let key = format!("sightline_scrapes_refused_by_limit_total{{limit=\"{limit}\"}} ");
+        let line = m.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("{key} missing:\n{m}"));
+        line[key.len()..].parse().unwrap()
+    };
+    assert!(value("sample_limit") >= 1.0);
+    assert!(value("label_value_length_limit") >= 1.0);
+    assert_eq!(value("label_limit"), 0.0);
+}

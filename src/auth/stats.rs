@@ -1,5 +1,7 @@
-//! Counters of refused requests, exported on `/metrics`: authentication
-//! and access refusals, CSRF failures, rate limiting and oversized bodies.
+//! Counters of refusals, exported on `/metrics`: authentication and access
+//! refusals, CSRF failures, rate limiting and oversized bodies of HTTP
+//! requests, and scrapes refused by their limits (body size, sample limit,
+//! label count and length).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -71,6 +73,44 @@ pub fn get(r: Refused) -> u64 {
     COUNTS[r.index()].load(Relaxed)
 }
 
+/// A scrape limit that refused a scrape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScrapeLimit {
+    /// `body_size_limit`.
+    BodySize,
+    /// `sample_limit`.
+    Samples,
+    /// `label_limit`.
+    LabelCount,
+    /// `label_name_length_limit`.
+    LabelNameLength,
+    /// `label_value_length_limit`.
+    LabelValueLength,
+}
+
+const SCRAPE_LIMITS: [(ScrapeLimit, &str); 5] = [
+    (ScrapeLimit::BodySize, "body_size_limit"),
+    (ScrapeLimit::Samples, "sample_limit"),
+    (ScrapeLimit::LabelCount, "label_limit"),
+    (ScrapeLimit::LabelNameLength, "label_name_length_limit"),
+    (ScrapeLimit::LabelValueLength, "label_value_length_limit"),
+];
+static SCRAPE_COUNTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+fn scrape_index(l: ScrapeLimit) -> usize {
+    SCRAPE_LIMITS.iter().position(|(k, _)| *k == l).unwrap_or(0)
+}
+
+/// Counts one scrape refused by `limit`.
+pub fn count_scrape(limit: ScrapeLimit) {
+    SCRAPE_COUNTS[scrape_index(limit)].fetch_add(1, Relaxed);
+}
+
+/// How many scrapes `limit` refused.
+pub fn get_scrape(limit: ScrapeLimit) -> u64 {
+    SCRAPE_COUNTS[scrape_index(limit)].load(Relaxed)
+}
+
 /// The counters in OpenMetrics text (without `# EOF`).
 pub fn encode() -> String {
     let name = "sightline_http_refused_requests";
@@ -80,6 +120,13 @@ pub fn encode() -> String {
     for r in Refused::ALL {
         let (kind, reason) = r.label();
         out.push_str(&format!("{name}_total{{kind=\"{kind}\",reason=\"{reason}\"}} {}\n", get(r)));
+    }
+    let name = "sightline_scrapes_refused_by_limit";
+    out.push_str(&format!(
+        "# HELP {name} Scrapes refused because the target broke a limit of its scrape config.\n# TYPE {name} counter\n"
+    ));
+    for (limit, label) in SCRAPE_LIMITS {
+        out.push_str(&format!("{name}_total{{limit=\"{label}\"}} {}\n", get_scrape(limit)));
     }
     out
 }
@@ -99,5 +146,9 @@ mod tests {
             before + 1
         )));
         assert_eq!(text.matches("sightline_http_refused_requests_total{").count(), N);
+        let before = get_scrape(ScrapeLimit::Samples);
+        count_scrape(ScrapeLimit::Samples);
+        assert!(encode()
+            .contains(&format!("sightline_scrapes_refused_by_limit_total{{limit=\"sample_limit\"}} {}", before + 1)));
     }
 }
