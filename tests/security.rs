@@ -415,6 +415,13 @@ fn secrets_are_redacted_in_the_status_page_and_api() {
         assert!(body.contains("username: prom"), "the rest of the config is still shown");
     }
     assert!(api.body.contains("<secret>"), "{}", api.body);
+    // Alertmanager's status API shows its configuration too.
+    let am = get(&s, "/api/v2/status", &[]);
+    assert_eq!(am.status, 200);
+    for secret in ["smtpsecret99", "webhookkey77"] {
+        assert!(!am.body.contains(secret), "{secret} shown by /api/v2/status: {}", am.body);
+    }
+    assert!(am.body.contains("<secret>"), "{}", am.body);
 }
 
 #[test]
