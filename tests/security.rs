@@ -492,3 +492,19 @@ fn scrape_limit_refusals_are_counted() {
     assert!(value("label_value_length_limit") >= 1.0);
     assert_eq!(value("label_limit"), 0.0);
 }
+
+#[test]
+fn query_limit_refusals_are_counted() {
+    let target = util::Target::start("m{i=\"1\"} 1\nm{i=\"2\"} 2\nm{i=\"3\"} 3\n");
+    let cfg = format!(
+        "global: {{scrape_interval: 1s}}\nquery: {{max_samples: 100}}\nhost: {{enabled: false}}\nscrape_configs:\n  - job_name: app\n    static_configs: [{{targets: ['{}']}}]\n",
+        target.addr
+    );
+    let s = Server::start(&cfg);
+    s.wait_for("m", 15, |r| r.len() == 3);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let r = get(&s, &format!("/api/v1/query_range?query=m&start={}&end={now}&step=1", now - 60), &[]);
+    assert_eq!(r.status, 422, "{}", r.body);
+    let m = get(&s, "/metrics", &[]).body;
+    assert!(m.contains("sightline_http_refused_requests_total{kind=\"query\",reason=\"too_many_samples\"} 1"), "{m}");
+}

@@ -26,9 +26,13 @@ pub enum Refused {
     RateLimitedApi,
     /// 429 from the /metrics rate limit.
     RateLimitedMetrics,
+    /// An API query stopped by `query.timeout`.
+    QueryTimeout,
+    /// An API query refused by `query.max_samples`.
+    QueryTooManySamples,
 }
 
-const N: usize = 9;
+const N: usize = 11;
 static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
 
 impl Refused {
@@ -42,6 +46,8 @@ impl Refused {
         Refused::RateLimitedLogin,
         Refused::RateLimitedApi,
         Refused::RateLimitedMetrics,
+        Refused::QueryTimeout,
+        Refused::QueryTooManySamples,
     ];
 
     fn index(self) -> usize {
@@ -59,6 +65,8 @@ impl Refused {
             Refused::RateLimitedLogin => ("rate_limit", "login"),
             Refused::RateLimitedApi => ("rate_limit", "api"),
             Refused::RateLimitedMetrics => ("rate_limit", "metrics"),
+            Refused::QueryTimeout => ("query", "timeout"),
+            Refused::QueryTooManySamples => ("query", "too_many_samples"),
         }
     }
 }
@@ -115,7 +123,7 @@ pub fn get_scrape(limit: ScrapeLimit) -> u64 {
 pub fn encode() -> String {
     let name = "sightline_http_refused_requests";
     let mut out = format!(
-        "# HELP {name} HTTP requests refused by authentication, access policy, CSRF check, rate limits or size limits.\n# TYPE {name} counter\n"
+        "# HELP {name} HTTP requests refused by authentication, access policy, CSRF check, rate limits, size or query limits.\n# TYPE {name} counter\n"
     );
     for r in Refused::ALL {
         let (kind, reason) = r.label();
