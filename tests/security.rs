@@ -197,6 +197,23 @@ fn first_start_setup_link_then_sessions_csrf_and_logout() {
     .unwrap();
     assert_eq!(r.status, 403);
 
+    // Every page shows the sign-out form with the session's token, and each POST form carries it.
+    for path in [
+        "/",
+        "/d/sightline?range=5m",
+        "/explore?q=up",
+        "/dashboards/new",
+        "/d/sightline/edit",
+        "/receivers",
+        "/admin/tokens",
+    ] {
+        let r = get(&s, path, &[("Cookie", &cookie)]);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.body.contains("Sign out root"), "{path}: no sign-out form");
+        let forms = r.body.matches("method=\"post\"").count();
+        let fields = r.body.matches(&format!(r#"name="_csrf" value="{csrf}""#)).count();
+        assert_eq!(forms, fields, "{path}: {forms} POST forms, {fields} carry the CSRF token");
+    }
     // Logout ends the session server-side.
     let r = post_form(&s, "/logout", &[("Cookie", &cookie)], &format!("_csrf={}", encode(&csrf)));
     assert_eq!(r.status, 303);
@@ -208,7 +225,10 @@ fn first_start_setup_link_then_sessions_csrf_and_logout() {
     // Sign in again: a wrong password is refused, the right one gives a new session.
     let r = post_form(&s, "/login", &[], "user=root&password=wrongpassword&next=%2Ftargets");
     assert_eq!(r.status, 401);
-    let r = post_form(&s, "/login", &[], "user=root&password=rootpassword&next=%2Ftargets");
+    let r = post_form(&s, "/login", &[("Origin", "https://evil.example")], "user=root&password=rootpassword");
+    assert_eq!(r.status, 403, "cross-site sign-in refused");
+    let origin = format!("http://{}", s.addr);
+    let r = post_form(&s, "/login", &[("Origin", &origin)], "user=root&password=rootpassword&next=%2Ftargets");
     assert_eq!((r.status, r.header("location")), (303, Some("/targets")));
     let r = post_form(&s, "/login", &[], "user=root&password=rootpassword&next=https%3A%2F%2Fevil.example%2F");
     assert_eq!(r.header("location"), Some("/"), "no open redirect");

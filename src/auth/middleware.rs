@@ -68,7 +68,15 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
         None => policy::UNMATCHED,
     };
     let min = match access {
-        Access::Public => return super::with_principal(None, next.run(req)).await,
+        Access::Public => {
+            // Sign-in and setup forms have no session yet to bind a CSRF token to:
+            // a browser's cross-site POST is recognised by its Origin instead.
+            if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && cross_origin(req.headers()) {
+                count(Refused::Csrf);
+                return plain(StatusCode::FORBIDDEN, "cross-site form submission refused");
+            }
+            return super::with_principal(None, next.run(req)).await;
+        }
         Access::Min(role) => role,
     };
 
@@ -135,6 +143,15 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
     let mut req = req;
     req.extensions_mut().insert(principal.clone());
     super::with_principal(Some(principal), next.run(req)).await
+}
+
+/// Whether the request carries an `Origin` whose host:port is not the
+/// `Host` it was sent to (requests without `Origin` are not browsers' cross-site POSTs).
+fn cross_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest).trim_end_matches('/');
+    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
 
 /// Passes the request on when it carries the session's CSRF token (header,
@@ -234,6 +251,23 @@ mod tests {
         let mp = "--X\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\nabc123\r\n--X\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{}\r\n--X--\r\n";
         assert_eq!(form_csrf("multipart/form-data; boundary=X", mp.as_bytes()).as_deref(), Some("abc123"));
         assert_eq!(form_csrf("application/json", b"{\"_csrf\":\"x\"}"), None);
+    }
+
+    #[test]
+    fn cross_origin_posts_are_recognised() {
+        let h = |origin: Option<&str>| {
+            let mut m = axum::http::HeaderMap::new();
+            m.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9900"));
+            if let Some(o) = origin {
+                m.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+            }
+            m
+        };
+        assert!(!cross_origin(&h(None)));
+        assert!(!cross_origin(&h(Some("http://127.0.0.1:9900"))));
+        assert!(cross_origin(&h(Some("https://evil.example"))));
+        assert!(cross_origin(&h(Some("http://127.0.0.1:9901"))));
+        assert!(cross_origin(&h(Some("null"))));
     }
 
     #[test]
