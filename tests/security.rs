@@ -376,8 +376,8 @@ fn security_headers_on_every_response() {
 
 #[test]
 fn brute_force_login_is_rate_limited_and_health_never_is() {
-    // No self-scrape here: it would share the loopback address's /metrics budget.
-    let s = Server::start_secure("host: {enabled: false}\nweb:\n  login_rate_limit: 5\n  metrics_rate_limit: 3\n");
+    // The self-scrape (every second here) has its own /metrics budget, apart from other loopback clients.
+    let s = Server::start_secure(&format!("{SELF_SCRAPE}web:\n  login_rate_limit: 5\n  metrics_rate_limit: 3\n"));
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..12 {

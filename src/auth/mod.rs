@@ -264,6 +264,13 @@ impl Auth {
         token
     }
 
+    /// Whether an `Authorization` header value carries an in-memory token
+    /// (the self-scrape's). Cheap: no store access.
+    pub fn is_internal_token(&self, authorization: &str) -> bool {
+        let Some(token) = authorization.strip_prefix("Bearer ") else { return false };
+        lock(&self.internal_tokens).contains_key(&store::sha256_hex(token.trim()))
+    }
+
     /// Who sent a request with these `Authorization` and `Cookie` header
     /// values. Ok(None): no credentials and no anonymous role. Blocking
     /// (SQLite, argon2): call it from `spawn_blocking`.
@@ -469,6 +476,7 @@ mod tests {
         let p = a.authenticate(None, Some(&format!("theme=dark; {SESSION_COOKIE}={id}"))).unwrap().unwrap();
         assert_eq!(p.via, Via::Session { csrf });
         let internal = a.internal_token("self-scrape", Role::Viewer);
+        assert!(a.is_internal_token(&format!("Bearer {internal}")) && !a.is_internal_token(&format!("Bearer {token}")));
         assert_eq!(a.authenticate(Some(&format!("Bearer {internal}")), None).unwrap().unwrap().name, "self-scrape");
         assert_eq!(a.authenticate(Some("Digest abc"), None), Err(Refusal::BadCredentials));
     }

@@ -108,15 +108,17 @@ pub fn router(state: AppState) -> Router {
         .merge(rules_api::routes())
         .merge(alertmanager_api::routes(state.notifier.clone()))
         .merge(ingest_api::routes());
-    let api = rate_limited(guarded(api), web.api_rate_limit, None, Refused::RateLimitedApi);
+    let api = rate_limited(&state.auth, guarded(api), web.api_rate_limit, None, Refused::RateLimitedApi);
     // Only sign-in attempts count against the login limit, not showing the form.
     let login = rate_limited(
+        &state.auth,
         guarded(crate::auth::pages::login_routes()),
         web.login_rate_limit,
         Some(axum::http::Method::POST),
         Refused::RateLimitedLogin,
     );
     let metrics = rate_limited(
+        &state.auth,
         guarded(Router::new().route("/metrics", get(self_metrics))),
         web.metrics_rate_limit,
         None,
@@ -143,17 +145,24 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Per-client-IP key; requests without a peer address (in-process tests)
-/// share one bucket instead of failing.
-#[derive(Clone, Copy, Debug)]
-struct PeerIp;
+/// share one bucket instead of failing. Sightline's own self-scrape gets a
+/// bucket of its own, so local clients cannot starve it.
+#[derive(Clone)]
+struct PeerIp(Arc<crate::auth::Auth>);
 
 impl tower_governor::key_extractor::KeyExtractor for PeerIp {
-    type Key = std::net::IpAddr;
+    type Key = (std::net::IpAddr, bool);
     fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<Self::Key, tower_governor::GovernorError> {
-        Ok(req
+        let ip = req
             .extensions()
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip()))
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let internal = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| self.0.is_internal_token(v));
+        Ok((ip, internal))
     }
 }
 
@@ -161,13 +170,14 @@ impl tower_governor::key_extractor::KeyExtractor for PeerIp {
 /// may come at once, then one every 60/per_minute seconds); 429 with
 /// Retry-After beyond it, counted and logged.
 fn rate_limited(
+    auth: &Arc<crate::auth::Auth>,
     routes: Router<AppState>,
     per_minute: u32,
     only: Option<axum::http::Method>,
     which: crate::auth::stats::Refused,
 ) -> Router<AppState> {
     let per_minute = per_minute.max(1);
-    let mut builder = tower_governor::governor::GovernorConfigBuilder::default().key_extractor(PeerIp);
+    let mut builder = tower_governor::governor::GovernorConfigBuilder::default().key_extractor(PeerIp(auth.clone()));
     builder.per_nanosecond((60_000_000_000 / u64::from(per_minute)).max(1)).burst_size(per_minute);
     if let Some(m) = only {
         builder.methods(vec![m]);
