@@ -363,13 +363,13 @@ fn security_headers_on_every_response() {
     }
     // No inline scripts or event handlers in any template or the sign-in page.
     let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/templates");
+    let re = regex::Regex::new(r#"\son[a-z]+\s*="#).unwrap();
     for entry in std::fs::read_dir(templates).unwrap() {
         let path = entry.unwrap().path();
         let html = std::fs::read_to_string(&path).unwrap().to_ascii_lowercase();
         for m in html.match_indices("<script") {
             assert!(html[m.0..].split('>').next().unwrap().contains(" src="), "{}: inline <script>", path.display());
         }
-        let re = regex::Regex::new(r#"\son[a-z]+\s*="#).unwrap();
         assert!(!re.is_match(&html), "{}: inline event handler", path.display());
     }
 }

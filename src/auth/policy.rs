@@ -117,6 +117,7 @@ mod tests {
     /// (path, METHOD) pairs.
     fn routes_in(src: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        let methods = regex::Regex::new(r"(?:^|[^\w])(get|post|put|delete|patch)\(").unwrap();
         let mut rest = src;
         while let Some(i) = rest.find(".route(") {
             rest = &rest[i + ".route(".len()..];
@@ -138,7 +139,6 @@ mod tests {
             }
             let call = &rest[..end];
             let Some(path) = call.split('"').nth(1) else { continue };
-            let methods = regex::Regex::new(r"(?:^|[^\w])(get|post|put|delete|patch)\(").unwrap();
             for m in methods.captures_iter(call) {
                 out.push((path.to_string(), m[1].to_ascii_uppercase()));
             }
