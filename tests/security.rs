@@ -301,6 +301,12 @@ fn every_route_checks_its_role_for_anonymous_viewer_editor_and_admin() {
     // A route nobody decided on does not exist: unknown paths are 401 before 404.
     assert_eq!(get(&s, "/no/such/page", &[]).status, 303);
     assert_eq!(get(&s, "/no/such/page", &[("Authorization", &bearer(&tokens[0]))]).status, 404);
+    // Methods a route does not take answer 405, for anyone.
+    assert_eq!(http(&s.addr, "PUT", "/-/reload", &[], b"").unwrap().status, 405);
+    assert_eq!(
+        http(&s.addr, "DELETE", "/api/v1/query", &[("Authorization", &bearer(&tokens[2]))], b"").unwrap().status,
+        405
+    );
     // Wrong or malformed credentials are refused, never treated as anonymous.
     assert_eq!(get(&s, "/api/v1/query?query=1", &[("Authorization", "Bearer sl_wrong")]).status, 401);
     assert_eq!(get(&s, "/api/v1/query?query=1", &[("Authorization", "Digest x")]).status, 401);

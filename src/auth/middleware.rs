@@ -60,6 +60,10 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
     let access = match req.extensions().get::<MatchedPath>() {
         Some(p) => match policy::lookup(p.as_str(), method.as_str()) {
             Some(a) => a,
+            // Other methods of a decided route: 405, without running anything.
+            None if policy::decided_path(p.as_str()) => {
+                return plain(StatusCode::METHOD_NOT_ALLOWED, &format!("{method} is not allowed here"));
+            }
             None => {
                 tracing::error!(route = p.as_str(), %method, "route has no access decision; refused");
                 return plain(StatusCode::FORBIDDEN, "this route has no access decision (src/auth/policy.rs)");

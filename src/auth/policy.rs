@@ -109,6 +109,11 @@ pub fn lookup(pattern: &str, method: &str) -> Option<Access> {
     POLICY.iter().find(|(p, m, _)| *p == pattern && *m == method).map(|(_, _, a)| *a)
 }
 
+/// Whether the policy has any row for this route pattern.
+pub fn decided_path(pattern: &str) -> bool {
+    POLICY.iter().any(|(p, _, _)| *p == pattern)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +198,6 @@ mod tests {
         assert_eq!(lookup("/-/reload", "POST"), Some(Min(Admin)));
         assert_eq!(lookup("/-/reload", "GET"), None);
         assert_eq!(lookup("/nowhere", "GET"), None);
+        assert!(decided_path("/-/reload") && !decided_path("/nowhere"));
     }
 }
