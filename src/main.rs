@@ -34,6 +34,12 @@ struct Cli {
     #[arg(short, long, value_name = "DIR", env = "SIGHTLINE_DATA")]
     data: Option<PathBuf>,
 
+    /// The URL Sightline is reached at from outside (behind a proxy, or a
+    /// public name): links in notifications use it, and Slack messages get
+    /// chart images only when it is set [default: http://LISTEN].
+    #[arg(long = "web.external-url", value_name = "URL", env = "SIGHTLINE_EXTERNAL_URL")]
+    external_url: Option<String>,
+
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -224,15 +230,43 @@ fn check_config(file: &Path) -> Result<()> {
 }
 
 fn import(file: &Path, data: &Path) -> Result<()> {
-    let body = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    use std::io::{Read, Seek, SeekFrom};
+    let name = file.display().to_string();
+    // Read (or open) the input before touching the data folder, so a typo
+    // in the file name leaves no empty database behind.
+    let (input, format, size): (Box<dyn std::io::BufRead>, _, _) = if file.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin().read_to_end(&mut body).context("reading standard input")?;
+        let format = ingest::detect_format(&body[body.len().saturating_sub(64)..]);
+        let size = body.len() as u64;
+        (Box::new(std::io::Cursor::new(body)), format, size)
     } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+        let mut f = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut tail = Vec::new();
+        f.seek(SeekFrom::Start(size.saturating_sub(64)))
+            .and_then(|_| f.read_to_end(&mut tail))
+            .context(name.clone())?;
+        f.seek(SeekFrom::Start(0)).context(name.clone())?;
+        (Box::new(std::io::BufReader::with_capacity(1 << 20, f)), ingest::detect_format(&tail), size)
     };
     let db = tsdb::Db::open(data)?;
-    let stats = ingest::import_openmetrics(&body, &file.display().to_string(), &db);
+    // A progress bar on a terminal; nothing when stderr is a file or pipe.
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = ingest::import(input, format, &name, &db, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
     db.close();
-    let stats = stats?;
+    let stats = result?;
+    const SHOWN: usize = 50;
+    for (line, why) in stats.bad_lines.iter().take(SHOWN) {
+        eprintln!("{name}:{line}: {why} (line left out)");
+    }
+    if stats.bad_lines.len() > SHOWN {
+        eprintln!("{name}: ... and {} more bad lines", stats.bad_lines.len() - SHOWN);
+    }
     println!(
         "imported {} series, {} samples ({} rejected as out of order or duplicate) into {}",
         stats.series,
@@ -240,6 +274,16 @@ fn import(file: &Path, data: &Path) -> Result<()> {
         stats.rejected,
         db.path().display()
     );
+    if stats.without_timestamp > 0 {
+        eprintln!("{name}: {} samples had no timestamp and were left out", stats.without_timestamp);
+    }
+    if !stats.bad_lines.is_empty() || stats.without_timestamp > 0 {
+        bail!(
+            "{name}: {} bad lines and {} samples without timestamp were not imported",
+            stats.bad_lines.len(),
+            stats.without_timestamp
+        );
+    }
     Ok(())
 }
 
@@ -378,7 +422,9 @@ fn run_server(cli: &Cli) -> Result<()> {
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let config_path = cli.config.clone();
-    let result = runtime.block_on(serve(cfg, config_path, db.clone(), addr, &data_dir, config_file, config_yaml));
+    let public_url = cli.external_url.clone();
+    let result =
+        runtime.block_on(serve(cfg, config_path, db.clone(), addr, &data_dir, config_file, config_yaml, public_url));
     // The runtime is gone: every scrape has finished; flush and close the store last.
     drop(runtime);
     db.close();
@@ -386,6 +432,7 @@ fn run_server(cli: &Cli) -> Result<()> {
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     cfg: config::Config,
     config_path: Option<PathBuf>,
@@ -394,17 +441,25 @@ async fn serve(
     data_dir: &Path,
     config_file: String,
     config_yaml: String,
+    public_url: Option<String>,
 ) -> Result<()> {
     let mut metrics = selfmon::Metrics::new();
-    let notifier = notify::Notifier::start(alertmanager_config(&cfg)?, data_dir, Some(metrics.registry_mut()))
-        .context("starting notifications")?;
+    let external_url = public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let notify_store = Arc::new(notify::store::Store::open(data_dir).context("starting notifications")?);
+    let notify_opts = notify::NotifierOptions { external_url: external_url.clone(), public_url, ..Default::default() };
+    let notifier = notify::Notifier::start_with(
+        alertmanager_config(&cfg)?,
+        notify_store,
+        Some(metrics.registry_mut()),
+        notify_opts,
+    )
+    .context("starting notifications")?;
     let metrics = Arc::new(metrics);
     let engine = Arc::new(promql::Engine::new(promql::EngineOptions {
         lookback_delta_ms: cfg.query.lookback_delta.as_millis() as i64,
         max_samples: cfg.query.max_samples,
         timeout: cfg.query.timeout,
     }));
-    let external_url = format!("http://{addr}");
     let mut sinks: Vec<Arc<dyn rules::AlertSink>> = vec![notifier.clone()];
     let external = rules::alertmanager::targets_from_config(cfg.raw_alerting.as_ref()).map_err(anyhow::Error::msg)?;
     if !external.is_empty() {
@@ -424,6 +479,7 @@ async fn serve(
     let files = rule_files(&cfg, data_dir)?;
     rule_manager.reload(&files).map_err(|e| anyhow::anyhow!("rule files:\n{e}"))?;
     let auth_store = Arc::new(auth::Store::open(data_dir).context("opening the user store")?);
+    auth::signing::init(auth_store.signing_key()?);
     let anonymous_role = cfg.web.anonymous_role.as_deref().map(str::parse::<auth::Role>).transpose()?;
     let tls_on = cfg.web.tls_cert_file.is_some();
     let auth = Arc::new(auth::Auth::new(
@@ -448,6 +504,13 @@ async fn serve(
     }
     let scraper = scrape::ScrapeManager::new(Arc::new(db.clone()), metrics.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let library =
+        Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db"))));
+    notifier.set_chart_source(Arc::new(web::alertmanager_api::ChartBackend {
+        engine: engine.clone(),
+        querier: Arc::new(db.clone()),
+        library: library.clone(),
+    }));
     let state = web::AppState {
         querier: Arc::new(db.clone()),
         appendable: Arc::new(db.clone()),
@@ -466,7 +529,7 @@ async fn serve(
             notifier: notifier.clone(),
         }),
         metrics,
-        library: Arc::new(dashboards::Library::open(cfg.dashboard_paths.clone(), Some(&data_dir.join("sightline.db")))),
+        library: library.clone(),
         info: Arc::new(web::RuntimeInfo {
             config_file,
             // Shown on the status page and /api/v1/status/config: never with secrets.
@@ -475,6 +538,7 @@ async fn serve(
             listen: addr.to_string(),
             retention: config::format_duration(cfg.storage.retention.unwrap_or(tsdb::Options::default().retention)),
             started: Some(std::time::SystemTime::now()),
+            external_labels: cfg.global.external_labels.clone(),
         }),
     };
     scraper.start(&cfg.scrape_configs).map_err(anyhow::Error::msg)?;

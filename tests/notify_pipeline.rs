@@ -70,7 +70,11 @@ async fn start_sink(fail_first: usize, always_fail: bool) -> (String, Sink) {
 
 fn start(yaml: &str, store: Arc<Store>) -> Arc<Notifier> {
     let cfg = parse_str(yaml, "am.yml").unwrap_or_else(|e| panic!("{e}"));
-    let opts = NotifierOptions { external_url: "http://sightline.test".into(), tick: Duration::from_millis(20) };
+    let opts = NotifierOptions {
+        external_url: "http://sightline.test".into(),
+        tick: Duration::from_millis(20),
+        ..Default::default()
+    };
     Notifier::start_with(cfg, store, None, opts).unwrap()
 }
 

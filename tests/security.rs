@@ -279,8 +279,8 @@ fn every_route_checks_its_role_for_anonymous_viewer_editor_and_admin() {
             let r = http(&s.addr, method, &path, &headers, b"").unwrap();
             let allowed = match (access, role) {
                 (Access::Public, _) => true,
-                (Access::Min(_), None) => false,
-                (Access::Min(min), Some(r)) => r >= min,
+                (Access::Min(_) | Access::Signed(_), None) => false,
+                (Access::Min(min) | Access::Signed(min), Some(r)) => r >= min,
             };
             assert_eq!(
                 !refused(&r),
@@ -301,6 +301,17 @@ fn every_route_checks_its_role_for_anonymous_viewer_editor_and_admin() {
     // A route nobody decided on does not exist: unknown paths are 401 before 404.
     assert_eq!(get(&s, "/no/such/page", &[]).status, 303);
     assert_eq!(get(&s, "/no/such/page", &[("Authorization", &bearer(&tokens[0]))]).status, 404);
+    // Chart images for Slack: refused without credentials unless the link is signed with the server's key.
+    let chart = "/api/v1/alert_chart.png?expr=up&end=1700000000000";
+    assert_eq!(get(&s, chart, &[]).status, 401);
+    let conn = rusqlite::Connection::open(data.join("sightline.db")).unwrap();
+    let key: Vec<u8> =
+        conn.query_row("SELECT value FROM auth_settings WHERE name = 'url_signing_key'", [], |r| r.get(0)).unwrap();
+    sightline::auth::signing::init(key.try_into().unwrap());
+    let signed = sightline::auth::signing::sign(chart);
+    let r = get(&s, &signed, &[]);
+    assert!(!refused(&r) && (r.status == 200 || r.status == 404), "{r:?}");
+    assert_eq!(get(&s, &signed.replace("expr=up", "expr=other"), &[]).status, 401, "tampered link");
     // Methods a route does not take answer 405, for anyone.
     assert_eq!(http(&s.addr, "PUT", "/-/reload", &[], b"").unwrap().status, 405);
     assert_eq!(

@@ -71,7 +71,13 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
         },
         None => policy::UNMATCHED,
     };
+    let access = match access {
+        Access::Signed(_) if super::signing::verify(&path, req.uri().query()) => Access::Public,
+        Access::Signed(role) => Access::Min(role),
+        a => a,
+    };
     let min = match access {
+        Access::Signed(role) => role,
         Access::Public => {
             // Sign-in and setup forms have no session yet to bind a CSRF token to:
             // a browser's cross-site POST is recognised by its Origin instead.

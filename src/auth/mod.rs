@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod pages;
 pub mod policy;
 pub mod redact;
+pub mod signing;
 pub mod stats;
 pub mod store;
 

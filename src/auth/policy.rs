@@ -13,9 +13,11 @@ pub enum Access {
     Public,
     /// At least this role.
     Min(Role),
+    /// Anyone with a valid signed link (`auth::signing`), else at least this role.
+    Signed(Role),
 }
 
-use Access::{Min, Public};
+use Access::{Min, Public, Signed};
 use Role::{Admin, Editor, Viewer};
 
 /// Every route of the router: (axum path pattern, method, access).
@@ -58,6 +60,16 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("/api/v1/status/config", "GET", Min(Viewer)),
     ("/api/v1/status/runtimeinfo", "GET", Min(Viewer)),
     ("/api/v1/status/flags", "GET", Min(Viewer)),
+    ("/api/v1/status/tsdb", "GET", Min(Viewer)),
+    ("/api/v1/targets/metadata", "GET", Min(Viewer)),
+    ("/api/v1/query_exemplars", "GET", Min(Viewer)),
+    ("/api/v1/query_exemplars", "POST", Min(Viewer)),
+    ("/api/v1/format_query", "GET", Min(Viewer)),
+    ("/api/v1/format_query", "POST", Min(Viewer)),
+    ("/api/v1/parse_query", "GET", Min(Viewer)),
+    ("/api/v1/parse_query", "POST", Min(Viewer)),
+    // Chart images in notifications: Slack fetches them without credentials, by signed link.
+    ("/api/v1/alert_chart.png", "GET", Signed(Viewer)),
     ("/api/v1/rules", "GET", Min(Viewer)),
     ("/api/v1/rules", "POST", Min(Viewer)),
     ("/api/v1/alerts", "GET", Min(Viewer)),
@@ -84,6 +96,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("/alerts", "GET", Min(Viewer)),
     ("/rules", "GET", Min(Viewer)),
     ("/receivers", "GET", Min(Viewer)),
+    ("/history", "GET", Min(Viewer)),
+    ("/graph", "GET", Min(Viewer)),
     ("/receivers/{name}/test", "POST", Min(Editor)),
     ("/silences", "GET", Min(Viewer)),
     ("/silences", "POST", Min(Editor)),

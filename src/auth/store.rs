@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS auth_users (
 CREATE TABLE IF NOT EXISTS auth_tokens (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL,
     last_used_ms INTEGER);
+CREATE TABLE IF NOT EXISTS auth_settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS auth_sessions (
     id_hash TEXT PRIMARY KEY, user TEXT NOT NULL, csrf TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 ";
@@ -153,6 +154,22 @@ impl Store {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The key that signs links (`auth::signing`), made on first use and kept,
+    /// so links sent before a restart stay valid.
+    pub fn signing_key(&self) -> Result<[u8; 32], AuthError> {
+        let conn = self.conn();
+        let fresh: [u8; 32] = rand::random();
+        conn.execute(
+            "INSERT OR IGNORE INTO auth_settings (name, value) VALUES ('url_signing_key', ?1)",
+            params![fresh.to_vec()],
+        )
+        .map_err(db("store signing key"))?;
+        let v: Vec<u8> = conn
+            .query_row("SELECT value FROM auth_settings WHERE name = 'url_signing_key'", [], |r| r.get(0))
+            .map_err(db("read signing key"))?;
+        v.try_into().map_err(|_| AuthError::Io("auth_settings.url_signing_key is not 32 bytes".into()))
     }
 
     /// How many users exist.
@@ -387,6 +404,14 @@ mod tests {
             s.conn().query_row("SELECT hash FROM auth_users WHERE name='alice'", [], |r| r.get(0)).unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(!hash.contains("battery"));
+    }
+
+    #[test]
+    fn signing_key_is_made_once_and_kept() {
+        let s = Store::open_in_memory().unwrap();
+        let k = s.signing_key().unwrap();
+        assert_eq!(s.signing_key().unwrap(), k);
+        assert_ne!(k, [0u8; 32]);
     }
 
     #[test]

@@ -8,8 +8,10 @@ use std::fmt::Write;
 /// How far back the latest sample may be (Prometheus's default lookback delta).
 pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
 
-/// Renders the federation body for `sets` (each one a conjunction of matchers) at time `now` (ms).
-pub fn federate(q: &dyn Querier, sets: &[Vec<Matcher>], now: i64) -> Result<String, TsdbError> {
+/// Renders the federation body for `sets` (each one a conjunction of matchers)
+/// at time `now` (ms). `external` labels are added to series that lack them,
+/// so the federating server can tell where the data came from.
+pub fn federate(q: &dyn Querier, sets: &[Vec<Matcher>], external: &Labels, now: i64) -> Result<String, TsdbError> {
     let mut latest: std::collections::BTreeMap<String, (Labels, i64, f64)> = Default::default();
     for set in sets {
         for s in q.select(set, now - LOOKBACK_MS, now)? {
@@ -24,7 +26,12 @@ pub fn federate(q: &dyn Querier, sets: &[Vec<Matcher>], now: i64) -> Result<Stri
     }
     let mut out = String::new();
     let mut current: Option<String> = None;
-    for (labels, t, v) in latest.into_values() {
+    for (mut labels, t, v) in latest.into_values() {
+        for l in external.iter() {
+            if labels.get(&l.name).is_none() {
+                labels.set(&l.name, &l.value);
+            }
+        }
         let name = labels.metric_name().unwrap_or("").to_string();
         if current.as_deref() != Some(name.as_str()) {
             let _ = writeln!(out, "# TYPE {name} untyped");
@@ -97,7 +104,7 @@ mod tests {
         app.append(&gone, now - 5_000, STALE_NAN).unwrap();
         app.append(&other, now - 1_000, 2.5).unwrap();
         app.commit().unwrap();
-        let body = federate(&store, &[vec![Matcher::equal(METRIC_NAME, "up")]], now).unwrap();
+        let body = federate(&store, &[vec![Matcher::equal(METRIC_NAME, "up")]], &Labels::new(), now).unwrap();
         assert_eq!(
             body,
             format!(
@@ -107,10 +114,15 @@ mod tests {
             )
         );
         // Two selectors: the union, each series once, grouped by name.
-        let both = federate(&store, &[vec![Matcher::equal("job", "a")], vec![Matcher::equal(METRIC_NAME, "up")]], now)
-            .unwrap();
+        let sets = [vec![Matcher::equal("job", "a")], vec![Matcher::equal(METRIC_NAME, "up")]];
+        let both = federate(&store, &sets, &Labels::new(), now).unwrap();
         assert!(both.starts_with("# TYPE other untyped\nother{job=\"a\"} 2.5 "), "{both}");
         assert_eq!(both.matches("up{job=\"a\"}").count(), 1, "{both}");
+        // External labels are added where missing; a series' own label wins.
+        let external = Labels::from_pairs([("cluster", "eu"), ("job", "central")]);
+        let tagged = federate(&store, &[vec![Matcher::equal("job", "a")]], &external, now).unwrap();
+        assert!(tagged.contains("other{cluster=\"eu\",job=\"a\"} 2.5 "), "{tagged}");
+        assert!(!tagged.contains("central"), "{tagged}");
     }
 
     #[test]

@@ -6,5 +6,5 @@ mod import;
 pub mod remote_write;
 
 pub use federate::{federate, format_value, LOOKBACK_MS};
-pub use import::{import_openmetrics, ImportError, ImportStats};
+pub use import::{detect_format, import, ImportError, ImportStats};
 pub use remote_write::{RemoteWriteError, RemoteWriteStats, WriteOutcome};

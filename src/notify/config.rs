@@ -24,6 +24,36 @@ pub enum ConfigError {
     /// The YAML is well-formed but the configuration is invalid.
     #[error("{file}:{line}: {reason}")]
     Invalid { file: String, line: usize, reason: String },
+    /// Several problems, one per line, in file order.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// The line the error points at (0 when unknown; the first for `Many`).
+    pub fn line(&self) -> usize {
+        match self {
+            ConfigError::Io { .. } => 0,
+            ConfigError::Syntax { line, .. } | ConfigError::Invalid { line, .. } => *line,
+            ConfigError::Many(v) => v.first().map_or(0, ConfigError::line),
+        }
+    }
+
+    /// All the errors as a list (one element unless `Many`).
+    pub fn all(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Many(v) => v.iter().collect(),
+            e => vec![e],
+        }
+    }
+
+    fn many(mut v: Vec<ConfigError>) -> ConfigError {
+        if v.len() == 1 {
+            return v.remove(0);
+        }
+        v.sort_by_key(ConfigError::line);
+        ConfigError::Many(v)
+    }
 }
 
 /// A secret string: printed and serialised as `<secret>`, never as itself.
@@ -701,12 +731,15 @@ pub fn parse_str(src: &str, file: &str) -> Result<Config, ConfigError> {
         }
         ConfigError::Syntax { file: file.to_string(), line, reason }
     })?;
-    Validator { src, file }.validate(raw)
+    Validator { src, file, errors: Default::default() }.validate(raw)
 }
 
+/// Checks a parsed config; independent problems are all collected (one per
+/// receiver, route node, inhibit rule, global setting) and reported together.
 struct Validator<'a> {
     src: &'a str,
     file: &'a str,
+    errors: std::cell::RefCell<Vec<ConfigError>>,
 }
 
 const SLACK_APP_URL: &str = "https://slack.com/api/chat.postMessage";
@@ -721,6 +754,16 @@ impl Validator<'_> {
         ConfigError::Invalid { file: self.file.to_string(), line: self.line_of(needle), reason: reason.into() }
     }
 
+    /// Remembers an error and goes on checking.
+    fn push(&self, e: ConfigError) {
+        self.errors.borrow_mut().push(e);
+    }
+
+    /// The value, or None after remembering the error.
+    fn keep<T>(&self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+
     fn both(&self, a: bool, b: bool, an: &str, bn: &str) -> Result<(), ConfigError> {
         if a && b {
             return Err(self.err(bn, format!("at most one of {an} & {bn} must be configured")));
@@ -730,75 +773,80 @@ impl Validator<'_> {
 
     fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let mut g = raw.global.unwrap_or_default();
-        self.both(
+        self.keep(self.both(
             g.smtp_auth_password.is_some(),
             g.smtp_auth_password_file.is_some(),
             "smtp_auth_password",
             "smtp_auth_password_file",
-        )?;
-        self.both(
+        ));
+        self.keep(self.both(
             g.smtp_auth_secret.is_some(),
             g.smtp_auth_secret_file.is_some(),
             "smtp_auth_secret",
             "smtp_auth_secret_file",
-        )?;
-        self.both(g.slack_api_url.is_some(), g.slack_api_url_file.is_some(), "slack_api_url", "slack_api_url_file")?;
-        self.both(
+        ));
+        self.keep(self.both(
+            g.slack_api_url.is_some(),
+            g.slack_api_url_file.is_some(),
+            "slack_api_url",
+            "slack_api_url_file",
+        ));
+        self.keep(self.both(
             g.slack_app_token.is_some(),
             g.slack_app_token_file.is_some(),
             "slack_app_token",
             "slack_app_token_file",
-        )?;
+        ));
         let has_token = g.slack_app_token.is_some() || g.slack_app_token_file.is_some();
         let url_is_app = g.slack_api_url.as_ref().is_some_and(|u| u.0 == SLACK_APP_URL);
         if has_token && (g.slack_api_url_file.is_some() || (g.slack_api_url.is_some() && !url_is_app)) {
-            return Err(self.err(
+            self.push(self.err(
                 "slack_app_token",
                 "at most one of slack_app_token/slack_app_token_file & slack_api_url/slack_api_url_file must be configured",
             ));
         }
-        self.both(
+        self.keep(self.both(
             g.opsgenie_api_key.is_some(),
             g.opsgenie_api_key_file.is_some(),
             "opsgenie_api_key",
             "opsgenie_api_key_file",
-        )?;
-        self.both(
+        ));
+        self.keep(self.both(
             g.victorops_api_key.is_some(),
             g.victorops_api_key_file.is_some(),
             "victorops_api_key",
             "victorops_api_key_file",
-        )?;
-        self.both(
+        ));
+        self.keep(self.both(
             g.wechat_api_secret.is_some(),
             g.wechat_api_secret_file.is_some(),
             "wechat_api_secret",
             "wechat_api_secret_file",
-        )?;
-        self.both(
+        ));
+        self.keep(self.both(
             g.telegram_bot_token.is_some(),
             g.telegram_bot_token_file.is_some(),
             "telegram_bot_token",
             "telegram_bot_token_file",
-        )?;
-        self.both(
+        ));
+        self.keep(self.both(
             g.rocketchat_token.is_some(),
             g.rocketchat_token_file.is_some(),
             "rocketchat_token",
             "rocketchat_token_file",
-        )?;
-        self.both(
+        ));
+        self.keep(self.both(
             g.rocketchat_token_id.is_some(),
             g.rocketchat_token_id_file.is_some(),
             "rocketchat_token_id",
             "rocketchat_token_id_file",
-        )?;
-        self.both(
+        ));
+        self.keep(self.both(
             g.mattermost_webhook_url.is_some(),
             g.mattermost_webhook_url_file.is_some(),
             "mattermost_webhook_url",
             "mattermost_webhook_url_file",
-        )?;
+        ));
         if g.smtp_require_tls.is_none() {
             g.smtp_require_tls = Some(true);
         }
@@ -818,10 +866,11 @@ impl Validator<'_> {
         let mut time_intervals = HashMap::new();
         for set in raw.time_intervals.iter().chain(raw.mute_time_intervals.iter()) {
             if set.name.is_empty() {
-                return Err(self.err("time_intervals", "time interval must have a name"));
+                self.push(self.err("time_intervals", "time interval must have a name"));
+                continue;
             }
             if time_intervals.insert(set.name.clone(), set.time_intervals.clone()).is_some() {
-                return Err(self.err(&set.name, format!("time interval {:?} is defined more than once", set.name)));
+                self.push(self.err(&set.name, format!("time interval {:?} is defined more than once", set.name)));
             }
         }
 
@@ -830,44 +879,57 @@ impl Validator<'_> {
         let mut names = HashSet::new();
         for r in raw.receivers {
             if r.name.is_empty() {
-                return Err(self.err("receivers", "missing name in receiver"));
+                self.push(self.err("receivers", "missing name in receiver"));
+                continue;
             }
             if !names.insert(r.name.clone()) {
-                return Err(self.err(
-                    &format!("name: {}", r.name),
-                    format!("notification config name {:?} is not unique", r.name),
-                ));
+                self.push(
+                    self.err(
+                        &format!("name: {}", r.name),
+                        format!("notification config name {:?} is not unique", r.name),
+                    ),
+                );
+                continue;
             }
-            receivers.push(self.receiver(r, &g)?);
+            receivers.extend(self.keep(self.receiver(r, &g)));
         }
 
         // Route tree.
-        let route = raw.route.ok_or_else(|| self.err("receivers", "no routes provided"))?;
+        let Some(route) = raw.route else {
+            self.push(self.err("receivers", "no routes provided"));
+            return Err(ConfigError::many(self.errors.take()));
+        };
         let root_recv = route.receiver.clone().unwrap_or_default();
         if root_recv.is_empty() {
-            return Err(self.err("route", "root route must specify a default receiver"));
+            self.push(self.err("route", "root route must specify a default receiver"));
         }
         if !route.match_eq.is_empty() || !route.match_re.is_empty() || !route.matchers.is_empty() {
-            return Err(self.err("route", "root route must not have any matchers"));
+            self.push(self.err("route", "root route must not have any matchers"));
         }
         if route.continue_matching {
-            return Err(self.err("continue", "cannot have continue in root route"));
+            self.push(self.err("continue", "cannot have continue in root route"));
         }
         if !route.mute_time_intervals.is_empty() || !route.active_time_intervals.is_empty() {
-            return Err(self.err("route", "root route must not have any mute time intervals or active time intervals"));
+            self.push(self.err("route", "root route must not have any mute time intervals or active time intervals"));
         }
-        self.check_route(&route, &names, &time_intervals)?;
+        self.check_route(&route, &names, &time_intervals);
 
         let mut inhibit_rules = Vec::new();
         for r in raw.inhibit_rules {
-            let mut source = self.legacy(&r.source_match, &r.source_match_re)?;
-            source.extend(self.new_style(&r.source_matchers)?);
-            let mut target = self.legacy(&r.target_match, &r.target_match_re)?;
-            target.extend(self.new_style(&r.target_matchers)?);
-            let _ = r.name;
-            inhibit_rules.push(InhibitRule { source, target, equal: r.equal });
+            let rule = (|| {
+                let mut source = self.legacy(&r.source_match, &r.source_match_re)?;
+                source.extend(self.new_style(&r.source_matchers)?);
+                let mut target = self.legacy(&r.target_match, &r.target_match_re)?;
+                target.extend(self.new_style(&r.target_matchers)?);
+                Ok(InhibitRule { source, target, equal: r.equal.clone() })
+            })();
+            inhibit_rules.extend(self.keep(rule));
         }
         let _ = raw.tracing;
+        let errors = self.errors.take();
+        if !errors.is_empty() {
+            return Err(ConfigError::many(errors));
+        }
         Ok(Config {
             global: g,
             resolve_timeout,
@@ -885,48 +947,46 @@ impl Validator<'_> {
         r: &RouteConfig,
         receivers: &HashSet<String>,
         intervals: &HashMap<String, Vec<TimeInterval>>,
-    ) -> Result<(), ConfigError> {
+    ) {
         if let Some(name) = r.receiver.as_deref().filter(|n| !n.is_empty()) {
             if !receivers.contains(name) {
-                return Err(
-                    self.err(&format!("receiver: {name}"), format!("undefined receiver {name:?} used in route"))
-                );
+                self.push(self.err(&format!("receiver: {name}"), format!("undefined receiver {name:?} used in route")));
             }
         }
         if let Some(gb) = &r.group_by {
             let mut seen = HashSet::new();
             for l in gb {
                 if l == "..." && gb.len() > 1 {
-                    return Err(self.err(
+                    self.push(self.err(
                         "group_by",
                         "cannot have wildcard group_by (`...`) and other other labels at the same time",
                     ));
+                    break;
                 }
                 if l != "..." && !valid_label_name(l) {
-                    return Err(self.err("group_by", format!("invalid label name {l:?} in group_by list")));
+                    self.push(self.err("group_by", format!("invalid label name {l:?} in group_by list")));
                 }
                 if !seen.insert(l) {
-                    return Err(self.err("group_by", format!("duplicated label {l:?} in group_by")));
+                    self.push(self.err("group_by", format!("duplicated label {l:?} in group_by")));
                 }
             }
         }
         if r.group_interval.is_some_and(|d| d.0.is_zero()) {
-            return Err(self.err("group_interval", "group_interval cannot be zero"));
+            self.push(self.err("group_interval", "group_interval cannot be zero"));
         }
         if r.repeat_interval.is_some_and(|d| d.0.is_zero()) {
-            return Err(self.err("repeat_interval", "repeat_interval cannot be zero"));
+            self.push(self.err("repeat_interval", "repeat_interval cannot be zero"));
         }
         for name in r.mute_time_intervals.iter().chain(r.active_time_intervals.iter()) {
             if !intervals.contains_key(name) {
-                return Err(self.err(name, format!("undefined time interval {name:?} used in route")));
+                self.push(self.err(name, format!("undefined time interval {name:?} used in route")));
             }
         }
-        self.legacy(&r.match_eq, &r.match_re)?;
-        self.new_style(&r.matchers)?;
+        self.keep(self.legacy(&r.match_eq, &r.match_re));
+        self.keep(self.new_style(&r.matchers));
         for c in &r.routes {
-            self.check_route(c, receivers, intervals)?;
+            self.check_route(c, receivers, intervals);
         }
-        Ok(())
     }
 
     fn legacy(
@@ -1488,6 +1548,27 @@ mod tests {
         let e = parse_str("route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n", "x.yml")
             .unwrap_err();
         assert_eq!(e.to_string(), "x.yml:4: undefined receiver \"nope\" used in route");
+    }
+
+    #[test]
+    fn every_independent_error_is_reported_with_its_line() {
+        let yaml = "route:\n  receiver: a\n  routes:\n    - receiver: nope\n      group_interval: 0s\nreceivers:\n  - name: a\n    webhook_configs:\n      - send_resolved: true\n  - name: b\n    email_configs:\n      - to: x@example.org\ninhibit_rules:\n  - source_matchers: ['a=~\"(\"']\n";
+        let e = parse_str(yaml, "x.yml").unwrap_err();
+        let all: Vec<String> = e.all().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            all[..4],
+            [
+                "x.yml:4: undefined receiver \"nope\" used in route",
+                "x.yml:5: group_interval cannot be zero",
+                "x.yml:7: receiver \"a\": one of url or url_file must be configured",
+                "x.yml:10: receiver \"b\": no global SMTP smarthost set",
+            ],
+            "{e}"
+        );
+        assert!(all[4].starts_with("x.yml:14: bad matcher"), "{}", all[4]);
+        assert_eq!(all.len(), 5);
+        assert!(e.to_string().starts_with("x.yml:4: undefined receiver"));
+        assert_eq!(e.line(), 4);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! dedup (notification log) → retry → deliver → log.
 
 use super::alert::{fingerprint_hex, labelset_string, Alert};
+use super::chart::ChartSource;
 use super::config::{Config, Integration};
 use super::inhibit::Inhibitor;
 use super::receivers::{self, SendError};
@@ -61,6 +62,48 @@ pub(crate) struct Shared {
     pub stats: Mutex<HashMap<String, ReceiverStats>>,
     pub metrics: super::Metrics,
     pub external_url: String,
+    /// Base URL chat services can fetch chart images from (None: links only).
+    pub public_url: Option<String>,
+    /// Where charts get their data; None until the server hands one over.
+    pub charts: std::sync::RwLock<Option<Arc<dyn ChartSource>>>,
+    /// The last suppression reason recorded per (group key, alert), so the
+    /// history gets one row when an alert becomes muted, not one per flush.
+    pub suppressed: Mutex<HashMap<(String, u64), String>>,
+}
+
+/// What a history row says about where a delivery came from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HistoryCtx {
+    pub group_key: String,
+    pub route: String,
+    pub timers: String,
+    pub alerts: String,
+}
+
+/// "group_wait 30s, group_interval 5m, repeat_interval 4h".
+pub(crate) fn timers_text(r: &Route) -> String {
+    format!(
+        "group_wait {}, group_interval {}, repeat_interval {}",
+        crate::scrape::format_duration(r.group_wait),
+        crate::scrape::format_duration(r.group_interval),
+        crate::scrape::format_duration(r.repeat_interval)
+    )
+}
+
+/// The alerts' label sets for the history, cut at a sane length.
+fn alerts_text<'a>(alerts: impl Iterator<Item = &'a Alert>) -> String {
+    let s = alerts.map(|a| labelset_string(&a.labels)).collect::<Vec<_>>().join(", ");
+    if s.chars().count() > 4000 {
+        s.chars().take(3999).chain(std::iter::once('…')).collect()
+    } else {
+        s
+    }
+}
+
+fn record(shared: &Shared, rec: DeliveryRecord) {
+    if let Err(e) = shared.store.record_delivery(&rec) {
+        tracing::warn!("{e}");
+    }
 }
 
 impl Shared {
@@ -221,6 +264,11 @@ pub(crate) fn tick(shared: &Arc<Shared>) {
     let held: BTreeSet<u64> = st.groups.values().flat_map(|g| g.fps.iter().copied()).collect();
     let gone: Vec<u64> =
         st.alerts.iter().filter(|(fp, a)| a.resolved_at(now) && !held.contains(fp)).map(|(fp, _)| *fp).collect();
+    if !gone.is_empty() {
+        // Suppression memory of alerts gone for good is no longer needed.
+        let mut sup = shared.suppressed.lock().unwrap_or_else(|e| e.into_inner());
+        sup.retain(|(_, fp), _| !gone.contains(fp));
+    }
     for fp in gone {
         st.alerts.remove(&fp);
         if let Err(e) = shared.store.delete_alert(fp) {
@@ -253,29 +301,98 @@ pub fn time_muted(route: &Route, config: &Config, now: DateTime<Utc>) -> bool {
     !route.active_time_intervals.is_empty() && !any(&route.active_time_intervals)
 }
 
+/// Records a history row for each alert of the group that became muted (or
+/// changed why), and forgets alerts that are no longer muted.
+fn record_suppressions(shared: &Shared, job: &FlushJob, hctx: &HistoryCtx, muted: &[(u64, &Alert, String)]) {
+    let mut seen = shared.suppressed.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Utc::now().timestamp_millis();
+    for (fp, a, reason) in muted {
+        let key = (job.group_key.clone(), *fp);
+        if seen.get(&key) == Some(reason) {
+            continue;
+        }
+        seen.insert(key, reason.clone());
+        record(
+            shared,
+            DeliveryRecord {
+                ts_ms: now,
+                group_key: job.group_key.clone(),
+                receiver: job.receiver.clone(),
+                integration: "-".into(),
+                ok: false,
+                detail: reason.clone(),
+                kind: if reason.starts_with("muted") { "muted" } else { "suppressed" }.into(),
+                route: hctx.route.clone(),
+                timers: hctx.timers.clone(),
+                alerts: labelset_string(&a.labels),
+            },
+        );
+    }
+    let still: BTreeSet<u64> = muted.iter().map(|m| m.0).collect();
+    seen.retain(|(g, fp), _| g != &job.group_key || still.contains(fp));
+}
+
+/// Why an alert is muted right now, or None: silences first, then inhibitions.
+fn suppression(shared: &Shared, job: &FlushJob, a: &Alert, now: DateTime<Utc>) -> Option<String> {
+    let fp = a.fingerprint();
+    let silences = shared.silences.muted_by(&a.labels, now);
+    if !silences.is_empty() {
+        let s = if silences.len() == 1 { "silence" } else { "silences" };
+        return Some(format!("suppressed by {s} {}", silences.join(", ")));
+    }
+    let by: Vec<String> = job
+        .inhibitor
+        .inhibited_by(&a.labels, &job.firing)
+        .into_iter()
+        .filter(|s| *s != fp)
+        .map(|s| {
+            let name = job.firing.iter().find(|(f, _)| *f == s).and_then(|(_, l)| l.get("alertname")).unwrap_or("");
+            format!("{name} ({})", fingerprint_hex(s))
+        })
+        .collect();
+    (!by.is_empty()).then(|| format!("inhibited by {}", by.join(", ")))
+}
+
 /// Runs the pipeline for one group; true when every integration succeeded
 /// (or had nothing to do).
 async fn flush(shared: &Arc<Shared>, job: FlushJob) -> bool {
     let now = Utc::now();
+    let hctx = HistoryCtx {
+        group_key: job.group_key.clone(),
+        route: format!("{} → {}", job.route.path, job.receiver),
+        timers: timers_text(&job.route),
+        alerts: String::new(),
+    };
     if time_muted(&job.route, &job.config, now) {
         tracing::debug!(group = %job.group_key, "muted by time interval");
+        let mut names = job.route.mute_time_intervals.clone();
+        if !job.route.active_time_intervals.is_empty() {
+            names.push(format!("outside active {}", job.route.active_time_intervals.join(", ")));
+        }
+        let reason = format!("muted by time interval {}", names.join(", "));
+        let firing: Vec<(u64, &Alert, String)> =
+            job.alerts.iter().filter(|a| !a.resolved_at(now)).map(|a| (a.fingerprint(), a, reason.clone())).collect();
+        record_suppressions(shared, &job, &hctx, &firing);
         return false;
     }
-    let alerts: Vec<Alert> = job
-        .alerts
-        .into_iter()
-        .filter(|a| {
-            let fp = a.fingerprint();
-            let inhibited = job.inhibitor.inhibited_by(&a.labels, &job.firing).into_iter().any(|s| s != fp);
-            !inhibited && shared.silences.muted_by(&a.labels, now).is_empty()
-        })
-        .collect();
+    let mut muted = Vec::new();
+    let mut alerts: Vec<Alert> = Vec::new();
+    for a in &job.alerts {
+        match suppression(shared, &job, a, now) {
+            // Resolved alerts that are muted need no trace: nobody was paged.
+            Some(reason) if !a.resolved_at(now) => muted.push((a.fingerprint(), a, reason)),
+            Some(_) => {}
+            None => alerts.push(a.clone()),
+        }
+    }
+    record_suppressions(shared, &job, &hctx, &muted);
     let Some(receiver) = job.config.receiver(&job.receiver).cloned() else {
         tracing::warn!(receiver = %job.receiver, "route points at an unknown receiver");
         return false;
     };
     let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.resolved_at(now)).map(Alert::fingerprint).collect();
     let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.resolved_at(now)).map(Alert::fingerprint).collect();
+    let mut charts = None;
     let mut handles = Vec::new();
     for (i, integ) in receiver.integrations.iter().enumerate() {
         let entry = match shared.store.nflog_get(&job.group_key, &receiver.name, i) {
@@ -309,34 +426,27 @@ async fn flush(shared: &Arc<Shared>, job: FlushJob) -> bool {
             }
             continue;
         }
-        let data = Data::new(&receiver.name, &job.group_key, &job.group_labels, &to_send, &shared.external_url, now);
+        let mut data =
+            Data::new(&receiver.name, &job.group_key, &job.group_labels, &to_send, &shared.external_url, now);
+        if matches!(integ, Integration::Email(_) | Integration::Slack(_)) {
+            if charts.is_none() {
+                charts = Some(make_charts(shared, &alerts, now).await);
+            }
+            data.charts = charts.clone().unwrap_or_default();
+        }
         let shared = shared.clone();
         let integ = integ.clone();
         let templates = job.templates.clone();
         let deadline = job.route.group_interval.max(Duration::from_secs(1));
-        let group_key = job.group_key.clone();
         let rname = receiver.name.clone();
+        let hctx = HistoryCtx { alerts: alerts_text(to_send.iter()), ..hctx.clone() };
         handles.push(tokio::spawn(async move {
-            let res = deliver_with_retry(&shared, &rname, &integ, &data, &templates, deadline).await;
+            let res = deliver_with_retry(&shared, &rname, i, &integ, &data, &templates, deadline, &hctx).await;
             let ok = res.is_ok();
             if ok {
-                if let Err(e) = shared.store.nflog_put(&group_key, &rname, i, &log) {
+                if let Err(e) = shared.store.nflog_put(&hctx.group_key, &rname, i, &log) {
                     tracing::warn!("{e}");
                 }
-            }
-            let rec = DeliveryRecord {
-                ts_ms: Utc::now().timestamp_millis(),
-                group_key,
-                receiver: rname,
-                integration: format!("{}[{i}]", integ.kind()),
-                ok,
-                detail: match &res {
-                    Ok(()) => format!("{} alerts ({} firing)", data.alerts.len(), data.firing().count()),
-                    Err(e) => e.message.clone(),
-                },
-            };
-            if let Err(e) = shared.store.record_delivery(&rec) {
-                tracing::warn!("{e}");
             }
             ok
         }));
@@ -348,27 +458,75 @@ async fn flush(shared: &Arc<Shared>, job: FlushJob) -> bool {
     all_ok
 }
 
+/// Charts for the alerts, off the executor (evaluating PromQL may take a while).
+async fn make_charts(shared: &Arc<Shared>, alerts: &[Alert], now: DateTime<Utc>) -> Vec<super::chart::AlertChart> {
+    let source = shared.charts.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(source) = source else { return Vec::new() };
+    let alerts = alerts.to_vec();
+    let external = shared.external_url.clone();
+    let public = shared.public_url.clone();
+    tokio::task::spawn_blocking(move || {
+        super::chart::build_charts(source.as_ref(), &alerts, &external, public.as_deref(), now)
+    })
+    .await
+    .unwrap_or_default()
+}
+
 /// Sends with exponential backoff on retryable errors until `deadline`.
 /// Counts every attempt and failure per receiver.
+/// Every attempt leaves a history row with its result.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn deliver_with_retry(
     shared: &Shared,
     receiver: &str,
+    index: usize,
     integ: &Integration,
     data: &Data,
     templates: &Templates,
     deadline: Duration,
+    hctx: &HistoryCtx,
 ) -> Result<(), SendError> {
     let start = Instant::now();
     let mut backoff = Duration::from_millis(100);
+    let mut attempt = 1;
     loop {
         let res = receivers::send(integ, data, templates).await;
         record_attempt(shared, receiver, integ.kind(), &res);
+        let retry = matches!(&res, Err(e) if e.retryable && start.elapsed() + backoff < deadline);
+        let detail = match &res {
+            Ok(()) => {
+                let charts = data.charts.iter().filter(|c| c.png.is_some()).count();
+                let mut d = format!("{} alerts ({} firing)", data.alerts.len(), data.firing().count());
+                if charts > 0 {
+                    d.push_str(&format!(", {charts} chart(s)"));
+                }
+                d
+            }
+            Err(e) if retry => format!("{}; retrying in {}", e.message, crate::scrape::format_duration(backoff)),
+            Err(e) => e.message.clone(),
+        };
+        record(
+            shared,
+            DeliveryRecord {
+                ts_ms: Utc::now().timestamp_millis(),
+                group_key: hctx.group_key.clone(),
+                receiver: receiver.to_string(),
+                integration: format!("{}[{index}] attempt {attempt}", integ.kind()),
+                ok: res.is_ok(),
+                detail,
+                kind: "delivery".into(),
+                route: hctx.route.clone(),
+                timers: hctx.timers.clone(),
+                alerts: hctx.alerts.clone(),
+            },
+        );
         match res {
             Ok(()) => return Ok(()),
-            Err(e) if e.retryable && start.elapsed() + backoff < deadline => {
+            Err(e) if retry => {
                 tracing::warn!(receiver, integration = integ.kind(), "notify attempt failed, retrying: {}", e.message);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
+                attempt += 1;
             }
             Err(e) => {
                 tracing::warn!(receiver, integration = integ.kind(), "notify failed: {}", e.message);

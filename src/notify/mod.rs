@@ -4,6 +4,7 @@
 //! persisted notification log, and delivered by receivers with retries.
 
 pub mod alert;
+pub mod chart;
 pub mod config;
 pub mod dispatch;
 pub mod inhibit;
@@ -95,11 +96,14 @@ pub struct NotifierOptions {
     pub external_url: String,
     /// How often group timers are checked.
     pub tick: Duration,
+    /// A base URL that chat services (Slack) can fetch chart images from,
+    /// i.e. a configured `--web.external-url`. None: messages carry links only.
+    pub public_url: Option<String>,
 }
 
 impl Default for NotifierOptions {
     fn default() -> Self {
-        NotifierOptions { external_url: String::new(), tick: Duration::from_millis(50) }
+        NotifierOptions { external_url: String::new(), tick: Duration::from_millis(50), public_url: None }
     }
 }
 
@@ -196,6 +200,9 @@ impl Notifier {
             stats: Mutex::new(HashMap::new()),
             metrics: m,
             external_url: opts.external_url.trim_end_matches('/').to_string(),
+            public_url: opts.public_url.map(|u| u.trim_end_matches('/').to_string()).filter(|u| !u.is_empty()),
+            charts: std::sync::RwLock::new(None),
+            suppressed: Mutex::new(HashMap::new()),
         });
         // Firing alerts survive a restart; the notification log keeps them
         // from being sent twice.
@@ -410,6 +417,26 @@ impl Notifier {
         self.shared.store.history(limit).unwrap_or_default()
     }
 
+    /// The newest history rows (deliveries and suppressions) whose alerts,
+    /// group, receiver or route contain `filter`, newest first.
+    pub fn history_matching(&self, limit: usize, filter: &str) -> Result<Vec<store::DeliveryRecord>, NotifyError> {
+        Ok(self.shared.store.history_matching(limit, filter)?)
+    }
+
+    /// Hands over where charts get their data (the server's PromQL engine);
+    /// email and Slack messages carry charts from then on.
+    pub fn set_chart_source(&self, source: Arc<dyn chart::ChartSource>) {
+        *self.shared.charts.write().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    /// The PNG chart of `expr` over the hour ending at `end_ms`, as messages
+    /// carry it. Blocking: call it off the async executor.
+    pub fn chart_png(&self, expr: &str, end_ms: i64) -> Result<Vec<u8>, chart::ChartError> {
+        let source = self.shared.charts.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let source = source.ok_or(chart::ChartError::NoSource)?;
+        chart::chart_png(source.as_ref(), expr, end_ms)
+    }
+
     /// Sends a test notification to every integration of `receiver`,
     /// bypassing grouping and the notification log.
     pub async fn send_test(&self, receiver: &str) -> Result<(), NotifyError> {
@@ -432,11 +459,25 @@ impl Notifier {
             &self.shared.external_url,
             chrono::Utc::now(),
         );
-        for integ in &r.integrations {
+        let hctx = dispatch::HistoryCtx {
+            group_key: data.group_key.clone(),
+            route: format!("test notification → {receiver}"),
+            timers: String::new(),
+            alerts: "{alertname=\"SightlineTestNotification\"}".into(),
+        };
+        for (i, integ) in r.integrations.iter().enumerate() {
             // A test result is shown to the user; it is counted like any other attempt.
-            if let Err(e) =
-                dispatch::deliver_with_retry(&self.shared, receiver, integ, &data, &templates, Duration::from_secs(5))
-                    .await
+            if let Err(e) = dispatch::deliver_with_retry(
+                &self.shared,
+                receiver,
+                i,
+                integ,
+                &data,
+                &templates,
+                Duration::from_secs(5),
+                &hctx,
+            )
+            .await
             {
                 tracing::warn!(receiver, "test notification failed: {}", e.message);
             }

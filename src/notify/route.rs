@@ -30,6 +30,8 @@ pub struct Route {
     pub id: String,
     /// Post-order index, unique in `[0, N)`; the root gets `N-1`.
     pub index: usize,
+    /// Human path from the root, e.g. `root › {team="a"} › {severity="page"}`.
+    pub path: String,
 }
 
 impl Route {
@@ -51,6 +53,7 @@ impl Route {
             key: String::new(),
             id: String::new(),
             index: 0,
+            path: String::new(),
         };
         let mut counter = 0;
         build(root, &base, None, &mut counter)
@@ -141,10 +144,12 @@ fn build(cfg: &RouteConfig, parent: &Route, sibling: Option<(usize, &str)>, coun
     let own = format_matchers_sorted(&r.matchers);
     match sibling {
         None => {
+            r.path = "root".into();
             r.key = own.clone();
             r.id = own;
         }
         Some((i, parent_id)) => {
+            r.path = format!("{} › {own}", parent.path);
             r.key = format!("{}/{}", parent.key, own);
             r.id = format!("{parent_id}/{own}/{i}");
         }
@@ -254,6 +259,9 @@ route:
             let got: Vec<String> = t.matches(&l(labels)).iter().map(|r| summary(r)).collect();
             assert_eq!(got, *want, "labels {labels:?}");
         }
+        let m = t.matches(&l(&[("owner", "team-A"), ("env", "testing")]));
+        assert_eq!(m[0].path, r#"root › {owner="team-A"} › {env="testing"}"#);
+        assert_eq!(t.path, "root");
         let mut walk = Vec::new();
         t.walk(&mut |r| walk.push(r.receiver.clone()));
         assert_eq!(

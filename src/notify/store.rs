@@ -29,8 +29,9 @@ pub struct NflogEntry {
     pub timestamp_ms: i64,
 }
 
-/// One delivery attempt, for the history and receivers pages.
-#[derive(Clone, Debug, PartialEq)]
+/// One row of the notification history: a delivery attempt, or a
+/// notification that did not happen (silenced, inhibited, time-muted).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeliveryRecord {
     pub ts_ms: i64,
     pub group_key: String,
@@ -38,7 +39,18 @@ pub struct DeliveryRecord {
     pub integration: String,
     pub ok: bool,
     pub detail: String,
+    /// `delivery`, `suppressed` (silence or inhibition) or `muted` (time interval).
+    pub kind: String,
+    /// The route path taken, e.g. `root › {team="a"}`.
+    pub route: String,
+    /// The group timers that applied.
+    pub timers: String,
+    /// The alerts concerned, as label sets.
+    pub alerts: String,
 }
+
+/// Columns added after the first release, added to older databases on open.
+const HISTORY_COLUMNS: [&str; 4] = ["kind", "route", "timers", "alerts"];
 
 /// The SQLite-backed store.
 pub struct Store {
@@ -82,6 +94,18 @@ impl Store {
         // In-memory databases answer "memory"; that is fine.
         let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(ctx("enable WAL"))?;
         conn.execute_batch(SCHEMA).map_err(ctx("create tables"))?;
+        let have: Vec<String> = {
+            let mut st = conn.prepare("PRAGMA table_info(notify_history)").map_err(ctx("read history schema"))?;
+            let rows = st.query_map([], |r| r.get::<_, String>(1)).map_err(ctx("read history schema"))?;
+            rows.collect::<Result<_, _>>().map_err(ctx("read history schema"))?
+        };
+        for col in HISTORY_COLUMNS.iter().filter(|c| !have.iter().any(|h| h == *c)) {
+            let default = if *col == "kind" { "delivery" } else { "" };
+            conn.execute_batch(&format!(
+                "ALTER TABLE notify_history ADD COLUMN {col} TEXT NOT NULL DEFAULT '{default}'"
+            ))
+            .map_err(ctx("add history column"))?;
+        }
         Ok(Store { conn: Mutex::new(conn) })
     }
 
@@ -204,9 +228,11 @@ impl Store {
     /// Appends a delivery attempt; keeps the newest 10 000.
     pub fn record_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError> {
         let c = self.conn();
+        let kind = if d.kind.is_empty() { "delivery" } else { d.kind.as_str() };
         c.execute(
-            "INSERT INTO notify_history (ts, group_key, receiver, integration, ok, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![d.ts_ms, d.group_key, d.receiver, d.integration, d.ok as i64, d.detail],
+            "INSERT INTO notify_history (ts, group_key, receiver, integration, ok, detail, kind, route, timers, alerts) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![d.ts_ms, d.group_key, d.receiver, d.integration, d.ok as i64, d.detail, kind, d.route, d.timers, d.alerts],
         )
         .map_err(ctx("record delivery"))?;
         c.execute("DELETE FROM notify_history WHERE id <= (SELECT MAX(id) FROM notify_history) - 10000", [])
@@ -216,14 +242,22 @@ impl Store {
 
     /// The newest `limit` delivery attempts, newest first.
     pub fn history(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.history_matching(limit, "")
+    }
+
+    /// The newest `limit` history rows whose alerts, group key, receiver or
+    /// route contain `filter` (case-insensitive; all rows when empty).
+    pub fn history_matching(&self, limit: usize, filter: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
         let c = self.conn();
         let mut st = c
             .prepare(
-                "SELECT ts, group_key, receiver, integration, ok, detail FROM notify_history ORDER BY id DESC LIMIT ?1",
+                "SELECT ts, group_key, receiver, integration, ok, detail, kind, route, timers, alerts FROM notify_history \
+                 WHERE ?2 = '' OR instr(lower(alerts || ' ' || group_key || ' ' || receiver || ' ' || route), lower(?2)) > 0 \
+                 ORDER BY id DESC LIMIT ?1",
             )
             .map_err(ctx("read history"))?;
         let rows = st
-            .query_map(params![limit as i64], |r| {
+            .query_map(params![limit as i64, filter], |r| {
                 Ok(DeliveryRecord {
                     ts_ms: r.get(0)?,
                     group_key: r.get(1)?,
@@ -231,6 +265,10 @@ impl Store {
                     integration: r.get(3)?,
                     ok: r.get::<_, i64>(4)? != 0,
                     detail: r.get(5)?,
+                    kind: r.get(6)?,
+                    route: r.get(7)?,
+                    timers: r.get(8)?,
+                    alerts: r.get(9)?,
                 })
             })
             .map_err(ctx("read history"))?;
@@ -256,5 +294,40 @@ mod tests {
         assert_eq!(s.nflog_get("g", "r", 0).unwrap(), Some(e));
         assert_eq!(s.silences().unwrap(), vec!["{}".to_string()]);
         assert_eq!(s.nflog_gc(100).unwrap(), 1);
+    }
+
+    #[test]
+    fn history_filters_and_upgrades_old_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A database written before the route/timers/alerts columns existed.
+            let c = Connection::open(dir.path().join("sightline.db")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE notify_history (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, group_key TEXT NOT NULL, \
+                 receiver TEXT NOT NULL, integration TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL); \
+                 INSERT INTO notify_history (ts, group_key, receiver, integration, ok, detail) VALUES (1, 'g', 'r', 'webhook[0]', 1, 'old');",
+            )
+            .unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let old = s.history(10).unwrap();
+        assert_eq!((old[0].kind.as_str(), old[0].detail.as_str()), ("delivery", "old"));
+        s.record_delivery(&DeliveryRecord {
+            ts_ms: 2,
+            group_key: "{}:{}".into(),
+            receiver: "pager".into(),
+            integration: "-".into(),
+            detail: "suppressed by silence abc".into(),
+            kind: "suppressed".into(),
+            route: "root › {team=\"a\"}".into(),
+            alerts: "{alertname=\"DiskFull\"}".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let rows = s.history_matching(10, "diskfull").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].route, "root › {team=\"a\"}");
+        assert_eq!(s.history_matching(10, "").unwrap().len(), 2);
+        assert!(s.history_matching(10, "nothing-like-this").unwrap().is_empty());
     }
 }

@@ -34,6 +34,9 @@ pub struct Data {
     pub external_url: String,
     pub group_key: String,
     pub truncated_alerts: u64,
+    /// Charts of the alerts' expressions (email and Slack add them; not
+    /// part of the template data or the webhook payload).
+    pub charts: Vec<super::chart::AlertChart>,
 }
 
 fn common(sets: &[&Labels]) -> Labels {
@@ -88,6 +91,7 @@ impl Data {
             external_url: external_url.to_string(),
             group_key: group_key.to_string(),
             truncated_alerts: 0,
+            charts: Vec::new(),
         }
     }
 

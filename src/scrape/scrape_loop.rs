@@ -20,6 +20,9 @@ pub struct TargetHealth {
     pub last_duration: Duration,
     pub last_error: String,
     pub last_samples: usize,
+    /// The HELP/TYPE/UNIT of the target's last successful scrape, for
+    /// `/api/v1/metadata`; shared, so cloning a status stays cheap.
+    pub metadata: Arc<Vec<exposition::Metadata>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,6 +85,12 @@ impl Source {
 fn host_exposition(families: Vec<Family>) -> Exposition {
     let mut exp = Exposition::default();
     for f in families {
+        let kind = match f.kind {
+            crate::collect::FamilyKind::Counter => exposition::MetricType::Counter,
+            crate::collect::FamilyKind::Gauge => exposition::MetricType::Gauge,
+            crate::collect::FamilyKind::Untyped => exposition::MetricType::Unknown,
+        };
+        exp.metadata.push(exposition::Metadata { family: f.name.clone(), kind, help: f.help, unit: String::new() });
         for (mut labels, value) in f.samples {
             labels.set(crate::tsdb::METRIC_NAME, &f.name);
             exp.samples.push(exposition::ParsedSample { labels, value, timestamp_ms: None });
@@ -158,8 +167,9 @@ impl ScrapeLoop {
     /// Fetches and stores one scrape taken at `t` (ms).
     pub async fn scrape_once(&mut self, t: i64) {
         let started = std::time::Instant::now();
-        let fetched = self.source.fetch(&self.cfg, &self.target.url).await;
+        let mut fetched = self.source.fetch(&self.cfg, &self.target.url).await;
         let duration = started.elapsed();
+        let metadata = fetched.as_mut().ok().map(|exp| std::mem::take(&mut exp.metadata));
         let job = JobLabels { job: self.cfg.job_name.clone() };
         self.metrics.scrapes.get_or_create(&job).inc();
 
@@ -201,6 +211,12 @@ impl ScrapeLoop {
         h.last_scrape = Some(SystemTime::UNIX_EPOCH + Duration::from_millis(t.max(0) as u64));
         h.last_duration = duration;
         h.last_samples = report.samples_scraped;
+        if let Some(md) = metadata {
+            // Metadata rarely changes: keep the shared copy unless it did.
+            if report.error.is_none() && *h.metadata != md {
+                h.metadata = Arc::new(md);
+            }
+        }
         match report.error {
             Some(e) => {
                 h.health = Health::Down;

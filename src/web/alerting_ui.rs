@@ -18,6 +18,68 @@ pub fn routes() -> Router<AppState> {
         .route("/silences/{id}/expire", post(expire_silence))
         .route("/receivers", get(receivers))
         .route("/receivers/{name}/test", post(test_receiver))
+        .route("/history", get(history))
+        .route("/graph", get(graph_redirect))
+}
+
+/// Prometheus's `/graph?g0.expr=...` links (alert generator URLs, old
+/// bookmarks) open the explore view.
+async fn graph_redirect(p: Params) -> Response {
+    match p.get("g0.expr") {
+        Some(expr) => Redirect::to(&explore_link(expr)).into_response(),
+        None => Redirect::to("/explore").into_response(),
+    }
+}
+
+struct HistoryRow {
+    at: String,
+    kind: String,
+    ok: bool,
+    alerts: String,
+    route: String,
+    timers: String,
+    group: String,
+    receiver: String,
+    integration: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "notify_history.html")]
+struct HistoryPage {
+    nav: &'static str,
+    filter: String,
+    error: String,
+    rows: Vec<HistoryRow>,
+}
+
+/// The notification history: deliveries (each attempt) and suppressions,
+/// newest first, filtered by alert name, label, receiver or route.
+async fn history(State(st): State<AppState>, p: Params) -> Response {
+    let filter = p.get("q").unwrap_or_default().trim().to_string();
+    let n = st.notifier.clone();
+    let f = filter.clone();
+    let (rows, error) = match tokio::task::spawn_blocking(move || n.history_matching(500, &f)).await {
+        Ok(Ok(rows)) => (rows, String::new()),
+        Ok(Err(e)) => (Vec::new(), e.to_string()),
+        Err(e) => (Vec::new(), e.to_string()),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|d| HistoryRow {
+            at: rfc3339(d.ts_ms),
+            kind: d.kind,
+            ok: d.ok,
+            alerts: d.alerts,
+            route: d.route,
+            timers: d.timers,
+            group: d.group_key,
+            receiver: d.receiver,
+            integration: d.integration,
+            detail: d.detail,
+        })
+        .collect();
+    super::ui::page(HistoryPage { nav: "receivers", filter, error, rows })
 }
 
 fn explore_link(expr: &str) -> String {
@@ -34,6 +96,8 @@ struct AlertRow {
     why: String,
     /// Link to the silence form, prefilled with this alert's labels.
     silence: String,
+    /// Link to this alert's notification history.
+    history: String,
     state: &'static str,
     labels: Vec<(String, String)>,
     annotations: Vec<(String, String)>,
@@ -107,6 +171,7 @@ async fn alerts(State(st): State<AppState>) -> Response {
                 )
                 .collect::<String>()
             ),
+            history: format!("/history?q={}", form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()),
             name,
             state: a.state.as_str(),
             labels: pairs(&a.labels),
@@ -333,6 +398,8 @@ struct DeliveryRow {
     receiver: String,
     integration: String,
     ok: bool,
+    /// `delivery`, `suppressed` or `muted`.
+    kind: String,
     group: String,
     detail: String,
 }
@@ -379,6 +446,7 @@ fn receivers_page(st: &AppState, message: String) -> ReceiversPage {
             receiver: d.receiver,
             integration: d.integration,
             ok: d.ok,
+            kind: d.kind,
             group: d.group_key,
             detail: d.detail,
         })

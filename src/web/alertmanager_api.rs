@@ -23,7 +23,142 @@ pub fn routes<S: Clone + Send + Sync + 'static>(notifier: Arc<Notifier>) -> Rout
         .route("/api/v2/alerts/groups", get(get_groups))
         .route("/api/v2/silences", get(get_silences).post(post_silence))
         .route("/api/v2/silence/{id}", get(get_silence).delete(delete_silence))
+        .route("/api/v1/alert_chart.png", get(alert_chart))
         .with_state(notifier)
+}
+
+/// `GET /api/v1/alert_chart.png?expr=...&end=<ms>`: the chart that email
+/// and Slack messages carry, drawn on request (Slack fetches it from here).
+/// `end` defaults to now; `end` in seconds (10 digits) is accepted too.
+async fn alert_chart(State(n): N, RawQuery(q): RawQuery) -> Response {
+    let p = params(&q);
+    let Some(expr) = p.iter().find(|(k, _)| k == "expr").map(|(_, v)| v.trim().to_string()).filter(|e| !e.is_empty())
+    else {
+        return (StatusCode::BAD_REQUEST, "expr: missing; want ?expr=<PromQL>&end=<epoch ms>\n").into_response();
+    };
+    let end = match p.iter().find(|(k, _)| k == "end").map(|(_, v)| v.trim()) {
+        None | Some("") => chrono::Utc::now().timestamp_millis(),
+        Some(v) => match v.parse::<f64>() {
+            // Seconds (Prometheus style) or milliseconds (what Sightline's links carry).
+            Ok(t) if t.is_finite() && t.abs() < 1e11 => (t * 1000.0) as i64,
+            Ok(t) if t.is_finite() && t.abs() < 1e14 => t as i64,
+            _ => {
+                return (StatusCode::BAD_REQUEST, format!("end: {v:?} is not a time in epoch milliseconds\n"))
+                    .into_response()
+            }
+        },
+    };
+    let res = tokio::task::spawn_blocking(move || n.chart_png(&expr, end)).await;
+    use crate::notify::chart::ChartError;
+    match res {
+        Ok(Ok(png)) => ([("content-type", "image/png"), ("cache-control", "public, max-age=300")], png).into_response(),
+        Ok(Err(e @ ChartError::Source { .. })) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        Ok(Err(e @ ChartError::NoData(_))) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Ok(Err(e @ ChartError::NoSource)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Charts for notifications, over the server's PromQL engine and store;
+/// links go to a dashboard panel drawing the same metrics when one exists.
+pub struct ChartBackend {
+    /// The PromQL engine.
+    pub engine: Arc<crate::promql::Engine>,
+    /// The store to query.
+    pub querier: Arc<dyn crate::tsdb::Querier>,
+    /// Dashboards searched for a matching panel.
+    pub library: Arc<crate::dashboards::Library>,
+}
+
+/// Step of chart queries: 240 points over the hour.
+const CHART_STEP_MS: i64 = 15_000;
+
+impl crate::notify::chart::ChartSource for ChartBackend {
+    fn last_hour(&self, expr: &str, end_ms: i64) -> Result<crate::notify::chart::ChartSeries, String> {
+        let start = end_ms - crate::notify::chart::WINDOW_MS;
+        let r = self
+            .engine
+            .range_query(self.querier.as_ref(), expr, start, end_ms, CHART_STEP_MS)
+            .map_err(|e| e.to_string())?;
+        match r.value {
+            crate::promql::Value::Matrix(series) => Ok(series
+                .into_iter()
+                .map(|s| (s.labels, s.samples.into_iter().map(|p| (p.t, p.v)).collect()))
+                .collect()),
+            _ => Err("expected a range vector".into()),
+        }
+    }
+
+    fn panel_link(&self, expr: &str, start_ms: i64, end_ms: i64) -> Option<crate::notify::chart::PanelLink> {
+        let names = metric_names(expr);
+        if names.is_empty() {
+            return None;
+        }
+        let entries = self.library.list();
+        find_panel(&entries, &names).map(|(d, panel)| {
+            let uid: String = form_urlencoded::byte_serialize(d.uid.as_bytes()).collect();
+            crate::notify::chart::PanelLink {
+                path: format!("/d/{uid}?from={start_ms}&to={end_ms}"),
+                title: format!("{} › {}", d.title, panel.title),
+            }
+        })
+    }
+}
+
+/// The first panel whose queries use every one of `names`, preferring time
+/// series panels (they show the hour around the alert) over stats and gauges.
+fn find_panel<'a>(
+    entries: &'a [crate::dashboards::Entry],
+    names: &std::collections::BTreeSet<String>,
+) -> Option<(&'a crate::dashboards::Dashboard, &'a crate::dashboards::Panel)> {
+    use crate::dashboards::PanelType;
+    let matching = || {
+        entries.iter().flat_map(|e| e.dashboard.panels().map(move |(_, _, p)| (e.dashboard.as_ref(), p))).filter(
+            |(_, p)| {
+                // Panel queries may hold $variables that do not parse; compare identifiers.
+                let tokens: std::collections::BTreeSet<&str> =
+                    p.targets.iter().flat_map(|t| identifiers(&t.expr)).collect();
+                names.iter().all(|n| tokens.contains(n.as_str()))
+            },
+        )
+    };
+    matching().find(|(_, p)| p.kind == PanelType::Timeseries).or_else(|| matching().next())
+}
+
+/// The metric names an expression selects (empty when it does not parse).
+pub fn metric_names(expr: &str) -> std::collections::BTreeSet<String> {
+    struct Names(std::collections::BTreeSet<String>);
+    impl promql_parser::util::ExprVisitor for Names {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, e: &promql_parser::parser::Expr) -> Result<bool, Self::Error> {
+            let vs = match e {
+                promql_parser::parser::Expr::VectorSelector(vs) => Some(vs),
+                promql_parser::parser::Expr::MatrixSelector(ms) => Some(&ms.vs),
+                _ => None,
+            };
+            if let Some(vs) = vs {
+                let name = vs.name.clone().or_else(|| {
+                    vs.matchers
+                        .matchers
+                        .iter()
+                        .find(|m| m.name == "__name__" && m.op.to_string() == "=")
+                        .map(|m| m.value.clone())
+                });
+                self.0.extend(name);
+            }
+            Ok(true)
+        }
+    }
+    let Ok(e) = promql_parser::parser::parse(expr) else { return Default::default() };
+    let mut v = Names(Default::default());
+    let _ = promql_parser::util::walk_expr(&mut v, &e);
+    v.0
+}
+
+/// Identifier-like words of a query text (metric and label names, functions).
+fn identifiers(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).filter(|w| !w.is_empty())
 }
 
 type N = State<Arc<Notifier>>;
@@ -295,5 +430,46 @@ async fn delete_silence(State(n): N, Path(id): Path<String>) -> Response {
         Ok(()) => StatusCode::OK.into_response(),
         Err(SilenceError::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("silence {id} not found")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_of_expressions() {
+        let n =
+            metric_names(r#"rate(a_total[5m]) / on(x) b > 1 and {__name__="c", x="y"} unless max_over_time(d[1h:1m])"#);
+        assert_eq!(n.into_iter().collect::<Vec<_>>(), ["a_total", "b", "c", "d"]);
+        assert!(metric_names("vector(1)").is_empty());
+        assert!(metric_names("rate(").is_empty());
+    }
+
+    #[test]
+    fn panel_for_an_alert_prefers_time_series_with_every_metric() {
+        let d = crate::dashboards::parse_yaml(
+            r#"
+title: Host
+uid: host
+rows:
+  - panels:
+      - {title: Memory gauge, type: gauge, targets: [{expr: 'node_memory_MemAvailable_bytes{instance="$instance"} / node_memory_MemTotal_bytes'}]}
+      - {title: Available only, type: stat, targets: [{expr: 'node_memory_MemAvailable_bytes'}]}
+      - {title: Memory, targets: [{expr: 'node_memory_MemTotal_bytes{instance="$instance"} - node_memory_MemAvailable_bytes'}]}
+"#,
+            "host.yml",
+        )
+        .unwrap();
+        let lib = crate::dashboards::Library::fixed(vec![d]);
+        let entries = lib.list();
+        let names = metric_names("node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.1");
+        let (dash, panel) = find_panel(&entries, &names).unwrap();
+        assert_eq!((dash.uid.as_str(), panel.title.as_str()), ("host", "Memory"));
+        // A time series panel using it (among others) wins over a stat panel using only it.
+        let names2 = metric_names("node_memory_MemAvailable_bytes{instance=\"a\"} < 1");
+        assert_eq!(find_panel(&entries, &names2).unwrap().1.title, "Memory");
+        assert!(find_panel(&entries, &metric_names("up == 0")).is_none());
+        assert!(find_panel(&entries, &metric_names("node_memory_MemTotal_bytes > node_load1")).is_none());
     }
 }

@@ -25,7 +25,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/targets", get(targets))
-        .route("/api/v1/metadata", get(|| async { success(json!({})) }))
+        .route("/api/v1/targets/metadata", get(targets_metadata))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/query_exemplars", get(query_exemplars).post(query_exemplars))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/parse_query", get(parse_query).post(parse_query))
+        .route("/api/v1/status/tsdb", get(status_tsdb))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/status/config", get(status_config))
         .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
@@ -307,6 +312,183 @@ async fn targets(State(st): State<AppState>, p: Params) -> ApiResult {
         all_dropped.iter().map(|d| json!({"discoveredLabels": labels_json(&d.discovered)})).collect()
     };
     Ok(success(json!({"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts})))
+}
+
+/// Metadata as targets last exposed it, deduplicated per metric like Prometheus:
+/// `metric` picks one family, `limit` caps metrics, `limit_per_metric` entries per metric.
+async fn metadata(State(st): State<AppState>, p: Params) -> ApiResult {
+    let limit = count_param(&p, "limit")?;
+    let per_metric = count_param(&p, "limit_per_metric")?;
+    let wanted = p.get("metric").filter(|m| !m.is_empty());
+    let mut out: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
+    for t in st.targets.targets() {
+        for md in t.health.metadata.iter() {
+            if wanted.is_some_and(|w| w != md.family) {
+                continue;
+            }
+            let entry = json!({"type": md.kind.as_str(), "help": md.help, "unit": md.unit});
+            let list = out.entry(md.family.clone()).or_default();
+            if !list.contains(&entry) && per_metric.is_none_or(|n| list.len() < n) {
+                list.push(entry);
+            }
+        }
+    }
+    let take = limit.unwrap_or(usize::MAX);
+    Ok(success(Value::Object(out.into_iter().take(take).map(|(k, v)| (k, Value::Array(v))).collect())))
+}
+
+/// Per-target metadata: `match_target` selects targets by their labels, `metric` one family.
+async fn targets_metadata(State(st): State<AppState>, p: Params) -> ApiResult {
+    let limit = count_param(&p, "limit")?.unwrap_or(usize::MAX);
+    let wanted = p.get("metric").filter(|m| !m.is_empty());
+    let matchers = match p.get("match_target").filter(|m| !m.is_empty()) {
+        None => vec![],
+        Some(sel) => promql::series_selector(sel)
+            .map_err(|e| ApiError::param("match_target", e))?
+            .into_iter()
+            .next()
+            .unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for t in st.targets.targets() {
+        if !crate::tsdb::matches_all(&matchers, &t.target.labels) {
+            continue;
+        }
+        for md in t.health.metadata.iter().filter(|md| wanted.is_none_or(|w| w == md.family)) {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(json!({
+                "target": labels_json(&t.target.labels),
+                "metric": md.family,
+                "type": md.kind.as_str(),
+                "help": md.help,
+                "unit": md.unit,
+            }));
+        }
+    }
+    Ok(success(Value::Array(out)))
+}
+
+/// A non-negative count parameter; absent, empty or negative means "no limit", as in Prometheus.
+fn count_param(p: &Params, name: &str) -> Result<Option<usize>, ApiError> {
+    match p.get(name) {
+        None | Some("") => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n < 0 => Ok(None),
+            Ok(n) => Ok(Some(n as usize)),
+            Err(_) => Err(ApiError::param(name, format!("cannot parse {s:?} to a valid limit"))),
+        },
+    }
+}
+
+/// Sightline stores no exemplars: a valid request gets an empty list, as
+/// Prometheus answers when exemplar storage is off.
+async fn query_exemplars(p: Params) -> ApiResult {
+    let q = p.get("query").unwrap_or_default().to_string();
+    let start = time_param(&p, "start", i64::MIN)?;
+    let end = time_param(&p, "end", i64::MAX)?;
+    if end < start {
+        return Err(ApiError::param("end", "end timestamp must not be before start time"));
+    }
+    on_big_stack(move || promql::parse(&q).map(|_| ()))?.map_err(QueryError::Parse)?;
+    Ok(success(json!([])))
+}
+
+/// The query reformatted the way `promtool` and Prometheus's UI print it.
+async fn format_query(p: Params) -> ApiResult {
+    let q = p.get("query").unwrap_or_default().to_string();
+    let pretty = on_big_stack(move || promql::parse(&q).map(|e| e.prettify()))?.map_err(QueryError::Parse)?;
+    Ok(success(json!(pretty)))
+}
+
+/// The query's syntax tree in Prometheus's JSON shape (the UI's tree view reads it).
+async fn parse_query(p: Params) -> ApiResult {
+    let q = p.get("query").unwrap_or_default().to_string();
+    let tree = on_big_stack(move || promql::parse(&q).map(|e| serde_json::to_value(&e)))?
+        .map_err(QueryError::Parse)?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(success(tree))
+}
+
+/// Walking a deep syntax tree recurses: do it on a thread with room to spare.
+fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    std::thread::Builder::new()
+        .name("promql-ast".into())
+        .stack_size(64 * 1024 * 1024)
+        .spawn(f)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .join()
+        .map_err(|_| ApiError::internal("walking the query's syntax tree failed"))
+}
+
+/// Cardinality statistics in Prometheus's shape: head stats and the top
+/// `limit` (default 10) metric names, label names and label pairs.
+async fn status_tsdb(State(st): State<AppState>, p: Params) -> ApiResult {
+    let limit = match count_param(&p, "limit")? {
+        Some(0) | None if p.get("limit").is_some_and(|s| !s.is_empty()) => {
+            return Err(ApiError::param("limit", "limit must be a positive number"))
+        }
+        Some(n) => n,
+        None => 10,
+    };
+    let querier = st.querier.clone();
+    let every = Matcher::new(crate::tsdb::MatchKind::Regex, crate::tsdb::METRIC_NAME, ".+").expect("constant regex");
+    let all = tokio::task::spawn_blocking(move || querier.series(&[every], i64::MIN, i64::MAX))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError { kind: "execution", message: e.to_string() })?;
+    let card = Cardinality::of(&all);
+    let stats = st.store_status.stats();
+    let top = |m: &std::collections::HashMap<String, usize>| -> Value {
+        let mut v: Vec<(&String, &usize)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        Value::Array(v.into_iter().take(limit).map(|(k, n)| json!({"name": k, "value": n})).collect())
+    };
+    Ok(success(json!({
+        "headStats": {
+            "numSeries": stats.series,
+            "numLabelPairs": card.by_pair.len(),
+            "chunkCount": stats.active_series,
+            "minTime": stats.min_time.unwrap_or(0),
+            "maxTime": stats.max_time.unwrap_or(0),
+        },
+        "seriesCountByMetricName": top(&card.by_metric),
+        "labelValueCountByLabelName": top(&card.values_by_name),
+        "memoryInBytesByLabelName": top(&card.bytes_by_name),
+        "seriesCountByLabelValuePair": top(&card.by_pair),
+    })))
+}
+
+/// Counts behind `/api/v1/status/tsdb`.
+#[derive(Default)]
+struct Cardinality {
+    by_metric: std::collections::HashMap<String, usize>,
+    by_pair: std::collections::HashMap<String, usize>,
+    values_by_name: std::collections::HashMap<String, usize>,
+    bytes_by_name: std::collections::HashMap<String, usize>,
+}
+
+impl Cardinality {
+    fn of(series: &[Labels]) -> Self {
+        let mut c = Cardinality::default();
+        for labels in series {
+            if let Some(name) = labels.metric_name() {
+                *c.by_metric.entry(name.to_string()).or_default() += 1;
+            }
+            for l in labels.iter() {
+                let pair = format!("{}={}", l.name, l.value);
+                let n = c.by_pair.entry(pair).or_default();
+                *n += 1;
+                if *n == 1 {
+                    // First time this value is seen for the name.
+                    *c.values_by_name.entry(l.name.clone()).or_default() += 1;
+                    *c.bytes_by_name.entry(l.name.clone()).or_default() += l.value.len();
+                }
+            }
+        }
+        c
+    }
 }
 
 async fn buildinfo() -> ApiResult {

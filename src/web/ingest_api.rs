@@ -57,10 +57,11 @@ async fn federate(State(st): State<AppState>, p: Params) -> Response {
         Ok(s) => s,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    let q = st.querier.clone();
-    let res =
-        tokio::task::spawn_blocking(move || crate::ingest::federate(q.as_ref(), &sets, crate::tsdb::now_millis()))
-            .await;
+    let (q, info) = (st.querier.clone(), st.info.clone());
+    let res = tokio::task::spawn_blocking(move || {
+        crate::ingest::federate(q.as_ref(), &sets, &info.external_labels, crate::tsdb::now_millis())
+    })
+    .await;
     match res {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("federation: {e}\n")).into_response(),

@@ -68,6 +68,8 @@ pub struct RuntimeInfo {
     /// How long samples are kept (Prometheus's duration form).
     pub retention: String,
     pub started: Option<SystemTime>,
+    /// `global.external_labels`, attached to federated series.
+    pub external_labels: crate::tsdb::Labels,
 }
 
 /// Everything the handlers share.

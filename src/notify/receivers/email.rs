@@ -3,10 +3,11 @@
 //! PLAIN/LOGIN auth, HTML and text bodies.
 
 use super::{secret_or_file, tmpl, SendError};
+use crate::notify::chart::{charts_html, charts_text, insert_into_html, AlertChart};
 use crate::notify::config::EmailConfig;
 use crate::notify::template::{Data, Templates};
 use crate::rules::template::Value;
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::{header::ContentType, Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -15,6 +16,18 @@ use std::time::Duration;
 
 /// Builds the message (exposed for tests).
 pub fn build_message(c: &EmailConfig, t: &Templates, v: &Value) -> Result<Message, SendError> {
+    build_message_with_charts(c, t, v, &[])
+}
+
+/// Builds the message with charts: the HTML part gets each chart inline
+/// (multipart/related, `cid:` images) with its numbers and link; the text
+/// part gets the numbers and links.
+pub fn build_message_with_charts(
+    c: &EmailConfig,
+    t: &Templates,
+    v: &Value,
+    charts: &[AlertChart],
+) -> Result<Message, SendError> {
     let mut headers = c.headers.clone();
     headers.entry("Subject".into()).or_insert_with(|| r#"{{ template "email.default.subject" . }}"#.into());
     headers.entry("To".into()).or_insert_with(|| c.to.clone());
@@ -30,22 +43,47 @@ pub fn build_message(c: &EmailConfig, t: &Templates, v: &Value) -> Result<Messag
         let mb: Mailbox = to.parse().map_err(|e| SendError::permanent(format!("invalid To address {to:?}: {e}")))?;
         b = b.to(mb);
     }
-    let html = tmpl(t, v, c.html.as_deref().unwrap_or(r#"{{ template "email.default.html" . }}"#), "html")?;
-    let text = tmpl(t, v, c.text.as_deref().unwrap_or(r#"{{ template "email.default.text" . }}"#), "text")?;
+    let mut html = tmpl(t, v, c.html.as_deref().unwrap_or(r#"{{ template "email.default.html" . }}"#), "html")?;
+    let mut text = tmpl(t, v, c.text.as_deref().unwrap_or(r#"{{ template "email.default.text" . }}"#), "text")?;
+    if !charts.is_empty() {
+        if !html.is_empty() {
+            html = insert_into_html(&html, &charts_html(charts));
+        }
+        if !text.is_empty() {
+            text.push_str(&charts_text(charts));
+        }
+    }
+    let html_part = || -> MultiPart {
+        let html_single = SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone());
+        let images: Vec<&AlertChart> = charts.iter().filter(|c| c.png.is_some()).collect();
+        if images.is_empty() {
+            return MultiPart::mixed().singlepart(html_single);
+        }
+        let mut related = MultiPart::related().singlepart(html_single);
+        for ch in images {
+            let png = ch.png.clone().unwrap_or_default();
+            related = related.singlepart(Attachment::new_inline(ch.cid.clone()).body(png, image_png()));
+        }
+        related
+    };
     let body = match (text.is_empty(), html.is_empty()) {
         (false, false) => MultiPart::alternative()
             .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
-            .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
-        (true, false) => MultiPart::mixed().singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
+            .multipart(html_part()),
+        (true, false) => html_part(),
         _ => MultiPart::mixed().singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text)),
     };
     b.multipart(body).map_err(|e| SendError::permanent(format!("cannot build message: {e}")))
 }
 
+fn image_png() -> ContentType {
+    ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN)
+}
+
 /// Sends one email notification.
-pub async fn send(c: &EmailConfig, _data: &Data, t: &Templates, v: &Value) -> Result<(), SendError> {
+pub async fn send(c: &EmailConfig, data: &Data, t: &Templates, v: &Value) -> Result<(), SendError> {
     crate::scrape::ensure_crypto_provider();
-    let msg = build_message(c, t, v)?;
+    let msg = build_message_with_charts(c, t, v, &data.charts)?;
     let smarthost = c.smarthost.clone().unwrap_or_default();
     let (host, port) = smarthost
         .rsplit_once(':')

@@ -159,8 +159,9 @@ pub fn slack_request(c: &SlackConfig, data: &Data, t: &Templates, v: &Value) -> 
     if c.link_names {
         msg.insert("link_names".into(), json!(true));
     }
-    msg.insert("attachments".into(), json!([serde_json::Value::Object(att)]));
-    let _ = data;
+    let mut attachments = vec![serde_json::Value::Object(att)];
+    attachments.extend(data.charts.iter().map(slack_chart_attachment));
+    msg.insert("attachments".into(), serde_json::Value::Array(attachments));
     let token = match (&c.app_token, &c.app_token_file) {
         (None, None) => None,
         (a, f) => Some(secret_or_file(a, f, "slack app token")?),
@@ -178,6 +179,22 @@ pub fn slack_request(c: &SlackConfig, data: &Data, t: &Templates, v: &Value) -> 
     let mut r = json_request(url, &serde_json::Value::Object(msg));
     r.headers = headers;
     Ok(r)
+}
+
+/// One more Slack attachment per chart: the expression linking to the
+/// dashboard panel or explore view, its numbers, and the picture when
+/// Sightline has a public URL Slack can fetch it from.
+fn slack_chart_attachment(c: &super::chart::AlertChart) -> serde_json::Value {
+    let mut a = json!({
+        "title": truncate(c.expr.clone(), 300),
+        "title_link": c.link,
+        "text": format!("{} · <{}|open in Sightline ({})>", c.summary(), c.link, c.link_title),
+        "fallback": format!("{}: {}", c.expr, c.link),
+    });
+    if let Some(u) = &c.image_url {
+        a["image_url"] = json!(u);
+    }
+    a
 }
 
 /// The PagerDuty Events API v2 request.

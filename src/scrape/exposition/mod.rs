@@ -67,6 +67,22 @@ pub enum MetricType {
     Unknown,
 }
 
+impl MetricType {
+    /// The name Prometheus's metadata API uses for the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
+}
+
 /// What the HELP, TYPE and UNIT lines say about one metric family. Lines for
 /// the same family are merged; a later line overrides an earlier one.
 #[derive(Debug, Clone, PartialEq)]
