@@ -33,17 +33,23 @@ fn sig_of(key: &[u8; 32], path_and_query: &str) -> String {
 /// (outside a server, e.g. unit tests).
 pub fn sign(path_and_query: &str) -> String {
     match KEY.get() {
-        Some(key) => {
-            let sep = if path_and_query.contains('?') { '&' } else { '?' };
-            format!("{path_and_query}{sep}sig={}", sig_of(key, path_and_query))
-        }
+        Some(key) => sign_with(key, path_and_query),
         None => path_and_query.to_string(),
     }
 }
 
+fn sign_with(key: &[u8; 32], path_and_query: &str) -> String {
+    let sep = if path_and_query.contains('?') { '&' } else { '?' };
+    format!("{path_and_query}{sep}sig={}", sig_of(key, path_and_query))
+}
+
 /// Whether `path` + `query` ends with a valid `sig` over everything before it.
 pub fn verify(path: &str, query: Option<&str>) -> bool {
-    let (Some(key), Some(query)) = (KEY.get(), query) else { return false };
+    KEY.get().is_some_and(|key| verify_with(key, path, query))
+}
+
+fn verify_with(key: &[u8; 32], path: &str, query: Option<&str>) -> bool {
+    let Some(query) = query else { return false };
     let (unsigned, sig) = match query.rsplit_once("&sig=") {
         Some((rest, sig)) => (format!("{path}?{rest}"), sig),
         None => match query.strip_prefix("sig=") {
@@ -70,13 +76,17 @@ mod tests {
 
     #[test]
     fn signed_links_verify_and_tampering_breaks_them() {
-        init([7u8; 32]);
-        let url = sign("/api/v1/alert_chart.png?expr=up&end=1000");
+        // The process-wide key stays unset here: other unit tests build unsigned links.
+        let key = [7u8; 32];
+        let url = sign_with(&key, "/api/v1/alert_chart.png?expr=up&end=1000");
         let (path, query) = url.split_once('?').unwrap();
-        assert!(verify(path, Some(query)));
-        assert!(!verify(path, Some(&query.replace("expr=up", "expr=secret"))));
-        assert!(!verify("/api/v1/other", Some(query)));
-        assert!(!verify(path, Some("expr=up&end=1000")));
-        assert!(!verify(path, None));
+        assert!(verify_with(&key, path, Some(query)));
+        assert!(!verify_with(&[8u8; 32], path, Some(query)), "another server's key");
+        assert!(!verify_with(&key, path, Some(&query.replace("expr=up", "expr=secret"))));
+        assert!(!verify_with(&key, "/api/v1/other", Some(query)));
+        assert!(!verify_with(&key, path, Some("expr=up&end=1000")));
+        assert!(!verify_with(&key, path, None));
+        assert_eq!(sign("/x?a=1"), "/x?a=1", "no key: unsigned");
+        assert!(!verify(path, Some(query)), "no key: nothing verifies");
     }
 }
