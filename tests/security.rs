@@ -468,13 +468,21 @@ fn hostile_label_values_and_titles_are_escaped() {
     let metric =
         format!("# TYPE evil gauge\nevil{{a=\"{}\",b=\"{}\"}} 1\n", evil_script, evil_img.replace('"', "\\\""));
     let target = util::Target::start(&metric);
+    // An alert whose labels and annotations carry the hostile values too.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("evil.rules.yml"),
+        "groups:\n  - name: evil\n    interval: 1s\n    rules:\n      - alert: EvilAlert\n        expr: evil > 0\n        labels: {copy: '{{ $labels.b }}'}\n        annotations: {summary: 'A {{ $labels.a }} B {{ $labels.b }}'}\n",
+    )
+    .unwrap();
     let cfg = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nhost: {{enabled: false}}\nscrape_configs:\n  - job_name: evil\n    static_configs:\n      - targets: ['{}']\n        labels: {{team: '{}'}}\n",
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nhost: {{enabled: false}}\nrule_files: [evil.rules.yml]\nscrape_configs:\n  - job_name: evil\n    static_configs:\n      - targets: ['{}']\n        labels: {{team: '{}'}}\n",
         target.addr,
         evil_img.replace('\'', "''")
     );
-    let s = Server::start(&cfg);
+    let s = Server::start_in(&cfg, dir.path(), &dir.path().join("data"));
     s.wait_for("evil", 15, |r| r.len() == 1);
+    s.wait_for("ALERTS{alertname=\"EvilAlert\"}", 15, |r| !r.is_empty());
     let title = format!("{evil_script}{evil_img}");
     let yaml = format!(
         "uid: evil\ntitle: '{}'\nrows:\n  - title: '{}'\n    panels:\n      - title: '{}'\n        type: table\n        targets:\n          - expr: evil\n            legend: '{{{{a}}}} {{{{b}}}}'\n",
@@ -492,6 +500,9 @@ fn hostile_label_values_and_titles_are_escaped() {
         format!("/explore?q={}&range=5m", encode("evil")),
         format!("/explore?q={}&range=5m&tab=table", encode("evil")),
         "/".to_string(),
+        "/alerts".to_string(),
+        "/rules".to_string(),
+        "/history".to_string(),
     ];
     for p in &pages {
         let r = get(&s, p, &[]);
@@ -501,6 +512,13 @@ fn hostile_label_values_and_titles_are_escaped() {
         assert!(!lower.contains("<img src=x"), "{p}: raw <img>");
         assert!(!lower.contains("onerror=alert(1)>"), "{p}: unescaped attribute");
     }
+    let alerts = get(&s, "/alerts", &[]).body;
+    assert!(alerts.contains("EvilAlert"), "{alerts}");
+    assert!(
+        alerts.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+            || alerts.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "alert labels shown escaped: {alerts}"
+    );
     // The values are there, escaped.
     let d = get(&s, "/dashboards", &[]).body;
     assert!(
