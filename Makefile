@@ -3,7 +3,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run build test peers check clean e2e bench bench-collect bench-storage bench-ui fuzz
+.PHONY: run build test peers check clean e2e bench bench-collect bench-storage bench-ui bench-query bench-ingest fuzz
 
 ## run: build (release) and start Sightline on its embedded default config; UI on http://127.0.0.1:9900
 run:
@@ -35,7 +35,7 @@ bench-ui:
 	@scripts/bench-ui.sh
 
 ## bench: every benchmark below, one after the other (each prints its figures)
-bench: bench-collect bench-storage bench-ui
+bench: bench-collect bench-storage bench-ui bench-query bench-ingest
 
 ## bench-collect: CPU time of one host collection and of one probe round
 bench-collect:
@@ -44,6 +44,14 @@ bench-collect:
 ## bench-storage: bytes/sample, ingest CPU, RSS per series, restart time, side by side with Prometheus and VictoriaMetrics
 bench-storage:
 	@scripts/bench-storage.sh
+
+## bench-ingest: remote-write samples/s and CPU per sample, side by side with Prometheus and VictoriaMetrics
+bench-ingest:
+	@scripts/bench-ingest.sh
+
+## bench-query: median latency of dashboard-like range queries, side by side with Prometheus and VictoriaMetrics, answers checked
+bench-query:
+	@scripts/bench-query.sh
 
 ## fuzz: run each cargo-fuzz target (exposition parser, PromQL, config loader, remote-write decoder) for FUZZ_SECONDS (default 60); not part of `make test`
 FUZZ_SECONDS ?= 60

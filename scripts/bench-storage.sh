@@ -7,13 +7,20 @@
 #  2. live: all three scrape the same synthetic targets for the same minutes;
 #     CPU seconds per million samples and peak RSS per active series.
 #
-# Usage: scripts/bench-storage.sh   (env: SERIES=10000 MINUTES=5 BACKFILL_SERIES=2000 HOURS=24)
+# The disk part's data: the synthetic fleet plus NODE_HOSTS hosts replaying
+# bench/node_exporter.payloads.zst, 30 scrapes recorded (2 s apart) from
+# Debian's prometheus-node-exporter: counters grow by the recorded per-interval
+# deltas, gauges follow the recorded values. Re-record with RECORD=1.
+#
+# Usage: scripts/bench-storage.sh   (env: SERIES=10000 MINUTES=5 BACKFILL_SERIES=2000 NODE_HOSTS=10 HOURS=24)
 set -euo pipefail
 
 SERIES=${SERIES:-10000}
 MINUTES=${MINUTES:-5}
 BACKFILL_SERIES=${BACKFILL_SERIES:-2000}
 HOURS=${HOURS:-24}
+NODE_HOSTS=${NODE_HOSTS:-10}
+FIXTURE=bench/node_exporter.payloads.zst
 INTERVAL=15
 cd "$(dirname "$0")/.."
 
@@ -34,6 +41,23 @@ if [ ${#need[@]} -gt 0 ]; then
   systemctl stop prometheus victoria-metrics >/dev/null 2>&1 || true
 fi
 
+if [ "${RECORD:-0}" = 1 ]; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  prometheus-node-exporter --web.listen-address="127.0.0.1:$PORT" >/dev/null 2>&1 &
+  NE=$!
+  sleep 1
+  OUT=$(mktemp)
+  for i in $(seq 30); do
+    echo "# ---- scrape $i ----" >>"$OUT"
+    curl -sf "http://127.0.0.1:$PORT/metrics" >>"$OUT"
+    sleep 2
+  done
+  kill "$NE"
+  zstd -19 --long=27 -q -f "$OUT" -o "$FIXTURE"
+  rm -f "$OUT"
+  echo "bench-storage: recorded $FIXTURE ($(stat -c %s "$FIXTURE") bytes)" >&2
+fi
+
 cargo build --release --bin sightline --bin bench_storage >&2
 TARGET=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d /tmp/bench-storage.XXXXXX)
@@ -45,14 +69,14 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- 1. disk
-echo "== disk: $BACKFILL_SERIES series × ${HOURS} h every ${INTERVAL} s, same data into all three" >&2
-"$TARGET/bench_storage" --series "$BACKFILL_SERIES" --hours "$HOURS" --interval-s "$INTERVAL" \
-  --emit-openmetrics "$WORK/data.om" --emit-text-ms "$WORK/data.txt" >&2
-SAMPLES=$(( BACKFILL_SERIES * HOURS * 3600 / INTERVAL ))
+echo "== disk: $BACKFILL_SERIES synthetic series + $NODE_HOSTS node_exporter hosts × ${HOURS} h every ${INTERVAL} s, same data into all three" >&2
+DATA_ARGS=(--series "$BACKFILL_SERIES" --hours "$HOURS" --interval-s "$INTERVAL" --node-fixture "$FIXTURE" --node-hosts "$NODE_HOSTS")
+"$TARGET/bench_storage" "${DATA_ARGS[@]}" --emit-openmetrics "$WORK/data.om" --emit-text-ms "$WORK/data.txt" >&2
 
-# Sightline: the benchmark ingests the same seed in-process and compacts.
-S_OUT=$("$TARGET/bench_storage" --series "$BACKFILL_SERIES" --hours "$HOURS" --interval-s "$INTERVAL")
+# Sightline: the benchmark ingests the same data in-process and compacts.
+S_OUT=$("$TARGET/bench_storage" "${DATA_ARGS[@]}")
 echo "$S_OUT" >&2
+SAMPLES=$(echo "$S_OUT" | awk '/^storage benchmark:/ {print $(NF-1)}')
 S_BPS=$(echo "$S_OUT" | awk -F': ' '/^bytes\/sample on disk/ {print $2}')
 
 promtool tsdb create-blocks-from openmetrics "$WORK/data.om" "$WORK/prom-backfill" >/dev/null
@@ -64,7 +88,12 @@ victoria-metrics -storageDataPath "$WORK/vm-backfill" -httpListenAddr 127.0.0.1:
 VMPID=$!
 PIDS+=("$VMPID")
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18428/health >/dev/null && break; sleep 0.1; done
-curl -sf --data-binary "@$WORK/data.txt" http://127.0.0.1:18428/api/v1/import/prometheus
+# In parts: curl holds a --data-binary file in memory and gives up on ~2 GB.
+split -l 1000000 "$WORK/data.txt" "$WORK/part."
+for f in "$WORK"/part.*; do
+  curl -sf --data-binary "@$f" http://127.0.0.1:18428/api/v1/import/prometheus
+  rm -f "$f"
+done
 curl -sf http://127.0.0.1:18428/internal/force_flush >/dev/null
 for m in $(date -u +%Y_%m) $(date -u -d "-${HOURS} hours" +%Y_%m); do
   curl -sf "http://127.0.0.1:18428/internal/force_merge?partition_prefix=$m" >/dev/null || true
@@ -122,7 +151,7 @@ READY=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 printf '\n| figure | Sightline | Prometheus | VictoriaMetrics | S/P | S/VM |\n|---|---|---|---|---|---|\n'
-printf '| bytes/sample on disk (%s series × %s h) | %s | %s | %s | %s | %s |\n' "$BACKFILL_SERIES" "$HOURS" \
+printf '| bytes/sample on disk (%s synthetic series + %s node_exporter hosts × %s h) | %s | %s | %s | %s | %s |\n' "$BACKFILL_SERIES" "$NODE_HOSTS" "$HOURS" \
   "$S_BPS" "$P_BPS" "$V_BPS" "$(ratio "$S_BPS" "$P_BPS")" "$(ratio "$S_BPS" "$V_BPS")"
 printf '| ingest CPU s / million samples (%s series, %s min) | %s | %s | %s | %s | %s |\n' "$SERIES" "$MINUTES" \
   "$S_CPU" "$P_CPU" "$V_CPU" "$(ratio "$S_CPU" "$P_CPU")" "$(ratio "$S_CPU" "$V_CPU")"

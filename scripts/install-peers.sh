@@ -9,6 +9,15 @@ need=()
 [ -x /usr/bin/promtool ] || need+=(prometheus)                # promtool: rule checks and rule unit tests
 [ -x /usr/bin/amtool ] || need+=(prometheus-alertmanager)     # amtool: Alertmanager API v2 compatibility
 
+# The OpenTelemetry Python SDK (from PyPI), a real OTLP/HTTP client for tests/ingest_otlp.rs.
+OTEL_PY=target/otel-python
+if [ ! -d "$OTEL_PY/opentelemetry/exporter/otlp/proto/http" ]; then
+  echo "install-peers: installing the OpenTelemetry Python SDK into $OTEL_PY"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$OTEL_PY" \
+    'opentelemetry-sdk>=1.20' 'opentelemetry-exporter-otlp-proto-http>=1.20' >/dev/null 2>&1 \
+    || echo "install-peers: could not install the OpenTelemetry SDK; tests/ingest_otlp.rs will say so" >&2
+fi
+
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -61,14 +61,34 @@ enum Command {
         /// The config file to check.
         file: PathBuf,
     },
-    /// Backfill samples from an OpenMetrics text file with timestamps (the
-    /// input of `promtool tsdb create-blocks-from openmetrics`) into the store.
+    /// Backfill samples into the store from an OpenMetrics text file with
+    /// timestamps (the input of `promtool tsdb create-blocks-from
+    /// openmetrics`), a `promtool tsdb dump` output, or a Prometheus data
+    /// folder or snapshot (read through `promtool tsdb dump`, never written).
+    /// Lines that do not parse are reported by number and left out.
     Import {
-        /// OpenMetrics file to load ("-" for standard input).
+        /// File to load ("-" for standard input), or a Prometheus data folder.
         file: PathBuf,
         /// Data folder to load into.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
         data: PathBuf,
+    },
+    /// Copy the database to FILE while Sightline runs (or when it does not),
+    /// as one consistent snapshot. FILE is never overwritten unless --force.
+    ///
+    /// When FILE is an existing folder, the copy is FILE/sightline.db, so the
+    /// folder works at once as a data folder (`sightline --data FILE`). To
+    /// restore a copy written elsewhere, stop Sightline and put the copy in an
+    /// empty data folder under the name sightline.db.
+    Backup {
+        /// Where to write the copy (a new file, or an existing folder).
+        file: PathBuf,
+        /// Data folder of the database to copy.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// Replace FILE if it already exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Check Prometheus rule files as `promtool check rules` does; exit
     /// status 1 when any file has errors.
@@ -190,6 +210,7 @@ fn main() {
         Some(Command::CheckRules { files }) => std::process::exit(rules::check_rules_cli(files)),
         Some(Command::TestRules { files, run }) => std::process::exit(rules::test_rules_cli_filtered(files, run)),
         Some(Command::Import { file, data }) => import(file, data),
+        Some(Command::Backup { file, data, force }) => backup(file, data, *force),
         Some(Command::ImportDashboard { file, out }) => import_dashboard(file, out.as_deref()),
         Some(Command::User { action }) => user_command(action),
         Some(Command::Token { action }) => token_command(action),
@@ -232,23 +253,30 @@ fn check_config(file: &Path) -> Result<()> {
 fn import(file: &Path, data: &Path) -> Result<()> {
     use std::io::{Read, Seek, SeekFrom};
     let name = file.display().to_string();
+    let mut dump = None;
     // Read (or open) the input before touching the data folder, so a typo
     // in the file name leaves no empty database behind.
     let (input, format, size): (Box<dyn std::io::BufRead>, _, _) = if file.as_os_str() == "-" {
         let mut body = Vec::new();
         std::io::stdin().read_to_end(&mut body).context("reading standard input")?;
-        let format = ingest::detect_format(&body[body.len().saturating_sub(64)..]);
+        let format = ingest::detect_format(&body[..body.len().min(64)], &body[body.len().saturating_sub(64)..]);
         let size = body.len() as u64;
         (Box::new(std::io::Cursor::new(body)), format, size)
+    } else if file.is_dir() {
+        let (child, stdout) = PrometheusDump::start(file)?;
+        dump = Some(child);
+        let reader = std::io::BufReader::with_capacity(1 << 20, stdout);
+        (Box::new(reader), ingest::InputFormat::PromtoolDump, 0)
     } else {
         let mut f = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut tail = Vec::new();
+        let (mut head, mut tail) = (Vec::new(), Vec::new());
+        (&mut f).take(64).read_to_end(&mut head).context(name.clone())?;
         f.seek(SeekFrom::Start(size.saturating_sub(64)))
             .and_then(|_| f.read_to_end(&mut tail))
             .context(name.clone())?;
         f.seek(SeekFrom::Start(0)).context(name.clone())?;
-        (Box::new(std::io::BufReader::with_capacity(1 << 20, f)), ingest::detect_format(&tail), size)
+        (Box::new(std::io::BufReader::with_capacity(1 << 20, f)), ingest::detect_format(&head, &tail), size)
     };
     let db = tsdb::Db::open(data)?;
     // A progress bar on a terminal; nothing when stderr is a file or pipe.
@@ -256,9 +284,19 @@ fn import(file: &Path, data: &Path) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    if size == 0 {
+        // A Prometheus data folder streams from promtool: no total to show.
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes} read, {bytes_per_sec}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+    }
     let result = ingest::import(input, format, &name, &db, &mut |n| bar.set_position(n));
     bar.finish_and_clear();
     db.close();
+    if let Some(dump) = dump {
+        dump.finish()?;
+    }
     let stats = result?;
     const SHOWN: usize = 50;
     for (line, why) in stats.bad_lines.iter().take(SHOWN) {
@@ -284,6 +322,82 @@ fn import(file: &Path, data: &Path) -> Result<()> {
             stats.without_timestamp
         );
     }
+    Ok(())
+}
+
+/// Recreates the folder `src` at `dst` with hard links (copies across file
+/// systems): promtool skips symlinked block folders.
+fn link_tree(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+    for entry in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        if from.is_dir() {
+            link_tree(&from, &to)?;
+        } else if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `promtool tsdb dump` over a Prometheus data folder (or snapshot), its
+/// output streamed into the importer.
+struct PrometheusDump {
+    child: std::process::Child,
+    /// A folder of links to the blocks plus an empty `wal`, for snapshots
+    /// (promtool 2.x refuses a folder without one); the original is never written.
+    _view: Option<tempfile::TempDir>,
+}
+
+impl PrometheusDump {
+    /// Starts promtool; its standard output is the dump.
+    fn start(dir: &Path) -> Result<(Self, std::process::ChildStdout)> {
+        let view = if dir.join("wal").is_dir() {
+            None
+        } else {
+            let view = tempfile::tempdir().context("creating a temporary folder")?;
+            for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+                let entry = entry?;
+                if entry.path().join("meta.json").is_file() {
+                    link_tree(&entry.path(), &view.path().join(entry.file_name()))?;
+                }
+            }
+            std::fs::create_dir(view.path().join("wal"))?;
+            Some(view)
+        };
+        let source = view.as_ref().map_or(dir, |v| v.path());
+        let mut child = std::process::Command::new("promtool")
+            .args(["tsdb", "dump"])
+            .arg(source)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| {
+                format!("{} is a folder: importing a Prometheus data folder needs promtool on PATH (Debian: apt install prometheus)", dir.display())
+            })?;
+        let stdout = child.stdout.take().context("promtool's output")?;
+        Ok((PrometheusDump { child, _view: view }, stdout))
+    }
+
+    fn finish(mut self) -> Result<()> {
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("promtool tsdb dump failed ({status}); its message is above");
+        }
+        Ok(())
+    }
+}
+
+fn backup(file: &Path, data: &Path, force: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    let r = tsdb::backup::backup(data, file, force)?;
+    println!(
+        "backed up {} series ({:.1} MB) to {} in {:.1} s",
+        r.series,
+        r.bytes as f64 / 1e6,
+        r.dest.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -418,6 +532,10 @@ fn run_server(cli: &Cli) -> Result<()> {
     if let Some(retention) = cfg.storage.retention {
         store_options.retention = retention;
     }
+    store_options.retention_size = cfg.storage.retention_size;
+    if let Some(keep) = cfg.storage.downsample_retention {
+        store_options.downsample_retention = keep;
+    }
     let db = tsdb::Db::open_with(&data_dir, store_options)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -511,7 +629,10 @@ async fn serve(
         querier: Arc::new(db.clone()),
         library: library.clone(),
     }));
+    let datasources = web::datasource::remote_sources(&cfg.datasources, tokio::runtime::Handle::current())
+        .map_err(anyhow::Error::msg)?;
     let state = web::AppState {
+        datasources: Arc::new(datasources),
         querier: Arc::new(db.clone()),
         appendable: Arc::new(db.clone()),
         auth: auth.clone(),

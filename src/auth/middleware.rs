@@ -30,7 +30,11 @@ pub struct Guard {
 /// Paths answered like an API (401 with a Basic challenge) rather than
 /// with a redirect to the login page.
 fn is_api(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/-/") || path == "/metrics" || path == "/federate"
+    path.starts_with("/api/")
+        || path.starts_with("/-/")
+        || path == "/metrics"
+        || path == "/federate"
+        || path == "/v1/metrics"
 }
 
 fn plain(status: StatusCode, msg: &str) -> Response {

@@ -78,6 +78,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("/federate", "POST", Min(Viewer)),
     // Pushing samples changes the data: editors (or an editor token).
     ("/api/v1/write", "POST", Min(Editor)),
+    ("/api/v1/otlp/v1/metrics", "POST", Min(Editor)),
+    ("/v1/metrics", "POST", Min(Editor)),
     // Alertmanager API v2.
     ("/api/v2/status", "GET", Min(Viewer)),
     ("/api/v2/receivers", "GET", Min(Viewer)),

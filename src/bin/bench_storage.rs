@@ -4,12 +4,14 @@
 //! samples, RSS per series, and the time to open a crash image of the head.
 //!
 //! Usage: `bench_storage [--series N] [--hours H] [--interval-s S]
+//!   [--node-fixture bench/node_exporter.payloads.zst --node-hosts N]
 //!   [--chunk-min M] [--block-hours H] [--page-size B] [--dir DIR] [--codecs]
 //!   [--emit-openmetrics FILE]`
 //! Build with `--release` for figures that mean something.
 //! `--emit-openmetrics FILE` writes the same data as OpenMetrics text with
 //! timestamps (for peers' importers) and exits.
 
+use sightline::scrape::exposition::{self, Format, MetricType};
 use sightline::tsdb::testdata::Synthetic;
 use sightline::tsdb::{self, codec, Appendable, Db, Options, Querier};
 use std::io::Write;
@@ -47,7 +49,179 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Scrapes recorded from Debian's prometheus-node-exporter (bench/, zstd),
+/// replayed for `hosts` hosts: counters grow by the per-interval deltas
+/// observed in the recording (as exact decimals), gauges follow the recorded
+/// values back and forth; each host starts at its own point of the recording.
+struct NodeReplay {
+    labels: Vec<tsdb::Labels>,
+    /// Per series: counter (integer steps at `scale`) or gauge (recorded values).
+    series: Vec<Recorded>,
+    hosts: usize,
+    per_host: usize,
+    /// Per host and series: the counter's current integer value.
+    state: Vec<i64>,
+    k: usize,
+}
+
+enum Recorded {
+    Counter { scale: f64, deltas: Vec<i64> },
+    Gauge(Vec<f64>),
+}
+
+/// Decimal places (≤ 6) that make every value an exact integer, if any.
+fn decimal_scale(values: &[f64]) -> Option<u32> {
+    (0..=6).find(|&k| {
+        let m = 10f64.powi(k as i32);
+        values.iter().all(|v| v.is_finite() && ((v * m).round() / m).to_bits() == v.to_bits() && (v * m).abs() < 9e15)
+    })
+}
+
+/// The recorded label set behind the `i`-th replayed series.
+fn labels_at(labels: &[tsdb::Labels], i: usize, per_host: usize) -> &tsdb::Labels {
+    &labels[i % per_host.max(1)]
+}
+
+impl NodeReplay {
+    fn load(file: &Path, hosts: usize) -> Result<NodeReplay, String> {
+        let raw = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let text = zstd::decode_all(&raw[..]).map_err(|e| format!("{}: not zstd: {e}", file.display()))?;
+        let text = String::from_utf8(text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut order: Vec<tsdb::Labels> = Vec::new();
+        let mut values: std::collections::HashMap<tsdb::Labels, Vec<f64>> = Default::default();
+        let mut counters: std::collections::HashSet<String> = Default::default();
+        let mut payloads = 0;
+        for (i, body) in text.split("# ---- scrape").skip(1).enumerate() {
+            let body = body.split_once('\n').map_or("", |(_, rest)| rest);
+            let exp = exposition::parse(body, Format::Text).map_err(|e| format!("payload {}: {e}", i + 1))?;
+            for m in &exp.metadata {
+                if matches!(m.kind, MetricType::Counter | MetricType::Histogram | MetricType::Summary) {
+                    counters.insert(m.family.clone());
+                }
+            }
+            for s in exp.samples {
+                let v = values.entry(s.labels.clone()).or_default();
+                if v.is_empty() {
+                    order.push(s.labels);
+                }
+                v.push(s.value);
+            }
+            payloads += 1;
+        }
+        if payloads < 2 {
+            return Err(format!("{}: needs at least 2 recorded scrapes", file.display()));
+        }
+        let mut labels = Vec::new();
+        let mut series = Vec::new();
+        for l in order {
+            let vals = &values[&l];
+            // Series present in every payload only: a replay cannot invent the missing ones.
+            if vals.len() != payloads {
+                continue;
+            }
+            let name = l.metric_name().unwrap_or("");
+            let family = ["_bucket", "_count", "_sum", "_total"]
+                .iter()
+                .find_map(|suf| name.strip_suffix(suf).filter(|f| counters.contains(*f)))
+                .unwrap_or(name);
+            let is_counter = counters.contains(family) && l.get("quantile").is_none();
+            let rec = match (is_counter, decimal_scale(vals)) {
+                (true, Some(k)) => {
+                    let m = 10f64.powi(k as i32);
+                    let ints: Vec<i64> = vals.iter().map(|v| (v * m).round() as i64).collect();
+                    Recorded::Counter { scale: m, deltas: ints.windows(2).map(|w| (w[1] - w[0]).max(0)).collect() }
+                }
+                _ => Recorded::Gauge(vals.clone()),
+            };
+            labels.push(l);
+            series.push(rec);
+        }
+        let per_host = labels.len();
+        let mut all_labels = Vec::with_capacity(per_host * hosts);
+        let mut state = Vec::with_capacity(per_host * hosts);
+        for h in 0..hosts {
+            for (l, rec) in labels.iter().zip(&series) {
+                let mut l = l.clone();
+                l.set("instance", &format!("node-{h:03}:9100"));
+                l.set("job", "node");
+                all_labels.push(l);
+                state.push(match rec {
+                    // The recorded first value, plus for each further host as much
+                    // again as the whole recording grew (hosts up for different times).
+                    Recorded::Counter { scale, deltas } => {
+                        let first =
+                            values.get(labels_at(&labels, all_labels.len() - 1, per_host)).map_or(0.0, |v| v[0]);
+                        (first * scale).round() as i64 + h as i64 * deltas.iter().sum::<i64>()
+                    }
+                    Recorded::Gauge(_) => 0,
+                });
+            }
+        }
+        Ok(NodeReplay { labels: all_labels, series, hosts, per_host, state, k: 0 })
+    }
+
+    /// Appends one scrape's values (one per label set, in order) to `out`.
+    fn scrape(&mut self, out: &mut Vec<f64>) {
+        for h in 0..self.hosts {
+            let pos = self.k + h * 7;
+            for (j, rec) in self.series.iter().enumerate() {
+                let v = match rec {
+                    Recorded::Counter { scale, deltas } => {
+                        let st = &mut self.state[h * self.per_host + j];
+                        if self.k > 0 {
+                            *st += deltas[pos % deltas.len()];
+                        }
+                        *st as f64 / scale
+                    }
+                    Recorded::Gauge(vals) => {
+                        // Back and forth through the recording: no jump at the wrap.
+                        let n = vals.len();
+                        let p = pos % (2 * n - 2).max(1);
+                        vals[if p < n { p } else { 2 * n - 2 - p }]
+                    }
+                };
+                out.push(v);
+            }
+        }
+        self.k += 1;
+    }
+}
+
+/// The benchmark's data: the synthetic fleet plus replayed node_exporter hosts.
+struct Fleet {
+    labels: Vec<tsdb::Labels>,
+    syn: Synthetic,
+    node: Option<NodeReplay>,
+    tmp: Vec<f64>,
+}
+
+impl Fleet {
+    fn new(a: &Args) -> Result<Fleet, String> {
+        let syn = Synthetic::new(42, a.series);
+        let node = match (&a.node_fixture, a.node_hosts) {
+            (Some(f), h) if h > 0 => Some(NodeReplay::load(f, h)?),
+            _ => None,
+        };
+        let mut labels = syn.labels.clone();
+        if let Some(n) = &node {
+            labels.extend(n.labels.iter().cloned());
+        }
+        Ok(Fleet { labels, syn, node, tmp: Vec::new() })
+    }
+
+    fn scrape(&mut self, out: &mut Vec<f64>) {
+        self.syn.scrape(out);
+        if let Some(n) = &mut self.node {
+            self.tmp.clear();
+            n.scrape(&mut self.tmp);
+            out.extend_from_slice(&self.tmp);
+        }
+    }
+}
+
 struct Args {
+    node_fixture: Option<PathBuf>,
+    node_hosts: usize,
     series: usize,
     hours: f64,
     interval_s: i64,
@@ -61,6 +235,8 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        node_fixture: None,
+        node_hosts: 0,
         series: 10_000,
         hours: 24.0,
         interval_s: 15,
@@ -87,6 +263,8 @@ fn parse_args() -> Result<Args, String> {
             "--emit-openmetrics" => a.emit = Some(PathBuf::from(val()?)),
             "--emit-text-ms" => a.emit_text = Some(PathBuf::from(val()?)),
             "--serve" => a.serve = Some(val()?),
+            "--node-fixture" => a.node_fixture = Some(PathBuf::from(val()?)),
+            "--node-hosts" => a.node_hosts = num(val()?)? as usize,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -97,24 +275,28 @@ fn parse_args() -> Result<Args, String> {
 /// (OpenMetrics, for promtool and `sightline import`) or in milliseconds
 /// (Prometheus text, for VictoriaMetrics' /api/v1/import/prometheus).
 fn emit_openmetrics(a: &Args, file: &Path, start: i64, scrapes: usize, millis: bool) -> std::io::Result<()> {
-    let mut syn = Synthetic::new(42, a.series);
+    let mut fleet = Fleet::new(a).map_err(std::io::Error::other)?;
+    let n = fleet.labels.len();
     let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
     let mut vals = Vec::new();
     // OpenMetrics wants samples grouped per metric family; one scrape per
     // block of lines is accepted by promtool and VictoriaMetrics alike.
-    let mut by_series: Vec<String> = vec![String::new(); a.series];
+    // Families contiguous (the replayed hosts repeat the same families).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| fleet.labels[x].cmp(&fleet.labels[y]));
+    let mut by_series: Vec<String> = vec![String::new(); n];
     for k in 0..scrapes {
-        syn.scrape(&mut vals);
+        fleet.scrape(&mut vals);
         let t_ms = start + k as i64 * a.interval_s * 1000;
         let t = if millis { t_ms.to_string() } else { format!("{:.3}", t_ms as f64 / 1000.0) };
         for (i, v) in vals.iter().enumerate() {
-            by_series[i].push_str(&format!("{} {v} {t}\n", fmt_series(&syn.labels[i])));
+            by_series[i].push_str(&format!("{} {v} {t}\n", fmt_series(&fleet.labels[i])));
         }
         if by_series[0].len() > 1 << 16 || k + 1 == scrapes {
             // Flushing per series keeps each series' samples contiguous per chunk of time.
-            for s in by_series.iter_mut() {
-                out.write_all(s.as_bytes())?;
-                s.clear();
+            for &i in &order {
+                out.write_all(by_series[i].as_bytes())?;
+                by_series[i].clear();
             }
         }
     }
@@ -171,8 +353,9 @@ fn serve(addr: &str, series: usize) {
 
 fn fmt_series(l: &tsdb::Labels) -> String {
     let name = l.metric_name().unwrap_or("");
+    let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
     let rest: Vec<String> =
-        l.iter().filter(|x| x.name != "__name__").map(|x| format!("{}=\"{}\"", x.name, x.value)).collect();
+        l.iter().filter(|x| x.name != "__name__").map(|x| format!("{}=\"{}\"", x.name, esc(&x.value))).collect();
     format!("{name}{{{}}}", rest.join(","))
 }
 
@@ -194,7 +377,7 @@ fn main() {
                 eprintln!("bench_storage: writing {}: {e}", file.display());
                 std::process::exit(1);
             }
-            println!("wrote {} samples of {} series to {}", scrapes * a.series, a.series, file.display());
+            println!("wrote {} scrapes to {}", scrapes, file.display());
         }
     }
     if a.emit.is_some() || a.emit_text.is_some() {
@@ -215,8 +398,14 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // The generator's own cost, measured alone and subtracted below.
+    let fleet = || {
+        Fleet::new(&a).unwrap_or_else(|e| {
+            eprintln!("bench_storage: {e}");
+            std::process::exit(1);
+        })
+    };
     let (gen_cpu, mut vals) = {
-        let mut syn = Synthetic::new(42, a.series);
+        let mut syn = fleet();
         let c0 = cpu_secs();
         let mut vals = Vec::new();
         for _ in 0..scrapes {
@@ -224,7 +413,8 @@ fn main() {
         }
         (cpu_secs() - c0, vals)
     };
-    let mut syn = Synthetic::new(42, a.series);
+    let mut syn = fleet();
+    let n_series = syn.labels.len();
     let (rss0, _) = rss();
     let db = match Db::open_with(&dir, a.opts.clone()) {
         Ok(db) => db,
@@ -234,14 +424,14 @@ fn main() {
         }
     };
     let (c0, w0) = (cpu_secs(), Instant::now());
-    let targets = a.series.div_ceil(100);
+    let targets = n_series.div_ceil(100);
     for k in 0..scrapes {
         syn.scrape(&mut vals);
         let t = start + k as i64 * step_ms;
         // One appender per target of 100 series, as the scrape loop does.
         for tg in 0..targets {
             let mut app = db.appender();
-            for i in tg * 100..((tg + 1) * 100).min(a.series) {
+            for i in tg * 100..((tg + 1) * 100).min(n_series) {
                 if let Err(e) = app.append(&syn.labels[i], t, vals[i]) {
                     eprintln!("append: {e}");
                 }
@@ -302,7 +492,7 @@ fn main() {
 
     println!(
         "storage benchmark: {} series × {} scrapes every {} s = {} samples",
-        a.series, scrapes, a.interval_s, samples
+        n_series, scrapes, a.interval_s, samples
     );
     println!(
         "options: chunk span {} min, block span {} h, page size {}",
@@ -330,11 +520,11 @@ fn main() {
     );
     println!(
         "RSS per series: {:.0} bytes (RSS {:.1} MiB after ingest, {:.1} MiB before; peak {:.1} MiB); store's own estimate {:.0} bytes/series",
-        rss1.saturating_sub(rss0) as f64 / a.series as f64,
+        rss1.saturating_sub(rss0) as f64 / n_series as f64,
         rss1 as f64 / 1048576.0,
         rss0 as f64 / 1048576.0,
         peak_ingest as f64 / 1048576.0,
-        stats.memory_bytes as f64 / a.series as f64
+        stats.memory_bytes as f64 / n_series as f64
     );
     println!(
         "time to open a crash image with {} active series: {:.2} s ({})",
@@ -350,10 +540,47 @@ fn main() {
         q2.as_secs_f64() * 1e3
     );
     print!("{codec_report}");
+    println!("{}", size_retention_report(&dir, &a.opts, disk));
     if a.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let _ = std::fs::remove_dir_all(&crash);
+}
+
+/// Reopens the compacted store with `retention_size` at half its size and
+/// times the background steps that bring it under the limit.
+fn size_retention_report(dir: &Path, opts: &Options, disk: u64) -> String {
+    let limit = disk / 2;
+    let opts = Options { retention_size: Some(limit), ..opts.clone() };
+    let db = match Db::open_with(dir, opts) {
+        Ok(db) => db,
+        Err(e) => return format!("size retention: {e}"),
+    };
+    let (mut steps, mut worst) = (0, Duration::ZERO);
+    let w = Instant::now();
+    while steps < 500 {
+        let t = Instant::now();
+        if let Err(e) = db.run_retention() {
+            return format!("size retention: {e}");
+        }
+        worst = worst.max(t.elapsed());
+        steps += 1;
+        if db.stats().used_bytes <= limit {
+            break;
+        }
+    }
+    let st = db.stats();
+    db.close();
+    format!(
+        "size retention to {:.1} MB: {} steps, {} rows deleted, {:.1} ms per step (slowest {:.1} ms), used {:.1} MB, file {:.1} MB",
+        limit as f64 / 1e6,
+        steps,
+        st.size_retention_rows,
+        w.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64,
+        worst.as_secs_f64() * 1e3,
+        st.used_bytes as f64 / 1e6,
+        std::fs::metadata(dir.join(tsdb::DB_FILE)).map_or(0, |m| m.len()) as f64 / 1e6
+    )
 }
 
 /// Which codecs compaction picked, and what other zstd levels would cost.

@@ -14,6 +14,7 @@
 //! problem is. When serde fails, each section and scrape job is parsed on its
 //! own (with its original line numbers) so one mistake does not hide others.
 
+pub mod datasources;
 mod duration;
 mod file_sd;
 mod marked;
@@ -154,6 +155,8 @@ pub struct Config {
     /// Sightline-only `default_rules:` (default true): whether the rules
     /// module loads the shipped rules/sightline-defaults.yml.
     pub default_rules: bool,
+    /// Sightline-only `datasources:`: remote Prometheus-compatible query APIs.
+    pub datasources: Vec<datasources::DataSourceConfig>,
 }
 
 /// Sightline-only `query:` section: limits that keep one query from taking
@@ -417,6 +420,10 @@ pub struct StorageConfig {
     pub path: Option<PathBuf>,
     /// How long samples are kept.
     pub retention: Option<Duration>,
+    /// Oldest data is deleted while the database is larger than this (bytes).
+    pub retention_size: Option<u64>,
+    /// How long 5-minute rollups are kept (beyond `retention`).
+    pub downsample_retention: Option<Duration>,
 }
 
 impl Config {

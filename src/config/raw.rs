@@ -85,6 +85,9 @@ pub(crate) struct RawConfig {
     /// Sightline-only: load the shipped default alert rules (default true).
     #[serde(default)]
     pub default_rules: Option<bool>,
+    /// Sightline-only: remote query APIs for dashboards and Explore.
+    #[serde(default)]
+    pub datasources: Option<serde_yaml_ng::Value>,
 }
 
 /// Sightline-only `query:` section: PromQL limits.
@@ -231,6 +234,8 @@ pub(crate) struct RawWeb {
 pub(crate) struct RawStorage {
     pub path: Option<Text>,
     pub retention: Option<Text>,
+    pub retention_size: Option<Text>,
+    pub downsample_retention: Option<Text>,
 }
 
 /// One group of a file_sd file (JSON or YAML). Unknown keys are errors, as

@@ -30,6 +30,7 @@ const ROOT: Section = Section {
         "probes",
         "probes_config_file",
         "default_rules",
+        "datasources",
     ],
     unsupported: &["runtime", "scrape_config_files", "remote_write", "remote_read", "otlp", "tracing"],
     children: &[
@@ -225,8 +226,11 @@ const WEB: Section = Section {
     children: &[],
 };
 
-const STORAGE: Section =
-    Section { supported: &["path", "retention"], unsupported: &["tsdb", "exemplars"], children: &[] };
+const STORAGE: Section = Section {
+    supported: &["path", "retention", "retention_size", "downsample_retention"],
+    unsupported: &["tsdb", "exemplars"],
+    children: &[],
+};
 
 /// A finding: the dotted key path, its line, and the message (None = an
 /// accepted-but-unsupported key, reported as a warning).

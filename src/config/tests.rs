@@ -513,11 +513,15 @@ fn file_sd_json_and_yaml() {
 
 #[test]
 fn durations_in_config() {
-    let src = "global:\n  scrape_interval: 1m30s\n  evaluation_interval: 0\nstorage:\n  retention: 1y\n";
+    let src = "global:\n  scrape_interval: 1m30s\n  evaluation_interval: 0\nstorage:\n  retention: 1y\n  retention_size: 10GB\n  downsample_retention: 2y\n";
     let c = parse_str(src, Path::new("d.yml")).expect("loads").config;
     assert_eq!(c.global.scrape_interval, Duration::from_secs(90));
     assert_eq!(c.global.evaluation_interval, Duration::from_secs(60), "0 means the default, as in Prometheus");
     assert_eq!(c.storage.retention, Some(Duration::from_secs(365 * 86_400)));
+    assert_eq!(c.storage.retention_size, Some(10 << 30), "Prometheus's base-2 units");
+    assert_eq!(c.storage.downsample_retention, Some(Duration::from_secs(2 * 365 * 86_400)));
+    let e = parse_str("storage:\n  retention_size: 10 gigs\n", Path::new("d.yml")).err().expect("refused");
+    assert!(e.to_string().contains("storage.retention_size"), "{e}");
 }
 
 #[test]

@@ -153,6 +153,7 @@ fn parse_typed(source: &str, tree: &Node, ctx: &mut Ctx) -> (RawConfig, Vec<usiz
             "probes" => raw.probes = piece(source, value, "probes", ctx),
             "probes_config_file" => raw.probes_config_file = piece(source, value, "probes_config_file", ctx),
             "default_rules" => raw.default_rules = piece(source, value, "default_rules", ctx),
+            "datasources" => raw.datasources = piece(source, value, "datasources", ctx),
             "scrape_configs" if matches!(value.kind, Kind::Seq(_)) => {
                 let mut jobs = Vec::new();
                 for (i, item) in value.items().iter().enumerate() {
@@ -485,6 +486,15 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         Some(s) => StorageConfig {
             path: text(s.path).filter(|p| !p.is_empty()).map(|p| resolve(&base_dir, &p)),
             retention: duration(ctx, "storage.retention", s.retention),
+            retention_size: s.retention_size.and_then(|v| match parse_size(&v.0) {
+                Ok(0) => None,
+                Ok(n) => Some(n),
+                Err(e) => {
+                    ctx.error("storage.retention_size", e);
+                    None
+                }
+            }),
+            downsample_retention: duration(ctx, "storage.downsample_retention", s.downsample_retention),
         },
         None => StorageConfig::default(),
     };
@@ -586,6 +596,7 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         raw_alerting: raw.alerting,
         probe_modules,
         default_rules: raw.default_rules.unwrap_or(true),
+        datasources: super::datasources::build(raw.datasources, ctx),
     }
 }
 

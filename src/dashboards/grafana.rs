@@ -85,6 +85,9 @@ pub fn import_grafana_json(src: &str, name: &str) -> Result<(Dashboard, Vec<Stri
         refresh,
         variables,
         rows,
+        // Grafana's datasource references are uids of Grafana's own list:
+        // imported dashboards query the local store unless edited.
+        datasource: None,
     };
     warnings.extend(super::legacy::modernise(&mut dash));
     let problems = dash.normalise_and_check();
@@ -272,6 +275,7 @@ fn panel(p: &Value, old_row_height: Option<u32>, warnings: &mut Vec<String>) -> 
         width,
         height,
         text: Some(why),
+        datasource: None,
     };
     let Some(kind) = kind else {
         warnings.push(format!("panel {title:?}: type {kind_name:?} is not supported; shown as a note"));
@@ -399,6 +403,7 @@ fn panel(p: &Value, old_row_height: Option<u32>, warnings: &mut Vec<String>) -> 
         width,
         height,
         text: None,
+        datasource: None,
     }
 }
 

@@ -33,6 +33,10 @@ pub struct Dashboard {
     /// Rows of panels, top to bottom.
     #[serde(default)]
     pub rows: Vec<Row>,
+    /// Where the panels' queries run: a name from `datasources:` in the
+    /// config; Sightline's own store when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasource: Option<String>,
 }
 
 fn default_time() -> DurationMs {
@@ -170,6 +174,9 @@ pub struct Panel {
     /// Markdown for text panels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// This panel's datasource, overriding the dashboard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasource: Option<String>,
 }
 
 fn default_width() -> u32 {

@@ -1,5 +1,7 @@
 //! `sightline import`: backfill OpenMetrics text with timestamps — the input
-//! `promtool tsdb create-blocks-from openmetrics` reads.
+//! `promtool tsdb create-blocks-from openmetrics` reads — or the output of
+//! `promtool tsdb dump` (`{__name__="up", job="x"} 1 1700000000000`), which is
+//! how a Prometheus data directory comes over.
 //!
 //! The input is streamed in chunks of a few megabytes, cut at line
 //! boundaries (preferably where a metric family starts), so files larger
@@ -48,21 +50,86 @@ pub enum ImportError {
     Store { file: String, source: TsdbError },
 }
 
-/// Which exposition format a whole input is: OpenMetrics ends with `# EOF`
-/// (and has timestamps in seconds), the Prometheus text format does not (milliseconds).
-pub fn detect_format(tail: &[u8]) -> Format {
-    if String::from_utf8_lossy(tail).trim_end().ends_with("# EOF") {
-        Format::OpenMetrics
+/// The formats `sightline import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// OpenMetrics text (timestamps in seconds), ending with `# EOF`.
+    OpenMetrics,
+    /// The Prometheus text format (timestamps in milliseconds).
+    Text,
+    /// `promtool tsdb dump` output: the metric name as a `__name__` label,
+    /// timestamps in milliseconds.
+    PromtoolDump,
+}
+
+/// Which format an input is, from its first and last bytes: a dump starts
+/// with `{`, OpenMetrics ends with `# EOF`, anything else is the text format.
+pub fn detect_format(head: &[u8], tail: &[u8]) -> InputFormat {
+    if head.first() == Some(&b'{') {
+        InputFormat::PromtoolDump
+    } else if String::from_utf8_lossy(tail).trim_end().ends_with("# EOF") {
+        InputFormat::OpenMetrics
     } else {
-        Format::Text
+        InputFormat::Text
     }
+}
+
+/// Rewrites a `promtool tsdb dump` line into the text format:
+/// `{__name__="up", job="x"} 1 1700000000000` → `up{job="x"} 1 1700000000000`.
+/// Lines that are not in that shape come back unchanged (and fail to parse,
+/// so they are reported).
+fn dump_line_to_text(line: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let Some(body) = line.strip_prefix('{') else { return Cow::Borrowed(line) };
+    // Find the closing brace outside quoted values.
+    let (mut in_quotes, mut escaped, mut close) = (false, false, None);
+    for (i, c) in body.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            '}' if !in_quotes => {
+                close = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(close) = close else { return Cow::Borrowed(line) };
+    let (labels, rest) = (&body[..close], &body[close + 1..]);
+    // Split pairs at `, ` outside quotes; dump writes `name="value"` pairs.
+    let mut pairs = Vec::new();
+    let (mut start, mut in_quotes, mut escaped) = (0, false, false);
+    for (i, c) in labels.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            ',' if !in_quotes => {
+                pairs.push(labels[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pairs.push(labels[start..].trim());
+    let Some(pos) = pairs.iter().position(|p| p.starts_with("__name__=\"") && p.ends_with('"')) else {
+        return Cow::Borrowed(line);
+    };
+    let name = &pairs.remove(pos)["__name__=\"".len()..];
+    let name = &name[..name.len() - 1];
+    pairs.retain(|p| !p.is_empty());
+    if pairs.is_empty() {
+        return Cow::Owned(format!("{name}{rest}"));
+    }
+    Cow::Owned(format!("{name}{{{}}}{rest}", pairs.join(",")))
 }
 
 /// Imports everything `input` holds (in `format`), calling `progress` with
 /// the bytes consumed so far after each chunk.
 pub fn import(
     input: impl BufRead,
-    format: Format,
+    format: InputFormat,
     file: &str,
     store: &dyn Appendable,
     progress: &mut dyn FnMut(u64),
@@ -73,13 +140,15 @@ pub fn import(
 /// [`import`] with the chunk sizes as parameters, so tests can cut small chunks.
 fn import_chunked(
     input: impl BufRead,
-    format: Format,
+    format: InputFormat,
     file: &str,
     store: &dyn Appendable,
     progress: &mut dyn FnMut(u64),
     chunk_bytes: usize,
     max_chunk_bytes: usize,
 ) -> Result<ImportStats, ImportError> {
+    let dump = format == InputFormat::PromtoolDump;
+    let format = if format == InputFormat::OpenMetrics { Format::OpenMetrics } else { Format::Text };
     let mut imp = Importer { format, file, store, stats: ImportStats::default(), series: HashSet::new() };
     let mut chunk = Chunk::default();
     // The current family's metadata lines, with their line numbers.
@@ -90,6 +159,7 @@ fn import_chunked(
         let line = line.map_err(|source| ImportError::Read { file: file.into(), source })?;
         line_no += 1;
         consumed += line.len() as u64 + 1;
+        let line = if dump { dump_line_to_text(&line).into_owned() } else { line };
         let is_meta = is_metadata(&line);
         if is_meta && !family_open {
             // A new family's first metadata line: a good place to cut.
@@ -236,7 +306,7 @@ mod tests {
     use crate::tsdb::{Matcher, MemStore, Querier, METRIC_NAME};
 
     fn run(body: &str, chunk: usize, max_chunk: usize, store: &MemStore) -> Result<ImportStats, ImportError> {
-        let format = detect_format(body.as_bytes());
+        let format = detect_format(body.as_bytes(), body.as_bytes());
         import_chunked(body.as_bytes(), format, "x.om", store, &mut |_| {}, chunk, max_chunk)
     }
 
@@ -284,7 +354,7 @@ mod tests {
         let a = run(&body, CHUNK_BYTES, MAX_CHUNK_BYTES, &whole).unwrap();
         let tiny = MemStore::new();
         let mut ticks = 0;
-        let format = detect_format(body.as_bytes());
+        let format = detect_format(body.as_bytes(), body.as_bytes());
         let b = import_chunked(body.as_bytes(), format, "x.om", &tiny, &mut |_| ticks += 1, 64, 256).unwrap();
         assert!(ticks > 10, "cut into many chunks: {ticks}");
         assert_eq!(a, b);
@@ -292,6 +362,20 @@ mod tests {
         assert!(a.bad_lines.is_empty());
         let all = [Matcher::new(crate::tsdb::MatchKind::Regex, METRIC_NAME, ".+").unwrap()];
         assert_eq!(whole.select(&all, 0, 100_000).unwrap(), tiny.select(&all, 0, 100_000).unwrap());
+    }
+
+    #[test]
+    fn promtool_dump_lines_import_like_the_text_format() {
+        assert_eq!(dump_line_to_text(r#"{__name__="up", job="a,b}"} 1 1500"#), r#"up{job="a,b}"} 1 1500"#);
+        assert_eq!(dump_line_to_text(r#"{Zone="x", __name__="m"} 2 10"#), r#"m{Zone="x"} 2 10"#);
+        assert_eq!(dump_line_to_text(r#"{__name__="m"} 2 10"#), "m 2 10");
+        assert_eq!(dump_line_to_text(r#"{job="no name"} 2 10"#), r#"{job="no name"} 2 10"#);
+
+        let store = MemStore::new();
+        let body = "{__name__=\"m\", i=\"1\"} 1 1000\n{__name__=\"m\", i=\"1\"} 2 2000\n{__name__=\"n\"} 5 1000\n";
+        let stats = run(body, CHUNK_BYTES, MAX_CHUNK_BYTES, &store).unwrap();
+        assert_eq!((stats.series, stats.samples, stats.min_time), (2, 3, Some(1000)));
+        assert!(stats.bad_lines.is_empty());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! appended through [`Appendable`]. HTTP lives in `web::ingest_api`; this file
 //! only turns bytes into samples so it can be tested without a server.
 
+use super::ReceiverStats;
 use crate::tsdb::{Appendable, Labels, TsdbError, METRIC_NAME};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// Largest decompressed request accepted (Prometheus sends ~2000 samples per request).
 pub const MAX_DECODED_BYTES: usize = 32 << 20;
@@ -82,19 +83,6 @@ impl RemoteWriteError {
     }
 }
 
-/// Counters of the receiver, shared by all requests.
-#[derive(Debug, Default)]
-pub struct RemoteWriteStats {
-    /// Requests received.
-    pub requests: AtomicU64,
-    /// Requests refused whole (bad snappy, bad protobuf, invalid labels).
-    pub bad_requests: AtomicU64,
-    /// Samples stored.
-    pub samples_appended: AtomicU64,
-    /// Samples rejected as out of order or duplicate.
-    pub samples_rejected: AtomicU64,
-}
-
 /// What one request stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOutcome {
@@ -162,7 +150,7 @@ fn valid_metric_name(n: &str) -> bool {
 pub fn write(
     store: &dyn Appendable,
     req: &WriteRequest,
-    stats: &RemoteWriteStats,
+    stats: &ReceiverStats,
 ) -> Result<WriteOutcome, RemoteWriteError> {
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let labels: Vec<Labels> = match req.timeseries.iter().enumerate().map(|(i, ts)| series_labels(i, ts)).collect() {
@@ -228,7 +216,7 @@ mod tests {
         let decoded = decode(&body).unwrap();
         assert_eq!(decoded, req);
         let store = MemStore::new();
-        let stats = RemoteWriteStats::default();
+        let stats = ReceiverStats::default();
         let out = write(&store, &decoded, &stats).unwrap();
         assert_eq!(out, WriteOutcome { appended: 3, rejected: 0 });
         assert_eq!(stored(&store, "up"), vec![(1000, 1.0), (2000, 0.0)]);
@@ -260,7 +248,7 @@ mod tests {
             metadata: vec![],
         };
         let store = MemStore::new();
-        let stats = RemoteWriteStats::default();
+        let stats = ReceiverStats::default();
         let err = write(&store, &req, &stats).unwrap_err();
         assert!(err.to_string().contains("series 1") && err.to_string().contains("without __name__"), "{err}");
         assert!(stored(&store, "ok").is_empty(), "nothing stored from a refused request");
@@ -270,7 +258,7 @@ mod tests {
     #[test]
     fn invalid_and_duplicate_label_names_are_refused() {
         let store = MemStore::new();
-        let stats = RemoteWriteStats::default();
+        let stats = ReceiverStats::default();
         let dup = WriteRequest {
             timeseries: vec![series(&[("__name__", "m"), ("a", "1"), ("a", "2")], &[(1, 1.0)])],
             metadata: vec![],
@@ -286,7 +274,7 @@ mod tests {
     #[test]
     fn out_of_order_samples_are_counted_and_the_rest_stored() {
         let store = MemStore::new();
-        let stats = RemoteWriteStats::default();
+        let stats = ReceiverStats::default();
         let first = WriteRequest { timeseries: vec![series(&[("__name__", "m")], &[(5000, 1.0)])], metadata: vec![] };
         write(&store, &first, &stats).unwrap();
         let late = WriteRequest {

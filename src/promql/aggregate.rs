@@ -241,6 +241,10 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                 "stdvar" => A::Stdvar,
                 _ => A::Quantile,
             };
+            if matches!(agg, A::Sum | A::Avg | A::Min | A::Max | A::Count | A::Group) {
+                simple_series_major(ev, agg, &input, &gid, n, &mut out)?;
+                return Ok(Val::Vector(out.into_iter().filter(|s| s.pts.iter().any(Option::is_some)).collect()));
+            }
             let mut qvals: Vec<Vec<f64>> = if op == "quantile" { vec![Vec::new(); ng] } else { Vec::new() };
             for i in 0..n {
                 if i % 64 == 0 {
@@ -403,13 +407,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
                             if op == "limitk" {
                                 m[..k].to_vec()
                             } else {
-                                let mut v = m.clone();
                                 let val = |x: usize| input[x].pts[i].unwrap_or(f64::NAN);
-                                // NaN sorts last either way.
-                                let desc = op == "topk";
-                                v.sort_by(|&x, &y| nan_last_cmp(val(x), val(y), desc));
-                                v.truncate(k);
-                                v
+                                go_heap_select(m, k, op == "topk", val)
                             }
                         }
                     };
@@ -439,6 +438,125 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -
         }
         other => exec_err(format!("unsupported aggregation operator {other}")),
     }
+}
+
+/// The members `topk` (`top`) or `bottomk` keeps, chosen exactly as
+/// Prometheus does: a Go `container/heap` of up to `k` elements with the
+/// weakest at the root, replaced only by a strictly better value. Among equal
+/// values the same series win as in Prometheus, which a sort would not give.
+fn go_heap_select(members: &[usize], k: usize, top: bool, val: impl Fn(usize) -> f64) -> Vec<usize> {
+    // Prometheus's heap order: NaN is weakest; then smaller (topk) or larger (bottomk).
+    let less = |a: f64, b: f64| {
+        if a.is_nan() && !b.is_nan() {
+            return true;
+        }
+        if top {
+            a < b
+        } else {
+            a > b
+        }
+    };
+    let mut h: Vec<(usize, f64)> = Vec::with_capacity(k.min(members.len()));
+    for &x in members {
+        let v = val(x);
+        if h.len() < k {
+            h.push((x, v));
+            let last = h.len() - 1;
+            go_heap_up(&mut h, last, &less);
+        } else if less(h[0].1, v) {
+            h[0] = (x, v);
+            if k > 1 {
+                go_heap_fix0(&mut h, &less);
+            }
+        }
+    }
+    // Best first (NaN last), as Prometheus sorts the heap for output.
+    h.sort_by(|a, b| nan_last_cmp(a.1, b.1, top));
+    h.into_iter().map(|(x, _)| x).collect()
+}
+
+/// Go's `heap.up`.
+fn go_heap_up(h: &mut [(usize, f64)], mut j: usize, less: &impl Fn(f64, f64) -> bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !less(h[j].1, h[i].1) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+/// Go's `heap.Fix(h, 0)`: sift the root down (it cannot move up).
+fn go_heap_fix0(h: &mut [(usize, f64)], less: &impl Fn(f64, f64) -> bool) {
+    let n = h.len();
+    let mut i = 0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && less(h[j1 + 1].1, h[j1].1) {
+            j = j1 + 1;
+        }
+        if !less(h[j].1, h[i].1) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+}
+
+/// `sum`, `avg`, `min`, `max`, `count` and `group` walking each input series
+/// once over all steps (one running state per group and step) instead of
+/// every series once per step: the same additions in the same order per
+/// group and step, so the same floats, without striding over all series.
+fn simple_series_major(ev: &mut Evaluator, agg: A, input: &[Ser], gid: &[usize], n: usize, out: &mut [Ser]) -> R<()> {
+    let cells = out.len().saturating_mul(n);
+    let mut cnt: Vec<u32> = vec![0; cells];
+    // Sum and its compensation, or the min/max so far.
+    let mut val: Vec<f64> = vec![0.0; cells];
+    let mut comp: Vec<f64> = if agg == A::Sum { vec![0.0; cells] } else { Vec::new() };
+    let mut avg: Vec<Avg> = if agg == A::Avg { vec![Avg::default(); cells] } else { Vec::new() };
+    for (k, ser) in input.iter().enumerate() {
+        if k % 64 == 0 {
+            ev.check_time()?;
+        }
+        let base = gid[k] * n;
+        for (i, p) in ser.pts.iter().enumerate() {
+            let Some(v) = *p else { continue };
+            let j = base + i;
+            cnt[j] += 1;
+            let first = cnt[j] == 1;
+            match agg {
+                A::Sum if first => val[j] = v,
+                A::Sum => (val[j], comp[j]) = kahan_inc(v, val[j], comp[j]),
+                A::Avg => avg[j].add(v),
+                // NaN loses to any number, as in Prometheus.
+                A::Min if first || val[j] > v || val[j].is_nan() => val[j] = v,
+                A::Max if first || val[j] < v || val[j].is_nan() => val[j] = v,
+                _ => {}
+            }
+        }
+    }
+    for (g, o) in out.iter_mut().enumerate() {
+        for (i, p) in o.pts.iter_mut().enumerate() {
+            let j = g * n + i;
+            if cnt[j] == 0 {
+                continue;
+            }
+            *p = Some(match agg {
+                A::Sum if val[j].is_infinite() => val[j],
+                A::Sum => val[j] + comp[j],
+                A::Avg => avg[j].value(),
+                A::Count => cnt[j] as f64,
+                A::Group => 1.0,
+                _ => val[j],
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Text to locate a parameter expression in the query.

@@ -7,7 +7,7 @@ use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
 use super::{EngineOptions, InstantSample, QueryError, Value};
-use crate::tsdb::{is_stale_nan, Labels, MatchKind, Matcher, Querier, Sample, Series, METRIC_NAME};
+use crate::tsdb::{is_stale_nan, Labels, MatchKind, Matcher, Querier, Sample, SelectHints, Series, METRIC_NAME};
 
 /// The step grid an expression is evaluated on.
 #[derive(Clone, Copy, Debug)]
@@ -108,6 +108,10 @@ pub(crate) struct Evaluator<'a> {
     /// Label names that Prometheus would see as invalid UTF-8 (written with `\xNN` escapes).
     pub invalid_utf8: Vec<String>,
     pub sub_step: i64,
+    /// The function whose range argument is evaluated next (a hint for the store's rollups).
+    pub hint_func: Option<&'static str>,
+    /// Hints passed with the selections being made.
+    hint: Option<SelectHints>,
     deadline: Instant,
     loaded: usize,
     warnings: Vec<String>,
@@ -151,6 +155,8 @@ impl<'a> Evaluator<'a> {
             query_step: 0,
             invalid_utf8: invalid_utf8_strings(text),
             sub_step,
+            hint_func: None,
+            hint: None,
             deadline: Instant::now() + opts.timeout,
             loaded: 0,
             warnings: Vec::new(),
@@ -385,7 +391,11 @@ impl<'a> Evaluator<'a> {
         let alternatives = to_matchers(vs)?;
         let mut out: Vec<Series> = Vec::new();
         for ms in &alternatives {
-            let got = self.q.select(ms, mint, maxt).map_err(|e| QueryError::Execution(e.to_string()))?;
+            let got = match &self.hint {
+                Some(h) => self.q.select_hinted(ms, mint, maxt, h),
+                None => self.q.select(ms, mint, maxt),
+            }
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
             out.extend(got);
         }
         if alternatives.len() > 1 {
@@ -431,7 +441,10 @@ impl<'a> Evaluator<'a> {
         let off = offset_ms(&vs.offset);
         let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
         let lookback = self.lookback();
-        let series = self.select_windows(vs, &effs, lookback)?;
+        self.hint = Some(SelectHints { step: self.query_step, range: lookback, func: None });
+        let series = self.select_windows(vs, &effs, lookback);
+        self.hint = None;
+        let series = series?;
         // The result holds one cell per series and step.
         self.count_samples(series.len().saturating_mul(s.len()))?;
         let mut out = Vec::with_capacity(series.len());
@@ -466,20 +479,27 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a matrix selector or subquery (possibly parenthesised) into
     /// series plus per-step windows.
     pub fn eval_range_arg(&mut self, e: &Expr, s: &Steps) -> R<RangeArg> {
+        let func = self.hint_func.take();
         match e {
-            Expr::Paren(p) => self.eval_range_arg(&p.expr, s),
-            Expr::MatrixSelector(ms) => self.eval_matrix_selector(ms, s),
+            Expr::Paren(p) => {
+                self.hint_func = func;
+                self.eval_range_arg(&p.expr, s)
+            }
+            Expr::MatrixSelector(ms) => self.eval_matrix_selector(ms, s, func),
             Expr::Subquery(sq) => self.eval_subquery(sq, s),
             _ => exec_err(format!("expected range vector, got {}", self.eval(e, s)?.type_name())),
         }
     }
 
-    fn eval_matrix_selector(&mut self, ms: &MatrixSelector, s: &Steps) -> R<RangeArg> {
+    fn eval_matrix_selector(&mut self, ms: &MatrixSelector, s: &Steps, func: Option<&str>) -> R<RangeArg> {
         let vs = &ms.vs;
         let range = dur_ms(&ms.range);
         let off = offset_ms(&vs.offset);
         let ends: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        let series = self.select_windows(vs, &ends, range)?;
+        self.hint = Some(SelectHints { step: self.query_step, range, func: func.map(str::to_string) });
+        let series = self.select_windows(vs, &ends, range);
+        self.hint = None;
+        let series = series?;
         let series = series
             .into_iter()
             .map(|mut x| {

@@ -752,11 +752,12 @@ fn linear_regression(w: &[Sample], t0: i64) -> (f64, f64) {
     (slope, sy / n - slope * sx / n)
 }
 
-/// `rate`/`increase`/`delta` with Prometheus's extrapolation. `correction` is
-/// the counter-reset correction inside the window.
+/// `rate`/`increase`/`delta` with Prometheus's extrapolation. `corrections`
+/// are the values before each counter reset inside the window, in order: they
+/// are added one by one as Prometheus does, so the floats are the same.
 fn extrapolated_rate(
     w: &[Sample],
-    correction: f64,
+    corrections: impl Iterator<Item = f64>,
     range_start: i64,
     range_end: i64,
     range: i64,
@@ -769,7 +770,9 @@ fn extrapolated_rate(
     let (first, last) = (w[0], w[w.len() - 1]);
     let mut result = last.v - first.v;
     if counter {
-        result += correction;
+        for c in corrections {
+            result += c;
+        }
     }
     let mut to_start = (first.t - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last.t) as f64 / 1000.0;
@@ -909,6 +912,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         scalars.push(ev.eval_scalar(arg(c, i)?, s)?);
     }
     let marg = arg(c, mi)?;
+    ev.hint_func = Some(name);
     let ra: RangeArg = ev.eval_range_arg(marg, s)?;
     if name == "quantile_over_time" {
         if let Some(&bad) = scalars[0].iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
@@ -942,6 +946,8 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     let Some(f) = F::from_name(name) else { return exec_err(format!("function {name}() is not supported")) };
     ev.count_samples(ra.series.len().saturating_mul(n))?;
     let range = ra.range;
+    // Windows that only move forward allow sliding (not rescanning) ones.
+    let ends_ascending = ra.ends.windows(2).all(|e| e[0] <= e[1]);
     let mut out = Vec::with_capacity(ra.series.len());
     let mut non_counter: Option<String> = None;
     for (k, m) in ra.series.iter().enumerate() {
@@ -949,142 +955,148 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             ev.check_time()?;
         }
         let samples = &m.samples;
-        // Prefix sums of counter-reset corrections, so each window costs O(1).
-        let corr: Vec<f64> = if matches!(name, "rate" | "increase") {
-            let mut acc = 0.0;
-            let mut c = Vec::with_capacity(samples.len());
-            for (j, p) in samples.iter().enumerate() {
-                if j > 0 && p.v < samples[j - 1].v {
-                    acc += samples[j - 1].v;
-                }
-                c.push(acc);
-            }
-            c
+        // Where the counter resets (index of the sample after the drop):
+        // a window visits only its own resets, O(1) per step in practice
+        // however long the window, never rescanning it.
+        let resets: Vec<usize> = if matches!(f, F::Rate | F::Increase) {
+            (1..samples.len()).filter(|&j| samples[j].v < samples[j - 1].v).collect()
         } else {
             Vec::new()
         };
+        let mut rp = 0usize;
         let mut pts: Vec<Option<f64>> = vec![None; n];
-        ra.for_windows(samples, |i, lo, hi| {
-            let w = &samples[lo..hi];
-            if w.is_empty() {
-                return;
-            }
-            let end = ra.ends[i];
-            let t = s.t(i);
-            pts[i] = match f {
-                F::Rate | F::Increase => {
-                    let correction = corr[hi - 1] - corr[lo];
-                    extrapolated_rate(w, correction, end - range, end, range, true, f == F::Rate)
+        if matches!(f, F::MaxOverTime | F::MinOverTime) && ends_ascending && !samples.iter().any(|p| p.v.is_nan()) {
+            sliding_extreme(&ra, samples, f == F::MaxOverTime, &mut pts);
+        } else {
+            ra.for_windows(samples, |i, lo, hi| {
+                let w = &samples[lo..hi];
+                if w.is_empty() {
+                    return;
                 }
-                F::Delta => extrapolated_rate(w, 0.0, end - range, end, range, false, false),
-                F::Irate | F::Idelta => {
-                    if w.len() < 2 {
-                        None
-                    } else {
-                        let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
-                        let mut r = last.v - prev.v;
-                        if f == F::Irate && last.v < prev.v {
-                            r = last.v;
+                let end = ra.ends[i];
+                let t = s.t(i);
+                pts[i] = match f {
+                    F::Rate | F::Increase => {
+                        // Resets at j count when the drop (j-1 → j) is inside the window.
+                        if rp > 0 && resets[rp - 1] > lo {
+                            rp = resets.partition_point(|&j| j <= lo);
                         }
-                        let dt = last.t - prev.t;
-                        if dt == 0 {
+                        while rp < resets.len() && resets[rp] <= lo {
+                            rp += 1;
+                        }
+                        let inside = resets[rp..].iter().take_while(|&&j| j < hi).map(|&j| samples[j - 1].v);
+                        extrapolated_rate(w, inside, end - range, end, range, true, f == F::Rate)
+                    }
+                    F::Delta => extrapolated_rate(w, std::iter::empty(), end - range, end, range, false, false),
+                    F::Irate | F::Idelta => {
+                        if w.len() < 2 {
                             None
-                        } else if f == F::Irate {
-                            Some(r / (dt as f64 / 1000.0))
                         } else {
-                            Some(r)
-                        }
-                    }
-                }
-                F::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
-                F::PredictLinear => (w.len() >= 2).then(|| {
-                    let (slope, icpt) = linear_regression(w, t);
-                    slope * scalars[0][i] + icpt
-                }),
-                F::Resets => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
-                F::Changes => {
-                    Some(w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count()
-                        as f64)
-                }
-                F::AvgOverTime => {
-                    let mut a = Avg::default();
-                    for p in w {
-                        a.add(p.v);
-                    }
-                    Some(a.value())
-                }
-                F::SumOverTime => {
-                    let (mut sum, mut c) = (0.0, 0.0);
-                    for p in w {
-                        (sum, c) = kahan_inc(p.v, sum, c);
-                    }
-                    Some(if sum.is_infinite() { sum } else { sum + c })
-                }
-                F::MinOverTime | F::MaxOverTime => {
-                    let mut v = w[0].v;
-                    for p in &w[1..] {
-                        let better = if f == F::MaxOverTime { p.v > v } else { p.v < v };
-                        if better || v.is_nan() {
-                            v = p.v;
-                        }
-                    }
-                    Some(v)
-                }
-                F::CountOverTime => Some(w.len() as f64),
-                F::StddevOverTime | F::StdvarOverTime => {
-                    let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                    for p in w {
-                        count += 1.0;
-                        let delta = p.v - (mean + cm);
-                        (mean, cm) = kahan_inc(delta / count, mean, cm);
-                        (aux, ca) = kahan_inc(delta * (p.v - (mean + cm)), aux, ca);
-                    }
-                    let var = (aux + ca) / count;
-                    Some(if f == F::StddevOverTime { var.sqrt() } else { var })
-                }
-                F::QuantileOverTime => Some(over_time_quantile(scalars[0][i], w)),
-                F::MadOverTime if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
-                F::MadOverTime => {
-                    let median = over_time_quantile(0.5, w);
-                    let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
-                    Some(quantile(0.5, &mut dev))
-                }
-                F::LastOverTime => Some(w[w.len() - 1].v),
-                F::FirstOverTime => Some(w[0].v),
-                F::PresentOverTime => Some(1.0),
-                F::TsOfLastOverTime => Some(w[w.len() - 1].t as f64 / 1000.0),
-                F::TsOfFirstOverTime => Some(w[0].t as f64 / 1000.0),
-                F::TsOfMaxOverTime | F::TsOfMinOverTime => {
-                    let mut best = w[0];
-                    for p in &w[1..] {
-                        let better = if f == F::TsOfMaxOverTime { p.v >= best.v } else { p.v <= best.v };
-                        if better || best.v.is_nan() {
-                            best = *p;
-                        }
-                    }
-                    Some(best.t as f64 / 1000.0)
-                }
-                F::DoubleExponentialSmoothing | F::HoltWinters => {
-                    if w.len() < 2 {
-                        None
-                    } else {
-                        let (sf, tf) = (scalars[0][i], scalars[1][i]);
-                        let (mut s0, mut s1) = (0.0, w[0].v);
-                        let mut b = w[1].v - w[0].v;
-                        for (j, p) in w.iter().enumerate().skip(1) {
-                            let x = sf * p.v;
-                            if j > 1 {
-                                b = tf * (s1 - s0) + (1.0 - tf) * b;
+                            let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
+                            let mut r = last.v - prev.v;
+                            if f == F::Irate && last.v < prev.v {
+                                r = last.v;
                             }
-                            let y = (1.0 - sf) * (s1 + b);
-                            s0 = s1;
-                            s1 = x + y;
+                            let dt = last.t - prev.t;
+                            if dt == 0 {
+                                None
+                            } else if f == F::Irate {
+                                Some(r / (dt as f64 / 1000.0))
+                            } else {
+                                Some(r)
+                            }
                         }
-                        Some(s1)
                     }
-                }
-            };
-        });
+                    F::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+                    F::PredictLinear => (w.len() >= 2).then(|| {
+                        let (slope, icpt) = linear_regression(w, t);
+                        slope * scalars[0][i] + icpt
+                    }),
+                    F::Resets => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
+                    F::Changes => Some(
+                        w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count()
+                            as f64,
+                    ),
+                    F::AvgOverTime => {
+                        let mut a = Avg::default();
+                        for p in w {
+                            a.add(p.v);
+                        }
+                        Some(a.value())
+                    }
+                    F::SumOverTime => {
+                        let (mut sum, mut c) = (0.0, 0.0);
+                        for p in w {
+                            (sum, c) = kahan_inc(p.v, sum, c);
+                        }
+                        Some(if sum.is_infinite() { sum } else { sum + c })
+                    }
+                    F::MinOverTime | F::MaxOverTime => {
+                        let mut v = w[0].v;
+                        for p in &w[1..] {
+                            let better = if f == F::MaxOverTime { p.v > v } else { p.v < v };
+                            if better || v.is_nan() {
+                                v = p.v;
+                            }
+                        }
+                        Some(v)
+                    }
+                    F::CountOverTime => Some(w.len() as f64),
+                    F::StddevOverTime | F::StdvarOverTime => {
+                        let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                        for p in w {
+                            count += 1.0;
+                            let delta = p.v - (mean + cm);
+                            (mean, cm) = kahan_inc(delta / count, mean, cm);
+                            (aux, ca) = kahan_inc(delta * (p.v - (mean + cm)), aux, ca);
+                        }
+                        let var = (aux + ca) / count;
+                        Some(if f == F::StddevOverTime { var.sqrt() } else { var })
+                    }
+                    F::QuantileOverTime => Some(over_time_quantile(scalars[0][i], w)),
+                    F::MadOverTime if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
+                    F::MadOverTime => {
+                        let median = over_time_quantile(0.5, w);
+                        let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
+                        Some(quantile(0.5, &mut dev))
+                    }
+                    F::LastOverTime => Some(w[w.len() - 1].v),
+                    F::FirstOverTime => Some(w[0].v),
+                    F::PresentOverTime => Some(1.0),
+                    F::TsOfLastOverTime => Some(w[w.len() - 1].t as f64 / 1000.0),
+                    F::TsOfFirstOverTime => Some(w[0].t as f64 / 1000.0),
+                    F::TsOfMaxOverTime | F::TsOfMinOverTime => {
+                        let mut best = w[0];
+                        for p in &w[1..] {
+                            let better = if f == F::TsOfMaxOverTime { p.v >= best.v } else { p.v <= best.v };
+                            if better || best.v.is_nan() {
+                                best = *p;
+                            }
+                        }
+                        Some(best.t as f64 / 1000.0)
+                    }
+                    F::DoubleExponentialSmoothing | F::HoltWinters => {
+                        if w.len() < 2 {
+                            None
+                        } else {
+                            let (sf, tf) = (scalars[0][i], scalars[1][i]);
+                            let (mut s0, mut s1) = (0.0, w[0].v);
+                            let mut b = w[1].v - w[0].v;
+                            for (j, p) in w.iter().enumerate().skip(1) {
+                                let x = sf * p.v;
+                                if j > 1 {
+                                    b = tf * (s1 - s0) + (1.0 - tf) * b;
+                                }
+                                let y = (1.0 - sf) * (s1 + b);
+                                s0 = s1;
+                                s1 = x + y;
+                            }
+                            Some(s1)
+                        }
+                    }
+                };
+            });
+        }
         if !pts.iter().any(Option::is_some) {
             continue;
         }
@@ -1106,6 +1118,37 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         );
     }
     Ok(Val::Vector(out))
+}
+
+/// `max_over_time`/`min_over_time` of every window at once with a monotonic
+/// deque: O(samples + steps) whatever the window length. Only for NaN-free
+/// series and forward-moving windows; the value is the first extreme in the
+/// window, as the per-window scan picks it.
+fn sliding_extreme(ra: &RangeArg, samples: &[Sample], max: bool, pts: &mut [Option<f64>]) {
+    let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let mut next = 0usize;
+    ra.for_windows(samples, |i, lo, hi| {
+        if hi <= lo {
+            return;
+        }
+        while next < hi {
+            let v = samples[next].v;
+            // Strict: an earlier equal value stays ahead of a later one.
+            while let Some(&b) = dq.back() {
+                if (max && samples[b].v < v) || (!max && samples[b].v > v) {
+                    dq.pop_back();
+                } else {
+                    break;
+                }
+            }
+            dq.push_back(next);
+            next += 1;
+        }
+        while dq.front().is_some_and(|&j| j < lo) {
+            dq.pop_front();
+        }
+        pts[i] = dq.front().map(|&j| samples[j].v);
+    });
 }
 
 // ------------------------------------------------------------------- info()

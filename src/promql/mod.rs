@@ -25,6 +25,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+mod json;
 pub mod series;
 mod timeutil;
 
@@ -33,6 +34,7 @@ use std::time::Duration;
 use crate::tsdb::{Labels, Querier};
 
 pub use aggregate::go_float as format_float;
+pub use json::response_body;
 pub use promql_parser::parser::Expr;
 
 /// Typed parse error with a byte position the UI can underline (None when unknown).

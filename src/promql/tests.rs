@@ -516,3 +516,69 @@ fn sparse_steps_read_only_their_windows() {
         Err(QueryError::TooManySamples)
     ));
 }
+
+#[test]
+fn topk_breaks_ties_as_prometheus_heap_does() {
+    // In label order: 1, 2, 2, 5, 3. Prometheus's heap ends up keeping the
+    // second 2 (a stable sort would keep the first).
+    let vals = [1.0, 2.0, 2.0, 5.0, 3.0];
+    let names: Vec<String> = (0..vals.len()).map(|i| i.to_string()).collect();
+    let labels: Vec<[(&str, &str); 2]> = names.iter().map(|n| [("__name__", "m"), ("s", n.as_str())]).collect();
+    let one: Vec<[Option<f64>; 1]> = vals.iter().map(|&v| [Some(v)]).collect();
+    let series: Vec<TestSeries> = labels.iter().zip(&one).map(|(l, v)| (&l[..], 60_000, &v[..])).collect();
+    let s = store(&series);
+    let r = engine().instant_query(&s, "topk(3, m)", 0).unwrap();
+    let Value::Vector(v) = r.value else { panic!("vector expected") };
+    let picked: Vec<(&str, f64)> = v.iter().map(|x| (x.labels.get("s").unwrap_or(""), x.v)).collect();
+    assert_eq!(picked, vec![("3", 5.0), ("4", 3.0), ("2", 2.0)]);
+    // bottomk: the heap's root is the largest kept value.
+    let r = engine().instant_query(&s, "bottomk(2, m)", 0).unwrap();
+    let Value::Vector(v) = r.value else { panic!("vector expected") };
+    assert_eq!(v.iter().map(|x| x.v).collect::<Vec<_>>(), vec![1.0, 2.0]);
+}
+
+#[test]
+fn rate_adds_reset_corrections_in_prometheus_order() {
+    // A float counter with several resets: the window's corrections must be
+    // added one by one to (last - first), bit for bit as Prometheus does.
+    let vals: Vec<Option<f64>> = (0..200)
+        .map(|i| {
+            let x = (i % 37) as f64 * 0.1 + (i / 37) as f64 * 0.01;
+            Some(x + 0.3)
+        })
+        .collect();
+    let s = store(&[(&[("__name__", "c_total")], 15_000, &vals)]);
+    let r = engine().range_query(&s, "increase(c_total[20m])", 1_200_000, 2_985_000, 15_000).unwrap();
+    let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+    let samples: Vec<(i64, f64)> =
+        vals.iter().enumerate().map(|(i, v)| (i as i64 * 15_000, v.unwrap_or(0.0))).collect();
+    let mut checked = 0;
+    for p in &m[0].samples {
+        let w: Vec<(i64, f64)> = samples.iter().copied().filter(|&(t, _)| t > p.t - 1_200_000 && t <= p.t).collect();
+        let mut result = w[w.len() - 1].1 - w[0].1;
+        for k in 1..w.len() {
+            if w[k].1 < w[k - 1].1 {
+                result += w[k - 1].1;
+            }
+        }
+        // Whole window covered: extrapolation only to the window edges.
+        let (first, last) = (w[0], w[w.len() - 1]);
+        let sampled = (last.0 - first.0) as f64 / 1000.0;
+        let avg = sampled / (w.len() - 1) as f64;
+        let mut to_start = (first.0 - (p.t - 1_200_000)) as f64 / 1000.0;
+        let mut to_end = (p.t - last.0) as f64 / 1000.0;
+        if to_start >= avg * 1.1 {
+            to_start = avg / 2.0;
+        }
+        if result > 0.0 && first.1 >= 0.0 {
+            to_start = to_start.min(sampled * (first.1 / result));
+        }
+        if to_end >= avg * 1.1 {
+            to_end = avg / 2.0;
+        }
+        let want = result * ((sampled + to_start + to_end) / sampled);
+        assert_eq!(p.v.to_bits(), want.to_bits(), "at {}: {} vs {}", p.t, p.v, want);
+        checked += 1;
+    }
+    assert!(checked > 100);
+}

@@ -193,6 +193,7 @@ impl ScrapeLoop {
             }
         };
         self.previous = previous;
+        self.metrics.target_series.get_or_create(&self.target_key()).set(self.previous.len() as i64);
         match commit {
             Ok(()) => {
                 self.metrics.samples_appended.inc_by(report.appended as u64);
@@ -229,9 +230,14 @@ impl ScrapeLoop {
         }
     }
 
+    fn target_key(&self) -> crate::selfmon::TargetLabels {
+        crate::selfmon::TargetLabels { scrape_job: self.cfg.job_name.clone(), target: self.target.url.clone() }
+    }
+
     /// Writes stale markers for every series of the last scrape and the
     /// report series: the target is gone.
     async fn mark_all_stale(&mut self, t: i64) {
+        self.metrics.target_series.remove(&self.target_key());
         let store = self.store.clone();
         let mut series: Vec<Labels> = self.previous.drain().collect();
         for name in REPORT_SERIES {

@@ -15,6 +15,14 @@ pub struct JobLabels {
     pub job: String,
 }
 
+/// One scrape target (not `job`/`instance`: those would clash with the
+/// labels Sightline's own scrape attaches).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub scrape_job: String,
+    pub target: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     pub kind: String,
@@ -49,6 +57,12 @@ pub struct Metrics {
     pub tsdb_out_of_order: Counter,
     pub tsdb_duplicates: Counter,
     pub tsdb_write_errors: Counter,
+    /// Retention figures: [used bytes, limit], [time rows, size rows, size steps].
+    pub tsdb_retention_gauges: [Gauge; 2],
+    pub tsdb_retention_counters: [Counter; 3],
+    pub tsdb_head_series: Gauge,
+    /// Series each target exposed in its last scrape (its active series).
+    pub target_series: Family<TargetLabels, Gauge>,
     pub targets: Family<JobLabels, Gauge>,
     process: process::ProcessCollector,
 }
@@ -102,6 +116,45 @@ impl Metrics {
             "Failed writes to the database file",
             tsdb_write_errors.clone(),
         );
+        let tsdb_retention_gauges: [Gauge; 2] = Default::default();
+        let tsdb_retention_counters: [Counter; 3] = Default::default();
+        registry.register(
+            "sightline_tsdb_used_bytes",
+            "Bytes of the database file in use (free pages left out)",
+            tsdb_retention_gauges[0].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_retention_limit_bytes",
+            "storage.retention_size (0 when unset)",
+            tsdb_retention_gauges[1].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_time_retention_deleted_rows",
+            "Blocks, chunks and rollups deleted for being older than the retention",
+            tsdb_retention_counters[0].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_size_retention_deleted_rows",
+            "Blocks, chunks and rollups deleted, oldest first, because the database exceeded storage.retention_size",
+            tsdb_retention_counters[1].clone(),
+        );
+        registry.register(
+            "sightline_tsdb_size_retentions",
+            "Retention steps that deleted data because the database exceeded storage.retention_size",
+            tsdb_retention_counters[2].clone(),
+        );
+        let tsdb_head_series = Gauge::default();
+        let target_series = Family::<TargetLabels, Gauge>::default();
+        registry.register(
+            "sightline_tsdb_head_series",
+            "Series held in the head (an open chunk, or sealed chunks not yet written)",
+            tsdb_head_series.clone(),
+        );
+        registry.register(
+            "sightline_target_series",
+            "Series each scrape target exposed in its last scrape, after relabeling",
+            target_series.clone(),
+        );
         registry.register("sightline_scrapes", "Scrapes attempted, by job", scrapes.clone());
         registry.register("sightline_scrape_failures", "Scrapes that failed, by job", scrape_failures.clone());
         registry.register("sightline_samples_appended", "Samples appended to the store", samples_appended.clone());
@@ -146,6 +199,10 @@ impl Metrics {
             tsdb_out_of_order,
             tsdb_duplicates,
             tsdb_write_errors,
+            tsdb_retention_gauges,
+            tsdb_retention_counters,
+            tsdb_head_series,
+            target_series,
             process: process::ProcessCollector::new(),
         }
     }
@@ -184,6 +241,12 @@ impl Metrics {
         advance(&self.tsdb_out_of_order, stats.out_of_order);
         advance(&self.tsdb_duplicates, stats.duplicates);
         advance(&self.tsdb_write_errors, stats.write_errors);
+        self.tsdb_head_series.set(stats.head_series as i64);
+        self.tsdb_retention_gauges[0].set(stats.used_bytes as i64);
+        self.tsdb_retention_gauges[1].set(stats.retention_size.unwrap_or(0) as i64);
+        advance(&self.tsdb_retention_counters[0], stats.time_retention_rows);
+        advance(&self.tsdb_retention_counters[1], stats.size_retention_rows);
+        advance(&self.tsdb_retention_counters[2], stats.size_retentions);
     }
 
     /// The registry, for modules that register their own metrics at start-up.

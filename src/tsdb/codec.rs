@@ -128,6 +128,16 @@ impl<'a> BitReader<'a> {
     }
 
     fn read_bits(&mut self, n: u8) -> Result<u64, CodecError> {
+        // Fast path: one big-endian load when 8 bytes remain and the bits fit
+        // in them (byte at a time cost most of a query's decoding time).
+        let used = (self.pos % 8) as u32;
+        if n > 0 && used + n as u32 <= 64 {
+            let at = self.pos / 8;
+            if let Some(Ok(w)) = self.bytes.get(at..at + 8).map(<[u8; 8]>::try_from) {
+                self.pos += n as usize;
+                return Ok((u64::from_be_bytes(w) << used) >> (64 - n as u32));
+            }
+        }
         let mut out = 0u64;
         let mut n = n;
         while n > 0 {
@@ -318,6 +328,19 @@ fn read_dod(r: &mut BitReader) -> Result<i64, CodecError> {
 }
 
 impl GorillaAppender {
+    /// An empty chunk whose buffer holds `bytes` before it must grow (the
+    /// head sizes it from the series' previous chunk: one allocation per chunk).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut a = GorillaAppender::default();
+        a.bits.bytes.reserve_exact(bytes);
+        a
+    }
+
+    /// Bytes of the bit stream so far.
+    pub fn len_bytes(&self) -> usize {
+        self.bits.bytes.len()
+    }
+
     /// Appends a sample; the caller guarantees `t` is after the last one.
     pub fn append(&mut self, t: i64, v: f64) {
         if self.count == 0 {
@@ -576,6 +599,27 @@ pub fn encode_block_level(samples: &[Sample], zstd_level: i32) -> Vec<u8> {
 /// Largest payload a block may claim to decompress to (a guard against corrupt sizes).
 const MAX_PAYLOAD: u64 = 256 << 20;
 
+thread_local! {
+    /// One zstd decompression context per thread: creating one per block cost
+    /// as much as decoding the block (a tenth of a query's time).
+    static ZSTD_DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn zstd_decompress(src: &[u8], size: usize) -> Result<Vec<u8>, CodecError> {
+    ZSTD_DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = zstd::bulk::Decompressor::new().ok();
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(src, size),
+            None => zstd::bulk::decompress(src, size),
+        }
+        .map_err(|_| CodecError::Corrupt("zstd"))
+    })
+}
+
 fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
     let mut br = ByteReader::new(body);
     let flags = br.u8()?;
@@ -585,7 +629,7 @@ fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
         if size > MAX_PAYLOAD {
             return Err(CodecError::Corrupt("block payload too large"));
         }
-        owned = zstd::bulk::decompress(br.rest(), size as usize).map_err(|_| CodecError::Corrupt("zstd"))?;
+        owned = zstd_decompress(br.rest(), size as usize)?;
         &owned
     } else {
         br.rest()
@@ -831,6 +875,36 @@ mod tests {
                 assert_eq!(out.len(), 1, "seek past the end keeps what was there");
             }
         }
+    }
+
+    #[test]
+    fn bit_reader_word_loads_match_bit_by_bit_reads() {
+        let bytes: Vec<u8> = (0..40u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for start in 0..80usize {
+            for n in 1..=64u8 {
+                let mut fast = BitReader { bytes: &bytes, pos: start };
+                let mut slow = BitReader { bytes: &bytes, pos: start };
+                let mut want = 0u64;
+                let mut ok = true;
+                for _ in 0..n {
+                    match slow.read_bit() {
+                        Ok(b) => want = (want << 1) | b as u64,
+                        Err(_) => ok = false,
+                    }
+                }
+                match fast.read_bits(n) {
+                    Ok(got) => {
+                        assert!(ok, "read past the end at {start}+{n}");
+                        assert_eq!(got, want, "bits {start}..{}", start + n as usize);
+                        assert_eq!(fast.pos, start + n as usize);
+                    }
+                    Err(e) => assert!(!ok, "{e:?} at {start}+{n}"),
+                }
+            }
+        }
+        // Near the end the byte-wise path reports truncation.
+        let mut r = BitReader { bytes: &bytes[..3], pos: 20 };
+        assert_eq!(r.read_bits(8), Err(CodecError::Truncated));
     }
 
     #[test]

@@ -340,3 +340,204 @@ fn queries_run_beside_ingestion_and_compaction() {
     let got = all(&db);
     assert!(got.iter().all(|s| s.samples.len() == 2400));
 }
+
+#[test]
+fn size_retention_deletes_the_oldest_rows_until_the_file_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(5, 100);
+    // Two days at 15 s, compacted into 4 h blocks.
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000;
+    let written = ingest(&db, &mut syn, start, 2 * 5760);
+    db.compact_all().unwrap();
+    db.run_retention().unwrap();
+    let full = db.stats().used_bytes;
+    assert!(full > 200_000, "enough data to cut: {full} bytes");
+    assert_eq!(db.stats().size_retention_rows, 0, "no limit, nothing deleted");
+    db.close();
+
+    let limit = full / 2;
+    let opts = Options { retention_size: Some(limit), ..small_opts() };
+    let db = Db::open_with(dir.path(), opts).unwrap();
+    for _ in 0..50 {
+        db.run_retention().unwrap();
+        if db.stats().used_bytes <= limit {
+            break;
+        }
+    }
+    let st = db.stats();
+    assert!(st.used_bytes <= limit, "used {} > limit {limit}", st.used_bytes);
+    assert!(st.size_retention_rows > 0 && st.size_retentions > 0);
+    assert_eq!(st.retention_size, Some(limit));
+    // The freed pages beyond the limit went back to the file system.
+    let file = std::fs::metadata(dir.path().join(DB_FILE)).unwrap().len();
+    assert!(file <= limit + 64 * 1024, "file {file} bytes, limit {limit}");
+    // The oldest data went, the newest stayed exactly as written.
+    let got = all(&db);
+    assert_eq!(got.len(), written.len());
+    for (g, w) in got.iter().zip(&written) {
+        assert!(g.samples[0].t > w.samples[0].t, "{}: oldest samples deleted", g.labels);
+        let tail = &w.samples[w.samples.len() - g.samples.len()..];
+        assert_same(
+            &[g.clone()],
+            &[Series { labels: w.labels.clone(), samples: tail.to_vec() }],
+            "what remains is the newest, unchanged",
+        );
+        assert!(g.samples.len() * 3 >= w.samples.len(), "{}: kept about half", g.labels);
+    }
+    // Queries for the deleted range find nothing.
+    assert!(db.select(&[], start, start + 3_600_000).unwrap().is_empty());
+}
+
+#[test]
+fn memory_per_active_series_is_small_and_chunks_are_presized() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(9, 10_000);
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+    // Just over one chunk span: every series sealed one chunk and opened the next.
+    ingest(&db, &mut syn, start, 250);
+    db.flush().unwrap();
+    let st = db.stats();
+    // Written chunks leave no spare vector behind.
+    assert!(lock(&db.inner.shards[0]).iter().all(|m| m.sealed.capacity() == 0));
+    assert_eq!(st.active_series, syn.labels.len());
+    assert!(st.head_series >= st.active_series);
+    let per_series = st.memory_bytes / st.active_series;
+    // Index (interned labels, postings: ~180 B) + head state (~230 B) + the open
+    // chunk's buffer (half the last 240-sample chunk: ~300 B). Measured: ~700 B.
+    assert!(per_series < 800, "{per_series} bytes per active series");
+    // The new open chunks were allocated at half the previous chunk's size.
+    let shard = lock(&db.inner.shards[0]);
+    let m = shard.iter().find(|m| m.open.is_some() && m.last_chunk_bytes > 0).expect("a series with a sealed chunk");
+    assert_eq!(m.open.as_ref().unwrap().app.heap_bytes(), m.last_chunk_bytes as usize / 2 + 16);
+}
+
+/// Range query results by series: (labels, points).
+fn range(q: &dyn Querier, query: &str, start: i64, end: i64, step: i64) -> Vec<Series> {
+    let engine = crate::promql::Engine::new(crate::promql::EngineOptions::default());
+    match engine.range_query(q, query, start, end, step).unwrap().value {
+        crate::promql::Value::Matrix(m) => m,
+        other => panic!("{query}: {other:?}"),
+    }
+}
+
+#[test]
+fn rollups_replace_old_raw_blocks_and_answer_range_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        retention: Duration::from_secs(86_400),
+        downsample_retention: Duration::from_secs(30 * 86_400),
+        ..small_opts()
+    };
+    let db = Db::open_with(dir.path(), opts).unwrap();
+    let raw = crate::tsdb::MemStore::new();
+    let now = crate::tsdb::now_millis();
+    let start = (now - 3 * 86_400_000) / 300_000 * 300_000 + 7_000;
+    let (c, g) = (
+        Labels::from_pairs([("__name__", "c_total"), ("job", "x")]),
+        Labels::from_pairs([("__name__", "g"), ("job", "x")]),
+    );
+    let (mut counter, mut k) = (0.0, 0i64);
+    let mut t = start;
+    while t <= now {
+        // A counter growing by 1..=7 per scrape, reset every ~7 h; a wandering gauge.
+        counter = if k % 1700 == 1699 { 3.0 } else { counter + (1 + k * 13 % 7) as f64 };
+        let gauge = ((k * 37) % 101) as f64 - 50.0 + (k / 500) as f64;
+        for store in [&db as &dyn Appendable, &raw] {
+            let mut app = store.appender();
+            app.append(&c, t, counter).unwrap();
+            app.append(&g, t, gauge).unwrap();
+            app.commit().unwrap();
+        }
+        t += 15_000;
+        k += 1;
+    }
+    db.compact_all().unwrap();
+    for _ in 0..20 {
+        db.run_retention().unwrap();
+    }
+    let st = db.stats();
+    assert!(st.rollups_written >= 2 * 10, "{st:?}");
+    assert_eq!(table_rows(&db).unwrap()["rollups"] as u64, st.rollups_written);
+    // Raw samples older than the retention are gone ...
+    let cut = now - 86_400_000 - 4 * 3_600_000;
+    assert!(db.select(&[Matcher::equal("__name__", "g")], start, cut).unwrap().is_empty());
+
+    // ... yet a range query at a 1 h step still sees them, through the rollups.
+    let (q0, q1, step) = (start - 7_000 + 2 * 3_600_000, cut, 3_600_000);
+    let gauges = |q: &str| (range(&db, q, q0, q1, step), range(&raw, q, q0, q1, step));
+    for q in ["min_over_time(g[1h])", "max_over_time(g[1h])", "sum_over_time(g[1h])"] {
+        let (got, want) = gauges(q);
+        assert_eq!(got.len(), 1, "{q}");
+        assert_eq!(got[0].samples.len(), want[0].samples.len(), "{q}");
+        assert_same(&got, &want, q);
+    }
+    let (got, want) = gauges("avg_over_time(g[1h])");
+    for (a, b) in got[0].samples.iter().zip(&want[0].samples) {
+        assert!((a.v - b.v).abs() < 1e-9, "avg at {}: {} vs {}", a.t, a.v, b.v);
+    }
+    // rate() and increase() over the counter, resets included, within 2 %.
+    for q in ["rate(c_total[1h])", "increase(c_total[2h])"] {
+        let got = range(&db, q, q0, q1, step);
+        let want = range(&raw, q, q0, q1, step);
+        assert_eq!(got[0].samples.len(), want[0].samples.len(), "{q}");
+        for (a, b) in got[0].samples.iter().zip(&want[0].samples) {
+            assert!((a.v - b.v).abs() <= 0.02 * b.v.abs(), "{q} at {}: rollups {} vs raw {}", a.t, a.v, b.v);
+        }
+    }
+    // Across the boundary from rollups into raw samples the counter continues:
+    // no false reset. The one window holding both (5 m rollup points, then 15 s
+    // raw ones) extrapolates to its start by half the *average* interval only,
+    // so it can miss up to 5 of its 60 minutes: up to ~8 % low (known limitation).
+    let (b0, b1) = (cut - 6 * 3_600_000, now - 3_600_000);
+    let got = range(&db, "increase(c_total[1h])", b0, b1, step);
+    let want = range(&raw, "increase(c_total[1h])", b0, b1, step);
+    assert_eq!(got[0].samples.len(), want[0].samples.len());
+    let mut off = 0;
+    for (a, b) in got[0].samples.iter().zip(&want[0].samples) {
+        let err = (a.v / b.v - 1.0).abs();
+        assert!(err <= 0.09, "increase at {}: {} vs raw {}", a.t, a.v, b.v);
+        off += usize::from(err > 0.02);
+    }
+    assert!(off <= 1, "{off} windows more than 2 % off");
+    // A step under 5 m reads raw samples only.
+    assert!(range(&db, "max_over_time(g[1h])", q0, q0 + 3_600_000, 60_000).is_empty());
+    // Rollups outlive a restart.
+    db.close();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let (got, want) =
+        (range(&db, "max_over_time(g[1h])", q0, q1, step), range(&raw, "max_over_time(g[1h])", q0, q1, step));
+    assert_same(&got, &want, "after restart");
+}
+
+#[test]
+fn corrupt_database_is_refused_with_a_clear_message_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open_with(dir.path(), small_opts()).unwrap();
+        let mut syn = Synthetic::new(4, 300);
+        ingest(&db, &mut syn, 1_700_000_000_000, 20);
+        db.close();
+    }
+    let path = dir.path().join(DB_FILE);
+    // Keep the header page, overwrite the rest with garbage: the schema and tables are unreadable.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 3 * 4096);
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let e = Db::open_with(dir.path(), small_opts()).err().expect("refused");
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("malformed") || msg.contains("not a Sightline database") || msg.contains("corrupt"), "{msg}");
+    assert!(std::fs::read(&path).unwrap() == bytes, "the file is untouched");
+
+    // A data path that is a file, not a folder, is refused too and kept.
+    let file = dir.path().join("notadir");
+    std::fs::write(&file, b"keep me").unwrap();
+    let e = Db::open(&file).err().expect("refused");
+    assert!(e.to_string().contains("notadir"), "{e}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}

@@ -5,6 +5,7 @@
 //! at both ends: `[mint, maxt]`. Stale markers are stored as the special NaN
 //! [`STALE_NAN`]; readers decide what they mean.
 
+pub mod backup;
 pub mod codec;
 mod db;
 mod headlog;
@@ -12,6 +13,7 @@ mod index;
 mod labels;
 mod matcher;
 mod mem;
+pub mod rollup;
 pub mod testdata;
 
 pub use db::{blob_bytes, table_rows, Db, DbStats, Options, DB_FILE};
@@ -60,6 +62,8 @@ pub enum TsdbError {
     Io { path: String, source: std::io::Error },
     #[error("database {path} cannot be written ({why}); appends stop until it can, queries keep working")]
     Unwritable { path: String, why: String },
+    #[error("backup to {dest} failed: {why}")]
+    Backup { dest: String, why: String },
     #[error("storage is shut down")]
     Closed,
 }
@@ -84,12 +88,38 @@ pub trait Appendable: Send + Sync {
     fn appender(&self) -> Box<dyn Appender>;
 }
 
+/// What the query engine will do with a selection, so the store can answer
+/// from downsampled rollups where raw samples are gone (Prometheus's
+/// `storage.SelectHints`, reduced to what Sightline uses).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SelectHints {
+    /// Range query step in ms (0 for an instant query).
+    pub step: i64,
+    /// Range of the matrix selector (or the lookback) in ms.
+    pub range: i64,
+    /// The function applied to a matrix selector (`rate`, `max_over_time`, ...).
+    pub func: Option<String>,
+}
+
 /// Read access. All intervals are inclusive `[mint, maxt]`; results are sorted
 /// by label set.
 pub trait Querier: Send + Sync {
     /// Series matching every matcher, with their samples in `[mint, maxt]`.
     /// Series with no sample in the interval are left out.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError>;
+    /// [`Querier::select`] told what the query does with the samples. A store
+    /// with rollups answers a range query of step ≥ 5 m from them where raw
+    /// samples are gone; the default ignores the hints.
+    fn select_hinted(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+    ) -> Result<Vec<Series>, TsdbError> {
+        let _ = hints;
+        self.select(matchers, mint, maxt)
+    }
     /// Label sets of the series matching every matcher that have samples in `[mint, maxt]`.
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, TsdbError>;
     /// Label names used by matching series (all series when `matchers` is empty).

@@ -96,10 +96,11 @@ impl crate::notify::chart::ChartSource for ChartBackend {
             return None;
         }
         let entries = self.library.list();
-        find_panel(&entries, &names).map(|(d, panel)| {
+        find_panel(&entries, &names).map(|(d, row, index, panel)| {
             let uid: String = form_urlencoded::byte_serialize(d.uid.as_bytes()).collect();
             crate::notify::chart::PanelLink {
-                path: format!("/d/{uid}?from={start_ms}&to={end_ms}"),
+                // `open` unfolds the panel's row if it starts collapsed; the fragment scrolls to it.
+                path: format!("/d/{uid}?from={start_ms}&to={end_ms}&open={row}#panel-{row}-{index}"),
                 title: format!("{} › {}", d.title, panel.title),
             }
         })
@@ -111,11 +112,11 @@ impl crate::notify::chart::ChartSource for ChartBackend {
 fn find_panel<'a>(
     entries: &'a [crate::dashboards::Entry],
     names: &std::collections::BTreeSet<String>,
-) -> Option<(&'a crate::dashboards::Dashboard, &'a crate::dashboards::Panel)> {
+) -> Option<(&'a crate::dashboards::Dashboard, usize, usize, &'a crate::dashboards::Panel)> {
     use crate::dashboards::PanelType;
     let matching = || {
-        entries.iter().flat_map(|e| e.dashboard.panels().map(move |(_, _, p)| (e.dashboard.as_ref(), p))).filter(
-            |(_, p)| {
+        entries.iter().flat_map(|e| e.dashboard.panels().map(move |(r, i, p)| (e.dashboard.as_ref(), r, i, p))).filter(
+            |(_, _, _, p)| {
                 // Panel queries may hold $variables that do not parse; compare identifiers.
                 let tokens: std::collections::BTreeSet<&str> =
                     p.targets.iter().flat_map(|t| identifiers(&t.expr)).collect();
@@ -123,7 +124,7 @@ fn find_panel<'a>(
             },
         )
     };
-    matching().find(|(_, p)| p.kind == PanelType::Timeseries).or_else(|| matching().next())
+    matching().find(|(_, _, _, p)| p.kind == PanelType::Timeseries).or_else(|| matching().next())
 }
 
 /// The metric names an expression selects (empty when it does not parse).
@@ -464,11 +465,11 @@ rows:
         let lib = crate::dashboards::Library::fixed(vec![d]);
         let entries = lib.list();
         let names = metric_names("node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.1");
-        let (dash, panel) = find_panel(&entries, &names).unwrap();
-        assert_eq!((dash.uid.as_str(), panel.title.as_str()), ("host", "Memory"));
+        let (dash, row, index, panel) = find_panel(&entries, &names).unwrap();
+        assert_eq!((dash.uid.as_str(), row, index, panel.title.as_str()), ("host", 0, 2, "Memory"));
         // A time series panel using it (among others) wins over a stat panel using only it.
         let names2 = metric_names("node_memory_MemAvailable_bytes{instance=\"a\"} < 1");
-        assert_eq!(find_panel(&entries, &names2).unwrap().1.title, "Memory");
+        assert_eq!(find_panel(&entries, &names2).unwrap().3.title, "Memory");
         assert!(find_panel(&entries, &metric_names("up == 0")).is_none());
         assert!(find_panel(&entries, &metric_names("node_memory_MemTotal_bytes > node_load1")).is_none());
     }

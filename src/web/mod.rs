@@ -6,6 +6,7 @@ mod alerting_ui;
 pub mod alertmanager_api;
 mod api;
 pub mod charts;
+pub mod datasource;
 mod ingest_api;
 pub mod panels;
 mod params;
@@ -94,6 +95,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// The `web:` settings (body and rate limits).
     pub web: Arc<crate::config::WebConfig>,
+    /// Remote query APIs dashboards and Explore may use (`datasources:`).
+    pub datasources: Arc<datasource::RemoteSources>,
 }
 
 /// The whole application router. Every route needs a row in

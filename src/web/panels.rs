@@ -511,6 +511,7 @@ mod tests {
             width: 12,
             height: 8,
             text: None,
+            datasource: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Server-rendered pages (askama). Every page works without JavaScript.
 
+use super::datasource::LocalSource;
 use super::params::Params;
 use super::timepick::{self, Picker, TimeSel};
 use super::AppState;
@@ -307,26 +308,20 @@ async fn dashboard(State(st): State<AppState>, Path(uid): Path<String>, p: Param
         }
     }
     let t = TimeSel::from_params(&p, d.time.0, now);
-    let (engine, querier) = (st.engine.clone(), st.querier.clone());
+    let (engine, querier, remotes) = (st.engine.clone(), st.querier.clone(), st.datasources.clone());
     let (d2, p2, t2) = (d.clone(), p.clone(), t.clone());
     let started = std::time::Instant::now();
     let rendered = tokio::task::spawn_blocking(move || {
         let range = crate::dashboards::TimeRange::new(t2.start, t2.end);
         let vars_started = std::time::Instant::now();
-        let (vars, views) =
-            super::view::resolve_variables(&d2, engine.as_ref(), querier.as_ref(), range, &|k: &str| p2.all(k));
+        let local = LocalSource { engine: engine.as_ref(), querier: querier.as_ref() };
+        // Variables come from the dashboard's datasource; a wrong name shows on every panel.
+        let var_source = super::datasource::pick(d2.datasource.as_deref(), &local, &remotes).unwrap_or(&local);
+        let (vars, views) = super::view::resolve_variables(&d2, var_source, range, &|k: &str| p2.all(k));
         let vars_ms = vars_started.elapsed().as_secs_f64() * 1000.0;
         let open: Vec<usize> = p2.all("open").iter().filter_map(|s| s.parse().ok()).collect();
         let timings = super::view::RenderTimings::default();
-        let rows = super::view::render_dashboard(
-            &d2,
-            &vars,
-            engine.as_ref(),
-            querier.as_ref(),
-            range,
-            &|i| open.contains(&i),
-            &timings,
-        );
+        let rows = super::view::render_dashboard(&d2, &vars, &local, &remotes, range, &|i| open.contains(&i), &timings);
         let (query_ms, draw_ms) = timings.ms();
         (views, rows, format!("vars;dur={vars_ms:.1}, query;dur={query_ms:.1}, draw;dur={draw_ms:.1}"))
     })
@@ -586,6 +581,9 @@ struct ExplorePage {
     error: String,
     chart: String,
     table: Vec<(String, String)>,
+    /// The datasource queried (`ds=`), and every one to choose from.
+    datasource: String,
+    datasources: Vec<String>,
 }
 
 async fn explore(State(st): State<AppState>, p: Params) -> Response {
@@ -597,6 +595,9 @@ async fn explore(State(st): State<AppState>, p: Params) -> Response {
             .filter(|(k, _)| matches!(k.as_str(), "from" | "to" | "range" | "refresh" | "tab"))
             .cloned()
             .collect();
+    let local = crate::config::datasources::LOCAL.to_string();
+    let datasource = p.get("ds").filter(|d| !d.is_empty()).map_or(local.clone(), str::to_string);
+    let datasources = std::iter::once(local).chain(st.datasources.keys().cloned()).collect();
     let mut view = ExplorePage {
         nav: "explore",
         query: query.clone(),
@@ -608,11 +609,16 @@ async fn explore(State(st): State<AppState>, p: Params) -> Response {
         error: String::new(),
         chart: String::new(),
         table: Vec::new(),
+        datasource,
+        datasources,
     };
     if !query.is_empty() {
-        let (engine, querier) = (st.engine.clone(), st.querier.clone());
+        let (engine, querier, remotes) = (st.engine.clone(), st.querier.clone(), st.datasources.clone());
+        let ds = view.datasource.clone();
         let result = tokio::task::spawn_blocking(move || {
-            super::view::render_explore(&query, engine.as_ref(), querier.as_ref(), t.start, t.end)
+            let local = LocalSource { engine: engine.as_ref(), querier: querier.as_ref() };
+            let src = super::datasource::pick(Some(&ds), &local, &remotes)?;
+            super::view::render_explore(&query, src, t.start, t.end)
         })
         .await;
         match result {

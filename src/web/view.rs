@@ -1,13 +1,13 @@
 //! Runs the queries behind a page (dashboard panels, explore) and hands the
 //! results to the panel renderers. The one place where UI meets PromQL.
 
+use super::datasource::{pick, LocalSource, QuerySource, RemoteSources};
 use super::panels::{render_panel, PanelData};
 use crate::dashboards::{
     auto_step, expand_expr, expand_text, resolve_options, select_value, Dashboard, Panel, PanelType, TimeRange,
     VarValue, VarValues,
 };
-use crate::promql::{Engine, Value};
-use crate::tsdb::{Labels, Querier};
+use crate::tsdb::Labels;
 
 /// Points per series a chart asks for; about one per two pixels of a half-width panel.
 const CHART_POINTS: i64 = 240;
@@ -32,18 +32,17 @@ pub fn var_param(name: &str) -> String {
 /// ones) from the store and the values the URL asks for.
 pub fn resolve_variables(
     d: &Dashboard,
-    engine: &Engine,
-    q: &dyn Querier,
+    src: &dyn QuerySource,
     range: TimeRange,
     requested: &dyn Fn(&str) -> Vec<String>,
 ) -> (VarValues, Vec<VariableView>) {
     let mut vars = VarValues::new();
     let mut views = Vec::new();
     let eval = |expr: &str, t: i64| -> Result<Vec<(Labels, f64)>, String> {
-        instant(engine, q, expr, t).map(|v| v.into_iter().filter_map(|(l, p)| p.last().map(|p| (l, p.1))).collect())
+        src.instant(expr, t).map(|v| v.into_iter().filter_map(|(l, p)| p.last().map(|p| (l, p.1))).collect())
     };
     for var in &d.variables {
-        let (options, error) = match resolve_options(var, q, range, &vars, Some(&eval)) {
+        let (options, error) = match resolve_options(var, src.querier(), range, &vars, Some(&eval)) {
             Ok(o) => (o, String::new()),
             Err(e) => (Vec::new(), e.to_string()),
         };
@@ -109,14 +108,16 @@ impl RenderTimings {
 }
 
 /// Evaluates every panel of `d` over `range` with the variables'
-/// values and renders it. Rows that start collapsed are only queried when
-/// `is_open(row index)` says the page opened them. Panels are rendered on
-/// two threads: queries dominate and the machine has cores to spare.
+/// values and renders it, each on its datasource (the panel's, else the
+/// dashboard's, else the local store). Rows that start collapsed are only
+/// queried when `is_open(row index)` says the page opened them. Panels are
+/// rendered on two threads: queries dominate and the machine has cores to spare.
+#[allow(clippy::too_many_arguments)]
 pub fn render_dashboard(
     d: &Dashboard,
     vars: &VarValues,
-    engine: &Engine,
-    q: &dyn Querier,
+    local: &LocalSource,
+    remotes: &RemoteSources,
     range: TimeRange,
     is_open: &dyn Fn(usize) -> bool,
     timings: &RenderTimings,
@@ -135,8 +136,13 @@ pub fn render_dashboard(
             RowView { title: expand_text(&row.title, vars), collapsed, index: i, panels: Vec::new() }
         })
         .collect();
-    let render =
-        |panel: &Panel| -> (u32, String) { (panel.width, render_one(panel, vars, engine, q, range, step, timings)) };
+    let render = |panel: &Panel| -> (u32, String) {
+        let html = match pick(panel.datasource.as_deref().or(d.datasource.as_deref()), local, remotes) {
+            Ok(src) => render_one(panel, vars, src, range, step, timings),
+            Err(e) => render_panel(panel, &PanelData { targets: vec![Err(e)], step_ms: Some(step) }, range),
+        };
+        (panel.width, html)
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     let mut done: Vec<(usize, usize, (u32, String))> = if threads == 1 || jobs.len() < 2 {
         jobs.iter().map(|(i, j, p)| (*i, *j, render(p))).collect()
@@ -172,8 +178,7 @@ pub fn render_dashboard(
 fn render_one(
     panel: &Panel,
     vars: &VarValues,
-    engine: &Engine,
-    q: &dyn Querier,
+    src: &dyn QuerySource,
     range: TimeRange,
     step: i64,
     timings: &RenderTimings,
@@ -190,9 +195,9 @@ fn render_one(
             .map(|t| {
                 let expr = expand_expr(&t.expr, vars, range, step);
                 let r = if t.instant || matches!(panel.kind, PanelType::Table) {
-                    instant(engine, q, &expr, end)
+                    src.instant(&expr, end)
                 } else {
-                    range_series(engine, q, &expr, start, end, step)
+                    src.range(&expr, start, end, step)
                 };
                 first_expr.get_or_insert(expr);
                 r
@@ -226,41 +231,17 @@ fn render_one(
     }
 }
 
-type SeriesData = Result<Vec<(Labels, Vec<(i64, f64)>)>, String>;
-
-fn range_series(engine: &Engine, q: &dyn Querier, expr: &str, start: i64, end: i64, step: i64) -> SeriesData {
-    let r = engine.range_query(q, expr, start, end, step).map_err(|e| e.to_string())?;
-    match r.value {
-        Value::Matrix(series) => {
-            Ok(series.into_iter().map(|s| (s.labels, s.samples.into_iter().map(|p| (p.t, p.v)).collect())).collect())
-        }
-        _ => Err("expected a range vector".into()),
-    }
-}
-
-fn instant(engine: &Engine, q: &dyn Querier, expr: &str, t: i64) -> SeriesData {
-    let r = engine.instant_query(q, expr, t).map_err(|e| e.to_string())?;
-    Ok(match r.value {
-        Value::Vector(v) => v.into_iter().map(|s| (s.labels, vec![(s.t, s.v)])).collect(),
-        Value::Scalar { t, v } => vec![(Labels::new(), vec![(t, v)])],
-        Value::Matrix(m) => {
-            m.into_iter().map(|s| (s.labels, s.samples.into_iter().map(|p| (p.t, p.v)).collect())).collect()
-        }
-        Value::String { .. } => Vec::new(),
-    })
-}
-
 /// Explore: a chart of the query over the range and a table of its values at the end.
 pub fn render_explore(
     query: &str,
-    engine: &Engine,
-    q: &dyn Querier,
+    src: &dyn QuerySource,
     start: i64,
     end: i64,
 ) -> Result<(String, Vec<(String, String)>), String> {
     let range = TimeRange::new(start, end);
     let step = auto_step(range, CHART_POINTS as u32, crate::dashboards::DEFAULT_SCRAPE_INTERVAL_MS);
-    let table = instant(engine, q, query, end)?
+    let table = src
+        .instant(query, end)?
         .into_iter()
         .map(|(labels, points)| (labels.to_string(), points.last().map_or(String::new(), |p| super::api::float(p.1))))
         .collect();
@@ -269,7 +250,7 @@ pub fn render_explore(
         serde_json::json!({"title": "", "width": 24, "height": 12, "targets": [{"expr": query}]}),
     )
     .map_err(|e| e.to_string())?;
-    let data = PanelData { targets: vec![range_series(engine, q, query, start, end, step)], step_ms: Some(step) };
+    let data = PanelData { targets: vec![src.range(query, start, end, step)], step_ms: Some(step) };
     let chart = render_panel(&panel, &data, range);
     Ok((chart, table))
 }
