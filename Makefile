@@ -3,7 +3,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run build test peers check clean e2e bench bench-collect bench-storage bench-ui bench-query bench-ingest
+.PHONY: run build test peers check clean e2e bench bench-collect bench-storage bench-ui bench-query bench-ingest fuzz
 
 ## run: build (release) and start Sightline on its embedded default config; UI on http://127.0.0.1:9900
 run:
@@ -52,3 +52,19 @@ bench-ingest:
 ## bench-query: median latency of dashboard-like range queries, side by side with Prometheus and VictoriaMetrics, answers checked
 bench-query:
 	@scripts/bench-query.sh
+
+## fuzz: run each cargo-fuzz target (exposition parser, PromQL, config loader, remote-write decoder) for FUZZ_SECONDS (default 60); not part of `make test`
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= exposition promql config remote_write
+# Stable toolchain: cargo-fuzz needs RUSTC_BOOTSTRAP=1. No sanitizer by default (safe Rust: the fuzzer hunts
+# panics); `make fuzz FUZZ_FLAGS=` builds with AddressSanitizer where its runtime is installed.
+FUZZ_FLAGS ?= --sanitizer none
+FUZZ_TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR)/fuzz,fuzz/target)
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (crashes go to fuzz/artifacts/$$t/)"; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_FLAGS) --target-dir $(FUZZ_TARGET_DIR) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 || exit 1; \
+	done

@@ -2,6 +2,7 @@
 // /usr/bin/chromium driven by playwright-core): fails on console errors,
 // page errors, failed requests and broken links; exercises hover read-outs,
 // drag-to-zoom and the theme/phone layouts; saves screenshots.
+// Signs in first (E2E_USER / E2E_PASSWORD) when they are set.
 // Usage: node scripts/e2e.js http://127.0.0.1:PORT OUTDIR
 "use strict";
 const { chromium } = require("playwright-core");
@@ -39,7 +40,11 @@ const pages = [
   ["rules", "/rules"],
   ["silences", "/silences"],
   ["receivers", "/receivers"],
+  ["admin-users", "/admin/users"],
+  ["admin-tokens", "/admin/tokens"],
 ];
+const user = process.env.E2E_USER || "";
+const password = process.env.E2E_PASSWORD || "";
 
 const problems = [];
 function problem(where, what) {
@@ -83,8 +88,35 @@ function problem(where, what) {
     return page;
   }
 
+  // Signs a browser context in through the login form (its session cookie then rides along).
+  async function login(context, where) {
+    if (!user) return;
+    const p = await context.newPage();
+    p.on("console", (m) => { if (m.type() === "error") problem(where, `console error: ${m.text()}`); });
+    await p.goto(base + "/login", { waitUntil: "load" });
+    await p.fill('input[name="user"]', user);
+    await p.fill('input[name="password"]', password);
+    await Promise.all([p.waitForNavigation({ waitUntil: "load" }), p.click('form.login button[type="submit"]')]);
+    if (new URL(p.url()).pathname === "/login") problem(where, "sign-in failed");
+    else console.log(`ok   ${where}: signed in as ${user}`);
+    await p.close();
+  }
+
+  // Before signing in: the login page renders, other pages send there.
+  if (user) {
+    const anon = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const p = await visit(anon, "login", "/login");
+    await p.close();
+    const q = await anon.newPage();
+    await q.goto(base + "/targets", { waitUntil: "load" });
+    if (new URL(q.url()).pathname !== "/login") problem("login", `signed-out /targets went to ${q.url()}`);
+    await q.close();
+    await anon.close();
+  }
+
   // Desktop, light.
   const desktop = await browser.newContext({ viewport: { width: 1366, height: 900 }, colorScheme: "light" });
+  await login(desktop, "login-desktop");
   for (const [name, url] of pages) {
     const p = await visit(desktop, name, url);
     await p.close();
@@ -132,6 +164,7 @@ function problem(where, what) {
 
   // Phone width and dark theme.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: "dark" });
+  await login(phone, "login-phone");
   for (const [name, url] of [["home", "/"], ["dashboard-host", "/d/host?from=now-15m&to=now"], ["dashboards", "/dashboards"], ["explore-graph", pages[13][1]], ["targets", "/targets"]]) {
     const p = await visit(phone, name, url, { suffix: "-phone-dark" });
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -139,6 +172,7 @@ function problem(where, what) {
     await p.close();
   }
   const dark = await browser.newContext({ viewport: { width: 1366, height: 900 }, colorScheme: "dark" });
+  await login(dark, "login-dark");
   for (const [name, url] of [["dashboard-overview", "/d/overview?from=now-15m&to=now"], ["explore-graph", pages[13][1]]]) {
     const p = await visit(dark, name, url, { suffix: "-dark" });
     await p.close();

@@ -57,6 +57,11 @@ dashboards:
   paths: ['$WORK/dash']
 YAML
 
+# Authentication is on, as it ships: an admin signs in through the login page.
+E2E_USER=e2e
+E2E_PASSWORD="e2e-$(date +%s%N)"
+echo "$E2E_PASSWORD" | "$BIN" user add "$E2E_USER" --role admin --data "$WORK/data" >/dev/null
+
 "$BIN" --config "$WORK/sightline.yml" --listen "$ADDR" --data "$WORK/data" --log-level warn &
 PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"; }
@@ -70,4 +75,4 @@ curl -fsS "http://$ADDR/-/ready" >/dev/null
 # Let a few scrapes land so rates have data.
 sleep "${E2E_WARMUP:-10}"
 
-NODE_PATH="$NODE_DIR/node_modules" node "$ROOT/scripts/e2e.js" "http://$ADDR" "$OUT"
+E2E_USER="$E2E_USER" E2E_PASSWORD="$E2E_PASSWORD" NODE_PATH="$NODE_DIR/node_modules" node "$ROOT/scripts/e2e.js" "http://$ADDR" "$OUT"

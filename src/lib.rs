@@ -4,6 +4,7 @@
 //! `config` → `scrape`/`collect` → `tsdb` → `promql` → `rules` → `notify`,
 //! with `web` and `dashboards` on top and `selfmon` watching it all.
 
+pub mod auth;
 pub mod collect;
 pub mod config;
 pub mod dashboards;

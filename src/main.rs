@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use sightline::{collect, config, dashboards, ingest, notify, promql, remote, rules, scrape, selfmon, tsdb, web};
+use sightline::{auth, collect, config, dashboards, ingest, notify, promql, remote, rules, scrape, selfmon, tsdb, web};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,6 +117,83 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Manage users (viewer, editor, admin) in DIR/sightline.db. Passwords are
+    /// read from standard input when it is not a terminal, prompted otherwise.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Manage API tokens (bearer tokens with a role) in DIR/sightline.db.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// Login name (letters, digits, '.', '_', '@', '-').
+        name: String,
+        /// viewer, editor or admin.
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// Data folder holding sightline.db.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Set a user's password (signs the user out everywhere).
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Data folder holding sightline.db.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Delete a user (not the last admin).
+    Del {
+        /// Login name.
+        name: String,
+        /// Data folder holding sightline.db.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// List users and their roles.
+    List {
+        /// Data folder holding sightline.db.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token and print it (once: only its hash is stored).
+    Create {
+        /// Token name (what `token revoke` takes).
+        name: String,
+        /// viewer, editor or admin.
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// Data folder holding sightline.db.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        /// Token name.
+        name: String,
+        /// Data folder holding sightline.db.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// List tokens (names, roles, last use; never the tokens).
+    List {
+        /// Data folder holding sightline.db.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -135,6 +212,8 @@ fn main() {
         Some(Command::Import { file, data }) => import(file, data),
         Some(Command::Backup { file, data, force }) => backup(file, data, *force),
         Some(Command::ImportDashboard { file, out }) => import_dashboard(file, out.as_deref()),
+        Some(Command::User { action }) => user_command(action),
+        Some(Command::Token { action }) => token_command(action),
         None => run_server(&cli),
     };
     if let Err(e) = result {
@@ -343,6 +422,85 @@ fn import_dashboard(file: &Path, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// Reads a password: prompted twice on a terminal, else one line of standard input.
+fn read_password(name: &str) -> Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {name}: ")).context("reading the password")?;
+        let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+/// The user and token store in `data`; a fresh folder gets a real
+/// Sightline database first (the store refuses files that are not its own).
+fn open_auth_store(data: &Path) -> Result<auth::Store> {
+    if !data.join("sightline.db").exists() {
+        tsdb::Db::open(data).with_context(|| format!("creating the database in {}", data.display()))?.close();
+    }
+    auth::Store::open(data).with_context(|| format!("opening the user store in {}", data.display()))
+}
+
+fn user_command(action: &UserCommand) -> Result<()> {
+    let open = open_auth_store;
+    match action {
+        UserCommand::Add { name, role, data } => {
+            let role: auth::Role = role.parse()?;
+            auth::store::check_name("user", name)?;
+            let store = open(data)?;
+            let password = read_password(name)?;
+            store.add_user(name, role, &password)?;
+            println!("added user {name} ({role})");
+        }
+        UserCommand::Passwd { name, data } => {
+            let store = open(data)?;
+            let password = read_password(name)?;
+            store.set_password(name, &password)?;
+            println!("password of {name} changed; the user's sessions were ended");
+        }
+        UserCommand::Del { name, data } => {
+            open(data)?.delete_user(name)?;
+            println!("deleted user {name}");
+        }
+        UserCommand::List { data } => {
+            for u in open(data)?.list_users()? {
+                println!("{}\t{}", u.name, u.role);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn token_command(action: &TokenCommand) -> Result<()> {
+    let open = open_auth_store;
+    match action {
+        TokenCommand::Create { name, role, data } => {
+            let role: auth::Role = role.parse()?;
+            let token = open(data)?.create_token(name, role)?;
+            eprintln!("token {name} ({role}) created; it is shown only this once:");
+            println!("{token}");
+        }
+        TokenCommand::Revoke { name, data } => {
+            open(data)?.revoke_token(name)?;
+            println!("revoked token {name}");
+        }
+        TokenCommand::List { data } => {
+            for t in open(data)?.list_tokens()? {
+                let used = t.last_used_ms.map_or_else(|| "never used".to_string(), |ms| format!("last used {ms}"));
+                println!("{}\t{}\t{used}", t.name, t.role);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run_server(cli: &Cli) -> Result<()> {
     // Flags win over the config file, which wins over the defaults.
     let (loaded, config_file, config_yaml) = match &cli.config {
@@ -455,6 +613,30 @@ async fn serve(
     );
     let files = rule_files(&cfg, data_dir)?;
     rule_manager.reload(&files).map_err(|e| anyhow::anyhow!("rule files:\n{e}"))?;
+    let auth_store = Arc::new(auth::Store::open(data_dir).context("opening the user store")?);
+    auth::signing::init(auth_store.signing_key()?);
+    let anonymous_role = cfg.web.anonymous_role.as_deref().map(str::parse::<auth::Role>).transpose()?;
+    let tls_on = cfg.web.tls_cert_file.is_some();
+    let auth = Arc::new(auth::Auth::new(
+        auth_store,
+        auth::Settings { anonymous_role, session_ttl: cfg.web.session_max_age, secure_cookies: tls_on },
+    )?);
+    let mut cfg = cfg;
+    // The self-scrape carries a token that lives only in this process.
+    let self_token = auth.internal_token("self-scrape", auth::Role::Viewer);
+    for job in &mut cfg.scrape_configs {
+        let scrapes_self = job.probe.is_none()
+            && job.metrics_path == "/metrics"
+            && job.static_configs.iter().flat_map(|g| g.targets.iter()).any(|t| is_self_target(t, addr));
+        if scrapes_self && job.auth.is_none() {
+            job.auth = Some(config::Auth::Bearer(self_token.clone()));
+            if tls_on && job.scheme == "http" {
+                // Our own certificate on loopback: no name to verify it against.
+                job.scheme = "https".to_string();
+                job.tls.insecure_skip_verify = true;
+            }
+        }
+    }
     let scraper = scrape::ScrapeManager::new(appendable.clone(), metrics.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let library =
@@ -470,6 +652,8 @@ async fn serve(
         datasources: Arc::new(datasources),
         querier: Arc::new(db.clone()),
         appendable,
+        auth: auth.clone(),
+        web: Arc::new(cfg.web.clone()),
         store_status: Arc::new(db.clone()),
         engine,
         query_slots: Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency)),
@@ -486,7 +670,8 @@ async fn serve(
         library: library.clone(),
         info: Arc::new(web::RuntimeInfo {
             config_file,
-            config_yaml,
+            // Shown on the status page and /api/v1/status/config: never with secrets.
+            config_yaml: auth::redact::redact_yaml(&config_yaml),
             data_dir: data_dir.display().to_string(),
             listen: addr.to_string(),
             retention: config::format_duration(cfg.storage.retention.unwrap_or(tsdb::Options::default().retention)),
@@ -507,9 +692,28 @@ async fn serve(
         })?;
         scraper.start_host(scrape::host_scrape_config(&cfg.global, &cfg.host), host, &scrape::host_instance());
     }
-    tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open http://{addr}/");
+    let scheme = if tls_on { "https" } else { "http" };
+    tracing::info!(%addr, data = %data_dir.display(), "Sightline is ready: open {scheme}://{addr}/");
+    if let (Some(token), None) = (auth.setup_token(), anonymous_role) {
+        // The console is the only place the link appears; it works once.
+        eprintln!(
+            "\nSightline has no users yet. Create the first admin at:\n\n    {scheme}://{addr}/setup?token={token}\n\n\
+             (or run: sightline user add NAME --role admin --data {})\n",
+            data_dir.display()
+        );
+    }
     spawn_sighup_reload(state.reload.clone());
-    axum::serve(listener, web::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    match (&cfg.web.tls_cert_file, &cfg.web.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let resolver = Arc::new(web::tls::ReloadingCert::new(cert, key)?);
+            let listener = web::tls::TlsListener::new(listener, web::tls::server_config(resolver)?)?;
+            // tap_io gives the listener axum's ConnectInfo<SocketAddr> support.
+            use axum::serve::ListenerExt;
+            axum::serve(listener.tap_io(|_| {}), app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+        _ => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
+    }
     tracing::info!("shutting down: stopping rules and scrapes");
     rule_manager.stop();
     scraper.stop().await;
@@ -519,6 +723,16 @@ async fn serve(
         tokio::task::spawn_blocking(move || f.flush()).await?.context("remote_write: saving the queue")?;
     }
     Ok(())
+}
+
+/// Whether a scrape target is this server's own address.
+fn is_self_target(target: &str, addr: SocketAddr) -> bool {
+    let Some((host, port)) = target.rsplit_once(':') else { return false };
+    if port.parse::<u16>().ok() != Some(addr.port()) {
+        return false;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == addr.ip().to_string() || host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
 /// The Alertmanager configuration named by sightline.yml, or a single

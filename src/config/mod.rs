@@ -376,11 +376,44 @@ pub struct FileSdConfig {
     pub refresh_interval: Duration,
 }
 
-/// Sightline-only `web:` section.
-#[derive(Debug, Clone, Default)]
+/// Sightline-only `web:` section: where to listen, and the security settings.
+#[derive(Debug, Clone)]
 pub struct WebConfig {
     /// `host:port` to listen on; None = the command line or built-in default.
     pub listen_address: Option<String>,
+    /// Role (`viewer`, `editor`, `admin`) of requests without credentials;
+    /// None (the default) = they must sign in.
+    pub anonymous_role: Option<String>,
+    /// How long a browser login lasts (default 12h).
+    pub session_max_age: Duration,
+    /// PEM certificate chain and key: serve HTTPS (both or neither), reloaded when they change.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (default 10 MiB).
+    pub max_request_body_bytes: usize,
+    /// Sign-in attempts per minute per client IP (default 10).
+    pub login_rate_limit: u32,
+    /// API requests (`/api/`, `/federate`) per minute per client IP (default 6000).
+    pub api_rate_limit: u32,
+    /// `/metrics` requests per minute per client IP (default 100).
+    pub metrics_rate_limit: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen_address: None,
+            anonymous_role: None,
+            session_max_age: Duration::from_secs(12 * 3600),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_request_body_bytes: 10 << 20,
+            login_rate_limit: 10,
+            api_rate_limit: 6000,
+            metrics_rate_limit: 100,
+        }
+    }
 }
 
 /// `storage:`: Sightline's data folder and retention (Prometheus's `tsdb`

@@ -252,6 +252,14 @@ pub(crate) struct RawHost {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawWeb {
     pub listen_address: Option<Text>,
+    pub anonymous_role: Option<Text>,
+    pub session_max_age: Option<Text>,
+    pub tls_cert_file: Option<Text>,
+    pub tls_key_file: Option<Text>,
+    pub max_request_body_bytes: Option<u64>,
+    pub login_rate_limit: Option<u64>,
+    pub api_rate_limit: Option<u64>,
+    pub metrics_rate_limit: Option<u64>,
 }
 
 /// Prometheus's `storage:` section plus Sightline's `path` and `retention`.

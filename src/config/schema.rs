@@ -268,7 +268,21 @@ const HOST: Section = Section {
     children: &[],
 };
 
-const WEB: Section = Section { supported: &["listen_address"], unsupported: &[], children: &[] };
+const WEB: Section = Section {
+    supported: &[
+        "listen_address",
+        "anonymous_role",
+        "session_max_age",
+        "tls_cert_file",
+        "tls_key_file",
+        "max_request_body_bytes",
+        "login_rate_limit",
+        "api_rate_limit",
+        "metrics_rate_limit",
+    ],
+    unsupported: &[],
+    children: &[],
+};
 
 const STORAGE: Section = Section {
     supported: &["path", "retention", "retention_size", "downsample_retention"],

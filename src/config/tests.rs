@@ -1038,3 +1038,23 @@ remote_write:
         ]
     );
 }
+
+#[test]
+fn web_security_settings_are_read_and_checked() {
+    let ok = "web:\n  anonymous_role: viewer\n  session_max_age: 1h\n  tls_cert_file: c.pem\n  tls_key_file: k.pem\n  max_request_body_bytes: 4096\n  login_rate_limit: 3\n  api_rate_limit: 50\n  metrics_rate_limit: 7\n";
+    let c = parse_str(ok, Path::new("/etc/sightline/sightline.yml")).expect("valid").config.web;
+    assert_eq!(c.anonymous_role.as_deref(), Some("viewer"));
+    assert_eq!(c.session_max_age, std::time::Duration::from_secs(3600));
+    assert_eq!(c.tls_cert_file.as_deref(), Some(Path::new("/etc/sightline/c.pem")));
+    assert_eq!(
+        (c.max_request_body_bytes, c.login_rate_limit, c.api_rate_limit, c.metrics_rate_limit),
+        (4096, 3, 50, 7)
+    );
+    let d = parse_str("global: {}\n", Path::new("x.yml")).unwrap().config.web;
+    assert_eq!((d.anonymous_role, d.login_rate_limit, d.metrics_rate_limit), (None, 10, 100));
+    let bad = "web:\n  anonymous_role: root\n  tls_cert_file: c.pem\n  login_rate_limit: 0\n";
+    let e = parse_str(bad, Path::new("x.yml")).unwrap_err().to_string();
+    assert!(e.contains("web.anonymous_role") && e.contains("not a role"), "{e}");
+    assert!(e.contains("tls_key_file go together"), "{e}");
+    assert!(e.contains("web.login_rate_limit"), "{e}");
+}

@@ -435,7 +435,55 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
                     ctx.error("web.listen_address", format!("{a:?} is not host:port (e.g. 0.0.0.0:9900 or :9900)"));
                 }
             }
-            WebConfig { listen_address }
+            let defaults = WebConfig::default();
+            let anonymous_role = text(w.anonymous_role).filter(|r| !r.is_empty());
+            if let Some(r) = &anonymous_role {
+                if !["viewer", "editor", "admin"].contains(&r.as_str()) {
+                    ctx.error("web.anonymous_role", format!("{r:?} is not a role; use viewer, editor or admin"));
+                }
+            }
+            let tls_cert_file = text(w.tls_cert_file).filter(|p| !p.is_empty()).map(|p| resolve(&base_dir, &p));
+            let tls_key_file = text(w.tls_key_file).filter(|p| !p.is_empty()).map(|p| resolve(&base_dir, &p));
+            if tls_cert_file.is_some() != tls_key_file.is_some() {
+                ctx.error("web.tls_cert_file", "tls_cert_file and tls_key_file go together: set both or neither");
+            }
+            let per_minute = |ctx: &mut Ctx, key: &str, v: Option<u64>, default: u32| match v {
+                None => default,
+                Some(0) => {
+                    ctx.error(key, "must be at least 1 (requests per minute per client IP)");
+                    default
+                }
+                Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            };
+            WebConfig {
+                listen_address,
+                anonymous_role,
+                session_max_age: duration(ctx, "web.session_max_age", w.session_max_age)
+                    .unwrap_or(defaults.session_max_age),
+                tls_cert_file,
+                tls_key_file,
+                max_request_body_bytes: match w.max_request_body_bytes {
+                    None => defaults.max_request_body_bytes,
+                    Some(n) if n < 1024 => {
+                        ctx.error("web.max_request_body_bytes", "must be at least 1024");
+                        defaults.max_request_body_bytes
+                    }
+                    Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                },
+                login_rate_limit: per_minute(
+                    ctx,
+                    "web.login_rate_limit",
+                    w.login_rate_limit,
+                    defaults.login_rate_limit,
+                ),
+                api_rate_limit: per_minute(ctx, "web.api_rate_limit", w.api_rate_limit, defaults.api_rate_limit),
+                metrics_rate_limit: per_minute(
+                    ctx,
+                    "web.metrics_rate_limit",
+                    w.metrics_rate_limit,
+                    defaults.metrics_rate_limit,
+                ),
+            }
         }
         None => WebConfig::default(),
     };

@@ -259,7 +259,8 @@ pub fn explore_path(expr: &str, start_ms: i64, end_ms: i64) -> String {
 
 /// The path of the PNG route for `expr` ending at `end_ms`.
 pub fn image_path(expr: &str, end_ms: i64) -> String {
-    format!("/api/v1/alert_chart.png?expr={}&end={end_ms}", enc(expr))
+    // Signed, so that Slack may fetch it without credentials (see auth::signing).
+    crate::auth::signing::sign(&format!("/api/v1/alert_chart.png?expr={}&end={end_ms}", enc(expr)))
 }
 
 /// The distinct expressions of `alerts` (from their generator URLs), in

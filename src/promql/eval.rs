@@ -696,7 +696,8 @@ pub(crate) fn invalid_utf8_strings(text: &str) -> Vec<String> {
         while i < b.len() && b[i] != q {
             if b[i] == b'\\' && i + 1 < b.len() {
                 if b[i + 1] == b'x' && i + 3 < b.len() {
-                    if let Ok(v) = u8::from_str_radix(&text[i + 2..i + 4], 16) {
+                    // `get`: the two bytes after `\x` may split a multi-byte character (found by fuzzing).
+                    if let Some(v) = text.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok()) {
                         raw.push(v);
                         parsed.push(char::from(v));
                         has_high |= v >= 0x80;

@@ -295,10 +295,12 @@ async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> 
     let format = exposition::format_from_content_type(resp.headers().get("content-type").and_then(|v| v.to_str().ok()));
     let limit = cfg.body_size_limit;
     if limit > 0 && resp.content_length().is_some_and(|n| n > limit) {
+        crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::BodySize);
         return Err(format!("body size limit exceeded: {} bytes > {limit} bytes", resp.content_length().unwrap_or(0)));
     }
     let body = resp.bytes().await.map_err(describe_reqwest_error)?;
     if limit > 0 && body.len() as u64 > limit {
+        crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::BodySize);
         return Err(format!("body size limit exceeded: {} bytes > {limit} bytes", body.len()));
     }
     Ok((body, format))
@@ -435,10 +437,12 @@ fn merge_target_labels(mut labels: Labels, target: &Labels, honor_labels: bool) 
 
 fn check_limits(cfg: &ScrapeConfig, samples: &[(Labels, i64, f64)]) -> Option<String> {
     if cfg.sample_limit > 0 && samples.len() > cfg.sample_limit {
+        crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::Samples);
         return Some(format!("sample limit exceeded: {} samples > limit {}", samples.len(), cfg.sample_limit));
     }
     for (labels, _, _) in samples {
         if cfg.label_limit > 0 && labels.len() > cfg.label_limit {
+            crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelCount);
             return Some(format!(
                 "label limit exceeded (metric: {labels}, number of labels: {}, limit: {})",
                 labels.len(),
@@ -447,9 +451,11 @@ fn check_limits(cfg: &ScrapeConfig, samples: &[(Labels, i64, f64)]) -> Option<St
         }
         for l in labels.iter() {
             if cfg.label_name_length_limit > 0 && l.name.len() > cfg.label_name_length_limit {
+                crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelNameLength);
                 return Some(format!("label name length limit exceeded (metric: {labels}, label name: {})", l.name));
             }
             if cfg.label_value_length_limit > 0 && l.value.len() > cfg.label_value_length_limit {
+                crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelValueLength);
                 return Some(format!("label value length limit exceeded (metric: {labels}, label name: {})", l.name));
             }
         }

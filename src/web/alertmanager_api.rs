@@ -173,7 +173,7 @@ async fn status(State(n): N) -> Response {
     let cfg = n.config();
     Json(json!({
         "cluster": {"name": "", "peers": [], "status": "disabled"},
-        "config": {"original": cfg.original},
+        "config": {"original": crate::auth::redact::redact_yaml(&cfg.original)},
         "uptime": go_time(n.started()),
         "versionInfo": {
             "branch": "", "buildDate": "", "buildUser": "", "goVersion": "",

@@ -61,6 +61,11 @@ impl ApiError {
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         let kind = e.error_type();
+        match &e {
+            QueryError::Timeout(_) => crate::auth::stats::count(crate::auth::stats::Refused::QueryTimeout),
+            QueryError::TooManySamples => crate::auth::stats::count(crate::auth::stats::Refused::QueryTooManySamples),
+            _ => {}
+        }
         let message = match &e {
             QueryError::Parse(p) => format!("invalid parameter \"query\": {}", parse_message(p)),
             other => other.to_string(),

@@ -11,6 +11,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What [`Server::start`] merges into `web:`: anonymous admin access and
+/// rate limits no functional test reaches.
+pub const OPEN_WEB: &[&str] =
+    &["anonymous_role: admin", "api_rate_limit: 1000000", "metrics_rate_limit: 1000000", "login_rate_limit: 1000000"];
+
+/// `config` with `lines` added to its `web:` section (created if absent).
+pub fn merge_web(config: &str, lines: &[&str]) -> String {
+    if lines.is_empty() {
+        return config.to_string();
+    }
+    let block: String = lines.iter().map(|l| format!("  {l}\n")).collect();
+    let mut out = String::new();
+    let mut merged = false;
+    for line in config.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if !merged && line.trim_end() == "web:" {
+            out.push_str(&block);
+            merged = true;
+        }
+    }
+    if !merged {
+        out.push_str("web:\n");
+        out.push_str(&block);
+    }
+    out
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -20,12 +48,14 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub data: PathBuf,
-    _dir: Option<tempfile::TempDir>,
+    pub _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Starts the binary with `config` (YAML; `{SELF}` is replaced by the
-    /// server's own address) and waits until it is ready.
+    /// server's own address) and waits until it is ready. Authentication is
+    /// off for these tests (`web.anonymous_role: admin`, high rate limits);
+    /// tests of security use [`Server::start_secure`].
     pub fn start(config: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -34,11 +64,28 @@ impl Server {
         s
     }
 
+    /// Like [`Server::start`] with authentication as configured: no
+    /// anonymous access unless `config` sets it, default rate limits.
+    pub fn start_secure(config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut s = Server::launch(config, dir.path(), &data, &[]);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// [`Server::start`] in a given folder and data folder (e.g. to restart on the same data).
     pub fn start_in(config: &str, dir: &Path, data: &Path) -> Server {
+        Server::launch(config, dir, data, OPEN_WEB)
+    }
+
+    /// Starts the binary with `web_extra` lines merged into the config's `web:` section.
+    pub fn launch(config: &str, dir: &Path, data: &Path, web_extra: &[&str]) -> Server {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let config_path = dir.join("sightline.yml");
-        std::fs::write(&config_path, config.replace("{SELF}", &addr)).unwrap();
+        let config = merge_web(&config.replace("{SELF}", &addr), web_extra);
+        std::fs::write(&config_path, config).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sightline"))
             .arg("--config")
             .arg(&config_path)
@@ -279,4 +326,66 @@ pub fn http_post_form(addr: &str, path: &str, form: &str) -> Result<(u16, String
     let text = String::from_utf8_lossy(&raw).to_string();
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("bad status line")?;
     Ok((status, text))
+}
+
+/// A response as the tests see it.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Any HTTP/1.1 request over a plain socket, with extra headers and a body.
+pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Resp, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    s.write_all(body).map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+    let mut lines = head.lines();
+    let status =
+        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).ok_or("bad status line")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Ok(Resp { status, headers, body })
+}
+
+/// Runs `sightline ARGS` with `stdin` as standard input: (exit ok, stdout, stderr).
+pub fn cli(args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sightline");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
