@@ -42,7 +42,8 @@ wait_http() { for _ in $(seq 200); do curl -sf "$1" >/dev/null && return 0; slee
 
 # start_NAME: starts the receiver in a fresh data folder, sets PID and URL.
 start_sightline() {
-  printf 'scrape_configs: []\nhost:\n  enabled: false\ndefault_rules: false\n' >"$WORK/s.yml"
+  # Auth and rate limits off: the benchmark measures ingest, not the guard.
+  printf 'scrape_configs: []\nhost:\n  enabled: false\ndefault_rules: false\nweb:\n  anonymous_role: admin\n  api_rate_limit: 100000000\n' >"$WORK/s.yml"
   "$TARGET/sightline" --config "$WORK/s.yml" --listen 127.0.0.1:19911 --data "$WORK/s-$1" --log-level warn &
   PID=$!; URL=http://127.0.0.1:19911/api/v1/write
   wait_http http://127.0.0.1:19911/-/ready
