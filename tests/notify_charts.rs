@@ -4,6 +4,8 @@
 //! the link either way. The chart source here is a stand-in for the PromQL
 //! engine (the real one is exercised by tests/notify_server.rs).
 
+mod util;
+
 use axum::body::Bytes;
 use axum::http::Uri;
 use sightline::notify::chart::{ChartSeries, ChartSource, PanelLink, WINDOW_MS};
@@ -12,6 +14,7 @@ use sightline::notify::{parse_str, Alert, Notifier, NotifierOptions};
 use sightline::tsdb::Labels;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use util::smtp_sink;
 
 /// A sine wave for any expression; `node_load1` has a dashboard panel.
 struct Source;
@@ -54,55 +57,6 @@ async fn wait_until(ms: u64, mut ok: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     ok()
-}
-
-/// A tiny SMTP sink (no TLS, no auth): records the DATA of each message.
-async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mails = Arc::new(Mutex::new(Vec::new()));
-    let m2 = mails.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
-            let mails = m2.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
-                let mut in_data = false;
-                let mut data = String::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if in_data {
-                        if line == "." {
-                            in_data = false;
-                            mails.lock().unwrap().push(std::mem::take(&mut data));
-                            w.write_all(b"250 OK queued\r\n").await.unwrap();
-                        } else {
-                            data.push_str(&line);
-                            data.push('\n');
-                        }
-                        continue;
-                    }
-                    let cmd = line.to_ascii_uppercase();
-                    let reply: &[u8] = if cmd.starts_with("EHLO") {
-                        b"250-sink\r\n250 8BITMIME\r\n"
-                    } else if cmd.starts_with("DATA") {
-                        in_data = true;
-                        b"354 go ahead\r\n"
-                    } else if cmd.starts_with("QUIT") {
-                        w.write_all(b"221 bye\r\n").await.unwrap();
-                        return;
-                    } else {
-                        b"250 OK\r\n"
-                    };
-                    w.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (port, mails)
 }
 
 /// Undoes quoted-printable soft line breaks and `=3D`, so HTML can be searched.

@@ -459,11 +459,7 @@ fn translate_metric(m: &Metric, base: &Labels, samples: &mut Vec<(Labels, i64, f
     match data {
         Data::Gauge(g) => {
             let name = metric_name(&m.name, &m.unit, Kind::Gauge);
-            for p in &g.data_points {
-                if let Some(v) = number_value(p, out, &m.name) {
-                    samples.push((series(&p.attributes, &name, None), millis(p.time_unix_nano), v));
-                }
-            }
+            push_numbers(&g.data_points, &name, &m.name, &series, samples, out);
         }
         Data::Sum(s) if s.aggregation_temporality == DELTA => out.refuse(
             s.data_points.len(),
@@ -472,11 +468,7 @@ fn translate_metric(m: &Metric, base: &Labels, samples: &mut Vec<(Labels, i64, f
         Data::Sum(s) => {
             let kind = if s.is_monotonic { Kind::Counter } else { Kind::Gauge };
             let name = metric_name(&m.name, &m.unit, kind);
-            for p in &s.data_points {
-                if let Some(v) = number_value(p, out, &m.name) {
-                    samples.push((series(&p.attributes, &name, None), millis(p.time_unix_nano), v));
-                }
-            }
+            push_numbers(&s.data_points, &name, &m.name, &series, samples, out);
         }
         Data::Histogram(h) if h.aggregation_temporality == DELTA => out.refuse(
             h.data_points.len(),
@@ -531,6 +523,22 @@ fn translate_metric(m: &Metric, base: &Labels, samples: &mut Vec<(Labels, i64, f
                 samples.push((series(&p.attributes, &format!("{name}_sum"), None), t, val(p.sum)));
                 samples.push((series(&p.attributes, &format!("{name}_count"), None), t, val(p.count as f64)));
             }
+        }
+    }
+}
+
+/// Gauge and sum points: one sample each under `name`.
+fn push_numbers(
+    points: &[NumberDataPoint],
+    name: &str,
+    metric: &str,
+    series: &dyn Fn(&[KeyValue], &str, Option<(&str, String)>) -> Labels,
+    samples: &mut Vec<(Labels, i64, f64)>,
+    out: &mut WriteOutcome,
+) {
+    for p in points {
+        if let Some(v) = number_value(p, out, metric) {
+            samples.push((series(&p.attributes, name, None), millis(p.time_unix_nano), v));
         }
     }
 }
