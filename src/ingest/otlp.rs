@@ -527,12 +527,15 @@ fn translate_metric(m: &Metric, base: &Labels, samples: &mut Vec<(Labels, i64, f
     }
 }
 
+/// Builds a series' labels from point attributes, a name and one extra label (`le`, `quantile`).
+type SeriesLabels<'a> = dyn Fn(&[KeyValue], &str, Option<(&str, String)>) -> Labels + 'a;
+
 /// Gauge and sum points: one sample each under `name`.
 fn push_numbers(
     points: &[NumberDataPoint],
     name: &str,
     metric: &str,
-    series: &dyn Fn(&[KeyValue], &str, Option<(&str, String)>) -> Labels,
+    series: &SeriesLabels,
     samples: &mut Vec<(Labels, i64, f64)>,
     out: &mut WriteOutcome,
 ) {
