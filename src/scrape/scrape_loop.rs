@@ -63,20 +63,33 @@ pub enum Source {
     Probe(Arc<crate::collect::probe::Probe>),
 }
 
-impl Source {
-    async fn fetch(&self, cfg: &ScrapeConfig, url: &str) -> Fetched {
+/// What a source hands over: an HTTP body still to parse, or a host
+/// collection still to run, or a probe's result. Parsing and collecting
+/// happen on the same blocking thread that appends, so a scrape costs one
+/// hop off the async workers, not two.
+enum Raw {
+    Body(bytes::Bytes, Format),
+    Host(Arc<Mutex<HostCollector>>),
+    Parsed(Exposition),
+}
+
+impl Raw {
+    /// CPU work: call on a blocking thread.
+    fn into_exposition(self) -> Fetched {
         match self {
-            Source::Http(client) => fetch(client, cfg, url).await,
-            Source::Host(collector) => {
-                let collector = collector.clone();
-                tokio::task::spawn_blocking(move || {
-                    let families = collector.lock().unwrap_or_else(|e| e.into_inner()).collect();
-                    Ok(host_exposition(families))
-                })
-                .await
-                .map_err(|e| e.to_string())?
-            }
-            Source::Probe(probe) => Ok(host_exposition(probe.run(url).await)),
+            Raw::Body(body, format) => exposition::parse_bytes(&body, format).map_err(|e| e.to_string()),
+            Raw::Host(collector) => Ok(host_exposition(collector.lock().unwrap_or_else(|e| e.into_inner()).collect())),
+            Raw::Parsed(exp) => Ok(exp),
+        }
+    }
+}
+
+impl Source {
+    async fn fetch(&self, cfg: &ScrapeConfig, url: &str) -> Result<Raw, String> {
+        match self {
+            Source::Http(client) => fetch_body(client, cfg, url).await.map(|(body, format)| Raw::Body(body, format)),
+            Source::Host(collector) => Ok(Raw::Host(collector.clone())),
+            Source::Probe(probe) => Ok(Raw::Parsed(host_exposition(probe.run(url).await))),
         }
     }
 }
@@ -167,9 +180,8 @@ impl ScrapeLoop {
     /// Fetches and stores one scrape taken at `t` (ms).
     pub async fn scrape_once(&mut self, t: i64) {
         let started = std::time::Instant::now();
-        let mut fetched = self.source.fetch(&self.cfg, &self.target.url).await;
+        let raw = self.source.fetch(&self.cfg, &self.target.url).await;
         let duration = started.elapsed();
-        let metadata = fetched.as_mut().ok().map(|exp| std::mem::take(&mut exp.metadata));
         let job = JobLabels { job: self.cfg.job_name.clone() };
         self.metrics.scrapes.get_or_create(&job).inc();
 
@@ -178,14 +190,19 @@ impl ScrapeLoop {
         let target_labels = self.target.labels.clone();
         let previous = std::mem::take(&mut self.previous);
         let joined = tokio::task::spawn_blocking(move || {
+            // A host collection is the scrape itself: its time counts, as node_exporter's would.
+            let collects = matches!(raw, Ok(Raw::Host(_)));
+            let mut fetched = raw.and_then(Raw::into_exposition);
+            let duration = if collects { started.elapsed() } else { duration };
+            let metadata = fetched.as_mut().ok().map(|exp| std::mem::take(&mut exp.metadata));
             let mut previous = previous;
             let mut app = store.appender();
             let report = process(&cfg, &target_labels, fetched, t, duration, &mut previous, app.as_mut());
             let commit = app.commit();
-            (report, commit, previous)
+            (report, commit, previous, metadata)
         })
         .await;
-        let (mut report, commit, previous) = match joined {
+        let (mut report, commit, previous, metadata) = match joined {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(job = %self.cfg.job_name, error = %e, "scrape processing task failed");
@@ -266,14 +283,6 @@ const REPORT_SERIES: [&str; 5] = [
 
 /// The parsed exposition, or why the scrape failed.
 pub type Fetched = Result<Exposition, String>;
-
-async fn fetch(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> Fetched {
-    let (body, format) = fetch_body(client, cfg, url).await?;
-    // Parsing a large body is CPU work: keep it off the async workers.
-    tokio::task::spawn_blocking(move || exposition::parse_bytes(&body, format).map_err(|e| e.to_string()))
-        .await
-        .map_err(|e| e.to_string())?
-}
 
 async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> Result<(bytes::Bytes, Format), String> {
     let mut req = client
