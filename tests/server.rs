@@ -347,6 +347,7 @@ fn alerts_flow_from_rules_to_a_webhook_and_the_apis() {
     // The alerts page links each alert to a prefilled silence form.
     let (_, html) = server.get("/alerts");
     assert!(html.contains("/silences?matchers="), "{html}");
+    assert!(html.contains("&#38;ack=1") && html.contains(">Acknowledge<"), "{html}");
     // Grouped as routed, with why it was (not) notified.
     assert!(html.contains("Notification groups") && html.contains("→ hook"), "{html}");
     assert!(html.contains("group_wait 1s"), "{html}");

@@ -96,6 +96,8 @@ struct AlertRow {
     why: String,
     /// Link to the silence form, prefilled with this alert's labels.
     silence: String,
+    /// The same form set to acknowledge: a silence that ends when the alert resolves.
+    acknowledge: String,
     /// Link to this alert's notification history.
     history: String,
     state: &'static str,
@@ -172,6 +174,7 @@ async fn alerts(State(st): State<AppState>) -> Response {
                 .collect::<String>()
             ),
             history: format!("/history?q={}", form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()),
+            acknowledge: String::new(),
             name,
             state: a.state.as_str(),
             labels: pairs(&a.labels),
@@ -181,6 +184,9 @@ async fn alerts(State(st): State<AppState>) -> Response {
             graph: explore_link(&expr),
         })
         .collect();
+    for r in &mut rows {
+        r.acknowledge = format!("{}&ack=1&duration=24h&comment=Acknowledged", r.silence);
+    }
     rows.sort_by(|a, b| (b.state == "firing", &a.name).cmp(&(a.state == "firing", &b.name)));
     let groups = st
         .notifier
@@ -274,6 +280,8 @@ struct SilenceRow {
     ends: String,
     created_by: String,
     comment: String,
+    /// An acknowledgement: ends by itself when its alerts resolve.
+    ack: bool,
 }
 
 #[derive(Template)]
@@ -286,6 +294,7 @@ struct SilencesPage {
     form_duration: String,
     form_creator: String,
     form_comment: String,
+    form_ack: bool,
 }
 
 fn silences_page(st: &AppState, error: String, form: &Params) -> SilencesPage {
@@ -308,6 +317,7 @@ fn silences_page(st: &AppState, error: String, form: &Params) -> SilencesPage {
             ends: rfc3339(s.ends_at.timestamp_millis()),
             created_by: s.created_by.clone(),
             comment: s.comment.clone(),
+            ack: s.ack,
         })
         .collect();
     SilencesPage {
@@ -318,6 +328,7 @@ fn silences_page(st: &AppState, error: String, form: &Params) -> SilencesPage {
         form_duration: form.get("duration").unwrap_or("2h").to_string(),
         form_creator: form.get("created_by").unwrap_or_default().to_string(),
         form_comment: form.get("comment").unwrap_or_default().to_string(),
+        form_ack: form.get("ack").is_some_and(|v| !v.is_empty()),
     }
 }
 
@@ -372,7 +383,8 @@ fn silence_from_form(form: &Params) -> Result<crate::notify::Silence, String> {
         updated_at: now,
         created_by: creator.to_string(),
         comment: comment.to_string(),
-        ack: false,
+        // A checked box sends `ack=1`; an acknowledgement still ends at `duration` at the latest.
+        ack: form.get("ack").is_some_and(|v| !v.is_empty()),
     })
 }
 
@@ -466,4 +478,28 @@ async fn test_receiver(State(st): State<AppState>, Path(name): Path<String>) -> 
         Err(e) => format!("Test notification to {name} failed: {e}"),
     };
     super::ui::page(receivers_page(&st, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(extra: &[(&str, &str)]) -> Params {
+        let mut p = vec![
+            ("matchers", "alertname=\"DiskFull\""),
+            ("duration", "1h"),
+            ("created_by", "me"),
+            ("comment", "on it"),
+        ];
+        p.extend_from_slice(extra);
+        Params(p.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn the_silence_form_can_acknowledge() {
+        assert!(!silence_from_form(&form(&[])).unwrap().ack);
+        let s = silence_from_form(&form(&[("ack", "1")])).unwrap();
+        assert!(s.ack, "a checked box makes an acknowledgement");
+        assert_eq!((s.ends_at - s.starts_at).num_minutes(), 60, "still bounded by the duration");
+    }
 }
