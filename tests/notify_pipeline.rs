@@ -425,9 +425,18 @@ receivers:
     // healthy one must not wait for that.
     assert!(wait_for(&up, 1, 2000).await, "healthy receiver waited for the failing one");
     assert!(wait_for(&down, 3, 3000).await, "down receiver not retried");
-    let stats = n.receiver_stats();
+    // The sink counts a request before the notifier has read its answer:
+    // give the third failure a moment to be recorded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let stats = loop {
+        let stats = n.receiver_stats();
+        if stats.get("down").is_some_and(|d| d.failures >= 3) || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let d = &stats["down"];
-    assert!(d.failures >= 3 && d.last_ok == Some(false));
+    assert!(d.failures >= 3 && d.last_ok == Some(false), "failures {} last_ok {:?}", d.failures, d.last_ok);
     let err = d.last_error.clone().unwrap();
     assert!(err.contains("503") && !err.contains("topsecret"), "{err}");
     assert_eq!(stats["up"].failures, 0);
