@@ -13,20 +13,11 @@ SCRAPES=${SCRAPES:-100}
 ROUNDS=${ROUNDS:-3}
 cd "$(dirname "$0")/.."
 
-need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "bench-ingest: missing ${need[*]}; install them (apt-get install ${need[*]}) and rerun" >&2
-    exit 1
-  fi
-  echo "bench-ingest: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  systemctl stop prometheus victoria-metrics >/dev/null 2>&1 || true
-fi
+# The peers come from Debian's packages, installed by the same script the tests use.
+scripts/install-peers.sh
+for cmd in prometheus promtool victoria-metrics; do
+  command -v "$cmd" >/dev/null 2>&1 || { echo "bench-ingest: $cmd is missing (apt-get install prometheus victoria-metrics)" >&2; exit 1; }
+done
 
 cargo build --release --bin sightline --bin bench_ingest >&2
 TARGET=${CARGO_TARGET_DIR:-target}/release

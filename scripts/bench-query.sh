@@ -19,22 +19,11 @@ HOURS=${HOURS:-49}
 RUNS=${RUNS:-7}
 cd "$(dirname "$0")/.."
 
-need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "bench-query: missing ${need[*]}; install them (apt-get install ${need[*]}) and rerun" >&2
-    exit 1
-  fi
-  echo "bench-query: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian starts the services on install; the benchmark runs its own instances.
-  systemctl stop prometheus victoria-metrics >/dev/null 2>&1 || true
-fi
+# The peers come from Debian's packages, installed by the same script the tests use.
+scripts/install-peers.sh
+for cmd in prometheus promtool victoria-metrics; do
+  command -v "$cmd" >/dev/null 2>&1 || { echo "bench-query: $cmd is missing (apt-get install prometheus victoria-metrics)" >&2; exit 1; }
+done
 
 cargo build --release --bin sightline --bin bench_query >&2
 TARGET=${CARGO_TARGET_DIR:-target}/release
