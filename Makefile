@@ -3,7 +3,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run build test peers check clean e2e bench bench-collect bench-storage bench-ui bench-query bench-ingest fuzz
+.PHONY: run build test peers check clean e2e bench bench-collect bench-storage bench-ui bench-query bench-ingest bench-scrape fuzz
 
 ## run: build (release) and start Sightline on its embedded default config; UI on http://127.0.0.1:9900
 run:
@@ -35,7 +35,7 @@ bench-ui:
 	@scripts/bench-ui.sh
 
 ## bench: every benchmark below, one after the other (each prints its figures)
-bench: bench-collect bench-storage bench-ui bench-query bench-ingest
+bench: bench-collect bench-storage bench-ui bench-query bench-ingest bench-scrape
 
 ## bench-collect: CPU time of one host collection and of one probe round
 bench-collect:
@@ -68,3 +68,7 @@ fuzz:
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_FLAGS) --target-dir $(FUZZ_TARGET_DIR) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 || exit 1; \
 	done
+
+## bench-scrape: live scrape CPU and memory, side by side with Prometheus on the same targets
+bench-scrape:
+	@scripts/bench-scrape.sh
