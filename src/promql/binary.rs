@@ -77,6 +77,21 @@ pub(crate) fn compare(op: Op, l: f64, r: f64) -> bool {
     }
 }
 
+/// One pair's result: arithmetic, a `bool` comparison's 0/1, or `kept` when
+/// a filtering comparison holds (`None` when it filters the pair out).
+#[inline]
+fn pair_value(op: Op, cmp: bool, return_bool: bool, l: f64, r: f64, kept: f64) -> Option<f64> {
+    if !cmp {
+        return Some(arith(op, l, r));
+    }
+    let keep = compare(op, l, r);
+    if return_bool {
+        Some(f64::from(u8::from(keep)))
+    } else {
+        keep.then_some(kept)
+    }
+}
+
 /// Go's `labels.String()`: `{a="1", b="2"}` with every label, name included.
 pub(crate) fn go_labels(l: &Labels) -> String {
     let parts: Vec<String> = l.iter().map(|x| format!("{}={:?}", x.name, x.value)).collect();
@@ -131,18 +146,7 @@ fn vector_scalar(op: &str, v: Vec<Ser>, sc: &[f64], swap: bool, return_bool: boo
             let Some(x) = *p else { continue };
             let c = sc.get(i).copied().unwrap_or(f64::NAN);
             let (l, r) = if swap { (c, x) } else { (x, c) };
-            *p = if cmp {
-                let keep = compare(bop, l, r);
-                if return_bool {
-                    Some(f64::from(u8::from(keep)))
-                } else if keep {
-                    Some(x)
-                } else {
-                    None
-                }
-            } else {
-                Some(arith(bop, l, r))
-            };
+            *p = pair_value(bop, cmp, return_bool, l, r, x);
         }
         if !cmp || return_bool {
             ser.drop_name = true;
@@ -306,18 +310,7 @@ fn vector_vector(
                 matched_one[sig] = i;
             }
             let (fl, fr) = if one_to_many { (ov, mv) } else { (mv, ov) };
-            let value = if cmp {
-                let keep = compare(bop, fl, fr);
-                if return_bool {
-                    f64::from(u8::from(keep))
-                } else if keep {
-                    fl
-                } else {
-                    continue;
-                }
-            } else {
-                arith(bop, fl, fr)
-            };
+            let Some(value) = pair_value(bop, cmp, return_bool, fl, fr, fl) else { continue };
             let idx = match pair_out.get(&(k, ok)) {
                 Some(&x) => x,
                 None => {
@@ -358,18 +351,7 @@ fn vector_vector(
                     continue;
                 }
                 let (fl, fr) = if one_to_many { (ov, f) } else { (f, ov) };
-                let value = if cmp {
-                    let keep = compare(bop, fl, fr);
-                    if return_bool {
-                        f64::from(u8::from(keep))
-                    } else if keep {
-                        fl
-                    } else {
-                        continue;
-                    }
-                } else {
-                    arith(bop, fl, fr)
-                };
+                let Some(value) = pair_value(bop, cmp, return_bool, fl, fr, fl) else { continue };
                 let idx = match pair_out.get(&(NO_PARTNER, ok)) {
                     Some(&x) => x,
                     None => {
