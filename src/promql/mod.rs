@@ -94,6 +94,13 @@ fn with_stack<T: Send>(deep: bool, f: impl FnOnce() -> T + Send) -> Option<T> {
     })
 }
 
+/// Runs `f`, which walks the syntax tree of `query` (formatting, serializing),
+/// on a stack sized for it: here for shallow queries, on a big-stack thread
+/// for deep ones, as parsing does. `None` when `f` panicked.
+pub fn with_stack_for<T: Send>(query: &str, f: impl FnOnce() -> T + Send) -> Option<T> {
+    with_stack(text_depth_bound(query) > INLINE_DEPTH, f)
+}
+
 /// Parses a PromQL expression.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
     match with_stack(text_depth_bound(query) > INLINE_DEPTH, || parse_here(query)) {

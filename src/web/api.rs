@@ -358,35 +358,28 @@ async fn query_exemplars(p: Params) -> ApiResult {
     if end < start {
         return Err(ApiError::param("end", "end timestamp must not be before start time"));
     }
-    on_big_stack(move || promql::parse(&q).map(|_| ()))?.map_err(QueryError::Parse)?;
+    promql::parse(&q).map_err(QueryError::Parse)?;
     Ok(success(json!([])))
 }
 
 /// The query reformatted the way `promtool` and Prometheus's UI print it.
 async fn format_query(p: Params) -> ApiResult {
     let q = p.get("query").unwrap_or_default().to_string();
-    let pretty = on_big_stack(move || promql::parse(&q).map(|e| e.prettify()))?.map_err(QueryError::Parse)?;
+    let expr = promql::parse(&q).map_err(QueryError::Parse)?;
+    let pretty =
+        promql::with_stack_for(&q, || expr.prettify()).ok_or_else(|| ApiError::internal("formatting failed"))?;
     Ok(success(json!(pretty)))
 }
 
 /// The query's syntax tree in Prometheus's JSON shape (the UI's tree view reads it).
 async fn parse_query(p: Params) -> ApiResult {
     let q = p.get("query").unwrap_or_default().to_string();
-    let tree = on_big_stack(move || promql::parse(&q).map(|e| serde_json::to_value(&e)))?
-        .map_err(QueryError::Parse)?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let expr = promql::parse(&q).map_err(QueryError::Parse)?;
+    let tree = promql::with_stack_for(&q, || serde_json::to_value(&expr).map_err(|e| e.to_string()))
+        .ok_or_else(|| "serializing failed".to_string())
+        .and_then(|r| r)
+        .map_err(ApiError::internal)?;
     Ok(success(tree))
-}
-
-/// Walking a deep syntax tree recurses: do it on a thread with room to spare.
-fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    std::thread::Builder::new()
-        .name("promql-ast".into())
-        .stack_size(64 * 1024 * 1024)
-        .spawn(f)
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .join()
-        .map_err(|_| ApiError::internal("walking the query's syntax tree failed"))
 }
 
 /// Cardinality statistics in Prometheus's shape: head stats and the top
