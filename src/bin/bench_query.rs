@@ -254,15 +254,6 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
 /// A matrix answer: label set → points (ms, value).
 type Matrix = BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>>;
 
-fn parse_value(v: &serde_json::Value) -> Option<f64> {
-    match v.as_str()? {
-        "NaN" => Some(f64::NAN),
-        "+Inf" => Some(f64::INFINITY),
-        "-Inf" => Some(f64::NEG_INFINITY),
-        s => s.parse().ok(),
-    }
-}
-
 fn parse_matrix(body: &[u8]) -> Result<Matrix, String> {
     let v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| format!("not JSON ({e}): {}", String::from_utf8_lossy(&body[..body.len().min(300)])))?;
@@ -273,19 +264,8 @@ fn parse_matrix(body: &[u8]) -> Result<Matrix, String> {
         return Err(format!("result type {} instead of matrix", v["data"]["resultType"]));
     }
     let mut out = Matrix::new();
-    for s in v["data"]["result"].as_array().ok_or("result is not an array")? {
-        let labels: BTreeMap<String, String> = s["metric"]
-            .as_object()
-            .ok_or("series without metric")?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect();
-        let mut pts = Vec::new();
-        for p in s["values"].as_array().ok_or("series without values")? {
-            let t = p[0].as_f64().ok_or("bad timestamp")?;
-            let v = parse_value(&p[1]).ok_or_else(|| format!("bad value {}", p[1]))?;
-            pts.push(((t * 1000.0).round() as i64, v));
-        }
+    for (labels, pts) in sightline::web::datasource::parse_result(&v["data"])? {
+        let labels: BTreeMap<String, String> = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
         if out.insert(labels.clone(), pts).is_some() {
             return Err(format!("series {labels:?} twice in the answer"));
         }

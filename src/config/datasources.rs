@@ -8,24 +8,26 @@
 //!   - name: central
 //!     url: http://victoria.internal:8428   # the API root: /api/v1/... is appended
 //!     timeout: 30s
-//!     basic_auth: {username: grafana, password: secret}   # or bearer_token: ...
+//!     basic_auth: {username: grafana, password: secret}   # or authorization / bearer_token(_file)
 //!     headers: {X-Scope-OrgID: team-a}
 //! ```
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::raw::Text;
-use super::validate::Ctx;
+use super::raw::{RawAuthorization, RawBasicAuth, Text};
+use super::validate::{build_auth, AuthFields, Ctx};
+use super::Auth;
 
 /// The name dashboards and Explore use for Sightline's own store.
 pub const LOCAL: &str = "sightline";
 
 /// One remote query API.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct DataSourceConfig {
     /// What dashboards (`datasource: NAME`) and Explore call it.
     pub name: String,
@@ -33,9 +35,8 @@ pub struct DataSourceConfig {
     pub url: String,
     /// Per request.
     pub timeout: Duration,
-    /// (username, password) for HTTP basic auth.
-    pub basic_auth: Option<(String, String)>,
-    pub bearer_token: Option<String>,
+    /// Credentials, with the same keys (and checks) as a scrape job's.
+    pub auth: Option<Auth>,
     /// Extra request headers (tenant ids and the like).
     pub headers: BTreeMap<String, String>,
 }
@@ -47,21 +48,15 @@ struct RawDataSource {
     url: Option<Text>,
     timeout: Option<Text>,
     basic_auth: Option<RawBasicAuth>,
+    authorization: Option<RawAuthorization>,
     bearer_token: Option<Text>,
+    bearer_token_file: Option<Text>,
     #[serde(default)]
     headers: BTreeMap<String, Text>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBasicAuth {
-    username: Text,
-    #[serde(default)]
-    password: Text,
-}
-
 /// Reads `datasources:`; every bad entry is reported with its line, the good ones are returned.
-pub(crate) fn build(value: Option<Value>, ctx: &mut Ctx) -> Vec<DataSourceConfig> {
+pub(crate) fn build(value: Option<Value>, base_dir: &Path, ctx: &mut Ctx) -> Vec<DataSourceConfig> {
     let Some(value) = value else { return Vec::new() };
     let Value::Sequence(items) = value else {
         ctx.error("datasources", "must be a list of {name, url, ...}");
@@ -104,12 +99,18 @@ pub(crate) fn build(value: Option<Value>, ctx: &mut Ctx) -> Vec<DataSourceConfig
                 }
             },
         };
+        let fields = AuthFields {
+            basic: &raw.basic_auth,
+            authz: &raw.authorization,
+            bearer: &raw.bearer_token,
+            bearer_file: &raw.bearer_token_file,
+        };
+        let auth = build_auth(fields, &key, base_dir, ctx);
         out.push(DataSourceConfig {
             name,
             url: url.trim_end_matches('/').to_string(),
             timeout,
-            basic_auth: raw.basic_auth.map(|b| (b.username.0, b.password.0)),
-            bearer_token: raw.bearer_token.map(|t| t.0).filter(|t| !t.is_empty()),
+            auth,
             headers: raw.headers.into_iter().map(|(k, v)| (k, v.0)).collect(),
         });
     }

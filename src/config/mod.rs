@@ -326,6 +326,17 @@ pub enum Auth {
     },
 }
 
+impl Auth {
+    /// Adds the credentials to an outgoing request (scrapes, remote write, datasources).
+    pub fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::Basic { username, password } => req.basic_auth(username, Some(password)),
+            Auth::Bearer(token) => req.bearer_auth(token),
+            Auth::Authorization { kind, credentials } => req.header("Authorization", format!("{kind} {credentials}")),
+        }
+    }
+}
+
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const HIDDEN: &str = "<secret>";

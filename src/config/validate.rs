@@ -393,6 +393,7 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
     let global = build_global(raw.global.unwrap_or_default(), ctx);
     // Before the jobs, which name these modules.
     let probe_modules = super::probes::build_modules(raw.probes, text(raw.probes_config_file), &base_dir, ctx);
+    let datasources = super::datasources::build(raw.datasources, &base_dir, ctx);
 
     let mut rule_files = Vec::new();
     for (i, f) in raw.rule_files.unwrap_or_default().into_iter().enumerate() {
@@ -605,7 +606,7 @@ fn build(raw: RawConfig, failed_jobs: &[usize], base_dir: PathBuf, ctx: &mut Ctx
         raw_alerting: raw.alerting,
         probe_modules,
         default_rules: raw.default_rules.unwrap_or(true),
-        datasources: super::datasources::build(raw.datasources, ctx),
+        datasources,
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Queue, Remote, RemoteError, RemoteStats};
-use crate::config::{Auth, RemoteWriteConfig};
+use crate::config::RemoteWriteConfig;
 
 /// What to do with a request after the remote answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,12 +172,9 @@ async fn post(client: &reqwest::Client, cfg: &RemoteWriteConfig, body: Vec<u8>) 
     for (k, v) in &cfg.headers {
         req = req.header(k, v);
     }
-    req = match &cfg.auth {
-        Some(Auth::Basic { username, password }) => req.basic_auth(username, Some(password)),
-        Some(Auth::Bearer(t)) => req.header("Authorization", format!("Bearer {t}")),
-        Some(Auth::Authorization { kind, credentials }) => req.header("Authorization", format!("{kind} {credentials}")),
-        None => req,
-    };
+    if let Some(auth) = &cfg.auth {
+        req = auth.apply(req);
+    }
     let resp = req.body(body).send().await.map_err(|e| format!("POST {}: {e}", cfg.url))?;
     let status = resp.status().as_u16();
     let text = if (200..300).contains(&status) { String::new() } else { resp.text().await.unwrap_or_default() };
@@ -310,7 +307,7 @@ mod tests {
             name: "scripted".into(),
             remote_timeout: Duration::from_secs(5),
             headers: [("X-Scope-OrgID".to_string(), "team-a".to_string())].into(),
-            auth: Some(Auth::Basic { username: "u".into(), password: "p".into() }),
+            auth: Some(crate::config::Auth::Basic { username: "u".into(), password: "p".into() }),
             tls: Default::default(),
             write_relabel_configs: vec![],
             queue: crate::config::RemoteQueueConfig {

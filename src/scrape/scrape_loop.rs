@@ -5,7 +5,7 @@ use super::exposition::{self, Exposition, Format};
 use super::relabel::relabel;
 use super::target::Target;
 use crate::collect::{Family, HostCollector};
-use crate::config::{Auth, ScrapeConfig};
+use crate::config::ScrapeConfig;
 use crate::selfmon::{JobLabels, Metrics};
 use crate::tsdb::{Appendable, Appender, Labels, STALE_NAN};
 use std::collections::HashSet;
@@ -291,12 +291,9 @@ async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> 
         .header("User-Agent", concat!("Sightline/", env!("CARGO_PKG_VERSION")))
         .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", cfg.scrape_timeout.as_secs_f64()))
         .timeout(cfg.scrape_timeout);
-    req = match &cfg.auth {
-        Some(Auth::Basic { username, password }) => req.basic_auth(username, Some(password)),
-        Some(Auth::Bearer(token)) => req.bearer_auth(token),
-        Some(Auth::Authorization { kind, credentials }) => req.header("Authorization", format!("{kind} {credentials}")),
-        None => req,
-    };
+    if let Some(auth) = &cfg.auth {
+        req = auth.apply(req);
+    }
     let resp = req.send().await.map_err(describe_reqwest_error)?;
     if !resp.status().is_success() {
         return Err(format!("server returned HTTP status {}", resp.status()));

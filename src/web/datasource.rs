@@ -115,11 +115,8 @@ impl RemoteSource {
                 .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(form)
         };
-        if let Some((user, pass)) = &c.basic_auth {
-            req = req.basic_auth(user, Some(pass));
-        }
-        if let Some(token) = &c.bearer_token {
-            req = req.bearer_auth(token);
+        if let Some(auth) = &c.auth {
+            req = auth.apply(req);
         }
         for (k, v) in &c.headers {
             req = req.header(k, v);
@@ -227,19 +224,8 @@ fn selector(matchers: &[Matcher]) -> String {
     if matchers.is_empty() {
         return r#"{__name__=~".+"}"#.into();
     }
-    let parts: Vec<String> = matchers
-        .iter()
-        .map(|m| {
-            let op = match m.kind {
-                crate::tsdb::MatchKind::Equal => "=",
-                crate::tsdb::MatchKind::NotEqual => "!=",
-                crate::tsdb::MatchKind::Regex => "=~",
-                crate::tsdb::MatchKind::NotRegex => "!~",
-            };
-            let value = m.value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-            format!("{}{op}\"{value}\"", m.name)
-        })
-        .collect();
+    // Go's %q quoting (as Alertmanager prints matchers) is valid PromQL string syntax.
+    let parts: Vec<String> = matchers.iter().map(crate::notify::matchers::format_matcher).collect();
     format!("{{{}}}", parts.join(","))
 }
 
@@ -250,35 +236,30 @@ fn labels_of(v: &serde_json::Value) -> Labels {
 }
 
 /// The `data` of a query answer as series: vectors, matrices and scalars.
+/// A point that is not `[seconds, "value"]` makes the whole answer an error.
 pub fn parse_result(data: &serde_json::Value) -> SeriesData {
-    let point = |p: &serde_json::Value| -> Option<(i64, f64)> {
-        let t = p.get(0)?.as_f64()?;
-        let v = p.get(1)?.as_str()?;
-        let v = match v {
+    let point = |p: &serde_json::Value| -> Result<(i64, f64), String> {
+        let bad = || format!("bad point {p} in the answer");
+        let t = p.get(0).and_then(serde_json::Value::as_f64).ok_or_else(bad)?;
+        let v = match p.get(1).and_then(serde_json::Value::as_str).ok_or_else(bad)? {
             "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
             "NaN" => f64::NAN,
-            s => s.parse().ok()?,
+            s => s.parse().map_err(|_| bad())?,
         };
-        Some(((t * 1000.0).round() as i64, v))
+        Ok(((t * 1000.0).round() as i64, v))
     };
+    let items = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
     let result = &data["result"];
     match data["resultType"].as_str() {
-        Some("matrix") => Ok(result
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| {
-                (labels_of(&s["metric"]), s["values"].as_array().into_iter().flatten().filter_map(point).collect())
-            })
-            .collect()),
-        Some("vector") => Ok(result
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| (labels_of(&s["metric"]), point(&s["value"]).into_iter().collect()))
-            .collect()),
-        Some("scalar") => Ok(vec![(Labels::new(), point(result).into_iter().collect())]),
+        Some("matrix") => items(result)
+            .iter()
+            .map(|s| Ok((labels_of(&s["metric"]), items(&s["values"]).iter().map(point).collect::<Result<_, _>>()?)))
+            .collect(),
+        Some("vector") => {
+            items(result).iter().map(|s| Ok((labels_of(&s["metric"]), vec![point(&s["value"])?]))).collect()
+        }
+        Some("scalar") => Ok(vec![(Labels::new(), vec![point(result)?])]),
         Some("string") => Ok(Vec::new()),
         other => Err(format!("unexpected resultType {other:?} from the datasource")),
     }
