@@ -13,6 +13,11 @@ pub use remote_write::{RemoteWriteError, WriteOutcome};
 
 use std::sync::atomic::AtomicU64;
 
+/// Most labels a pushed series may carry (remote write, OTLP). Real series
+/// have a few dozen; the bound keeps one hostile request from costing
+/// quadratic work or unbounded index memory.
+pub const MAX_LABELS_PER_SERIES: usize = 128;
+
 /// Counters of a push receiver (remote write, OTLP), shared by all requests.
 #[derive(Debug, Default)]
 pub struct ReceiverStats {

@@ -367,6 +367,18 @@ pub fn write(store: &dyn Appendable, req: &ExportMetricsServiceRequest) -> Resul
     }
     let mut app = store.appender();
     for (labels, t, v) in &samples {
+        if labels.len() > super::MAX_LABELS_PER_SERIES {
+            let limit = super::MAX_LABELS_PER_SERIES;
+            out.refuse(
+                1,
+                format!(
+                    "a series of {} has {} labels, more than the limit of {limit}",
+                    labels.metric_name().unwrap_or(""),
+                    labels.len()
+                ),
+            );
+            continue;
+        }
         match app.append(labels, *t, *v) {
             Ok(()) => out.samples_appended += 1,
             Err(e) if e.is_sample_error() => {
@@ -969,6 +981,22 @@ mod tests {
         assert!(out.messages.iter().any(|m| m.contains("delta")), "{:?}", out.messages);
         assert!(out.messages.iter().any(|m| m.contains("exponential")), "{:?}", out.messages);
         assert_eq!(all(&store).len(), 2, "ok and target_info");
+    }
+
+    #[test]
+    fn series_with_too_many_labels_are_refused_and_counted() {
+        let attrs: Vec<KeyValue> =
+            (0..super::super::MAX_LABELS_PER_SERIES).map(|i| kv(&format!("a{i}"), "v")).collect();
+        let wide = Metric {
+            name: "wide".into(),
+            data: Some(Data::Gauge(Gauge { data_points: vec![point(attrs, 5, 1.0)] })),
+            ..Default::default()
+        };
+        let store = MemStore::new();
+        let out = write(&store, &request(vec![wide])).unwrap();
+        assert_eq!(out.points_rejected, 1);
+        assert!(out.messages.iter().any(|m| m.contains("more than the limit of 128")), "{:?}", out.messages);
+        assert!(store.select(&[Matcher::equal(METRIC_NAME, "wide")], 0, 10).unwrap().is_empty());
     }
 
     #[test]

@@ -112,6 +112,13 @@ pub fn encode(req: &WriteRequest) -> Vec<u8> {
 /// Checks one series' labels the way Prometheus does and builds the label set.
 fn series_labels(index: usize, ts: &TimeSeries) -> Result<Labels, RemoteWriteError> {
     let bad = |why: String| RemoteWriteError::InvalidSeries { index, why };
+    if ts.labels.len() > super::MAX_LABELS_PER_SERIES {
+        return Err(bad(format!(
+            "{} labels, more than the limit of {}",
+            ts.labels.len(),
+            super::MAX_LABELS_PER_SERIES
+        )));
+    }
     let mut names: Vec<&str> = Vec::with_capacity(ts.labels.len());
     for l in &ts.labels {
         if !valid_label_name(&l.name) {
@@ -269,6 +276,13 @@ mod tests {
         assert!(write(&store, &bad, &stats).unwrap_err().to_string().contains("invalid label name"));
         let badname = WriteRequest { timeseries: vec![series(&[("__name__", "a-b")], &[(1, 1.0)])], metadata: vec![] };
         assert!(write(&store, &badname, &stats).unwrap_err().to_string().contains("invalid metric name"));
+        let names: Vec<String> = (0..super::super::MAX_LABELS_PER_SERIES).map(|i| format!("l{i}")).collect();
+        let mut many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        many.push(("__name__", "m"));
+        let wide = WriteRequest { timeseries: vec![series(&many, &[(1, 1.0)])], metadata: vec![] };
+        let err = write(&store, &wide, &stats).unwrap_err();
+        assert!(err.is_client_error() && err.to_string().contains("more than the limit of 128"), "{err}");
+        assert_eq!(stats.bad_requests.load(Ordering::Relaxed), 4, "every refusal is counted");
     }
 
     #[test]
