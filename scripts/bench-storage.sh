@@ -12,7 +12,8 @@
 # Debian's prometheus-node-exporter: counters grow by the recorded per-interval
 # deltas, gauges follow the recorded values. Re-record with RECORD=1.
 #
-# Usage: scripts/bench-storage.sh   (env: SERIES=10000 MINUTES=5 BACKFILL_SERIES=2000 NODE_HOSTS=10 HOURS=24)
+# Usage: scripts/bench-storage.sh   (env: SERIES=10000 MINUTES=5 BACKFILL_SERIES=2000 NODE_HOSTS=10 HOURS=24
+#        PARTS="disk live": which parts to run)
 set -euo pipefail
 
 SERIES=${SERIES:-10000}
@@ -20,6 +21,7 @@ MINUTES=${MINUTES:-5}
 BACKFILL_SERIES=${BACKFILL_SERIES:-2000}
 HOURS=${HOURS:-24}
 NODE_HOSTS=${NODE_HOSTS:-10}
+PARTS=${PARTS:-disk live}
 FIXTURE=bench/node_exporter.payloads.zst
 INTERVAL=15
 cd "$(dirname "$0")/.."
@@ -57,7 +59,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+S_BPS=-; P_BPS=-; V_BPS=-; S_CPU=-; P_CPU=-; V_CPU=-; S_RSS=-; P_RSS=-; V_RSS=-; READY=-
 # ---------------------------------------------------------------- 1. disk
+if [[ " $PARTS " == *" disk "* ]]; then
 echo "== disk: $BACKFILL_SERIES synthetic series + $NODE_HOSTS node_exporter hosts × ${HOURS} h every ${INTERVAL} s, same data into all three" >&2
 DATA_ARGS=(--series "$BACKFILL_SERIES" --hours "$HOURS" --interval-s "$INTERVAL" --node-fixture "$FIXTURE" --node-hosts "$NODE_HOSTS")
 "$TARGET/bench_storage" "${DATA_ARGS[@]}" --emit-openmetrics "$WORK/data.om" --emit-text-ms "$WORK/data.txt" >&2
@@ -91,8 +95,10 @@ sleep 15
 kill "$VMPID"; wait "$VMPID" 2>/dev/null || true
 V_BYTES=$(du -sb "$WORK/vm-backfill" | cut -f1)
 V_BPS=$(awk -v b="$V_BYTES" -v n="$SAMPLES" 'BEGIN {printf "%.3f", b/n}')
+fi
 
 # ---------------------------------------------------------------- 2. live
+if [[ " $PARTS " == *" live "* ]]; then
 echo "== live: $SERIES series scraped every ${INTERVAL} s for $MINUTES min by all three at once" >&2
 "$TARGET/bench_storage" --serve 127.0.0.1:21000 --series "$SERIES" >/dev/null &
 PIDS+=("$!")
@@ -137,8 +143,9 @@ T0=$(date +%s.%N)
 SPID=$!; PIDS+=("$SPID")
 until curl -sf http://127.0.0.1:19900/-/ready >/dev/null; do sleep 0.05; done
 READY=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2f", a / b; else print "-" }'; }
 printf '\n| figure | Sightline | Prometheus | VictoriaMetrics | S/P | S/VM |\n|---|---|---|---|---|---|\n'
 printf '| bytes/sample on disk (%s synthetic series + %s node_exporter hosts × %s h) | %s | %s | %s | %s | %s |\n' "$BACKFILL_SERIES" "$NODE_HOSTS" "$HOURS" \
   "$S_BPS" "$P_BPS" "$V_BPS" "$(ratio "$S_BPS" "$P_BPS")" "$(ratio "$S_BPS" "$V_BPS")"

@@ -325,29 +325,51 @@ fn serve(addr: &str, series: usize) {
             }
         };
         handles.push(std::thread::spawn(move || {
-            let mut syn = Synthetic::new(1000 + tg as u64, 100);
-            let mut vals = Vec::new();
+            let syn = std::sync::Arc::new(std::sync::Mutex::new(Synthetic::new(1000 + tg as u64, 100)));
             for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut buf = [0u8; 4096];
-                let _ = std::io::Read::read(&mut conn, &mut buf);
-                syn.scrape(&mut vals);
-                let mut body = String::with_capacity(100 * 80);
-                for (i, v) in vals.iter().enumerate() {
-                    let l = syn.labels[i].drop_names(&["instance", "job"]);
-                    body.push_str(&format!("{} {v}\n", fmt_series(&l)));
-                }
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let Ok(conn) = conn else { continue };
+                let syn = syn.clone();
+                // Keep-alive, as real exporters serve: one thread per scraper's connection.
+                std::thread::spawn(move || serve_connection(conn, &syn));
             }
         }));
     }
     println!("serving {targets} targets on {host}:{port}..{}", port + targets as u16 - 1);
     for h in handles {
         let _ = h.join();
+    }
+}
+
+/// Answers every request on one connection with the target's next scrape.
+fn serve_connection(mut conn: std::net::TcpStream, syn: &std::sync::Mutex<Synthetic>) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut vals = Vec::new();
+    loop {
+        // A request ends with an empty line (scrapes are GETs without a body).
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match std::io::Read::read(&mut conn, &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        request.clear();
+        let mut body = String::with_capacity(100 * 80);
+        {
+            let mut syn = syn.lock().unwrap_or_else(|e| e.into_inner());
+            syn.scrape(&mut vals);
+            for (i, v) in vals.iter().enumerate() {
+                let l = syn.labels[i].drop_names(&["instance", "job"]);
+                body.push_str(&format!("{} {v}\n", fmt_series(&l)));
+            }
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(body.as_bytes())).is_err() {
+            return;
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::config::RemoteWriteConfig;
 use crate::ingest::remote_write::{encode, Label, Sample, TimeSeries, WriteRequest};
-use crate::tsdb::{Appendable, Appender, Labels, Matcher, Querier, SelectHints, Series, TsdbError};
+use crate::tsdb::{Appendable, Appender, Labels, Matcher, Querier, SelectHints, Series, SeriesRef, TsdbError};
 
 /// Why the sender could not start or keep its queue.
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +248,21 @@ impl Appender for ForwardingAppender {
         // Only what the store accepted is forwarded (stale markers included).
         self.pending.push(Pending { labels: labels.clone(), t, v });
         Ok(())
+    }
+
+    fn series_ref(&mut self, labels: &Labels) -> Result<SeriesRef, TsdbError> {
+        self.inner.series_ref(labels)
+    }
+
+    fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), TsdbError> {
+        self.inner.append_ref(series, t, v)?;
+        let labels = self.inner.series_labels(series).ok_or(TsdbError::UnknownRef(series.0))?;
+        self.pending.push(Pending { labels, t, v });
+        Ok(())
+    }
+
+    fn series_labels(&self, series: SeriesRef) -> Option<Labels> {
+        self.inner.series_labels(series)
     }
 
     fn commit(self: Box<Self>) -> Result<(), TsdbError> {

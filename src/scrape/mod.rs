@@ -7,7 +7,7 @@ pub mod relabel;
 mod scrape_loop;
 mod target;
 
-pub use scrape_loop::{process, Fetched, Health, ScrapeLoop, ScrapeReport, Source, TargetHealth};
+pub use scrape_loop::{process, Health, Input, ScrapeCache, ScrapeLoop, ScrapeReport, Source, TargetHealth};
 pub use target::{format_duration, targets_from_group, Target};
 
 use crate::collect::HostCollector;

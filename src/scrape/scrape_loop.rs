@@ -1,14 +1,15 @@
 //! One target's scrape loop: fetch on a fixed grid, parse, relabel, append,
 //! write the `up` and `scrape_*` series, and mark vanished series stale.
 
-use super::exposition::{self, Exposition, Format};
+use super::exposition::{self, Exposition, Format, ParsedSample, SampleSink, SeriesKey};
 use super::relabel::relabel;
 use super::target::Target;
 use crate::collect::{Family, HostCollector};
 use crate::config::ScrapeConfig;
 use crate::selfmon::{JobLabels, Metrics};
-use crate::tsdb::{Appendable, Appender, Labels, STALE_NAN};
-use std::collections::HashSet;
+use crate::tsdb::{Appendable, Appender, Labels, SeriesRef, STALE_NAN};
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -46,6 +47,10 @@ impl Health {
 /// Prometheus 3's preference order: OpenMetrics first, then the text format.
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.1";
 
+/// Bodies up to this size (some hundred series) are parsed and stored on
+/// the async worker that fetched them; larger ones on the blocking pool.
+const INLINE_BODY_BYTES: usize = 64 * 1024;
+
 /// Timestamps within this distance of the scheduled grid point are snapped
 /// to it, so sample intervals stay constant and cheap to store.
 const TIMESTAMP_TOLERANCE_MS: i64 = 2;
@@ -74,14 +79,26 @@ enum Raw {
 }
 
 impl Raw {
-    /// CPU work: call on a blocking thread.
-    fn into_exposition(self) -> Fetched {
+    /// What [`process`] reads; a host collection runs here (CPU work: call on a blocking thread).
+    fn into_input(self) -> Input {
         match self {
-            Raw::Body(body, format) => exposition::parse_bytes(&body, format).map_err(|e| e.to_string()),
-            Raw::Host(collector) => Ok(host_exposition(collector.lock().unwrap_or_else(|e| e.into_inner()).collect())),
-            Raw::Parsed(exp) => Ok(exp),
+            Raw::Body(body, format) => Input::Body(body, format),
+            Raw::Host(collector) => {
+                Input::Parsed(host_exposition(collector.lock().unwrap_or_else(|e| e.into_inner()).collect()))
+            }
+            Raw::Parsed(exp) => Input::Parsed(exp),
         }
     }
+}
+
+/// One scrape's outcome as [`process`] reads it.
+pub enum Input {
+    /// A body still to parse.
+    Body(bytes::Bytes, Format),
+    /// Samples with their labels (host collector, probes).
+    Parsed(Exposition),
+    /// Why the scrape failed.
+    Failed(String),
 }
 
 impl Source {
@@ -120,8 +137,7 @@ pub struct ScrapeLoop {
     pub store: Arc<dyn Appendable>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Mutex<TargetHealth>>,
-    /// Series written by the previous successful scrape (for staleness).
-    previous: HashSet<Labels>,
+    cache: ScrapeCache,
 }
 
 /// The outcome of processing one scrape.
@@ -134,6 +150,8 @@ pub struct ScrapeReport {
     pub series_added: usize,
     pub rejected: usize,
     pub error: Option<String>,
+    /// The body's HELP/TYPE/UNIT lines, when it parsed.
+    pub metadata: Option<Vec<exposition::Metadata>>,
 }
 
 impl ScrapeLoop {
@@ -144,7 +162,7 @@ impl ScrapeLoop {
         store: Arc<dyn Appendable>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        ScrapeLoop { cfg, target, source, store, metrics, health: Arc::default(), previous: HashSet::new() }
+        ScrapeLoop { cfg, target, source, store, metrics, health: Arc::default(), cache: ScrapeCache::default() }
     }
 
     /// Scrapes on the target's grid until `stop` fires, then marks its series stale.
@@ -188,29 +206,37 @@ impl ScrapeLoop {
         let store = self.store.clone();
         let cfg = self.cfg.clone();
         let target_labels = self.target.labels.clone();
-        let previous = std::mem::take(&mut self.previous);
-        let joined = tokio::task::spawn_blocking(move || {
+        let mut cache = std::mem::take(&mut self.cache);
+        // A small body is processed right here: handing it to the blocking
+        // pool (a thread wake-up) would cost more than parsing it.
+        let inline = match &raw {
+            Ok(Raw::Body(body, _)) => body.len() <= INLINE_BODY_BYTES,
+            Ok(Raw::Host(_)) => false,
+            Ok(Raw::Parsed(_)) | Err(_) => true,
+        };
+        let work = move || {
             // A host collection is the scrape itself: its time counts, as node_exporter's would.
             let collects = matches!(raw, Ok(Raw::Host(_)));
-            let mut fetched = raw.and_then(Raw::into_exposition);
+            let input = raw.map_or_else(Input::Failed, Raw::into_input);
             let duration = if collects { started.elapsed() } else { duration };
-            let metadata = fetched.as_mut().ok().map(|exp| std::mem::take(&mut exp.metadata));
-            let mut previous = previous;
             let mut app = store.appender();
-            let report = process(&cfg, &target_labels, fetched, t, duration, &mut previous, app.as_mut());
+            let report = process(&cfg, &target_labels, input, t, duration, &mut cache, app.as_mut());
             let commit = app.commit();
-            (report, commit, previous, metadata)
-        })
-        .await;
-        let (mut report, commit, previous, metadata) = match joined {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(job = %self.cfg.job_name, error = %e, "scrape processing task failed");
-                return;
+            (report, commit, cache)
+        };
+        let (mut report, commit, cache) = if inline {
+            work()
+        } else {
+            match tokio::task::spawn_blocking(work).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(job = %self.cfg.job_name, error = %e, "scrape processing task failed");
+                    return;
+                }
             }
         };
-        self.previous = previous;
-        self.metrics.target_series.get_or_create(&self.target_key()).set(self.previous.len() as i64);
+        self.cache = cache;
+        self.metrics.target_series.get_or_create(&self.target_key()).set(self.cache.previous.len() as i64);
         match commit {
             Ok(()) => {
                 self.metrics.samples_appended.inc_by(report.appended as u64);
@@ -229,7 +255,7 @@ impl ScrapeLoop {
         h.last_scrape = Some(SystemTime::UNIX_EPOCH + Duration::from_millis(t.max(0) as u64));
         h.last_duration = duration;
         h.last_samples = report.samples_scraped;
-        if let Some(md) = metadata {
+        if let Some(md) = report.metadata {
             // Metadata rarely changes: keep the shared copy unless it did.
             if report.error.is_none() && *h.metadata != md {
                 h.metadata = Arc::new(md);
@@ -256,16 +282,17 @@ impl ScrapeLoop {
     async fn mark_all_stale(&mut self, t: i64) {
         self.metrics.target_series.remove(&self.target_key());
         let store = self.store.clone();
-        let mut series: Vec<Labels> = self.previous.drain().collect();
-        for name in REPORT_SERIES {
-            let mut l = self.target.labels.clone();
-            l.set(crate::tsdb::METRIC_NAME, name);
-            series.push(l);
-        }
+        let cache = std::mem::take(&mut self.cache);
+        let target_labels = self.target.labels.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let mut app = store.appender();
-            for l in &series {
-                let _ = app.append(l, t, STALE_NAN);
+            for &r in &cache.previous {
+                let _ = app.append_ref(r, t, STALE_NAN);
+            }
+            for name in REPORT_SERIES {
+                let mut l = target_labels.clone();
+                l.set(crate::tsdb::METRIC_NAME, name);
+                let _ = app.append(&l, t, STALE_NAN);
             }
             app.commit()
         })
@@ -280,9 +307,6 @@ const REPORT_SERIES: [&str; 5] = [
     "scrape_samples_post_metric_relabeling",
     "scrape_series_added",
 ];
-
-/// The parsed exposition, or why the scrape failed.
-pub type Fetched = Result<Exposition, String>;
 
 async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> Result<(bytes::Bytes, Format), String> {
     let mut req = client
@@ -328,64 +352,197 @@ fn describe_reqwest_error(e: reqwest::Error) -> String {
     msg
 }
 
-/// Turns one fetched scrape into appends. Pure apart from the appender, so
-/// the rules (honor_labels, limits, staleness) are unit-tested without HTTP.
+/// What a scrape loop remembers about its target's series between scrapes,
+/// like Prometheus's scrape cache: a series seen before is appended by its
+/// store reference, found by the hash of its text, with no label parsing,
+/// relabeling or index lookup.
+#[derive(Default)]
+pub struct ScrapeCache {
+    /// Series key → the stored series ([`DROPPED`] if relabeling drops it)
+    /// and the scrape that last saw it.
+    entries: HashMap<SeriesKey, CacheEntry, BuildHasherDefault<PassThrough>>,
+    /// Series written by the previous successful scrape (for staleness).
+    previous: HashSet<SeriesRef, BuildHasherDefault<PassThrough>>,
+    /// References of the report series, in [`REPORT_SERIES`] order.
+    report: [Option<SeriesRef>; 5],
+    /// Scrapes so far.
+    epoch: u32,
+}
+
+struct CacheEntry {
+    series: SeriesRef,
+    seen: u32,
+}
+
+/// The cache's mark for a series that metric relabeling drops.
+const DROPPED: SeriesRef = SeriesRef(u64::MAX);
+/// Entries unseen for this many scrapes are forgotten (their series went stale long ago).
+const FORGET_AFTER_SCRAPES: u32 = 10;
+
+/// Hasher for keys that are hashes or dense ids already: xxh3 keys are
+/// uniform, and series references are spread by one multiplication.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64 ^ (n >> 64) as u64;
+    }
+}
+
+/// A sample waiting for the scrape to be accepted as a whole.
+enum Pending {
+    Known(SeriesRef),
+    /// A series not in the cache: its labels after relabeling, and its key.
+    New(SeriesKey, Labels),
+}
+
+/// Collects one scrape's samples from the parser, resolving what it can
+/// through the cache; nothing is appended until the whole body is read.
+struct Batch<'a> {
+    cfg: &'a ScrapeConfig,
+    target_labels: &'a Labels,
+    entries: &'a mut HashMap<SeriesKey, CacheEntry, BuildHasherDefault<PassThrough>>,
+    epoch: u32,
+    /// The scrape's time, for samples without (or with ignored) timestamps.
+    t: i64,
+    scraped: usize,
+    samples: Vec<(Pending, i64, f64)>,
+    /// The first label limit a new series broke.
+    error: Option<String>,
+}
+
+impl Batch<'_> {
+    fn timestamp(&self, timestamp_ms: Option<i64>) -> i64 {
+        match timestamp_ms {
+            Some(ts) if self.cfg.honor_timestamps => ts,
+            _ => self.t,
+        }
+    }
+}
+
+impl SampleSink for Batch<'_> {
+    fn known(&mut self, key: SeriesKey, value: f64, timestamp_ms: Option<i64>) -> bool {
+        self.scraped += 1;
+        let Some(entry) = self.entries.get_mut(&key) else { return false };
+        entry.seen = self.epoch;
+        if entry.series != DROPPED {
+            let series = entry.series;
+            self.samples.push((Pending::Known(series), self.timestamp(timestamp_ms), value));
+        }
+        true
+    }
+
+    fn sample(&mut self, key: SeriesKey, s: ParsedSample) {
+        let labels = merge_target_labels(s.labels, self.target_labels, self.cfg.honor_labels);
+        // Most jobs have no metric relabeling: skip the copy it makes.
+        let labels = if self.cfg.metric_relabel_configs.is_empty() {
+            Some(labels)
+        } else {
+            relabel(&labels, &self.cfg.metric_relabel_configs)
+        };
+        let Some(labels) = labels.filter(|l| l.metric_name().is_some()) else {
+            self.entries.insert(key, CacheEntry { series: DROPPED, seen: self.epoch });
+            return;
+        };
+        if self.error.is_none() {
+            self.error = check_label_limits(self.cfg, &labels);
+        }
+        let ts = self.timestamp(s.timestamp_ms);
+        self.samples.push((Pending::New(key, labels), ts, s.value));
+    }
+}
+
+/// Turns one scrape into appends. Pure apart from the appender and the
+/// cache, so the rules (honor_labels, limits, staleness) are unit-tested without HTTP.
 pub fn process(
     cfg: &ScrapeConfig,
     target_labels: &Labels,
-    fetched: Fetched,
+    input: Input,
     t: i64,
     duration: Duration,
-    previous: &mut HashSet<Labels>,
+    cache: &mut ScrapeCache,
     app: &mut dyn Appender,
 ) -> ScrapeReport {
+    cache.epoch = cache.epoch.wrapping_add(1);
     let mut report = ScrapeReport::default();
-    let mut current: HashSet<Labels> = HashSet::new();
-    let mut samples = Vec::new();
-
-    match fetched {
-        Ok(exp) => {
-            report.samples_scraped = exp.samples.len();
+    let mut batch = Batch {
+        cfg,
+        target_labels,
+        entries: &mut cache.entries,
+        epoch: cache.epoch,
+        t,
+        scraped: 0,
+        samples: Vec::with_capacity(cache.previous.len()),
+        error: None,
+    };
+    let parsed = match input {
+        Input::Body(body, format) => exposition::parse_into(&body, format, &mut batch).map_err(|e| e.to_string()),
+        Input::Parsed(exp) => {
             for s in exp.samples {
-                let labels = merge_target_labels(s.labels, target_labels, cfg.honor_labels);
-                // Most jobs have no metric relabeling: skip the copy it makes.
-                let labels = if cfg.metric_relabel_configs.is_empty() {
-                    labels
-                } else {
-                    let Some(l) = relabel(&labels, &cfg.metric_relabel_configs) else { continue };
-                    l
-                };
-                if labels.metric_name().is_none() {
-                    continue;
+                let key = exposition::labels_key(&s.labels);
+                if !batch.known(key, s.value, s.timestamp_ms) {
+                    batch.sample(key, s);
                 }
-                let ts = match s.timestamp_ms {
-                    Some(ts) if cfg.honor_timestamps => ts,
-                    _ => t,
-                };
-                samples.push((labels, ts, s.value));
             }
-            report.samples_post_relabel = samples.len();
-            report.error = check_limits(cfg, &samples);
+            Ok(exp.metadata)
+        }
+        Input::Failed(e) => Err(e),
+    };
+    let Batch { scraped, samples, error, .. } = batch;
+    report.samples_scraped = scraped;
+    match parsed {
+        Ok(metadata) => {
+            report.metadata = Some(metadata);
+            report.error = error;
         }
         Err(e) => report.error = Some(e),
     }
+    if report.error.is_none() && cfg.sample_limit > 0 && samples.len() > cfg.sample_limit {
+        crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::Samples);
+        report.error = Some(format!("sample limit exceeded: {} samples > limit {}", samples.len(), cfg.sample_limit));
+    }
 
+    let mut current: HashSet<SeriesRef, BuildHasherDefault<PassThrough>> = HashSet::default();
     if report.error.is_none() {
-        for (labels, ts, v) in samples {
-            // Series seen last time move over to this scrape's set without a copy.
-            let seen = previous.take(&labels);
-            match app.append(&labels, ts, v) {
+        report.samples_post_relabel = samples.len();
+        current.reserve(cache.previous.len());
+        for (pending, ts, v) in samples {
+            let series = match pending {
+                Pending::Known(series) => series,
+                Pending::New(key, labels) => match app.series_ref(&labels) {
+                    Ok(series) => {
+                        cache.entries.insert(key, CacheEntry { series, seen: cache.epoch });
+                        series
+                    }
+                    Err(e) => {
+                        report.error = Some(format!("storing samples: {e}"));
+                        break;
+                    }
+                },
+            };
+            match app.append_ref(series, ts, v) {
                 Ok(()) => {
                     report.appended += 1;
-                    if seen.is_none() && !current.contains(&labels) {
+                    if current.insert(series) && !cache.previous.contains(&series) {
                         report.series_added += 1;
                     }
-                    current.insert(seen.unwrap_or(labels));
                 }
+                // The series is still exposed; don't mark it stale.
                 Err(e) if e.is_sample_error() => {
                     report.rejected += 1;
-                    // The series is still exposed; don't mark it stale.
-                    current.insert(seen.unwrap_or(labels));
+                    current.insert(series);
                 }
                 Err(e) => {
                     report.error = Some(format!("storing samples: {e}"));
@@ -393,15 +550,17 @@ pub fn process(
                 }
             }
         }
-    } else {
-        report.samples_post_relabel = 0;
     }
-    // Series that were exposed last time but not now (what is left in
-    // `previous`) end with a stale marker; a failed scrape ends all of them, as in Prometheus.
-    for gone in previous.iter().filter(|l| !current.contains(*l)) {
-        let _ = app.append(gone, t, STALE_NAN);
+    // Series that were exposed last time but not now end with a stale
+    // marker; a failed scrape ends all of them, as in Prometheus.
+    for &gone in cache.previous.iter().filter(|r| !current.contains(*r)) {
+        let _ = app.append_ref(gone, t, STALE_NAN);
     }
-    *previous = current;
+    cache.previous = current;
+    if cache.epoch % FORGET_AFTER_SCRAPES == 0 {
+        let oldest = cache.epoch.wrapping_sub(FORGET_AFTER_SCRAPES);
+        cache.entries.retain(|_, e| e.seen.wrapping_sub(oldest) <= FORGET_AFTER_SCRAPES);
+    }
 
     let up = if report.error.is_none() { 1.0 } else { 0.0 };
     let values = [
@@ -411,10 +570,19 @@ pub fn process(
         report.samples_post_relabel as f64,
         report.series_added as f64,
     ];
-    for (name, v) in REPORT_SERIES.iter().zip(values) {
-        let mut l = target_labels.clone();
-        l.set(crate::tsdb::METRIC_NAME, name);
-        if app.append(&l, t, v).is_ok() {
+    for ((name, v), known) in REPORT_SERIES.iter().zip(values).zip(cache.report.iter_mut()) {
+        let series = match *known {
+            Some(series) => series,
+            None => {
+                let mut l = target_labels.clone();
+                l.set(crate::tsdb::METRIC_NAME, name);
+                match app.series_ref(&l) {
+                    Ok(series) => *known.insert(series),
+                    Err(_) => continue,
+                }
+            }
+        };
+        if app.append_ref(series, t, v).is_ok() {
             report.appended += 1;
         }
     }
@@ -441,29 +609,24 @@ fn merge_target_labels(mut labels: Labels, target: &Labels, honor_labels: bool) 
     labels
 }
 
-fn check_limits(cfg: &ScrapeConfig, samples: &[(Labels, i64, f64)]) -> Option<String> {
-    if cfg.sample_limit > 0 && samples.len() > cfg.sample_limit {
-        crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::Samples);
-        return Some(format!("sample limit exceeded: {} samples > limit {}", samples.len(), cfg.sample_limit));
+/// The first of the job's label limits a series breaks, as Prometheus words it.
+fn check_label_limits(cfg: &ScrapeConfig, labels: &Labels) -> Option<String> {
+    if cfg.label_limit > 0 && labels.len() > cfg.label_limit {
+        crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelCount);
+        return Some(format!(
+            "label limit exceeded (metric: {labels}, number of labels: {}, limit: {})",
+            labels.len(),
+            cfg.label_limit
+        ));
     }
-    for (labels, _, _) in samples {
-        if cfg.label_limit > 0 && labels.len() > cfg.label_limit {
-            crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelCount);
-            return Some(format!(
-                "label limit exceeded (metric: {labels}, number of labels: {}, limit: {})",
-                labels.len(),
-                cfg.label_limit
-            ));
+    for l in labels.iter() {
+        if cfg.label_name_length_limit > 0 && l.name.len() > cfg.label_name_length_limit {
+            crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelNameLength);
+            return Some(format!("label name length limit exceeded (metric: {labels}, label name: {})", l.name));
         }
-        for l in labels.iter() {
-            if cfg.label_name_length_limit > 0 && l.name.len() > cfg.label_name_length_limit {
-                crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelNameLength);
-                return Some(format!("label name length limit exceeded (metric: {labels}, label name: {})", l.name));
-            }
-            if cfg.label_value_length_limit > 0 && l.value.len() > cfg.label_value_length_limit {
-                crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelValueLength);
-                return Some(format!("label value length limit exceeded (metric: {labels}, label name: {})", l.name));
-            }
+        if cfg.label_value_length_limit > 0 && l.value.len() > cfg.label_value_length_limit {
+            crate::auth::stats::count_scrape(crate::auth::stats::ScrapeLimit::LabelValueLength);
+            return Some(format!("label value length limit exceeded (metric: {labels}, label name: {})", l.name));
         }
     }
     None
@@ -506,10 +669,10 @@ mod tests {
         Labels::from_pairs([("job", "app"), ("instance", "h:1")])
     }
 
-    fn scrape(cfg: &ScrapeConfig, body: &str, t: i64, prev: &mut HashSet<Labels>, store: &MemStore) -> ScrapeReport {
-        let fetched = exposition::parse(body, Format::Text).map_err(|e| e.to_string());
+    fn scrape(cfg: &ScrapeConfig, body: &str, t: i64, cache: &mut ScrapeCache, store: &MemStore) -> ScrapeReport {
+        let input = Input::Body(bytes::Bytes::copy_from_slice(body.as_bytes()), Format::Text);
         let mut app = store.appender();
-        let r = process(cfg, &target(), fetched, t, Duration::from_millis(3), prev, app.as_mut());
+        let r = process(cfg, &target(), input, t, Duration::from_millis(3), cache, app.as_mut());
         app.commit().unwrap();
         r
     }
@@ -526,7 +689,7 @@ mod tests {
     #[test]
     fn target_labels_win_unless_honor_labels() {
         let store = MemStore::new();
-        let mut prev = HashSet::new();
+        let mut prev = ScrapeCache::default();
         let r = scrape(&cfg(), "m{job=\"other\"} 1\n", 1000, &mut prev, &store);
         assert_eq!((r.samples_scraped, r.samples_post_relabel, r.series_added), (1, 1, 1));
         let got = last(&store, "m");
@@ -536,7 +699,7 @@ mod tests {
         let store = MemStore::new();
         let mut honor = cfg();
         honor.honor_labels = true;
-        scrape(&honor, "m{job=\"other\"} 1\n", 1000, &mut HashSet::new(), &store);
+        scrape(&honor, "m{job=\"other\"} 1\n", 1000, &mut ScrapeCache::default(), &store);
         let got = last(&store, "m");
         assert_eq!(got[0].0.get("job"), Some("other"));
         assert_eq!(got[0].0.get("instance"), Some("h:1"));
@@ -545,7 +708,7 @@ mod tests {
     #[test]
     fn report_series_and_staleness() {
         let store = MemStore::new();
-        let mut prev = HashSet::new();
+        let mut prev = ScrapeCache::default();
         scrape(&cfg(), "a 1\nb 2\n", 1000, &mut prev, &store);
         assert_eq!(last(&store, "up")[0].1, 1.0);
         assert_eq!(last(&store, "scrape_samples_scraped")[0].1, 2.0);
@@ -561,7 +724,65 @@ mod tests {
         assert!(r.error.as_deref().unwrap_or_default().contains("line 1"), "{r:?}");
         assert_eq!(last(&store, "up")[0].1, 0.0);
         assert!(is_stale_nan(last(&store, "a")[0].1));
-        assert!(prev.is_empty());
+        assert!(prev.previous.is_empty());
+    }
+
+    #[test]
+    fn cached_series_keep_their_identity_and_relabeling() {
+        let store = MemStore::new();
+        let mut c = cfg();
+        c.metric_relabel_configs = vec![crate::config::RelabelConfig {
+            source_labels: vec!["__name__".into()],
+            regex: crate::config::AnchoredRegex::new("drop_me").expect("regex"),
+            action: crate::config::RelabelAction::Drop,
+            ..Default::default()
+        }];
+        let mut cache = ScrapeCache::default();
+        let body = "a{x=\"1\"} 1\ndrop_me 5\n";
+        let r = scrape(&c, body, 1000, &mut cache, &store);
+        assert_eq!((r.samples_scraped, r.samples_post_relabel, r.series_added), (2, 1, 1));
+        assert_eq!(cache.entries.len(), 2, "the kept and the dropped series are both remembered");
+
+        // Same text: every line is found in the cache; dropped stays dropped.
+        let r = scrape(&c, "a{x=\"1\"} 2\ndrop_me 6\n", 2000, &mut cache, &store);
+        assert_eq!((r.samples_scraped, r.samples_post_relabel, r.series_added), (2, 1, 0));
+        assert!(last(&store, "drop_me").is_empty());
+        // Other spacing, same series: a new cache entry, the same stored series, no stale marker.
+        let r = scrape(&c, "a { x=\"1\" } 3\n", 3000, &mut cache, &store);
+        assert_eq!((r.series_added, r.appended), (0, 6));
+        let a = store.select(&[Matcher::equal("__name__", "a")], 0, i64::MAX).unwrap();
+        let values: Vec<f64> = a[0].samples.iter().map(|s| s.v).collect();
+        assert_eq!(values, [1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn the_family_type_is_part_of_a_series_key() {
+        // `le` is normalised only under a histogram TYPE, so the same text is another series without it.
+        let store = MemStore::new();
+        let mut cache = ScrapeCache::default();
+        scrape(&cfg(), "# TYPE h histogram\nh_bucket{le=\"1\"} 1\n", 1000, &mut cache, &store);
+        let r = scrape(&cfg(), "h_bucket{le=\"1\"} 2\n", 2000, &mut cache, &store);
+        assert_eq!(r.series_added, 1);
+        let mut got: Vec<(String, f64)> =
+            last(&store, "h_bucket").into_iter().map(|(l, v)| (l.get("le").unwrap().to_string(), v)).collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got[0], ("1".to_string(), 2.0));
+        assert_eq!(got[1].0, "1.0");
+        assert!(is_stale_nan(got[1].1), "the histogram's bucket went stale");
+    }
+
+    #[test]
+    fn the_cache_forgets_series_gone_for_many_scrapes() {
+        let store = MemStore::new();
+        let mut cache = ScrapeCache::default();
+        scrape(&cfg(), "a 1\nb 1\n", 1000, &mut cache, &store);
+        for i in 0..FORGET_AFTER_SCRAPES as i64 * 2 {
+            scrape(&cfg(), "a 1\n", 2000 + i, &mut cache, &store);
+        }
+        assert_eq!(cache.entries.len(), 1);
+        let r = scrape(&cfg(), "a 1\nb 2\n", 9000, &mut cache, &store);
+        assert_eq!(r.series_added, 1);
+        assert_eq!(last(&store, "b")[0].1, 2.0);
     }
 
     #[test]
@@ -569,7 +790,7 @@ mod tests {
         let store = MemStore::new();
         let mut c = cfg();
         c.sample_limit = 1;
-        let r = scrape(&c, "a 1\nb 2\n", 1000, &mut HashSet::new(), &store);
+        let r = scrape(&c, "a 1\nb 2\n", 1000, &mut ScrapeCache::default(), &store);
         assert!(r.error.unwrap().contains("sample limit exceeded"));
         assert!(last(&store, "a").is_empty());
         assert_eq!(last(&store, "up")[0].1, 0.0);
@@ -578,13 +799,13 @@ mod tests {
     #[test]
     fn honors_timestamps_only_when_asked() {
         let store = MemStore::new();
-        scrape(&cfg(), "a 1 500\n", 1000, &mut HashSet::new(), &store);
+        scrape(&cfg(), "a 1 500\n", 1000, &mut ScrapeCache::default(), &store);
         let s = store.select(&[Matcher::equal("__name__", "a")], 0, 10_000).unwrap();
         assert_eq!(s[0].samples[0].t, 500);
         let store = MemStore::new();
         let mut c = cfg();
         c.honor_timestamps = false;
-        scrape(&c, "a 1 500\n", 1000, &mut HashSet::new(), &store);
+        scrape(&c, "a 1 500\n", 1000, &mut ScrapeCache::default(), &store);
         let s = store.select(&[Matcher::equal("__name__", "a")], 0, 10_000).unwrap();
         assert_eq!(s[0].samples[0].t, 1000);
     }

@@ -19,7 +19,7 @@ use super::codec::{self, GorillaAppender};
 use super::headlog::{self, LogSample};
 use super::index::{self, Index};
 use super::rollup::{self, Aggr, Pick};
-use super::{Appendable, Appender, Labels, Matcher, Querier, Sample, SelectHints, Series, TsdbError};
+use super::{Appendable, Appender, Labels, Matcher, Querier, Sample, SelectHints, Series, SeriesRef, TsdbError};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -542,6 +542,11 @@ impl Db {
     }
 
     /// The value stored at `t` for a series whose last sample is only on disk.
+    /// The label set of a series id.
+    fn labels_of(&self, id: u32) -> Labels {
+        self.inner.index.read().unwrap_or_else(|e| e.into_inner()).labels(id)
+    }
+
     fn value_on_disk(&self, id: u32, t: i64) -> Result<Option<f64>, TsdbError> {
         let blobs = self.with_reader(|c| {
             let mut out = Vec::new();
@@ -689,7 +694,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak
         match msg {
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 next = Instant::now() + interval;
-                let _ = w.tick(&inner);
+                let _ = w.tick(&inner, w.ticks.is_multiple_of(10));
                 w.ticks += 1;
                 // Maintenance in small steps, never while writes fail.
                 if !inner.unwritable.load(Ordering::Relaxed) {
@@ -713,11 +718,11 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak
                 let _ = done.send(r.map(|_| ()).map_err(|e| e.to_string()));
             }
             Ok(Msg::Flush(done)) => {
-                let _ = done.send(w.tick(&inner));
+                let _ = done.send(w.tick(&inner, true));
             }
             Ok(Msg::CompactAll(done)) => {
                 seal_all(&inner, |_| true);
-                let mut r = w.tick(&inner);
+                let mut r = w.tick(&inner, true);
                 while r.is_ok() {
                     match w.compact_step(&inner, true) {
                         Ok(0) => break,
@@ -734,7 +739,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak
             #[cfg(test)]
             Ok(Msg::Exec(f)) => f(&w.conn),
             Ok(Msg::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = w.tick(&inner);
+                let _ = w.tick(&inner, true);
                 let _ = w.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
                 return;
             }
@@ -787,9 +792,12 @@ impl Writer {
 
     /// One flush: new strings and series, the head-log row, sealed chunks,
     /// and deletion of log rows no longer needed, in one transaction.
-    fn tick(&mut self, inner: &Inner) -> Result<(), String> {
+    /// Writes the head log row, new index entries and sealed chunks. A `full`
+    /// tick also seals idle series and drops head-log rows no chunk needs:
+    /// both walk every series, so periodic ticks do them every tenth time.
+    fn tick(&mut self, inner: &Inner, full: bool) -> Result<(), String> {
         let max_t = inner.max_t.load(Ordering::Relaxed);
-        if max_t != i64::MIN {
+        if full && max_t != i64::MIN {
             seal_all(inner, |end| end.saturating_add(IDLE_SEAL_GRACE_MS) <= max_t);
         }
         let (seq, samples) = {
@@ -819,8 +827,8 @@ impl Writer {
             }
         }
         // The oldest log row still needed by a chunk that is not being written now.
-        let mut keep_from = seq;
-        for (s, shard) in inner.shards.iter().enumerate() {
+        let mut keep_from = if full { seq } else { 0 };
+        for (s, shard) in inner.shards.iter().enumerate().filter(|_| full) {
             for (slot, m) in lock(shard).iter().enumerate() {
                 if let Some(o) = &m.open {
                     keep_from = keep_from.min(o.first_seq);
@@ -862,7 +870,9 @@ impl Writer {
                 for (id, c) in &chunks {
                     st.execute(params![id, c.mint, c.maxt, &c.data[..]])?;
                 }
-                tx.prepare_cached("DELETE FROM head_log WHERE seq < ?1")?.execute(params![keep_from as i64])?;
+                if keep_from > 0 {
+                    tx.prepare_cached("DELETE FROM head_log WHERE seq < ?1")?.execute(params![keep_from as i64])?;
+                }
             }
             tx.commit()
         })();
@@ -1206,35 +1216,31 @@ impl DbAppender {
     }
 }
 
-impl Appender for DbAppender {
-    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError> {
+impl DbAppender {
+    /// The series id of a label set, created in the index if new.
+    fn series_id(&self, labels: &Labels) -> u32 {
         let inner = &self.db.inner;
-        if inner.unwritable.load(Ordering::Relaxed) {
-            return Err(self.unwritable());
-        }
-        if labels.metric_name().is_none() {
-            return Err(TsdbError::NoMetricName(labels.clone()));
-        }
         let hash = labels.stable_hash();
-        let found = inner.index.read().unwrap_or_else(|e| e.into_inner()).get(labels, hash);
-        let id = match found {
-            Some(id) => id,
-            None => {
-                let mut index = inner.index.write().unwrap_or_else(|e| e.into_inner());
-                // Another appender may have created it between the two locks.
-                match index.get(labels, hash) {
-                    Some(id) => id,
-                    None => {
-                        let id = index.insert(labels, hash);
-                        let (s, slot) = shard_of(id);
-                        let mut shard = lock(&inner.shards[s]);
-                        debug_assert_eq!(shard.len(), slot);
-                        shard.push(MemSeries::new());
-                        id
-                    }
-                }
-            }
-        };
+        if let Some(id) = inner.index.read().unwrap_or_else(|e| e.into_inner()).get(labels, hash) {
+            return id;
+        }
+        let mut index = inner.index.write().unwrap_or_else(|e| e.into_inner());
+        // Another appender may have created it between the two locks.
+        if let Some(id) = index.get(labels, hash) {
+            return id;
+        }
+        let id = index.insert(labels, hash);
+        let (s, slot) = shard_of(id);
+        let mut shard = lock(&inner.shards[s]);
+        debug_assert_eq!(shard.len(), slot);
+        shard.push(MemSeries::new());
+        id
+    }
+
+    /// Checks a sample's order against the series' last one and queues it.
+    /// `labels` is only called to name the series in an error.
+    fn append_id(&mut self, id: u32, t: i64, v: f64, labels: impl Fn() -> Labels) -> Result<(), TsdbError> {
+        let inner = &self.db.inner;
         let last = match self.last.get(&id) {
             Some(&(t, v)) => Some((t, Some(v))),
             None => {
@@ -1245,7 +1251,7 @@ impl Appender for DbAppender {
         if let Some((last_t, last_v)) = last {
             if t < last_t {
                 inner.out_of_order.fetch_add(1, Ordering::Relaxed);
-                return Err(TsdbError::OutOfOrder { labels: labels.clone(), t, last: last_t });
+                return Err(TsdbError::OutOfOrder { labels: labels(), t, last: last_t });
             }
             if t == last_t {
                 let last_v = match last_v {
@@ -1256,12 +1262,47 @@ impl Appender for DbAppender {
                     return Ok(());
                 }
                 inner.duplicates.fetch_add(1, Ordering::Relaxed);
-                return Err(TsdbError::Duplicate { labels: labels.clone(), t });
+                return Err(TsdbError::Duplicate { labels: labels(), t });
             }
         }
         self.last.insert(id, (t, v));
         self.samples.push((id, t, v));
         Ok(())
+    }
+}
+
+impl Appender for DbAppender {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError> {
+        let id = self.series_ref(labels)?.0 as u32;
+        self.append_id(id, t, v, || labels.clone())
+    }
+
+    fn series_ref(&mut self, labels: &Labels) -> Result<SeriesRef, TsdbError> {
+        if self.db.inner.unwritable.load(Ordering::Relaxed) {
+            return Err(self.unwritable());
+        }
+        if labels.metric_name().is_none() {
+            return Err(TsdbError::NoMetricName(labels.clone()));
+        }
+        Ok(SeriesRef(self.series_id(labels) as u64))
+    }
+
+    fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), TsdbError> {
+        if self.db.inner.unwritable.load(Ordering::Relaxed) {
+            return Err(self.unwritable());
+        }
+        let id = u32::try_from(series.0).map_err(|_| TsdbError::UnknownRef(series.0))?;
+        if id as usize >= self.db.inner.index.read().unwrap_or_else(|e| e.into_inner()).len() {
+            return Err(TsdbError::UnknownRef(series.0));
+        }
+        let db = self.db.clone();
+        self.append_id(id, t, v, || db.labels_of(id))
+    }
+
+    fn series_labels(&self, series: SeriesRef) -> Option<Labels> {
+        let id = u32::try_from(series.0).ok()?;
+        let index = self.db.inner.index.read().unwrap_or_else(|e| e.into_inner());
+        ((id as usize) < index.len()).then(|| index.labels(id))
     }
 
     fn commit(self: Box<Self>) -> Result<(), TsdbError> {

@@ -155,6 +155,31 @@ fn out_of_order_and_duplicates_are_rejected_and_counted() {
 }
 
 #[test]
+fn appends_by_series_reference_keep_every_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut app = db.appender();
+    let a = app.series_ref(&labels("a")).unwrap();
+    assert_eq!(app.series_ref(&labels("a")).unwrap(), a, "one reference per label set");
+    assert_eq!(app.series_labels(a), Some(labels("a")));
+    app.append_ref(a, 100, 1.0).unwrap();
+    app.append(&labels("a"), 200, 2.0).unwrap();
+    assert!(matches!(app.append_ref(a, 150, 9.0), Err(TsdbError::OutOfOrder { labels: l, .. }) if l == labels("a")));
+    assert!(matches!(app.append_ref(a, 200, 3.0), Err(TsdbError::Duplicate { .. })));
+    assert!(matches!(app.append_ref(SeriesRef(1 << 40), 1, 1.0), Err(TsdbError::UnknownRef(_))));
+    assert!(matches!(app.series_ref(&Labels::from_pairs([("x", "y")])), Err(TsdbError::NoMetricName(_))));
+    app.commit().unwrap();
+    // References survive a restart: series ids are stored.
+    db.close();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut app = db.appender();
+    assert_eq!(app.series_ref(&labels("a")).unwrap(), a);
+    app.append_ref(a, 300, 3.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(all(&db)[0].samples.iter().map(|s| s.v).collect::<Vec<_>>(), [1.0, 2.0, 3.0]);
+}
+
+#[test]
 fn visible_after_commit_through_chunks_blocks_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_with(dir.path(), small_opts()).unwrap();

@@ -1,13 +1,15 @@
 //! An in-memory store with the same contract as the SQLite one, for tests
 //! (PromQL scripts, rule unit tests) that load data and query it at once.
 
-use super::{matches_all, Appendable, Appender, Labels, Matcher, Querier, Sample, Series, TsdbError};
+use super::{matches_all, Appendable, Appender, Labels, Matcher, Querier, Sample, Series, SeriesRef, TsdbError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 #[derive(Clone, Default)]
 pub struct MemStore {
     series: Arc<RwLock<BTreeMap<Labels, Vec<Sample>>>>,
+    /// Series references: label sets by reference, and back.
+    refs: Arc<RwLock<(Vec<Labels>, HashMap<Labels, u64>)>>,
 }
 
 impl MemStore {
@@ -23,6 +25,29 @@ struct MemAppender {
 }
 
 impl Appender for MemAppender {
+    fn series_ref(&mut self, labels: &Labels) -> Result<SeriesRef, TsdbError> {
+        if labels.metric_name().is_none() {
+            return Err(TsdbError::NoMetricName(labels.clone()));
+        }
+        let mut refs = self.store.refs.write().unwrap();
+        if let Some(&r) = refs.1.get(labels) {
+            return Ok(SeriesRef(r));
+        }
+        let r = refs.0.len() as u64;
+        refs.0.push(labels.clone());
+        refs.1.insert(labels.clone(), r);
+        Ok(SeriesRef(r))
+    }
+
+    fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), TsdbError> {
+        let labels = self.series_labels(series).ok_or(TsdbError::UnknownRef(series.0))?;
+        self.append(&labels, t, v)
+    }
+
+    fn series_labels(&self, series: SeriesRef) -> Option<Labels> {
+        self.store.refs.read().unwrap().0.get(series.0 as usize).cloned()
+    }
+
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError> {
         if labels.metric_name().is_none() {
             return Err(TsdbError::NoMetricName(labels.clone()));

@@ -66,6 +66,8 @@ pub enum TsdbError {
     Backup { dest: String, why: String },
     #[error("storage is shut down")]
     Closed,
+    #[error("no series with reference {0}")]
+    UnknownRef(u64),
 }
 
 impl TsdbError {
@@ -75,10 +77,23 @@ impl TsdbError {
     }
 }
 
+/// A store's handle for one series, valid as long as the store is open.
+/// Appending by reference skips hashing and looking up the label set, which
+/// is most of the cost of a sample a scrape loop has seen before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesRef(pub u64);
+
 /// A batch of writes that becomes visible to queriers all at once on `commit`.
 /// A sample error (out of order, duplicate) rejects that sample only.
 pub trait Appender: Send {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError>;
+    /// The reference of a label set's series, created if new (it stays
+    /// empty unless a sample is appended).
+    fn series_ref(&mut self, labels: &Labels) -> Result<SeriesRef, TsdbError>;
+    /// Appends a sample to a series by its reference.
+    fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), TsdbError>;
+    /// The label set behind a reference.
+    fn series_labels(&self, series: SeriesRef) -> Option<Labels>;
     /// Makes the batch durable within the store's flush interval and visible to queries.
     fn commit(self: Box<Self>) -> Result<(), TsdbError>;
 }

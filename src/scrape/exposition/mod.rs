@@ -128,6 +128,46 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Identifies a sample line's series within one target's bodies: a hash of
+/// the series text as written (name and label block) and of the family type
+/// that decides how its labels are read (`le`/`quantile` normalisation).
+pub type SeriesKey = u128;
+
+/// The key of a label set built elsewhere (host collector, probes), so such
+/// samples can go through the same [`SampleSink`] as parsed lines.
+pub fn labels_key(labels: &Labels) -> SeriesKey {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for l in labels.iter() {
+        h.update(l.name.as_bytes());
+        h.update(&[0xff]);
+        h.update(l.value.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest128()
+}
+
+/// Where the parser hands its samples. A sink that has seen a series before
+/// takes the sample by key alone, so the parser never builds its labels; that
+/// is the whole cost of a scrape of an unchanged target, as in Prometheus's
+/// scrape cache.
+pub trait SampleSink {
+    /// A sample of the series `key`; false if the sink needs its labels, in
+    /// which case [`SampleSink::sample`] follows with them.
+    fn known(&mut self, key: SeriesKey, value: f64, timestamp_ms: Option<i64>) -> bool;
+    /// A sample with its labels.
+    fn sample(&mut self, key: SeriesKey, sample: ParsedSample);
+}
+
+/// Collecting every sample with its labels.
+impl SampleSink for Vec<ParsedSample> {
+    fn known(&mut self, _: SeriesKey, _: f64, _: Option<i64>) -> bool {
+        false
+    }
+    fn sample(&mut self, _: SeriesKey, sample: ParsedSample) {
+        self.push(sample);
+    }
+}
+
 /// Parses a whole exposition body; any error rejects the whole body.
 pub fn parse(body: &str, format: Format) -> Result<Exposition, ParseError> {
     parse_bytes(body.as_bytes(), format)
@@ -137,12 +177,20 @@ pub fn parse(body: &str, format: Format) -> Result<Exposition, ParseError> {
 /// allowed where Prometheus allows them (comments) and otherwise reported
 /// where they occur.
 pub fn parse_bytes(body: &[u8], format: Format) -> Result<Exposition, ParseError> {
-    let mut p = Parser::new(body, format);
+    let mut samples = Vec::new();
+    let metadata = parse_into(body, format, &mut samples)?;
+    Ok(Exposition { samples, metadata })
+}
+
+/// Parses a body into `sink` and returns its metadata. On an error the sink
+/// has seen the samples before it: the caller discards them.
+pub fn parse_into(body: &[u8], format: Format, sink: &mut dyn SampleSink) -> Result<Vec<Metadata>, ParseError> {
+    let mut p = Parser::new(body, format, sink);
     match format {
         Format::Text => p.parse_text()?,
         Format::OpenMetrics => p.parse_openmetrics()?,
     }
-    Ok(p.out)
+    Ok(p.metadata)
 }
 
 /// Byte classes, as lookup tables for the hot loops.
@@ -204,14 +252,15 @@ enum Escapes {
     Help,
 }
 
-struct Parser<'a> {
+struct Parser<'a, 's> {
     b: &'a [u8],
     pos: usize,
     om: bool,
     /// The type from the most recent TYPE line; like upstream, it decides
     /// `le`/`quantile` normalisation and `_created` handling.
     mtype: MetricType,
-    out: Exposition,
+    sink: &'s mut dyn SampleSink,
+    metadata: Vec<Metadata>,
     meta_index: HashMap<String, usize>,
     /// Scratch for the current sample, reused across lines.
     name: Option<Piece<'a>>,
@@ -220,14 +269,15 @@ struct Parser<'a> {
 
 type Res<T> = Result<T, ParseError>;
 
-impl<'a> Parser<'a> {
-    fn new(b: &'a [u8], format: Format) -> Self {
+impl<'a, 's> Parser<'a, 's> {
+    fn new(b: &'a [u8], format: Format, sink: &'s mut dyn SampleSink) -> Self {
         Parser {
             b,
             pos: 0,
             om: format == Format::OpenMetrics,
             mtype: MetricType::Unknown,
-            out: Exposition::default(),
+            sink,
+            metadata: Vec::new(),
             meta_index: HashMap::new(),
             name: None,
             labels: Vec::with_capacity(16),
@@ -359,9 +409,9 @@ impl<'a> Parser<'a> {
         let idx = match self.meta_index.get(&family) {
             Some(&i) => i,
             None => {
-                let i = self.out.metadata.len();
+                let i = self.metadata.len();
                 self.meta_index.insert(family.clone(), i);
-                self.out.metadata.push(Metadata {
+                self.metadata.push(Metadata {
                     family,
                     kind: MetricType::Unknown,
                     help: String::new(),
@@ -370,7 +420,7 @@ impl<'a> Parser<'a> {
                 i
             }
         };
-        &mut self.out.metadata[idx]
+        &mut self.metadata[idx]
     }
 
     /// Reads the family name after `# HELP ` etc.: a legacy name or a quoted one.
@@ -449,22 +499,37 @@ impl<'a> Parser<'a> {
 
     // ----- samples ------------------------------------------------------------
 
-    /// Turns the scratch name and labels into a sample.
-    fn emit(&mut self, line_at: usize, value: f64, timestamp_ms: Option<i64>) -> Res<()> {
-        let Some(name_piece) = self.name.take() else {
+    /// Hands the scratch name and labels, the series text `line_at..series_end`, to the sink.
+    fn emit(&mut self, line_at: usize, series_end: usize, value: f64, timestamp_ms: Option<i64>) -> Res<()> {
+        let Some(name_piece) = self.name else {
             return Err(self.error(line_at, "metric name not set"));
         };
+        // Prometheus consumes these as start timestamps of the family's other
+        // series; they are not samples of their own.
+        if self.om && matches!(self.mtype, MetricType::Counter | MetricType::Summary | MetricType::Histogram) {
+            let created = if name_piece.escaped {
+                self.string(name_piece, Escapes::Full, "in metric name")?.ends_with("_created")
+            } else {
+                name_piece.raw.ends_with(b"_created")
+            };
+            if created {
+                return Ok(());
+            }
+        }
+        let key = xxhash_rust::xxh3::xxh3_128_with_seed(&self.b[line_at..series_end], self.mtype as u64);
+        if self.sink.known(key, value, timestamp_ms) {
+            return Ok(());
+        }
+        let labels = self.labels_of_line(line_at, name_piece)?;
+        self.sink.sample(key, ParsedSample { labels, value, timestamp_ms });
+        Ok(())
+    }
+
+    /// The label set of the current line, from the scratch name and labels.
+    fn labels_of_line(&self, line_at: usize, name_piece: Piece<'a>) -> Res<Labels> {
         let name = self.string(name_piece, Escapes::Full, "in metric name")?;
         if name.is_empty() {
             return Err(self.error(line_at, "metric name is empty"));
-        }
-        // Prometheus consumes these as start timestamps of the family's other
-        // series; they are not samples of their own.
-        if self.om
-            && matches!(self.mtype, MetricType::Counter | MetricType::Summary | MetricType::Histogram)
-            && name.ends_with("_created")
-        {
-            return Ok(());
         }
         let normalise = match self.mtype {
             MetricType::Histogram => Some("le"),
@@ -473,8 +538,7 @@ impl<'a> Parser<'a> {
         };
         let mut pairs: Vec<(String, String)> = Vec::with_capacity(self.labels.len() + 1);
         pairs.push((METRIC_NAME.to_string(), name));
-        for i in 0..self.labels.len() {
-            let (n, v) = self.labels[i];
+        for &(n, v) in &self.labels {
             let lname = self.string(n, Escapes::Full, "in label name")?;
             if lname.is_empty() {
                 return Err(self.error(n.at, "label name is empty"));
@@ -490,8 +554,7 @@ impl<'a> Parser<'a> {
             }
             pairs.push((lname, lvalue));
         }
-        self.out.samples.push(ParsedSample { labels: Labels::from_pairs(pairs), value, timestamp_ms });
-        Ok(())
+        Ok(Labels::from_pairs(pairs))
     }
 
     fn sample_value(&self, raw: &[u8], at: usize, what: &str) -> Res<f64> {
@@ -623,7 +686,7 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b'\n') {
             self.pos += 1;
         }
-        self.emit(line_at, value, timestamp)
+        self.emit(line_at, value_at, value, timestamp)
     }
 
     fn text_labels(&mut self) -> Res<()> {
@@ -749,6 +812,7 @@ impl<'a> Parser<'a> {
         if self.name.is_none() {
             return Err(self.error(line_at, "metric name not set"));
         }
+        let series_end = self.pos;
         let value = self.om_spaced_value("expected a single space and the value after metric", "value")?;
         let mut timestamp = None;
         match self.peek() {
@@ -768,7 +832,7 @@ impl<'a> Parser<'a> {
             }
             Some(_) => return Err(self.unexpected(self.pos, "expected timestamp, exemplar or end of line after value")),
         }
-        self.emit(line_at, value, timestamp)
+        self.emit(line_at, series_end, value, timestamp)
     }
 
     /// Reads ` <number>`: exactly one space, then a float.
