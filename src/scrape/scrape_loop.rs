@@ -557,7 +557,7 @@ pub fn process(
         let _ = app.append_ref(gone, t, STALE_NAN);
     }
     cache.previous = current;
-    if cache.epoch % FORGET_AFTER_SCRAPES == 0 {
+    if cache.epoch.is_multiple_of(FORGET_AFTER_SCRAPES) {
         let oldest = cache.epoch.wrapping_sub(FORGET_AFTER_SCRAPES);
         cache.entries.retain(|_, e| e.seen.wrapping_sub(oldest) <= FORGET_AFTER_SCRAPES);
     }

@@ -8,8 +8,14 @@ use std::sync::{Arc, RwLock};
 #[derive(Clone, Default)]
 pub struct MemStore {
     series: Arc<RwLock<BTreeMap<Labels, Vec<Sample>>>>,
-    /// Series references: label sets by reference, and back.
-    refs: Arc<RwLock<(Vec<Labels>, HashMap<Labels, u64>)>>,
+    refs: Arc<RwLock<Refs>>,
+}
+
+/// Series references: label sets by reference, and back.
+#[derive(Default)]
+struct Refs {
+    labels: Vec<Labels>,
+    ids: HashMap<Labels, u64>,
 }
 
 impl MemStore {
@@ -30,12 +36,12 @@ impl Appender for MemAppender {
             return Err(TsdbError::NoMetricName(labels.clone()));
         }
         let mut refs = self.store.refs.write().unwrap();
-        if let Some(&r) = refs.1.get(labels) {
+        if let Some(&r) = refs.ids.get(labels) {
             return Ok(SeriesRef(r));
         }
-        let r = refs.0.len() as u64;
-        refs.0.push(labels.clone());
-        refs.1.insert(labels.clone(), r);
+        let r = refs.labels.len() as u64;
+        refs.labels.push(labels.clone());
+        refs.ids.insert(labels.clone(), r);
         Ok(SeriesRef(r))
     }
 
@@ -45,7 +51,7 @@ impl Appender for MemAppender {
     }
 
     fn series_labels(&self, series: SeriesRef) -> Option<Labels> {
-        self.store.refs.read().unwrap().0.get(series.0 as usize).cloned()
+        self.store.refs.read().unwrap().labels.get(series.0 as usize).cloned()
     }
 
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError> {
