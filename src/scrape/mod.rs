@@ -3,6 +3,7 @@
 //! the tsdb `Appendable` trait.
 
 pub mod exposition;
+mod plain_http;
 pub mod relabel;
 mod scrape_loop;
 mod target;

@@ -2,6 +2,7 @@
 //! write the `up` and `scrape_*` series, and mark vanished series stale.
 
 use super::exposition::{self, Exposition, Format, ParsedSample, SampleSink, SeriesKey};
+use super::plain_http::{Fetch, PlainHttp};
 use super::relabel::relabel;
 use super::target::Target;
 use crate::collect::{Family, HostCollector};
@@ -46,6 +47,9 @@ impl Health {
 
 /// Prometheus 3's preference order: OpenMetrics first, then the text format.
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.1";
+
+const USER_AGENT: &str = concat!("Sightline/", env!("CARGO_PKG_VERSION"));
+const SCRAPE_TIMEOUT: &str = "context deadline exceeded (scrape timeout)";
 
 /// Bodies up to this size (some hundred series) are parsed and stored on
 /// the async worker that fetched them; larger ones on the blocking pool.
@@ -102,9 +106,23 @@ pub enum Input {
 }
 
 impl Source {
-    async fn fetch(&self, cfg: &ScrapeConfig, url: &str) -> Result<Raw, String> {
+    /// `plain` is the target's own connection when [`PlainHttp`] handles its URL.
+    async fn fetch(&self, cfg: &ScrapeConfig, url: &str, plain: Option<&mut PlainHttp>) -> Result<Raw, String> {
         match self {
-            Source::Http(client) => fetch_body(client, cfg, url).await.map(|(body, format)| Raw::Body(body, format)),
+            Source::Http(client) => {
+                if let Some(plain) = plain {
+                    match tokio::time::timeout(cfg.scrape_timeout, plain.get(cfg.body_size_limit)).await {
+                        Err(_) => return Err(SCRAPE_TIMEOUT.to_string()),
+                        Ok(Ok(Fetch::Body(body, content_type))) => {
+                            return Ok(Raw::Body(body, exposition::format_from_content_type(content_type.as_deref())))
+                        }
+                        Ok(Ok(Fetch::Unsupported)) => {}
+                        Ok(Err(e)) => return Err(e),
+                    }
+                }
+                // Boxed: reqwest's future is large, and a loop's task would otherwise carry it between scrapes.
+                Box::pin(fetch_body(client, cfg, url)).await.map(|(body, format)| Raw::Body(body, format))
+            }
             Source::Host(collector) => Ok(Raw::Host(collector.clone())),
             Source::Probe(probe) => Ok(Raw::Parsed(host_exposition(probe.run(url).await))),
         }
@@ -138,6 +156,8 @@ pub struct ScrapeLoop {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Mutex<TargetHealth>>,
     cache: ScrapeCache,
+    /// The kept-alive connection of a plain-HTTP target.
+    plain: Option<PlainHttp>,
 }
 
 /// The outcome of processing one scrape.
@@ -162,7 +182,21 @@ impl ScrapeLoop {
         store: Arc<dyn Appendable>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        ScrapeLoop { cfg, target, source, store, metrics, health: Arc::default(), cache: ScrapeCache::default() }
+        let plain = match &source {
+            Source::Http(_) if cfg.auth.is_none() => {
+                let timeout = format!("{}", cfg.scrape_timeout.as_secs_f64());
+                PlainHttp::for_url(
+                    &target.url,
+                    &[
+                        ("Accept", ACCEPT),
+                        ("User-Agent", USER_AGENT),
+                        ("X-Prometheus-Scrape-Timeout-Seconds", &timeout),
+                    ],
+                )
+            }
+            _ => None,
+        };
+        ScrapeLoop { cfg, target, source, store, metrics, health: Arc::default(), cache: ScrapeCache::default(), plain }
     }
 
     /// Scrapes on the target's grid until `stop` fires, then marks its series stale.
@@ -198,7 +232,7 @@ impl ScrapeLoop {
     /// Fetches and stores one scrape taken at `t` (ms).
     pub async fn scrape_once(&mut self, t: i64) {
         let started = std::time::Instant::now();
-        let raw = self.source.fetch(&self.cfg, &self.target.url).await;
+        let raw = self.source.fetch(&self.cfg, &self.target.url, self.plain.as_mut()).await;
         let duration = started.elapsed();
         let job = JobLabels { job: self.cfg.job_name.clone() };
         self.metrics.scrapes.get_or_create(&job).inc();
@@ -312,7 +346,7 @@ async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> 
     let mut req = client
         .get(url)
         .header("Accept", ACCEPT)
-        .header("User-Agent", concat!("Sightline/", env!("CARGO_PKG_VERSION")))
+        .header("User-Agent", USER_AGENT)
         .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", cfg.scrape_timeout.as_secs_f64()))
         .timeout(cfg.scrape_timeout);
     if let Some(auth) = &cfg.auth {
@@ -340,7 +374,7 @@ async fn fetch_body(client: &reqwest::Client, cfg: &ScrapeConfig, url: &str) -> 
 /// ("Get \"http://...\": dial tcp ...: connection refused").
 fn describe_reqwest_error(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        return "context deadline exceeded (scrape timeout)".to_string();
+        return SCRAPE_TIMEOUT.to_string();
     }
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(&e);
