@@ -120,8 +120,7 @@ impl Source {
                         Ok(Err(e)) => return Err(e),
                     }
                 }
-                // Boxed: reqwest's future is large, and a loop's task would otherwise carry it between scrapes.
-                Box::pin(fetch_body(client, cfg, url)).await.map(|(body, format)| Raw::Body(body, format))
+                fetch_body(client, cfg, url).await.map(|(body, format)| Raw::Body(body, format))
             }
             Source::Host(collector) => Ok(Raw::Host(collector.clone())),
             Source::Probe(probe) => Ok(Raw::Parsed(host_exposition(probe.run(url).await))),
@@ -232,7 +231,9 @@ impl ScrapeLoop {
     /// Fetches and stores one scrape taken at `t` (ms).
     pub async fn scrape_once(&mut self, t: i64) {
         let started = std::time::Instant::now();
-        let raw = self.source.fetch(&self.cfg, &self.target.url, self.plain.as_mut()).await;
+        // Boxed: reqwest's and the probes' futures are large, and every loop's
+        // task would otherwise keep room for them between scrapes.
+        let raw = Box::pin(self.source.fetch(&self.cfg, &self.target.url, self.plain.as_mut())).await;
         let duration = started.elapsed();
         let job = JobLabels { job: self.cfg.job_name.clone() };
         self.metrics.scrapes.get_or_create(&job).inc();

@@ -18,6 +18,7 @@
 use super::codec::{self, GorillaAppender};
 use super::headlog::{self, LogSample};
 use super::index::{self, Index};
+use super::paged::Paged;
 use super::rollup::{self, Aggr, Pick};
 use super::{Appendable, Appender, Labels, Matcher, Querier, Sample, SelectHints, Series, SeriesRef, TsdbError};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -155,7 +156,8 @@ struct MemSeries {
     last_v: Option<f64>,
     /// Smallest `mint` among written chunks not yet compacted.
     raw_min: i64,
-    open: Option<Box<OpenChunk>>,
+    /// Inline, not boxed: most series have one, and a box costs a pointer and an allocation.
+    open: Option<OpenChunk>,
     /// Sealed chunks not yet written (queries read them from here).
     sealed: Vec<SealedChunk>,
     /// Bit-stream bytes of the last sealed chunk: the next one starts with half of it.
@@ -202,7 +204,7 @@ impl MemSeries {
             let start = t.div_euclid(span) * span;
             // Sized from the previous chunk, so the append path allocates once per chunk.
             let app = GorillaAppender::with_capacity(capacity);
-            Box::new(OpenChunk { app, mint: t, window_end: start + span, first_seq: seq })
+            OpenChunk { app, mint: t, window_end: start + span, first_seq: seq }
         });
         open.app.append(t, v);
         self.mint = self.mint.min(t);
@@ -235,7 +237,7 @@ struct Inner {
     chunk_span_ms: i64,
     block_span_ms: i64,
     index: RwLock<Index>,
-    shards: Vec<Mutex<Vec<MemSeries>>>,
+    shards: Vec<Mutex<Paged<MemSeries>>>,
     log: Mutex<LogBuf>,
     /// Sealed chunks waiting for the writer: (series id, mint).
     queue: Mutex<Vec<(u32, i64)>>,
@@ -304,7 +306,7 @@ impl Db {
                 why: format!("application_id is {app_id:#x} with {table_count} schema objects; refusing to touch it"),
             });
         }
-        let mut shards: Vec<Vec<MemSeries>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut shards: Vec<Paged<MemSeries>> = (0..SHARDS).map(|_| Paged::default()).collect();
         let mut index = None;
         if table_count > 0 {
             // An existing file is read in full (index and bounds) before anything
@@ -469,7 +471,7 @@ impl Db {
                 }
                 if let Some(o) = &s.open {
                     active += 1;
-                    memory_bytes += std::mem::size_of::<OpenChunk>() + o.app.heap_bytes();
+                    memory_bytes += o.app.heap_bytes();
                 }
                 memory_bytes += s.sealed.iter().map(|c| c.data.len() + 48).sum::<usize>();
             }
@@ -580,7 +582,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn load_index(conn: &Connection, path: &Path, shards: &mut [Vec<MemSeries>]) -> Result<Index, TsdbError> {
+fn load_index(conn: &Connection, path: &Path, shards: &mut [Paged<MemSeries>]) -> Result<Index, TsdbError> {
     let err = sql_err(path);
     let mut index = Index::default();
     let mut stmt = conn.prepare("SELECT id, s FROM strings ORDER BY id").map_err(&err)?;
@@ -610,7 +612,7 @@ fn load_index(conn: &Connection, path: &Path, shards: &mut [Vec<MemSeries>]) -> 
 }
 
 /// Per-series time bounds and uncompacted chunk starts, from the covering indexes.
-fn load_bounds(conn: &Connection, shards: &mut [Vec<MemSeries>]) -> rusqlite::Result<()> {
+fn load_bounds(conn: &Connection, shards: &mut [Paged<MemSeries>]) -> rusqlite::Result<()> {
     for (table, raw) in [("chunks", true), ("blocks", false)] {
         let mut stmt =
             conn.prepare(&format!("SELECT series_id, min(mint), max(maxt) FROM {table} GROUP BY series_id"))?;
@@ -655,7 +657,7 @@ fn replay(conn: &Connection, inner: &Inner) -> rusqlite::Result<u64> {
             }
             let (s, slot) = shard_of(id);
             let mut shard = lock(&inner.shards[s]);
-            let m = &mut shard[slot];
+            let Some(m) = shard.get_mut(slot) else { continue };
             // Already in a written chunk (the row outlived it) or out of order.
             if m.maxt != i64::MIN && t <= m.maxt {
                 continue;

@@ -13,6 +13,7 @@ mod index;
 mod labels;
 mod matcher;
 mod mem;
+mod paged;
 pub mod rollup;
 pub mod testdata;
 
