@@ -390,9 +390,13 @@ fn main() {
         }
     };
     let scrapes = ((a.hours * 3600.0) as i64 / a.interval_s).max(1) as usize;
-    // Scrapes end one chunk span before now so compaction sees closed windows.
+    // The data ends at the last UTC midnight, so compacted blocks hold whole
+    // days as in a store that has run for a while; a window straddling
+    // midnight would make every series two part-day blocks, and the figure
+    // would depend on the time of day the benchmark runs.
     let step_ms = a.interval_s * 1000;
-    let start = (tsdb::now_millis() - scrapes as i64 * step_ms) / step_ms * step_ms;
+    let end = tsdb::now_millis().div_euclid(86_400_000) * 86_400_000;
+    let start = (end - scrapes as i64 * step_ms) / step_ms * step_ms;
     for (file, millis) in [(&a.emit, false), (&a.emit_text, true)] {
         if let Some(file) = file {
             if let Err(e) = emit_openmetrics(&a, file, start, scrapes, millis) {

@@ -46,10 +46,10 @@ const V_DEC_DOD: u8 = 2;
 const V_DEC_DELTA: u8 = 3;
 const V_XOR: u8 = 4;
 const FLAG_ZSTD: u8 = 0x80;
-const MAX_SCALE: u32 = 6;
+const MAX_SCALE: u32 = 12;
 
 /// zstd level for blocks: measured against 1, 3, 9 and 19 (README "Performance").
-pub const ZSTD_LEVEL: i32 = 9;
+pub const ZSTD_LEVEL: i32 = 19;
 
 /// A blob that does not decode.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -455,7 +455,7 @@ fn const_delta(samples: &[Sample]) -> Option<(f64, f64)> {
     Some((v0, d))
 }
 
-const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+const POW10: [f64; 13] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12];
 
 fn dec_value(n: i64, k: u32) -> f64 {
     if k == 0 {
@@ -467,8 +467,10 @@ fn dec_value(n: i64, k: u32) -> f64 {
 
 /// The integer n with n / 10^k == v bit for bit, if any.
 fn as_decimal(v: f64, k: u32) -> Option<i64> {
-    let x = v * POW10[k as usize];
-    if !x.is_finite() || x.fract() != 0.0 || x.abs() >= 9.0e15 {
+    // Rounded, not required to be whole: v·10^k may miss the integer by the
+    // product's rounding; the round trip below decides.
+    let x = (v * POW10[k as usize]).round();
+    if !x.is_finite() || x.abs() >= 9.0e15 {
         return None;
     }
     let n = x as i64;
@@ -822,6 +824,26 @@ mod tests {
         roundtrip(&s);
         let blob = encode_block_level(&s, 0);
         assert!(describe(&blob).contains("dec"), "{}", describe(&blob));
+    }
+
+    #[test]
+    fn float_counters_with_many_decimals_are_decimals() {
+        // A CPU-seconds counter summed in binary floats: 7734.21000000004, ...
+        // needs 11 decimals; it is stored as integers, and reads back bit-exact.
+        let steps: Vec<f64> = (0..500)
+            .scan(7734.0, |acc, i| {
+                *acc += 0.01 * (i % 7) as f64 + 0.03;
+                Some(*acc)
+            })
+            .collect();
+        let s = regular(500, |i| steps[i]);
+        assert!(s.iter().any(|x| format!("{}", x.v).len() > 12), "the data has long decimals");
+        let blob = encode_block_level(&s, 0);
+        assert!(describe(&blob).contains("dec"), "{}", describe(&blob));
+        roundtrip(&s);
+        // Past 12 decimals, or past 2^53, values stay exceptions or XOR: still exact.
+        roundtrip(&regular(100, |i| 1e-13 * i as f64 + 0.1));
+        roundtrip(&regular(100, |i| 9.1e15 + i as f64));
     }
 
     #[test]

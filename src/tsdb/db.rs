@@ -35,8 +35,11 @@ use std::time::{Duration, Instant};
 pub(super) const APPLICATION_ID: i32 = 0x5349_4748; // "SIGH"
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_time_index_rollups.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_time_index_rollups.sql"),
+    include_str!("../../migrations/0003_fewer_indexes.sql"),
+];
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "sightline.db";
@@ -960,9 +963,8 @@ impl Writer {
                 tx.prepare_cached("DELETE FROM chunks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
             let mut del_blocks =
                 tx.prepare_cached("DELETE FROM blocks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3")?;
-            let mut ins_block = tx.prepare_cached(
-                "INSERT OR REPLACE INTO blocks (series_id, mint, maxt, data) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut ins_block =
+                tx.prepare_cached("INSERT INTO blocks (series_id, mint, maxt, data) VALUES (?1, ?2, ?3, ?4)")?;
             let mut next_raw = tx.prepare_cached("SELECT min(mint) FROM chunks WHERE series_id = ?1 AND mint >= ?2")?;
             for (id, raw_min) in todo {
                 let mut raw = raw_min;
