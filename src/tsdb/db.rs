@@ -1374,22 +1374,23 @@ impl Querier for Db {
             Ok(out)
         })?;
         let mut out = Vec::with_capacity(found.len());
-        let mut tmp = Vec::new();
+        // Decoded straight into one reused buffer, then copied out at the
+        // exact size: growing each series' vector cost more than decoding.
+        let mut buf: Vec<Sample> = Vec::new();
         for (((id, labels), head), disk) in found.into_iter().zip(head).zip(disk) {
             let mut pieces: Vec<(i64, &[u8])> = disk.iter().map(|(m, d)| (*m, &d[..])).collect();
             pieces.extend(head.iter().map(|(m, d)| (*m, &d[..])));
             pieces.sort_by_key(|p| p.0);
-            let mut samples: Vec<Sample> = Vec::new();
+            buf.clear();
             for (_, blob) in pieces {
-                tmp.clear();
-                codec::decode_range(blob, mint, maxt, &mut tmp).map_err(|e| {
+                // Later pieces only add what is newer than what is there.
+                let from = buf.last().map_or(mint, |s| mint.max(s.t.saturating_add(1)));
+                codec::decode_range(blob, from, maxt, &mut buf).map_err(|e| {
                     corrupt(&self.inner.path, format!("series {id} ({labels}) has a corrupt chunk: {e}"))
                 })?;
-                let last = samples.last().map_or(i64::MIN, |s| s.t);
-                samples.extend(tmp.iter().filter(|s| s.t > last));
             }
-            if !samples.is_empty() {
-                out.push(Series { labels, samples });
+            if !buf.is_empty() {
+                out.push(Series { labels, samples: buf.as_slice().to_vec() });
             }
         }
         Ok(out)
