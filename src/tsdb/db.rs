@@ -1320,10 +1320,25 @@ impl Appendable for Db {
 
 // ---------------------------------------------------------------- querier
 
-impl Querier for Db {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError> {
+impl Db {
+    /// Whether a selection with these hints may be answered partly from rollups.
+    fn may_use_rollups(&self, mint: i64, maxt: i64, hints: &SelectHints) -> bool {
+        let newest_rollup = self.inner.rollup_maxt.load(Ordering::Relaxed);
+        !(hints.step < rollup::BUCKET_MS || newest_rollup == i64::MIN || mint > newest_rollup || mint > maxt)
+    }
+
+    /// Each series matching `matchers` with samples in `[mint, maxt]`, in
+    /// label order, decoded into one reused buffer and handed to `f` (which
+    /// returns false to stop).
+    fn scan(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &mut dyn FnMut(Labels, &mut Vec<Sample>) -> bool,
+    ) -> Result<(), TsdbError> {
         if mint > maxt {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let found = self.matching(matchers, mint, maxt);
         // The head first, then disk: a chunk written meanwhile is then on
@@ -1373,9 +1388,8 @@ impl Querier for Db {
             tx.commit()?;
             Ok(out)
         })?;
-        let mut out = Vec::with_capacity(found.len());
-        // Decoded straight into one reused buffer, then copied out at the
-        // exact size: growing each series' vector cost more than decoding.
+        // Decoded straight into one reused buffer: growing a vector per
+        // series (and faulting in its fresh pages) cost more than decoding.
         let mut buf: Vec<Sample> = Vec::new();
         for (((id, labels), head), disk) in found.into_iter().zip(head).zip(disk) {
             let mut pieces: Vec<(i64, &[u8])> = disk.iter().map(|(m, d)| (*m, &d[..])).collect();
@@ -1389,11 +1403,42 @@ impl Querier for Db {
                     corrupt(&self.inner.path, format!("series {id} ({labels}) has a corrupt chunk: {e}"))
                 })?;
             }
-            if !buf.is_empty() {
-                out.push(Series { labels, samples: buf.as_slice().to_vec() });
+            if !buf.is_empty() && !f(labels, &mut buf) {
+                break;
             }
         }
+        Ok(())
+    }
+}
+
+impl Querier for Db {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError> {
+        let mut out = Vec::new();
+        self.scan(matchers, mint, maxt, &mut |labels, samples| {
+            out.push(Series { labels, samples: samples.as_slice().to_vec() });
+            true
+        })?;
         Ok(out)
+    }
+
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+        f: &mut dyn FnMut(Labels, &mut Vec<Sample>) -> bool,
+    ) -> Result<(), TsdbError> {
+        if self.may_use_rollups(mint, maxt, hints) {
+            // Rollups merge into the raw series: that needs them all at once.
+            for mut s in self.select_hinted(matchers, mint, maxt, hints)? {
+                if !f(s.labels, &mut s.samples) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        self.scan(matchers, mint, maxt, f)
     }
 
     fn select_hinted(
@@ -1404,8 +1449,7 @@ impl Querier for Db {
         hints: &SelectHints,
     ) -> Result<Vec<Series>, TsdbError> {
         let mut out = self.select(matchers, mint, maxt)?;
-        let newest_rollup = self.inner.rollup_maxt.load(Ordering::Relaxed);
-        if hints.step < rollup::BUCKET_MS || newest_rollup == i64::MIN || mint > newest_rollup || mint > maxt {
+        if !self.may_use_rollups(mint, maxt, hints) {
             return Ok(out);
         }
         let pick = Aggr::for_func(hints.func.as_deref());

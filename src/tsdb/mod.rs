@@ -120,6 +120,25 @@ pub trait Querier: Send + Sync {
         let _ = hints;
         self.select(matchers, mint, maxt)
     }
+    /// [`Querier::select_hinted`] one series at a time, in label order: `f`
+    /// gets each series' labels and samples (a buffer it may modify or take)
+    /// and returns false to stop. A store can then decode into one reused
+    /// buffer instead of holding every series' samples at once.
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+        f: &mut dyn FnMut(Labels, &mut Vec<Sample>) -> bool,
+    ) -> Result<(), TsdbError> {
+        for mut s in self.select_hinted(matchers, mint, maxt, hints)? {
+            if !f(s.labels, &mut s.samples) {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// Label sets of the series matching every matcher that have samples in `[mint, maxt]`.
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, TsdbError>;
     /// Label names used by matching series (all series when `matchers` is empty).
