@@ -770,11 +770,18 @@ fn decode_payload(flags: u8, payload: &[u8], mint: i64, maxt: i64, out: &mut Vec
                 }
                 exc.push((idx, r.u64()?));
             }
-            let dod = c == V_DEC_DOD;
-            let (mut prev, mut prev_delta) = (0i64, 0i64);
-            let mut e = 0usize;
-            for i in 0..hi {
-                if e < exc.len() && exc[e].0 == i {
+            let mut st = DecState { prev: 0, prev_delta: 0, dod: c == V_DEC_DOD };
+            let (mut i, mut e) = (0usize, 0usize);
+            while i < hi {
+                // The integers up to the next exception: those before `lo` only advance the state.
+                let next = exc.get(e).map_or(hi, |x| x.0.min(hi));
+                if i < next {
+                    let mid = lo.clamp(i, next);
+                    dec_run::<false>(&mut r, &mut st, i, mid, lo, k, vals)?;
+                    dec_run::<true>(&mut r, &mut st, mid, next, lo, k, vals)?;
+                    i = next;
+                }
+                if i < hi {
                     let mut bits = exc[e].1;
                     while e < exc.len() && exc[e].0 == i {
                         bits = exc[e].1;
@@ -783,14 +790,7 @@ fn decode_payload(flags: u8, payload: &[u8], mint: i64, maxt: i64, out: &mut Vec
                     if i >= lo {
                         vals[i - lo].v = f64::from_bits(bits);
                     }
-                    continue;
-                }
-                let x = r.svarint()?;
-                let d = if dod { prev_delta.wrapping_add(x) } else { x };
-                prev = prev.wrapping_add(d);
-                prev_delta = d;
-                if i >= lo {
-                    vals[i - lo].v = dec_value(prev, k);
+                    i += 1;
                 }
             }
         }
@@ -811,6 +811,66 @@ fn decode_payload(flags: u8, payload: &[u8], mint: i64, maxt: i64, out: &mut Vec
             }
         }
         other => return Err(CodecError::Unknown(other)),
+    }
+    Ok(())
+}
+
+/// Running integer of the decimal value codecs.
+struct DecState {
+    prev: i64,
+    prev_delta: i64,
+    /// Delta-of-delta (else plain delta) encoding.
+    dod: bool,
+}
+
+impl DecState {
+    #[inline(always)]
+    fn step(&mut self, x: i64) -> i64 {
+        let d = if self.dod { self.prev_delta.wrapping_add(x) } else { x };
+        self.prev = self.prev.wrapping_add(d);
+        self.prev_delta = d;
+        self.prev
+    }
+}
+
+/// Reads the integers of samples `a..b` (no exception among them); with
+/// `STORE` their values go to `vals[i - lo]`, without it they only advance
+/// the state (the part of a block before a query's window). Eight one-byte
+/// varints (the common case: small deltas) are taken per load.
+#[inline(always)]
+fn dec_run<const STORE: bool>(
+    r: &mut ByteReader,
+    st: &mut DecState,
+    a: usize,
+    b: usize,
+    lo: usize,
+    k: u32,
+    vals: &mut [Sample],
+) -> Result<(), CodecError> {
+    let mut i = a;
+    while i < b {
+        if b - i >= 8 {
+            if let Some(w) = r.bytes.get(r.pos..r.pos + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+                let w = u64::from_le_bytes(w);
+                if w & 0x8080_8080_8080_8080 == 0 {
+                    for j in 0..8 {
+                        let u = (w >> (8 * j)) & 0x7f;
+                        let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
+                        if STORE {
+                            vals[i + j - lo].v = dec_value(v, k);
+                        }
+                    }
+                    r.pos += 8;
+                    i += 8;
+                    continue;
+                }
+            }
+        }
+        let v = st.step(r.svarint()?);
+        if STORE {
+            vals[i - lo].v = dec_value(v, k);
+        }
+        i += 1;
     }
     Ok(())
 }
@@ -1010,6 +1070,30 @@ mod tests {
                             decode_range(&blob, data[lo].t, data[hi].t, &mut out).unwrap();
                             assert!(same(&out[1..], &data[lo..=hi]), "{} [{lo},{hi}]", describe(&blob));
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_decimal_runs_decode_in_any_window() {
+        // Runs of one-byte varints (read eight at a time) broken by multi-byte
+        // ones and by exceptions, in both decimal codecs.
+        let mut counter = regular(700, |i| ((i * 3 + (i / 50) * 1000 + (i * i) % 5) as f64) / 100.0);
+        counter[123].v = f64::NAN;
+        counter[124].v = STALE_NAN;
+        counter[400].v = -0.0;
+        let wobble = regular(700, |i| ((i % 9) as f64 - 4.0) * if i % 100 == 0 { 1e6 } else { 1.0 });
+        for data in [counter, wobble] {
+            let blob = encode_block_level(&data, 0);
+            assert!(describe(&blob).contains("dec"), "{}", describe(&blob));
+            for blob in [blob, encode_block(&data)] {
+                for lo in (0..data.len()).step_by(37) {
+                    for hi in (lo..data.len()).step_by(29) {
+                        let mut out = Vec::new();
+                        decode_range(&blob, data[lo].t, data[hi].t, &mut out).unwrap();
+                        assert!(same(&out, &data[lo..=hi]), "{} [{lo},{hi}]", describe(&blob));
                     }
                 }
             }
