@@ -541,3 +541,53 @@ fn corrupt_database_is_refused_with_a_clear_message_and_left_alone() {
     assert!(e.to_string().contains("notadir"), "{e}");
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 }
+
+#[test]
+fn two_thread_decoding_gives_every_series_in_order_and_stops_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(11, 300);
+    let start = 1_700_000_000_000;
+    // 6 h: compacted blocks, written chunks and the open head chunk.
+    let want = ingest(&db, &mut syn, start, 6 * 240);
+    db.flush().unwrap();
+    db.compact_all().unwrap();
+    let more = ingest(&db, &mut syn, start + 6 * 3_600_000, 40);
+    let want: Vec<Series> = want
+        .into_iter()
+        .zip(more)
+        .map(|(mut a, b)| {
+            a.samples.extend(b.samples);
+            a
+        })
+        .collect();
+    let (lo, hi) = (start + 1_000_000, start + 6 * 3_600_000 + 300_000);
+    let clip = |s: &[Series]| -> Vec<Series> {
+        s.iter()
+            .map(|x| Series {
+                labels: x.labels.clone(),
+                samples: x.samples.iter().copied().filter(|p| p.t >= lo && p.t <= hi).collect(),
+            })
+            .collect()
+    };
+    let bytes: i64 = blob_bytes(&db).unwrap().values().sum();
+    assert!(bytes as usize >= PARALLEL_MIN_BYTES, "enough data to decode on two threads ({bytes} bytes)");
+    // Many series at once (the two-thread path) equal one series at a time (one thread).
+    let got = db.select(&[], lo, hi).unwrap();
+    assert!(got.len() >= PARALLEL_MIN_SERIES);
+    assert_same(&got, &clip(&want), "all series");
+    for w in want.iter().step_by(37) {
+        let one = db.select(&[Matcher::equal("series", w.labels.get("series").unwrap_or(""))], lo, hi);
+        let one: Vec<Series> = one.unwrap().into_iter().filter(|s| s.labels == w.labels).collect();
+        assert_same(&one, &clip(std::slice::from_ref(w)), "one series");
+    }
+    // Stopping early hands over exactly the series asked for, in order.
+    let mut seen = Vec::new();
+    db.select_each(&[], lo, hi, &SelectHints::default(), &mut |l, s| {
+        assert!(!s.is_empty());
+        seen.push(l);
+        seen.len() < 25
+    })
+    .unwrap();
+    assert_eq!(seen, got.iter().take(25).map(|s| s.labels.clone()).collect::<Vec<_>>());
+}
