@@ -7,7 +7,9 @@ use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
 use super::{EngineOptions, InstantSample, QueryError, Value};
-use crate::tsdb::{is_stale_nan, Labels, MatchKind, Matcher, Querier, Sample, SelectHints, Series, METRIC_NAME};
+use crate::tsdb::{
+    is_stale_nan, Labels, MatchKind, Matcher, Querier, Sample, SelectHints, Series, StepValues, METRIC_NAME,
+};
 
 /// The step grid an expression is evaluated on.
 #[derive(Clone, Copy, Debug)]
@@ -463,7 +465,8 @@ impl<'a> Evaluator<'a> {
         func: Option<&str>,
         drop_stale: bool,
         cells: usize,
-        f: &mut dyn FnMut(Labels, &[Sample]),
+        reduce: &(dyn Fn(&[Sample]) -> StepValues + Sync),
+        f: &mut dyn FnMut(Labels, StepValues),
     ) -> R<bool> {
         let alternatives = to_matchers(vs)?;
         let [matchers] = alternatives.as_slice() else { return Ok(false) };
@@ -479,19 +482,22 @@ impl<'a> Evaluator<'a> {
         let q = self.q;
         let mut failed: Option<QueryError> = None;
         let mut k = 0usize;
-        q.select_each(matchers, lo - width + 1, hi, &hints, &mut |labels, samples| {
+        let store_reduce = |buf: &mut Vec<Sample>| -> Option<StepValues> {
+            if drop_stale && buf.iter().any(|p| is_stale_nan(p.v)) {
+                buf.retain(|p| !is_stale_nan(p.v));
+            }
+            (!buf.is_empty()).then(|| reduce(buf))
+        };
+        q.select_reduce(matchers, lo - width + 1, hi, &hints, &store_reduce, &mut |labels, n, r| {
             let step = (|| {
                 if k % 64 == 0 {
                     self.check_time()?;
                 }
                 k += 1;
-                self.count_samples(samples.len())?;
-                if drop_stale && samples.iter().any(|p| is_stale_nan(p.v)) {
-                    samples.retain(|p| !is_stale_nan(p.v));
-                }
-                if !samples.is_empty() {
+                self.count_samples(n)?;
+                if let Some(pts) = r {
                     self.count_samples(cells)?;
-                    f(labels, samples);
+                    f(labels, pts);
                 }
                 Ok(())
             })();
@@ -514,12 +520,13 @@ impl<'a> Evaluator<'a> {
         let effs = self.window_ends(vs, s);
         let lookback = self.lookback();
         let mut out = Vec::new();
-        let streamed = self.stream_windows(vs, &effs, lookback, None, false, s.len(), &mut |labels, samples| {
-            let pts = lookback_points(samples, &effs, lookback, |x| x.v);
-            if pts.iter().any(Option::is_some) {
-                out.push(Ser { labels, drop_name: false, pts });
-            }
-        })?;
+        let reduce = |samples: &[Sample]| lookback_points(samples, &effs, lookback, |x| x.v);
+        let streamed =
+            self.stream_windows(vs, &effs, lookback, None, false, s.len(), &reduce, &mut |labels, pts| {
+                if pts.iter().any(Option::is_some) {
+                    out.push(Ser { labels, drop_name: false, pts });
+                }
+            })?;
         if streamed {
             return Ok(out);
         }

@@ -947,8 +947,9 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         let range = super::eval::dur_ms(&ms.range);
         let ends = ev.window_ends(&ms.vs, s);
         let cx = RangeCx { f, ends: &ends, range, s, scalars: &scalars };
-        streamed = ev.stream_windows(&ms.vs, &ends, range, Some(name), true, n, &mut |labels, samples| {
-            push(labels, false, range_points(&cx, samples))
+        let reduce = |samples: &[Sample]| range_points(&cx, samples);
+        streamed = ev.stream_windows(&ms.vs, &ends, range, Some(name), true, n, &reduce, &mut |labels, pts| {
+            push(labels, false, pts)
         })?;
     }
     if !streamed {

@@ -19,7 +19,7 @@ use super::codec::{self, GorillaAppender};
 use super::headlog::{self, LogSample};
 use super::index::{self, Index};
 use super::rollup::{self, Aggr, Pick};
-use super::{Appendable, Appender, Labels, Matcher, Querier, Sample, SelectHints, Series, TsdbError};
+use super::{Appendable, Appender, Labels, Matcher, Querier, Sample, SelectHints, Series, StepValues, TsdbError};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1340,15 +1340,17 @@ impl Db {
         !(hints.step < rollup::BUCKET_MS || newest_rollup == i64::MIN || mint > newest_rollup || mint > maxt)
     }
 
-    /// Each series matching `matchers` with samples in `[mint, maxt]`, in
-    /// label order, decoded into one reused buffer and handed to `f` (which
-    /// returns false to stop).
-    fn scan(
+    /// Each series matching `matchers` with samples in `[mint, maxt]`,
+    /// decoded into a reused buffer and turned into a `T` by `work` (on
+    /// whichever thread decoded it), then handed to `f` in label order
+    /// (which returns false to stop).
+    fn scan<T: Send>(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-        f: &mut dyn FnMut(Labels, &mut Vec<Sample>) -> bool,
+        work: &(dyn Fn(&mut Vec<Sample>) -> T + Sync),
+        f: &mut dyn FnMut(Labels, T) -> bool,
     ) -> Result<(), TsdbError> {
         if mint > maxt {
             return Ok(());
@@ -1402,8 +1404,9 @@ impl Db {
             Ok(out)
         })?;
         let (ids, labels): (Vec<u32>, Vec<Labels>) = found.into_iter().unzip();
-        // One series' pieces in time order, decoded into `buf` (cleared first).
-        let decode = |i: usize, buf: &mut Vec<Sample>| -> Result<(), codec::CodecError> {
+        // One series' pieces in time order, decoded into `buf` and handed to
+        // `work`; None when nothing is in the range.
+        let decode = |i: usize, buf: &mut Vec<Sample>| -> Result<Option<T>, codec::CodecError> {
             let mut pieces: Vec<(i64, &[u8])> = disk[i].iter().map(|(m, d)| (*m, &d[..])).collect();
             pieces.extend(head[i].iter().map(|(m, d)| (*m, &d[..])));
             pieces.sort_by_key(|p| p.0);
@@ -1413,7 +1416,7 @@ impl Db {
                 let from = buf.last().map_or(mint, |s| mint.max(s.t.saturating_add(1)));
                 codec::decode_range(blob, from, maxt, buf)?;
             }
-            Ok(())
+            Ok((!buf.is_empty()).then(|| work(buf)))
         };
         let bad = |i: usize, l: &Labels, e: codec::CodecError| {
             corrupt(&self.inner.path, format!("series {} ({l}) has a corrupt chunk: {e}", ids[i]))
@@ -1425,75 +1428,65 @@ impl Db {
             // series (and faulting in its fresh pages) cost more than decoding.
             let mut buf: Vec<Sample> = Vec::new();
             for (i, l) in labels.into_iter().enumerate() {
-                decode(i, &mut buf).map_err(|e| bad(i, &l, e))?;
-                if !buf.is_empty() && !f(l, &mut buf) {
-                    break;
+                if let Some(x) = decode(i, &mut buf).map_err(|e| bad(i, &l, e))? {
+                    if !f(l, x) {
+                        break;
+                    }
                 }
             }
             return Ok(());
         }
-        // A helper thread decodes series ahead; this thread hands them to `f`
-        // in order and, rather than wait for the helper, decodes the next
-        // series nobody has claimed: decoding (most of a query's time) runs
-        // on two cores whichever side is slower.
+        // A helper thread decodes (and works on) series ahead; this thread
+        // hands them to `f` in order and, rather than wait for the helper,
+        // takes the next series nobody has claimed: decoding (most of a
+        // query's time) runs on two cores whichever side is slower.
         let next = AtomicUsize::new(0);
         let n = ids.len();
         std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel::<(usize, Result<Vec<Sample>, codec::CodecError>)>(PARALLEL_AHEAD);
-            let (back_tx, back_rx) = mpsc::channel::<Vec<Sample>>();
+            type Done<T> = Result<Option<T>, codec::CodecError>;
+            let (tx, rx) = mpsc::sync_channel::<(usize, Done<T>)>(PARALLEL_AHEAD);
             let (next, decode) = (&next, &decode);
-            let spawned = std::thread::Builder::new().name("tsdb-decode".into()).spawn_scoped(scope, move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let mut buf = back_rx.try_recv().unwrap_or_default();
-                let r = decode(i, &mut buf).map(|()| buf);
-                if tx.send((i, r)).is_err() {
-                    break;
+            let spawned = std::thread::Builder::new().name("tsdb-decode".into()).spawn_scoped(scope, move || {
+                let mut buf = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n || tx.send((i, decode(i, &mut buf))).is_err() {
+                        break;
+                    }
                 }
             });
             // Without a helper (no thread to be had) this thread claims every series.
-            // Decoded series not handed over yet: (buffer or error, decoded by the helper).
-            type Decoded = (Result<Vec<Sample>, codec::CodecError>, bool);
-            let mut pending: HashMap<usize, Decoded> = HashMap::new();
-            let mut spare: Vec<Vec<Sample>> = Vec::new();
+            let mut pending: HashMap<usize, Done<T>> = HashMap::new();
+            let mut buf = Vec::new();
             for (i, l) in labels.into_iter().enumerate() {
                 // Series i: done already, or decode what nobody has claimed
                 // (i itself, or later ones while the helper finishes i).
-                let (r, from_helper) = loop {
+                let done = loop {
                     if let Some(d) = pending.remove(&i) {
                         break d;
                     }
-                    if let Ok((j, r)) = rx.try_recv() {
-                        pending.insert(j, (r, true));
+                    if let Ok((j, d)) = rx.try_recv() {
+                        pending.insert(j, d);
                         continue;
                     }
                     if spawned.is_err() || next.load(Ordering::SeqCst) < i + PARALLEL_AHEAD {
                         let j = next.fetch_add(1, Ordering::SeqCst);
                         if j < n {
-                            let mut buf = spare.pop().unwrap_or_default();
-                            let r = decode(j, &mut buf).map(|()| buf);
-                            pending.insert(j, (r, false));
+                            pending.insert(j, decode(j, &mut buf));
                             continue;
                         }
                     }
                     match rx.recv() {
-                        Ok((j, r)) => {
-                            pending.insert(j, (r, true));
+                        Ok((j, d)) => {
+                            pending.insert(j, d);
                         }
                         Err(_) => return Err(corrupt(&self.inner.path, "the decoding thread stopped".into())),
                     }
                 };
-                let mut buf = r.map_err(|e| bad(i, &l, e))?;
-                let go_on = buf.is_empty() || f(l, &mut buf);
-                if from_helper {
-                    let _ = back_tx.send(buf);
-                } else {
-                    spare.push(buf);
-                }
-                if !go_on {
-                    break;
+                if let Some(x) = done.map_err(|e| bad(i, &l, e))? {
+                    if !f(l, x) {
+                        break;
+                    }
                 }
             }
             // Whatever the helper has not claimed is not needed.
@@ -1506,31 +1499,34 @@ impl Db {
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError> {
         let mut out = Vec::new();
-        self.scan(matchers, mint, maxt, &mut |labels, samples| {
-            out.push(Series { labels, samples: samples.as_slice().to_vec() });
+        self.scan(matchers, mint, maxt, &|buf| buf.as_slice().to_vec(), &mut |labels, samples| {
+            out.push(Series { labels, samples });
             true
         })?;
         Ok(out)
     }
 
-    fn select_each(
+    fn select_reduce(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
         hints: &SelectHints,
-        f: &mut dyn FnMut(Labels, &mut Vec<Sample>) -> bool,
+        reduce: &(dyn Fn(&mut Vec<Sample>) -> Option<StepValues> + Sync),
+        f: &mut dyn FnMut(Labels, usize, Option<StepValues>) -> bool,
     ) -> Result<(), TsdbError> {
         if self.may_use_rollups(mint, maxt, hints) {
             // Rollups merge into the raw series: that needs them all at once.
             for mut s in self.select_hinted(matchers, mint, maxt, hints)? {
-                if !f(s.labels, &mut s.samples) {
+                let n = s.samples.len();
+                let r = reduce(&mut s.samples);
+                if !f(s.labels, n, r) {
                     break;
                 }
             }
             return Ok(());
         }
-        self.scan(matchers, mint, maxt, f)
+        self.scan(matchers, mint, maxt, &|buf| (buf.len(), reduce(buf)), &mut |labels, (n, r)| f(labels, n, r))
     }
 
     fn select_hinted(

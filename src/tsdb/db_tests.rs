@@ -583,11 +583,23 @@ fn two_thread_decoding_gives_every_series_in_order_and_stops_when_asked() {
     }
     // Stopping early hands over exactly the series asked for, in order.
     let mut seen = Vec::new();
-    db.select_each(&[], lo, hi, &SelectHints::default(), &mut |l, s| {
-        assert!(!s.is_empty());
-        seen.push(l);
+    let reduce = |s: &mut Vec<Sample>| Some(vec![Some(s.len() as f64), s.last().map(|p| p.v)]);
+    db.select_reduce(&[], lo, hi, &SelectHints::default(), &reduce, &mut |l, n, r| {
+        seen.push((l, n, r));
         seen.len() < 25
     })
     .unwrap();
-    assert_eq!(seen, got.iter().take(25).map(|s| s.labels.clone()).collect::<Vec<_>>());
+    let want: Vec<_> = got
+        .iter()
+        .take(25)
+        .map(|s| {
+            (s.labels.clone(), s.samples.len(), Some(vec![Some(s.samples.len() as f64), s.samples.last().map(|p| p.v)]))
+        })
+        .collect();
+    assert_eq!(seen.len(), 25);
+    for (a, b) in seen.iter().zip(&want) {
+        assert_eq!((&a.0, a.1), (&b.0, b.1));
+        let bits = |r: &Option<StepValues>| r.iter().flatten().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+        assert_eq!(bits(&a.2), bits(&b.2));
+    }
 }
