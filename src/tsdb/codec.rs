@@ -835,8 +835,9 @@ impl DecState {
 
 /// Reads the integers of samples `a..b` (no exception among them); with
 /// `STORE` their values go to `vals[i - lo]`, without it they only advance
-/// the state (the part of a block before a query's window). Eight one-byte
-/// varints (the common case: small deltas) are taken per load.
+/// the state (the part of a block before a query's window). Varints are
+/// taken from 8-byte loads: eight one-byte ones (small deltas) at once,
+/// else one of up to 8 bytes without a bounds check per byte.
 #[inline(always)]
 fn dec_run<const STORE: bool>(
     r: &mut ByteReader,
@@ -849,21 +850,35 @@ fn dec_run<const STORE: bool>(
 ) -> Result<(), CodecError> {
     let mut i = a;
     while i < b {
-        if b - i >= 8 {
-            if let Some(w) = r.bytes.get(r.pos..r.pos + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
-                let w = u64::from_le_bytes(w);
-                if w & 0x8080_8080_8080_8080 == 0 {
-                    for j in 0..8 {
-                        let u = (w >> (8 * j)) & 0x7f;
-                        let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
-                        if STORE {
-                            vals[i + j - lo].v = dec_value(v, k);
-                        }
+        if let Some(w) = r.bytes.get(r.pos..r.pos + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+            let w = u64::from_le_bytes(w);
+            let stops = !w & 0x8080_8080_8080_8080;
+            if stops == 0x8080_8080_8080_8080 && b - i >= 8 {
+                for j in 0..8 {
+                    let u = (w >> (8 * j)) & 0x7f;
+                    let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
+                    if STORE {
+                        vals[i + j - lo].v = dec_value(v, k);
                     }
-                    r.pos += 8;
-                    i += 8;
-                    continue;
                 }
+                r.pos += 8;
+                i += 8;
+                continue;
+            }
+            if stops != 0 {
+                // The first varint ends in byte `len - 1` of the load.
+                let len = (stops.trailing_zeros() / 8 + 1) as usize;
+                let mut u = 0u64;
+                for j in 0..len {
+                    u |= ((w >> (8 * j)) & 0x7f) << (7 * j);
+                }
+                r.pos += len;
+                let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
+                if STORE {
+                    vals[i - lo].v = dec_value(v, k);
+                }
+                i += 1;
+                continue;
             }
         }
         let v = st.step(r.svarint()?);
