@@ -631,7 +631,7 @@ fn with_zstd_payload<T>(
 }
 
 /// Decodes the block's samples with `mint <= t <= maxt`, appending them to `out`.
-fn decode_block(body: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), CodecError> {
+fn decode_block(body: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>, seek: Seek) -> Result<(), CodecError> {
     let mut br = ByteReader::new(body);
     let flags = br.u8()?;
     if flags & FLAG_ZSTD != 0 {
@@ -639,9 +639,37 @@ fn decode_block(body: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Res
         if size > MAX_PAYLOAD {
             return Err(CodecError::Corrupt("block payload too large"));
         }
-        return with_zstd_payload(br.rest(), size as usize, |p| decode_payload(flags, p, mint, maxt, out));
+        return with_zstd_payload(br.rest(), size as usize, |p| decode_payload(flags, p, mint, maxt, out, seek));
     }
-    decode_payload(flags, br.rest(), mint, maxt, out)
+    decode_payload(flags, br.rest(), mint, maxt, out, seek)
+}
+
+/// Samples between two points of a [`SeekIndex`].
+pub const SEEK_STRIDE: usize = 512;
+
+/// Where decoding a decimal block's values can resume without reading the
+/// integers before: every [`SEEK_STRIDE`] samples, the payload position and
+/// the running integers there. Learned on one read of a block (it costs
+/// nothing extra to note), kept by the caller, used by later reads that
+/// start deep inside the block (a 6 h window of a day block).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeekIndex {
+    /// (sample index, payload position, prev, prev_delta, next exception), ascending.
+    points: Vec<(usize, usize, i64, i64, usize)>,
+}
+
+impl SeekIndex {
+    /// Heap bytes held (for bounding a cache of them).
+    pub fn heap_bytes(&self) -> usize {
+        self.points.capacity() * std::mem::size_of::<(usize, usize, i64, i64, usize)>()
+    }
+}
+
+/// What a read does with seek points: none, use a known index, or note one.
+enum Seek<'a> {
+    None,
+    Use(&'a SeekIndex),
+    Learn(&'a mut SeekIndex),
 }
 
 /// Number of `i` in `0..count` with `t0 + i·interval < x` (`interval > 0`).
@@ -658,7 +686,14 @@ fn regular_index(t0: i64, interval: i64, count: usize, x: i128) -> usize {
 /// first (regular ones by arithmetic), then values only up to the last
 /// sample kept, written in place. The unused head of the value stream is
 /// walked without storing anything, its tail not at all.
-fn decode_payload(flags: u8, payload: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), CodecError> {
+fn decode_payload(
+    flags: u8,
+    payload: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+    mut seek: Seek,
+) -> Result<(), CodecError> {
     let mut r = ByteReader::new(payload);
     let count = r.uvarint()?;
     if count == 0 {
@@ -772,16 +807,40 @@ fn decode_payload(flags: u8, payload: &[u8], mint: i64, maxt: i64, out: &mut Vec
             }
             let mut st = DecState { prev: 0, prev_delta: 0, dod: c == V_DEC_DOD };
             let (mut i, mut e) = (0usize, 0usize);
+            // Resume at the last known point at or before the window.
+            if let Seek::Use(ix) = &seek {
+                let at = ix.points.partition_point(|p| p.0 <= lo);
+                if let Some(&(pi, pos, prev, prev_delta, pe)) = at.checked_sub(1).and_then(|j| ix.points.get(j)) {
+                    if pos > payload.len() || pe > exc.len() || pi > count {
+                        return Err(CodecError::Corrupt("seek point beyond the block"));
+                    }
+                    (i, e, r.pos, st.prev, st.prev_delta) = (pi, pe, pos, prev, prev_delta);
+                }
+            }
             while i < hi {
-                // The integers up to the next exception: those before `lo` only advance the state.
-                let next = exc.get(e).map_or(hi, |x| x.0.min(hi));
+                if let Seek::Learn(ix) = &mut seek {
+                    if i > 0 && i % SEEK_STRIDE == 0 && ix.points.last().is_none_or(|p| p.0 < i) {
+                        ix.points.push((i, r.pos, st.prev, st.prev_delta, e));
+                    }
+                }
+                // The integers up to the next exception (or seek point to
+                // note): those before `lo` only advance the state.
+                let mut next = exc.get(e).map_or(hi, |x| x.0.min(hi));
+                if matches!(seek, Seek::Learn(_)) {
+                    next = next.min((i / SEEK_STRIDE + 1) * SEEK_STRIDE);
+                }
+                if next < i {
+                    // An exception behind the position: a seek point from another block.
+                    return Err(CodecError::Corrupt("seek point does not match the block"));
+                }
                 if i < next {
                     let mid = lo.clamp(i, next);
                     dec_run::<false>(&mut r, &mut st, i, mid, lo, k, vals)?;
                     dec_run::<true>(&mut r, &mut st, mid, next, lo, k, vals)?;
                     i = next;
+                    continue;
                 }
-                if i < hi {
+                if e < exc.len() && exc[e].0 == i {
                     let mut bits = exc[e].1;
                     while e < exc.len() && exc[e].0 == i {
                         bits = exc[e].1;
@@ -930,12 +989,109 @@ pub fn decode(blob: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
 /// Decodes the samples of `blob` within `[mint, maxt]` (a seek into the
 /// chunk), appending them to `out`. Samples past `maxt` are not decoded.
 pub fn decode_range(blob: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    decode_with(blob, mint, maxt, out, Seek::None)
+}
+
+/// [`decode_range`] resuming from `index` (learned from the same blob) when
+/// given; otherwise returns the seek points noted on the way when the block
+/// has any (decimal value codecs), for the caller to keep.
+pub fn decode_range_indexed(
+    blob: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+    index: Option<&SeekIndex>,
+) -> Result<Option<SeekIndex>, CodecError> {
+    if let Some(ix) = index {
+        decode_with(blob, mint, maxt, out, Seek::Use(ix))?;
+        return Ok(None);
+    }
+    let mut ix = SeekIndex::default();
+    decode_with(blob, mint, maxt, out, Seek::Learn(&mut ix))?;
+    Ok((!ix.points.is_empty()).then_some(ix))
+}
+
+/// Most seek-point bytes kept by [`decode_range_cached`] (all of them are
+/// dropped when it is full: ~1 KB per day block, so 32 MB covers ~30 000).
+const SEEK_CACHE_BYTES: usize = 32 << 20;
+
+/// Seek indexes of blocks read before, by content (length and two 64-bit
+/// hashes): a block rewritten by compaction simply misses.
+type SeekCache = std::collections::HashMap<(usize, u64, u64), std::sync::Arc<SeekIndex>>;
+
+static SEEK_CACHE: std::sync::LazyLock<std::sync::Mutex<(SeekCache, usize)>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new((SeekCache::new(), 0)));
+
+/// A block's cache key: its length and two 64-bit hashes of `salt` (the
+/// caller's name for the block, e.g. series and start) and of a sample of
+/// its 8-byte words (the first and last 16 and every 16th between): cheap
+/// next to decoding, and a block rewritten in place differs in them.
+fn content_key(b: &[u8], salt: u64) -> (usize, u64, u64) {
+    let (mut h1, mut h2) = (0x9e37_79b9_7f4a_7c15u64 ^ salt, 0xc2b2_ae3d_27d4_eb4fu64 ^ salt.rotate_left(32));
+    let mut mix = |w: u64| {
+        h1 = (h1 ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+        h2 = (h2 ^ w.rotate_left(17)).wrapping_mul(0xc4ce_b9fe_1a85_ec53).rotate_left(27);
+    };
+    let words = b.len() / 8;
+    let word = |i: usize| {
+        let s = &b[i * 8..i * 8 + 8];
+        u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
+    };
+    for i in 0..words {
+        if i < 16 || i + 16 >= words || i % 16 == 0 {
+            mix(word(i));
+        }
+    }
+    for &x in &b[words * 8..] {
+        mix(x as u64);
+    }
+    (b.len(), h1, h2)
+}
+
+/// [`decode_range`] for blocks read again and again (dashboards): the
+/// first read of a block notes its seek points in a process-wide cache
+/// (bounded by [`SEEK_CACHE_BYTES`]), later reads of the same bytes start
+/// from the last point before `mint` instead of the block's first sample.
+pub fn decode_range_cached(
+    blob: &[u8],
+    salt: u64,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), CodecError> {
+    // Only decimal blocks have points; small ones are not worth a lookup.
+    if blob.first() != Some(&TAG_BLOCK) || blob.len() < 256 {
+        return decode_range(blob, mint, maxt, out);
+    }
+    let key = content_key(blob, salt);
+    let known = SEEK_CACHE.lock().unwrap_or_else(|e| e.into_inner()).0.get(&key).cloned();
+    if let Some(ix) = known {
+        return decode_range_indexed(blob, mint, maxt, out, Some(&ix)).map(|_| ());
+    }
+    if let Some(ix) = decode_range_indexed(blob, mint, maxt, out, None)? {
+        let mut cache = SEEK_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = ix.heap_bytes() + 64;
+        if cache.1 + bytes > SEEK_CACHE_BYTES {
+            cache.0.clear();
+            cache.1 = 0;
+        }
+        // A partial index (the read stopped early) is replaced by a longer one later.
+        let longer = cache.0.get(&key).is_none_or(|old| old.points.len() < ix.points.len());
+        if longer {
+            cache.1 += bytes;
+            cache.0.insert(key, std::sync::Arc::new(ix));
+        }
+    }
+    Ok(())
+}
+
+fn decode_with(blob: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>, seek: Seek) -> Result<(), CodecError> {
     if mint > maxt {
         return Ok(());
     }
     match blob.first() {
         Some(&TAG_GORILLA) => decode_gorilla(&blob[1..], mint, maxt, out),
-        Some(&TAG_BLOCK) => decode_block(&blob[1..], mint, maxt, out),
+        Some(&TAG_BLOCK) => decode_block(&blob[1..], mint, maxt, out, seek),
         Some(&other) => Err(CodecError::Unknown(other)),
         None => Err(CodecError::Truncated),
     }
@@ -1113,6 +1269,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn seek_index_reads_equal_plain_reads() {
+        let mut counter = regular(3000, |i| ((i * 7 + (i / 300) * 100_000 + (i * i) % 11) as f64) / 10.0);
+        for j in [5, 511, 512, 513, 1024, 1500, 2999] {
+            counter[j].v = if j % 2 == 0 { STALE_NAN } else { f64::NAN };
+        }
+        let gauge = regular(3000, |i| ((i % 13) as f64 - 6.0) * 4096.0);
+        for data in [counter, gauge] {
+            for blob in [encode_block_level(&data, 0), encode_block(&data)] {
+                assert!(describe(&blob).contains("dec"), "{}", describe(&blob));
+                // Learned on a full read, and on a read that stops early.
+                let mut out = Vec::new();
+                let full = decode_range_indexed(&blob, i64::MIN, i64::MAX, &mut out, None).unwrap().unwrap();
+                assert!(same(&out, &data));
+                assert!(full.points.len() >= 5);
+                let part =
+                    decode_range_indexed(&blob, data[0].t, data[1100].t, &mut Vec::new(), None).unwrap().unwrap();
+                assert!(part.points.len() < full.points.len());
+                for ix in [&full, &part] {
+                    for (lo, hi) in
+                        [(0, 10), (511, 513), (512, 2999), (1023, 1025), (1600, 2400), (2998, 2999), (700, 700)]
+                    {
+                        let mut out = Vec::new();
+                        assert_eq!(decode_range_indexed(&blob, data[lo].t, data[hi].t, &mut out, Some(ix)), Ok(None));
+                        assert!(same(&out, &data[lo..=hi]), "{} [{lo},{hi}]", describe(&blob));
+                    }
+                }
+                // An index from another block is refused or harmless, never a panic or a hang.
+                let other = encode_block(&regular(3000, |i| (i * 3) as f64));
+                let mut out = Vec::new();
+                let _ = decode_range_indexed(&other, data[2000].t, data[2999].t, &mut out, Some(&full));
+            }
+        }
+    }
+
+    #[test]
+    fn cached_reads_learn_the_index_once_and_answer_the_same() {
+        let data = regular(4000, |i| ((i * 13 + i % 7) as f64) / 100.0);
+        let blob = encode_block(&data);
+        let key = content_key(&blob, 42);
+        let mut out = Vec::new();
+        decode_range_cached(&blob, 42, data[100].t, data[3999].t, &mut out).unwrap();
+        assert!(same(&out, &data[100..]));
+        let noted = SEEK_CACHE.lock().unwrap().0.get(&key).map(|ix| ix.points.len());
+        assert!(noted.is_some_and(|n| n >= 7), "index noted: {noted:?}");
+        for (lo, hi) in [(3000, 3999), (2047, 2049), (0, 5)] {
+            let mut out = Vec::new();
+            decode_range_cached(&blob, 42, data[lo].t, data[hi].t, &mut out).unwrap();
+            assert!(same(&out, &data[lo..=hi]), "[{lo},{hi}]");
+        }
+        // A different block with the same length, or another series' block, is a different key.
+        let mut other = blob.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        assert_ne!(content_key(&other, 42), key);
+        assert_ne!(content_key(&blob, 43), key);
     }
 
     #[test]

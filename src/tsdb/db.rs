@@ -1416,10 +1416,11 @@ impl Db {
             pieces.extend(head[i].iter().map(|(m, d)| (*m, &d[..])));
             pieces.sort_by_key(|p| p.0);
             buf.clear();
-            for (_, blob) in pieces {
+            for (piece_mint, blob) in pieces {
                 // Later pieces only add what is newer than what is there.
                 let from = buf.last().map_or(mint, |s| mint.max(s.t.saturating_add(1)));
-                codec::decode_range(blob, from, maxt, buf)?;
+                let salt = (ids[i] as u64) << 44 ^ piece_mint as u64;
+                codec::decode_range_cached(blob, salt, from, maxt, buf)?;
             }
             Ok((!buf.is_empty()).then(|| work(buf)))
         };
