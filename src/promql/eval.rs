@@ -104,6 +104,21 @@ pub(crate) fn for_windows(ends: &[i64], range: i64, samples: &[Sample], mut f: i
     }
 }
 
+/// How [`Evaluator::stream_windows`] reads a selector.
+#[derive(Clone, Copy)]
+pub(crate) struct WindowRead<'a> {
+    /// Window end per step.
+    pub ends: &'a [i64],
+    /// Window length in ms.
+    pub width: i64,
+    /// The range function (a hint for the store's rollups).
+    pub func: Option<&'a str>,
+    /// Stale markers are removed before reducing (range vectors).
+    pub drop_stale: bool,
+    /// Result cells per series, counted towards the sample limit.
+    pub cells: usize,
+}
+
 pub(crate) struct Evaluator<'a> {
     pub q: &'a dyn Querier,
     pub opts: &'a EngineOptions,
@@ -450,24 +465,22 @@ impl<'a> Evaluator<'a> {
         (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect()
     }
 
-    /// Hands the series read for windows `(end - width, end]` to `f` one at
-    /// a time, in label order, from the store's reused buffer (stale markers
-    /// removed when `drop_stale`), so no query holds every series' samples.
-    /// Each series counts its samples plus `cells` towards the sample limit.
-    /// Returns false, having read nothing, where the collected path
-    /// ([`Evaluator::select_windows`]) is needed: several `or` matcher sets,
-    /// or windows far apart.
+    /// Reads the series for windows `(end - width, end]` one at a time, in
+    /// label order: `reduce` turns each one's samples (stale markers removed
+    /// when `drop_stale`) into its value per step, on whichever thread the
+    /// store decoded it, and `f` gets the result; no query holds every
+    /// series' samples. Each series counts its samples plus `cells` towards
+    /// the sample limit. Returns false, having read nothing, where the
+    /// collected path ([`Evaluator::select_windows`]) is needed: several `or`
+    /// matcher sets, or windows far apart.
     pub fn stream_windows(
         &mut self,
         vs: &VectorSelector,
-        ends: &[i64],
-        width: i64,
-        func: Option<&str>,
-        drop_stale: bool,
-        cells: usize,
+        w: &WindowRead,
         reduce: &(dyn Fn(&[Sample]) -> StepValues + Sync),
         f: &mut dyn FnMut(Labels, StepValues),
     ) -> R<bool> {
+        let WindowRead { ends, width, func, drop_stale, cells } = *w;
         let alternatives = to_matchers(vs)?;
         let [matchers] = alternatives.as_slice() else { return Ok(false) };
         let (Some(&lo), Some(&hi)) = (ends.iter().min(), ends.iter().max()) else { return Ok(true) };
@@ -490,7 +503,7 @@ impl<'a> Evaluator<'a> {
         };
         q.select_reduce(matchers, lo - width + 1, hi, &hints, &store_reduce, &mut |labels, n, r| {
             let step = (|| {
-                if k % 64 == 0 {
+                if k.is_multiple_of(64) {
                     self.check_time()?;
                 }
                 k += 1;
@@ -521,12 +534,12 @@ impl<'a> Evaluator<'a> {
         let lookback = self.lookback();
         let mut out = Vec::new();
         let reduce = |samples: &[Sample]| lookback_points(samples, &effs, lookback, |x| x.v);
-        let streamed =
-            self.stream_windows(vs, &effs, lookback, None, false, s.len(), &reduce, &mut |labels, pts| {
-                if pts.iter().any(Option::is_some) {
-                    out.push(Ser { labels, drop_name: false, pts });
-                }
-            })?;
+        let w = WindowRead { ends: &effs, width: lookback, func: None, drop_stale: false, cells: s.len() };
+        let streamed = self.stream_windows(vs, &w, &reduce, &mut |labels, pts| {
+            if pts.iter().any(Option::is_some) {
+                out.push(Ser { labels, drop_name: false, pts });
+            }
+        })?;
         if streamed {
             return Ok(out);
         }

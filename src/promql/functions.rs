@@ -3,7 +3,7 @@
 use promql_parser::parser::{Call, Expr};
 
 use super::aggregate::{go_float, kahan_inc, nan_last_cmp, quantile, valid_label_name, Avg};
-use super::eval::{exec_err, for_windows, merge_same_labels, Evaluator, RangeArg, Ser, Steps, Val, R};
+use super::eval::{exec_err, for_windows, merge_same_labels, Evaluator, RangeArg, Ser, Steps, Val, WindowRead, R};
 use super::timeutil;
 use crate::tsdb::{Labels, MatchKind, Sample, METRIC_NAME};
 
@@ -948,9 +948,8 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         let ends = ev.window_ends(&ms.vs, s);
         let cx = RangeCx { f, ends: &ends, range, s, scalars: &scalars };
         let reduce = |samples: &[Sample]| range_points(&cx, samples);
-        streamed = ev.stream_windows(&ms.vs, &ends, range, Some(name), true, n, &reduce, &mut |labels, pts| {
-            push(labels, false, pts)
-        })?;
+        let w = WindowRead { ends: &ends, width: range, func: Some(name), drop_stale: true, cells: n };
+        streamed = ev.stream_windows(&ms.vs, &w, &reduce, &mut |labels, pts| push(labels, false, pts))?;
     }
     if !streamed {
         ev.hint_func = Some(name);
