@@ -647,14 +647,17 @@ fn decode_block(body: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>, seek: 
 /// Samples between two points of a [`SeekIndex`].
 pub const SEEK_STRIDE: usize = 512;
 
-/// Where decoding a decimal block's values can resume without reading the
-/// integers before: every [`SEEK_STRIDE`] samples, the payload position and
-/// the running integers there. Learned on one read of a block (it costs
+/// Where decoding a block's values can resume without reading the ones
+/// before: every [`SEEK_STRIDE`] samples, the payload position and the
+/// decoder's state there (running integers for decimal codecs, the previous
+/// bits and window for XOR). Learned on one read of a block (it costs
 /// nothing extra to note), kept by the caller, used by later reads that
 /// start deep inside the block (a 6 h window of a day block).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SeekIndex {
-    /// (sample index, payload position, prev, prev_delta, next exception), ascending.
+    /// Ascending by sample index: (sample index, payload position, prev,
+    /// prev_delta, next exception) for decimal codecs, (sample index, bit
+    /// position, previous bits, leading | trailing << 8, window set) for XOR.
     points: Vec<(usize, usize, i64, i64, usize)>,
 }
 
@@ -856,7 +859,27 @@ fn decode_payload(
         V_XOR => {
             let mut br = BitReader::new(r.rest());
             let mut x = XorState::default();
-            for i in 0..hi {
+            let mut i = 0usize;
+            // A point holds the bit position, the previous bits and the window
+            // (leading | trailing << 8, and whether it is set).
+            if let Seek::Use(ix) = &seek {
+                let at = ix.points.partition_point(|p| p.0 <= lo);
+                if let Some(&(pi, pos, prev, window, set)) = at.checked_sub(1).and_then(|j| ix.points.get(j)) {
+                    let (leading, trailing) = ((window & 0xff) as u8, ((window >> 8) & 0xff) as u8);
+                    if pi == 0 || pi > count || pos > br.bytes.len() * 8 || leading as u32 + trailing as u32 >= 64 {
+                        return Err(CodecError::Corrupt("seek point does not match the block"));
+                    }
+                    (i, br.pos) = (pi, pos);
+                    x = XorState { prev: prev as u64, leading, trailing, has_window: set == 1 };
+                }
+            }
+            while i < hi {
+                if let Seek::Learn(ix) = &mut seek {
+                    if i > 0 && i % SEEK_STRIDE == 0 && ix.points.last().is_none_or(|p| p.0 < i) {
+                        let window = x.leading as i64 | (x.trailing as i64) << 8;
+                        ix.points.push((i, br.pos, x.prev as i64, window, x.has_window as usize));
+                    }
+                }
                 let bits = if i == 0 {
                     let b = br.read_bits(64)?;
                     x.prev = b;
@@ -867,6 +890,7 @@ fn decode_payload(
                 if i >= lo {
                     vals[i - lo].v = f64::from_bits(bits);
                 }
+                i += 1;
             }
         }
         other => return Err(CodecError::Unknown(other)),
@@ -1059,7 +1083,7 @@ pub fn decode_range_cached(
     maxt: i64,
     out: &mut Vec<Sample>,
 ) -> Result<(), CodecError> {
-    // Only decimal blocks have points; small ones are not worth a lookup.
+    // Only decimal and XOR blocks have points; small ones are not worth a lookup.
     if blob.first() != Some(&TAG_BLOCK) || blob.len() < 256 {
         return decode_range(blob, mint, maxt, out);
     }
@@ -1278,9 +1302,12 @@ mod tests {
             counter[j].v = if j % 2 == 0 { STALE_NAN } else { f64::NAN };
         }
         let gauge = regular(3000, |i| ((i % 13) as f64 - 6.0) * 4096.0);
-        for data in [counter, gauge] {
+        let mut floats = regular(3000, |i| (i as f64 * 0.37).sin() * if i % 700 < 300 { 1.0 } else { 1e-3 });
+        floats[1024].v = STALE_NAN;
+        floats[1536].v = f64::NAN;
+        for data in [counter, gauge, floats] {
             for blob in [encode_block_level(&data, 0), encode_block(&data)] {
-                assert!(describe(&blob).contains("dec"), "{}", describe(&blob));
+                assert!(describe(&blob).contains("dec") || describe(&blob).contains("xor"), "{}", describe(&blob));
                 // Learned on a full read, and on a read that stops early.
                 let mut out = Vec::new();
                 let full = decode_range_indexed(&blob, i64::MIN, i64::MAX, &mut out, None).unwrap().unwrap();
