@@ -822,7 +822,7 @@ fn decode_payload(
             }
             while i < hi {
                 if let Seek::Learn(ix) = &mut seek {
-                    if i > 0 && i % SEEK_STRIDE == 0 && ix.points.last().is_none_or(|p| p.0 < i) {
+                    if i > 0 && i.is_multiple_of(SEEK_STRIDE) && ix.points.last().is_none_or(|p| p.0 < i) {
                         ix.points.push((i, r.pos, st.prev, st.prev_delta, e));
                     }
                 }
@@ -875,7 +875,7 @@ fn decode_payload(
             }
             while i < hi {
                 if let Seek::Learn(ix) = &mut seek {
-                    if i > 0 && i % SEEK_STRIDE == 0 && ix.points.last().is_none_or(|p| p.0 < i) {
+                    if i > 0 && i.is_multiple_of(SEEK_STRIDE) && ix.points.last().is_none_or(|p| p.0 < i) {
                         let window = x.leading as i64 | (x.trailing as i64) << 8;
                         ix.points.push((i, br.pos, x.prev as i64, window, x.has_window as usize));
                     }
