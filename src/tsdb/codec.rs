@@ -1036,7 +1036,7 @@ pub fn decode_range_indexed(
 }
 
 /// Most seek-point bytes kept by [`decode_range_cached`] (all of them are
-/// dropped when it is full: ~1 KB per day block, so 32 MB covers ~30 000).
+/// dropped when it is full: ~0.5 KB per day block, so 32 MB covers ~60 000).
 const SEEK_CACHE_BYTES: usize = 32 << 20;
 
 /// Seek indexes of blocks read before, by content (length and two 64-bit
