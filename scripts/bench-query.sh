@@ -75,7 +75,9 @@ else
 fi
 
 SPORT=$(port); PPORT=$(port); VPORT=$(port)
-printf 'scrape_configs: []\nhost:\n  enabled: false\n' > "$WORK/sightline.yml"
+# Anonymous read access (the API refuses requests until a user exists otherwise) and no rate limit in the way.
+printf 'scrape_configs: []\nhost:\n  enabled: false\nweb:\n  anonymous_role: viewer\n  api_rate_limit: 1000000\n' \
+  > "$WORK/sightline.yml"
 printf 'global:\n  scrape_interval: 15s\nscrape_configs: []\n' > "$WORK/prometheus.yml"
 "$TARGET/sightline" --config "$WORK/sightline.yml" --data "$WORK/s" --listen "127.0.0.1:$SPORT" --log-level warn &
 PIDS+=("$!")

@@ -7,7 +7,9 @@ use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
 use super::{EngineOptions, InstantSample, QueryError, Value};
-use crate::tsdb::{is_stale_nan, Labels, MatchKind, Matcher, Querier, Sample, SelectHints, Series, METRIC_NAME};
+use crate::tsdb::{
+    is_stale_nan, Labels, MatchKind, Matcher, Querier, Sample, SelectHints, Series, StepValues, METRIC_NAME,
+};
 
 /// The step grid an expression is evaluated on.
 #[derive(Clone, Copy, Debug)]
@@ -74,27 +76,47 @@ pub(crate) struct RangeArg {
 
 impl RangeArg {
     /// Calls `f(step, lo, hi)` with each step's window `samples[lo..hi]` of one series.
-    pub fn for_windows(&self, samples: &[Sample], mut f: impl FnMut(usize, usize, usize)) {
-        let (mut lo, mut hi) = (0usize, 0usize);
-        for (i, &end) in self.ends.iter().enumerate() {
-            let start = end - self.range;
-            // Windows only move forward, so both bounds only advance; if an
-            // `@` pins them they simply stay put.
-            if lo > 0 && samples[lo - 1].t > start {
-                lo = samples.partition_point(|s| s.t <= start);
-            }
-            while lo < samples.len() && samples[lo].t <= start {
-                lo += 1;
-            }
-            if hi > 0 && samples[hi - 1].t > end {
-                hi = samples.partition_point(|s| s.t <= end);
-            }
-            while hi < samples.len() && samples[hi].t <= end {
-                hi += 1;
-            }
-            f(i, lo, hi.max(lo));
-        }
+    pub fn for_windows(&self, samples: &[Sample], f: impl FnMut(usize, usize, usize)) {
+        for_windows(&self.ends, self.range, samples, f)
     }
+}
+
+/// Calls `f(step, lo, hi)` with each step's window `(end - range, end]` as `samples[lo..hi]`.
+pub(crate) fn for_windows(ends: &[i64], range: i64, samples: &[Sample], mut f: impl FnMut(usize, usize, usize)) {
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for (i, &end) in ends.iter().enumerate() {
+        let start = end - range;
+        // Windows only move forward, so both bounds only advance; if an
+        // `@` pins them they simply stay put.
+        if lo > 0 && samples[lo - 1].t > start {
+            lo = samples.partition_point(|s| s.t <= start);
+        }
+        while lo < samples.len() && samples[lo].t <= start {
+            lo += 1;
+        }
+        if hi > 0 && samples[hi - 1].t > end {
+            hi = samples.partition_point(|s| s.t <= end);
+        }
+        while hi < samples.len() && samples[hi].t <= end {
+            hi += 1;
+        }
+        f(i, lo, hi.max(lo));
+    }
+}
+
+/// How [`Evaluator::stream_windows`] reads a selector.
+#[derive(Clone, Copy)]
+pub(crate) struct WindowRead<'a> {
+    /// Window end per step.
+    pub ends: &'a [i64],
+    /// Window length in ms.
+    pub width: i64,
+    /// The range function (a hint for the store's rollups).
+    pub func: Option<&'a str>,
+    /// Stale markers are removed before reducing (range vectors).
+    pub drop_stale: bool,
+    /// Result cells per series, counted towards the sample limit.
+    pub cells: usize,
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -437,10 +459,90 @@ impl<'a> Evaluator<'a> {
         Ok(merged.into_iter().map(|(labels, samples)| Series { labels, samples }).collect())
     }
 
-    pub fn eval_vector_selector(&mut self, vs: &VectorSelector, s: &Steps) -> R<Vec<Ser>> {
+    /// Window ends per step of a selector (its `@` and offset applied).
+    pub fn window_ends(&self, vs: &VectorSelector, s: &Steps) -> Vec<i64> {
         let off = offset_ms(&vs.offset);
-        let effs: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
+        (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect()
+    }
+
+    /// Reads the series for windows `(end - width, end]` one at a time, in
+    /// label order: `reduce` turns each one's samples (stale markers removed
+    /// when `drop_stale`) into its value per step, on whichever thread the
+    /// store decoded it, and `f` gets the result; no query holds every
+    /// series' samples. Each series counts its samples plus `cells` towards
+    /// the sample limit. Returns false, having read nothing, where the
+    /// collected path ([`Evaluator::select_windows`]) is needed: several `or`
+    /// matcher sets, or windows far apart.
+    pub fn stream_windows(
+        &mut self,
+        vs: &VectorSelector,
+        w: &WindowRead,
+        reduce: &(dyn Fn(&[Sample]) -> StepValues + Sync),
+        f: &mut dyn FnMut(Labels, StepValues),
+    ) -> R<bool> {
+        let WindowRead { ends, width, func, drop_stale, cells } = *w;
+        let alternatives = to_matchers(vs)?;
+        let [matchers] = alternatives.as_slice() else { return Ok(false) };
+        let (Some(&lo), Some(&hi)) = (ends.iter().min(), ends.iter().max()) else { return Ok(true) };
+        // Gaps between windows: select_windows reads them separately.
+        let mut sorted = ends.to_vec();
+        sorted.sort_unstable();
+        let gaps = sorted.windows(2).filter(|w| w[1] - width > w[0]).count();
+        if gaps > 0 && gaps < 2000 {
+            return Ok(false);
+        }
+        let hints = SelectHints { step: self.query_step, range: width, func: func.map(str::to_string) };
+        let q = self.q;
+        let mut failed: Option<QueryError> = None;
+        let mut k = 0usize;
+        let store_reduce = |buf: &mut Vec<Sample>| -> Option<StepValues> {
+            if drop_stale && buf.iter().any(|p| is_stale_nan(p.v)) {
+                buf.retain(|p| !is_stale_nan(p.v));
+            }
+            (!buf.is_empty()).then(|| reduce(buf))
+        };
+        q.select_reduce(matchers, lo - width + 1, hi, &hints, &store_reduce, &mut |labels, n, r| {
+            let step = (|| {
+                if k.is_multiple_of(64) {
+                    self.check_time()?;
+                }
+                k += 1;
+                self.count_samples(n)?;
+                if let Some(pts) = r {
+                    self.count_samples(cells)?;
+                    f(labels, pts);
+                }
+                Ok(())
+            })();
+            match step {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })
+        .map_err(|e| QueryError::Execution(e.to_string()))?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
+    }
+
+    pub fn eval_vector_selector(&mut self, vs: &VectorSelector, s: &Steps) -> R<Vec<Ser>> {
+        let effs = self.window_ends(vs, s);
         let lookback = self.lookback();
+        let mut out = Vec::new();
+        let reduce = |samples: &[Sample]| lookback_points(samples, &effs, lookback, |x| x.v);
+        let w = WindowRead { ends: &effs, width: lookback, func: None, drop_stale: false, cells: s.len() };
+        let streamed = self.stream_windows(vs, &w, &reduce, &mut |labels, pts| {
+            if pts.iter().any(Option::is_some) {
+                out.push(Ser { labels, drop_name: false, pts });
+            }
+        })?;
+        if streamed {
+            return Ok(out);
+        }
         self.hint = Some(SelectHints { step: self.query_step, range: lookback, func: None });
         let series = self.select_windows(vs, &effs, lookback);
         self.hint = None;

@@ -3,7 +3,7 @@
 use promql_parser::parser::{Call, Expr};
 
 use super::aggregate::{go_float, kahan_inc, nan_last_cmp, quantile, valid_label_name, Avg};
-use super::eval::{exec_err, merge_same_labels, Evaluator, RangeArg, Ser, Steps, Val, R};
+use super::eval::{exec_err, for_windows, merge_same_labels, Evaluator, RangeArg, Ser, Steps, Val, WindowRead, R};
 use super::timeutil;
 use crate::tsdb::{Labels, MatchKind, Sample, METRIC_NAME};
 
@@ -912,13 +912,6 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         scalars.push(ev.eval_scalar(arg(c, i)?, s)?);
     }
     let marg = arg(c, mi)?;
-    ev.hint_func = Some(name);
-    let ra: RangeArg = ev.eval_range_arg(marg, s)?;
-    if name == "quantile_over_time" {
-        if let Some(&bad) = scalars[0].iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
-            ev.warn(&format!("quantile value should be between 0 and 1, got {}", go_float(bad)), "quantile_over_time");
-        }
-    }
     if name == "double_exponential_smoothing" {
         for (&sf, &tf) in scalars[0].iter().zip(&scalars[1]) {
             if !(sf > 0.0 && sf < 1.0) {
@@ -929,185 +922,65 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
             }
         }
     }
-    if name == "absent_over_time" {
-        let mut present = vec![false; n];
-        for m in &ra.series {
-            ra.for_windows(&m.samples, |i, lo, hi| {
-                if hi > lo {
-                    present[i] = true;
-                }
-            });
-        }
-        let labels = absent_labels(unwrap_parens(marg));
-        let pts = present.iter().map(|&p| (!p).then_some(1.0)).collect();
-        return Ok(Val::Vector(vec![Ser { labels, drop_name: false, pts }]));
-    }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
-    let Some(f) = F::from_name(name) else { return exec_err(format!("function {name}() is not supported")) };
-    ev.count_samples(ra.series.len().saturating_mul(n))?;
-    let range = ra.range;
-    // Windows that only move forward allow sliding (not rescanning) ones.
-    let ends_ascending = ra.ends.windows(2).all(|e| e[0] <= e[1]);
-    let mut out = Vec::with_capacity(ra.series.len());
+    let counter_fn = matches!(name, "rate" | "increase");
+    let mut out = Vec::new();
     let mut non_counter: Option<String> = None;
-    for (k, m) in ra.series.iter().enumerate() {
-        if k % 64 == 0 {
-            ev.check_time()?;
-        }
-        let samples = &m.samples;
-        // Where the counter resets (index of the sample after the drop):
-        // a window visits only its own resets, O(1) per step in practice
-        // however long the window, never rescanning it.
-        let resets: Vec<usize> = if matches!(f, F::Rate | F::Increase) {
-            (1..samples.len()).filter(|&j| samples[j].v < samples[j - 1].v).collect()
-        } else {
-            Vec::new()
-        };
-        let mut rp = 0usize;
-        let mut pts: Vec<Option<f64>> = vec![None; n];
-        if matches!(f, F::MaxOverTime | F::MinOverTime) && ends_ascending && !samples.iter().any(|p| p.v.is_nan()) {
-            sliding_extreme(&ra, samples, f == F::MaxOverTime, &mut pts);
-        } else {
-            ra.for_windows(samples, |i, lo, hi| {
-                let w = &samples[lo..hi];
-                if w.is_empty() {
-                    return;
-                }
-                let end = ra.ends[i];
-                let t = s.t(i);
-                pts[i] = match f {
-                    F::Rate | F::Increase => {
-                        // Resets at j count when the drop (j-1 → j) is inside the window.
-                        if rp > 0 && resets[rp - 1] > lo {
-                            rp = resets.partition_point(|&j| j <= lo);
-                        }
-                        while rp < resets.len() && resets[rp] <= lo {
-                            rp += 1;
-                        }
-                        let inside = resets[rp..].iter().take_while(|&&j| j < hi).map(|&j| samples[j - 1].v);
-                        extrapolated_rate(w, inside, end - range, end, range, true, f == F::Rate)
-                    }
-                    F::Delta => extrapolated_rate(w, std::iter::empty(), end - range, end, range, false, false),
-                    F::Irate | F::Idelta => {
-                        if w.len() < 2 {
-                            None
-                        } else {
-                            let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
-                            let mut r = last.v - prev.v;
-                            if f == F::Irate && last.v < prev.v {
-                                r = last.v;
-                            }
-                            let dt = last.t - prev.t;
-                            if dt == 0 {
-                                None
-                            } else if f == F::Irate {
-                                Some(r / (dt as f64 / 1000.0))
-                            } else {
-                                Some(r)
-                            }
-                        }
-                    }
-                    F::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
-                    F::PredictLinear => (w.len() >= 2).then(|| {
-                        let (slope, icpt) = linear_regression(w, t);
-                        slope * scalars[0][i] + icpt
-                    }),
-                    F::Resets => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
-                    F::Changes => Some(
-                        w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count()
-                            as f64,
-                    ),
-                    F::AvgOverTime => {
-                        let mut a = Avg::default();
-                        for p in w {
-                            a.add(p.v);
-                        }
-                        Some(a.value())
-                    }
-                    F::SumOverTime => {
-                        let (mut sum, mut c) = (0.0, 0.0);
-                        for p in w {
-                            (sum, c) = kahan_inc(p.v, sum, c);
-                        }
-                        Some(if sum.is_infinite() { sum } else { sum + c })
-                    }
-                    F::MinOverTime | F::MaxOverTime => {
-                        let mut v = w[0].v;
-                        for p in &w[1..] {
-                            let better = if f == F::MaxOverTime { p.v > v } else { p.v < v };
-                            if better || v.is_nan() {
-                                v = p.v;
-                            }
-                        }
-                        Some(v)
-                    }
-                    F::CountOverTime => Some(w.len() as f64),
-                    F::StddevOverTime | F::StdvarOverTime => {
-                        let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                        for p in w {
-                            count += 1.0;
-                            let delta = p.v - (mean + cm);
-                            (mean, cm) = kahan_inc(delta / count, mean, cm);
-                            (aux, ca) = kahan_inc(delta * (p.v - (mean + cm)), aux, ca);
-                        }
-                        let var = (aux + ca) / count;
-                        Some(if f == F::StddevOverTime { var.sqrt() } else { var })
-                    }
-                    F::QuantileOverTime => Some(over_time_quantile(scalars[0][i], w)),
-                    F::MadOverTime if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
-                    F::MadOverTime => {
-                        let median = over_time_quantile(0.5, w);
-                        let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
-                        Some(quantile(0.5, &mut dev))
-                    }
-                    F::LastOverTime => Some(w[w.len() - 1].v),
-                    F::FirstOverTime => Some(w[0].v),
-                    F::PresentOverTime => Some(1.0),
-                    F::TsOfLastOverTime => Some(w[w.len() - 1].t as f64 / 1000.0),
-                    F::TsOfFirstOverTime => Some(w[0].t as f64 / 1000.0),
-                    F::TsOfMaxOverTime | F::TsOfMinOverTime => {
-                        let mut best = w[0];
-                        for p in &w[1..] {
-                            let better = if f == F::TsOfMaxOverTime { p.v >= best.v } else { p.v <= best.v };
-                            if better || best.v.is_nan() {
-                                best = *p;
-                            }
-                        }
-                        Some(best.t as f64 / 1000.0)
-                    }
-                    F::DoubleExponentialSmoothing | F::HoltWinters => {
-                        if w.len() < 2 {
-                            None
-                        } else {
-                            let (sf, tf) = (scalars[0][i], scalars[1][i]);
-                            let (mut s0, mut s1) = (0.0, w[0].v);
-                            let mut b = w[1].v - w[0].v;
-                            for (j, p) in w.iter().enumerate().skip(1) {
-                                let x = sf * p.v;
-                                if j > 1 {
-                                    b = tf * (s1 - s0) + (1.0 - tf) * b;
-                                }
-                                let y = (1.0 - sf) * (s1 + b);
-                                s0 = s1;
-                                s1 = x + y;
-                            }
-                            Some(s1)
-                        }
-                    }
-                };
-            });
-        }
+    let mut push = |labels: Labels, drop_name: bool, pts: Vec<Option<f64>>| {
         if !pts.iter().any(Option::is_some) {
-            continue;
+            return;
         }
-        if matches!(name, "rate" | "increase") && non_counter.is_none() {
-            if let Some(mn) = m.labels.metric_name() {
+        if counter_fn && non_counter.is_none() {
+            if let Some(mn) = labels.metric_name() {
                 if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| mn.ends_with(suf)) {
                     non_counter = Some(mn.to_string());
                 }
             }
         }
-        out.push(Ser { labels: m.labels.clone(), drop_name: if keep_name { m.drop_name } else { true }, pts });
+        out.push(Ser { labels, drop_name: if keep_name { drop_name } else { true }, pts });
+    };
+    let f = F::from_name(name);
+    // A plain matrix selector streams: each series is computed straight from
+    // the store's decode buffer and only its points are kept.
+    let mut streamed = false;
+    if let (Some(f), Expr::MatrixSelector(ms)) = (f, unwrap_parens(marg)) {
+        let range = super::eval::dur_ms(&ms.range);
+        let ends = ev.window_ends(&ms.vs, s);
+        let cx = RangeCx { f, ends: &ends, range, s, scalars: &scalars };
+        let reduce = |samples: &[Sample]| range_points(&cx, samples);
+        let w = WindowRead { ends: &ends, width: range, func: Some(name), drop_stale: true, cells: n };
+        streamed = ev.stream_windows(&ms.vs, &w, &reduce, &mut |labels, pts| push(labels, false, pts))?;
+    }
+    if !streamed {
+        ev.hint_func = Some(name);
+        let ra: RangeArg = ev.eval_range_arg(marg, s)?;
+        if name == "absent_over_time" {
+            let mut present = vec![false; n];
+            for m in &ra.series {
+                ra.for_windows(&m.samples, |i, lo, hi| {
+                    if hi > lo {
+                        present[i] = true;
+                    }
+                });
+            }
+            let labels = absent_labels(unwrap_parens(marg));
+            let pts = present.iter().map(|&p| (!p).then_some(1.0)).collect();
+            return Ok(Val::Vector(vec![Ser { labels, drop_name: false, pts }]));
+        }
+        let Some(f) = f else { return exec_err(format!("function {name}() is not supported")) };
+        ev.count_samples(ra.series.len().saturating_mul(n))?;
+        let cx = RangeCx { f, ends: &ra.ends, range: ra.range, s, scalars: &scalars };
+        for (k, m) in ra.series.iter().enumerate() {
+            if k % 64 == 0 {
+                ev.check_time()?;
+            }
+            push(m.labels.clone(), m.drop_name, range_points(&cx, &m.samples));
+        }
+    }
+    if name == "quantile_over_time" {
+        if let Some(&bad) = scalars[0].iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
+            ev.warn(&format!("quantile value should be between 0 and 1, got {}", go_float(bad)), "quantile_over_time");
+        }
     }
     if let Some(mn) = non_counter {
         let needle = unwrap_parens(marg).to_string();
@@ -1120,14 +993,173 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
     Ok(Val::Vector(out))
 }
 
+/// What a range function needs besides a series' samples.
+struct RangeCx<'a> {
+    f: F,
+    /// Window end per step; windows are `(end - range, end]`.
+    ends: &'a [i64],
+    range: i64,
+    s: &'a Steps,
+    scalars: &'a [Vec<f64>],
+}
+
+/// One series' value per step of a range function.
+fn range_points(cx: &RangeCx, samples: &[Sample]) -> Vec<Option<f64>> {
+    let (f, range, s, scalars) = (cx.f, cx.range, cx.s, cx.scalars);
+    let mut pts: Vec<Option<f64>> = vec![None; cx.ends.len()];
+    // Windows that only move forward allow sliding (not rescanning) ones.
+    let ends_ascending = cx.ends.windows(2).all(|e| e[0] <= e[1]);
+    if matches!(f, F::MaxOverTime | F::MinOverTime) && ends_ascending && !samples.iter().any(|p| p.v.is_nan()) {
+        sliding_extreme(cx.ends, range, samples, f == F::MaxOverTime, &mut pts);
+        return pts;
+    }
+    // Where the counter resets (index of the sample after the drop):
+    // a window visits only its own resets, O(1) per step in practice
+    // however long the window, never rescanning it.
+    let resets: Vec<usize> = if matches!(f, F::Rate | F::Increase) {
+        (1..samples.len()).filter(|&j| samples[j].v < samples[j - 1].v).collect()
+    } else {
+        Vec::new()
+    };
+    let mut rp = 0usize;
+    for_windows(cx.ends, range, samples, |i, lo, hi| {
+        let w = &samples[lo..hi];
+        if w.is_empty() {
+            return;
+        }
+        let end = cx.ends[i];
+        let t = s.t(i);
+        pts[i] = match f {
+            F::Rate | F::Increase => {
+                // Resets at j count when the drop (j-1 → j) is inside the window.
+                if rp > 0 && resets[rp - 1] > lo {
+                    rp = resets.partition_point(|&j| j <= lo);
+                }
+                while rp < resets.len() && resets[rp] <= lo {
+                    rp += 1;
+                }
+                let inside = resets[rp..].iter().take_while(|&&j| j < hi).map(|&j| samples[j - 1].v);
+                extrapolated_rate(w, inside, end - range, end, range, true, f == F::Rate)
+            }
+            F::Delta => extrapolated_rate(w, std::iter::empty(), end - range, end, range, false, false),
+            F::Irate | F::Idelta => {
+                if w.len() < 2 {
+                    None
+                } else {
+                    let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
+                    let mut r = last.v - prev.v;
+                    if f == F::Irate && last.v < prev.v {
+                        r = last.v;
+                    }
+                    let dt = last.t - prev.t;
+                    if dt == 0 {
+                        None
+                    } else if f == F::Irate {
+                        Some(r / (dt as f64 / 1000.0))
+                    } else {
+                        Some(r)
+                    }
+                }
+            }
+            F::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+            F::PredictLinear => (w.len() >= 2).then(|| {
+                let (slope, icpt) = linear_regression(w, t);
+                slope * scalars[0][i] + icpt
+            }),
+            F::Resets => Some(w.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
+            F::Changes => {
+                Some(w.windows(2).filter(|x| !(x[1].v == x[0].v || (x[1].v.is_nan() && x[0].v.is_nan()))).count() as f64)
+            }
+            F::AvgOverTime => {
+                let mut a = Avg::default();
+                for p in w {
+                    a.add(p.v);
+                }
+                Some(a.value())
+            }
+            F::SumOverTime => {
+                let (mut sum, mut c) = (0.0, 0.0);
+                for p in w {
+                    (sum, c) = kahan_inc(p.v, sum, c);
+                }
+                Some(if sum.is_infinite() { sum } else { sum + c })
+            }
+            F::MinOverTime | F::MaxOverTime => {
+                let mut v = w[0].v;
+                for p in &w[1..] {
+                    let better = if f == F::MaxOverTime { p.v > v } else { p.v < v };
+                    if better || v.is_nan() {
+                        v = p.v;
+                    }
+                }
+                Some(v)
+            }
+            F::CountOverTime => Some(w.len() as f64),
+            F::StddevOverTime | F::StdvarOverTime => {
+                let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                for p in w {
+                    count += 1.0;
+                    let delta = p.v - (mean + cm);
+                    (mean, cm) = kahan_inc(delta / count, mean, cm);
+                    (aux, ca) = kahan_inc(delta * (p.v - (mean + cm)), aux, ca);
+                }
+                let var = (aux + ca) / count;
+                Some(if f == F::StddevOverTime { var.sqrt() } else { var })
+            }
+            F::QuantileOverTime => Some(over_time_quantile(scalars[0][i], w)),
+            F::MadOverTime if w.iter().any(|p| p.v.is_nan()) => Some(f64::NAN),
+            F::MadOverTime => {
+                let median = over_time_quantile(0.5, w);
+                let mut dev: Vec<f64> = w.iter().map(|p| (p.v - median).abs()).collect();
+                Some(quantile(0.5, &mut dev))
+            }
+            F::LastOverTime => Some(w[w.len() - 1].v),
+            F::FirstOverTime => Some(w[0].v),
+            F::PresentOverTime => Some(1.0),
+            F::TsOfLastOverTime => Some(w[w.len() - 1].t as f64 / 1000.0),
+            F::TsOfFirstOverTime => Some(w[0].t as f64 / 1000.0),
+            F::TsOfMaxOverTime | F::TsOfMinOverTime => {
+                let mut best = w[0];
+                for p in &w[1..] {
+                    let better = if f == F::TsOfMaxOverTime { p.v >= best.v } else { p.v <= best.v };
+                    if better || best.v.is_nan() {
+                        best = *p;
+                    }
+                }
+                Some(best.t as f64 / 1000.0)
+            }
+            F::DoubleExponentialSmoothing | F::HoltWinters => {
+                if w.len() < 2 {
+                    None
+                } else {
+                    let (sf, tf) = (scalars[0][i], scalars[1][i]);
+                    let (mut s0, mut s1) = (0.0, w[0].v);
+                    let mut b = w[1].v - w[0].v;
+                    for (j, p) in w.iter().enumerate().skip(1) {
+                        let x = sf * p.v;
+                        if j > 1 {
+                            b = tf * (s1 - s0) + (1.0 - tf) * b;
+                        }
+                        let y = (1.0 - sf) * (s1 + b);
+                        s0 = s1;
+                        s1 = x + y;
+                    }
+                    Some(s1)
+                }
+            }
+        };
+    });
+    pts
+}
+
 /// `max_over_time`/`min_over_time` of every window at once with a monotonic
 /// deque: O(samples + steps) whatever the window length. Only for NaN-free
 /// series and forward-moving windows; the value is the first extreme in the
 /// window, as the per-window scan picks it.
-fn sliding_extreme(ra: &RangeArg, samples: &[Sample], max: bool, pts: &mut [Option<f64>]) {
+fn sliding_extreme(ends: &[i64], range: i64, samples: &[Sample], max: bool, pts: &mut [Option<f64>]) {
     let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     let mut next = 0usize;
-    ra.for_windows(samples, |i, lo, hi| {
+    for_windows(ends, range, samples, |i, lo, hi| {
         if hi <= lo {
             return;
         }

@@ -177,7 +177,19 @@ impl<'a> ByteReader<'a> {
         ByteReader { bytes, pos: 0 }
     }
 
+    #[inline]
     pub fn uvarint(&mut self) -> Result<u64, CodecError> {
+        // One byte is by far the most common varint in blocks (small deltas).
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(b as u64);
+            }
+        }
+        self.uvarint_long()
+    }
+
+    fn uvarint_long(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
             let b = *self.bytes.get(self.pos).ok_or(CodecError::Truncated)?;
@@ -193,6 +205,7 @@ impl<'a> ByteReader<'a> {
         Err(CodecError::Corrupt("varint too long"))
     }
 
+    #[inline]
     pub fn svarint(&mut self) -> Result<i64, CodecError> {
         let u = self.uvarint()?;
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
@@ -391,33 +404,6 @@ pub fn encode_gorilla(samples: &[Sample]) -> Vec<u8> {
     a.to_blob()
 }
 
-fn decode_gorilla(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
-    let mut br = ByteReader::new(body);
-    let count = br.uvarint()?;
-    let bits = br.rest();
-    if count > bits.len() as u64 * 8 {
-        return Err(CodecError::Corrupt("count larger than the chunk can hold"));
-    }
-    let mut r = BitReader::new(bits);
-    let mut xor = XorState::default();
-    let (mut t, mut delta) = (0i64, 0i64);
-    out.reserve(count as usize);
-    for i in 0..count {
-        let v = if i == 0 {
-            t = r.read_bits(64)? as i64;
-            let v = r.read_bits(64)?;
-            xor.prev = v;
-            v
-        } else {
-            delta = delta.wrapping_add(read_dod(&mut r)?);
-            t = t.wrapping_add(delta);
-            xor.read(&mut r)?
-        };
-        out.push(Sample { t, v: f64::from_bits(v) });
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------- block codecs
 
 fn encode_ts(samples: &[Sample], out: &mut Vec<u8>) -> u8 {
@@ -609,36 +595,110 @@ thread_local! {
     /// as much as decoding the block (a tenth of a query's time).
     static ZSTD_DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    /// The decompressed payload, reused: a fresh buffer per block cost page
+    /// faults and allocator time comparable to the decompression itself.
+    static ZSTD_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-fn zstd_decompress(src: &[u8], size: usize) -> Result<Vec<u8>, CodecError> {
-    ZSTD_DCTX.with(|cell| {
+/// Decompresses `src` (whose payload is `size` bytes) into a per-thread
+/// buffer and runs `f` on it.
+fn with_zstd_payload<T>(
+    src: &[u8],
+    size: usize,
+    f: impl FnOnce(&[u8]) -> Result<T, CodecError>,
+) -> Result<T, CodecError> {
+    // Taken out of the cell (not borrowed), so a nested call would only allocate.
+    let mut buf = ZSTD_BUF.with(|c| c.take());
+    buf.clear();
+    buf.reserve(size);
+    let done = ZSTD_DCTX.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             *slot = zstd::bulk::Decompressor::new().ok();
         }
         match slot.as_mut() {
-            Some(d) => d.decompress(src, size),
-            None => zstd::bulk::decompress(src, size),
+            Some(d) => d.decompress_to_buffer(src, &mut buf).map(|_| ()),
+            None => zstd::bulk::decompress(src, size).map(|v| buf = v),
         }
-        .map_err(|_| CodecError::Corrupt("zstd"))
-    })
+    });
+    let out = match done {
+        Ok(()) => f(&buf),
+        Err(_) => Err(CodecError::Corrupt("zstd")),
+    };
+    // A rare huge payload is not kept for the thread's lifetime.
+    if buf.capacity() <= 1 << 20 {
+        ZSTD_BUF.with(|c| c.set(buf));
+    }
+    out
 }
 
-fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
+/// Decodes the block's samples with `mint <= t <= maxt`, appending them to `out`.
+fn decode_block(body: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>, seek: Seek) -> Result<(), CodecError> {
     let mut br = ByteReader::new(body);
     let flags = br.u8()?;
-    let owned;
-    let payload: &[u8] = if flags & FLAG_ZSTD != 0 {
+    if flags & FLAG_ZSTD != 0 {
         let size = br.uvarint()?;
         if size > MAX_PAYLOAD {
             return Err(CodecError::Corrupt("block payload too large"));
         }
-        owned = zstd_decompress(br.rest(), size as usize)?;
-        &owned
-    } else {
-        br.rest()
-    };
+        return with_zstd_payload(br.rest(), size as usize, |p| decode_payload(flags, p, mint, maxt, out, seek));
+    }
+    decode_payload(flags, br.rest(), mint, maxt, out, seek)
+}
+
+/// Samples between two points of a [`SeekIndex`].
+pub const SEEK_STRIDE: usize = 512;
+
+/// Where decoding a block's values can resume without reading the ones
+/// before: every [`SEEK_STRIDE`] samples, the payload position and the
+/// decoder's state there (running integers for decimal codecs, the previous
+/// bits and window for XOR). Learned on one read of a block (it costs
+/// nothing extra to note), kept by the caller, used by later reads that
+/// start deep inside the block (a 6 h window of a day block).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeekIndex {
+    /// Ascending by sample index: (sample index, payload position, prev,
+    /// prev_delta, next exception) for decimal codecs, (sample index, bit
+    /// position, previous bits, leading | trailing << 8, window set) for XOR.
+    points: Vec<(usize, usize, i64, i64, usize)>,
+}
+
+impl SeekIndex {
+    /// Heap bytes held (for bounding a cache of them).
+    pub fn heap_bytes(&self) -> usize {
+        self.points.capacity() * std::mem::size_of::<(usize, usize, i64, i64, usize)>()
+    }
+}
+
+/// What a read does with seek points: none, use a known index, or note one.
+enum Seek<'a> {
+    None,
+    Use(&'a SeekIndex),
+    Learn(&'a mut SeekIndex),
+}
+
+/// Number of `i` in `0..count` with `t0 + i·interval < x` (`interval > 0`).
+fn regular_index(t0: i64, interval: i64, count: usize, x: i128) -> usize {
+    let d = x - t0 as i128;
+    if d <= 0 {
+        return 0;
+    }
+    let n = (d + interval as i128 - 1) / interval as i128;
+    n.min(count as i128) as usize
+}
+
+/// Decodes a block payload, keeping samples in `[mint, maxt]`: timestamps
+/// first (regular ones by arithmetic), then values only up to the last
+/// sample kept, written in place. The unused head of the value stream is
+/// walked without storing anything, its tail not at all.
+fn decode_payload(
+    flags: u8,
+    payload: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+    mut seek: Seek,
+) -> Result<(), CodecError> {
     let mut r = ByteReader::new(payload);
     let count = r.uvarint()?;
     if count == 0 {
@@ -649,9 +709,9 @@ fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
     }
     let count = count as usize;
     let start = out.len();
-    // Timestamps.
+    // Samples lo..hi (indexes into the block) are kept, at out[start..].
     let t0 = r.svarint()?;
-    match flags & 0x03 {
+    let (lo, hi) = match flags & 0x03 {
         TS_REGULAR => {
             let interval = r.uvarint()? as i64;
             if interval == 0 && count > 1 {
@@ -660,21 +720,57 @@ fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
             if count > 20_000_000 {
                 return Err(CodecError::Corrupt("count too large"));
             }
-            out.extend((0..count as i64).map(|i| Sample { t: t0.wrapping_add(i.wrapping_mul(interval)), v: 0.0 }));
+            let last = (count as i128 - 1) * interval as i128 + t0 as i128;
+            if interval <= 0 || last > i64::MAX as i128 {
+                // One sample (or a corrupt interval): every timestamp, then the range.
+                out.extend((0..count as i64).map(|i| Sample { t: t0.wrapping_add(i.wrapping_mul(interval)), v: 0.0 }));
+                let lo = out[start..].partition_point(|s| s.t < mint);
+                let hi = out[start..].partition_point(|s| s.t <= maxt).max(lo);
+                out.truncate(start + hi);
+                out.drain(start..start + lo);
+                (lo, hi)
+            } else {
+                let lo = regular_index(t0, interval, count, mint as i128);
+                let hi = regular_index(t0, interval, count, maxt as i128 + 1).max(lo);
+                out.extend((lo as i64..hi as i64).map(|i| Sample { t: t0 + i * interval, v: 0.0 }));
+                (lo, hi)
+            }
         }
         TS_DOD => {
             if count > payload.len() + 1 {
                 return Err(CodecError::Corrupt("count larger than the block"));
             }
+            // Every delta is read (the values follow them); only kept ones are stored.
             let (mut t, mut d) = (t0, 0i64);
-            out.push(Sample { t, v: 0.0 });
-            for _ in 1..count {
-                d = d.wrapping_add(r.svarint()?);
-                t = t.wrapping_add(d);
+            let (mut lo, mut hi) = (count, count);
+            for i in 0..count {
+                if i > 0 {
+                    d = d.wrapping_add(r.svarint()?);
+                    t = t.wrapping_add(d);
+                }
+                if t < mint || t > maxt {
+                    if lo != count && hi == count {
+                        hi = i;
+                    }
+                    continue;
+                }
+                if lo == count {
+                    lo = i;
+                } else if hi != count {
+                    return Err(CodecError::Corrupt("timestamps out of order"));
+                }
                 out.push(Sample { t, v: 0.0 });
             }
+            if lo == count {
+                lo = 0;
+                hi = 0;
+            }
+            (lo, hi)
         }
         other => return Err(CodecError::Unknown(other)),
+    };
+    if hi <= lo {
+        return Ok(());
     }
     let vals = &mut out[start..];
     match (flags >> 2) & 0x07 {
@@ -683,13 +779,16 @@ fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
             vals.iter_mut().for_each(|s| s.v = v);
         }
         V_CONST_DELTA => {
+            // Repeated addition, as encoded: v0 + i·d would round differently.
             let mut acc = f64::from_bits(r.u64()?);
             let d = f64::from_bits(r.u64()?);
-            for (i, s) in vals.iter_mut().enumerate() {
+            for i in 0..hi {
                 if i > 0 {
                     acc += d;
                 }
-                s.v = acc;
+                if i >= lo {
+                    vals[i - lo].v = acc;
+                }
             }
         }
         c @ (V_DEC_DOD | V_DEC_DELTA) => {
@@ -701,32 +800,88 @@ fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
             if n_exc > count {
                 return Err(CodecError::Corrupt("more exceptions than samples"));
             }
-            let mut is_exc = vec![false; count];
+            // Indexes ascend (gaps are unsigned); a repeated index keeps the last value.
+            let mut exc: Vec<(usize, u64)> = Vec::with_capacity(n_exc);
             let mut idx = 0usize;
             for _ in 0..n_exc {
                 idx = idx.checked_add(r.uvarint()? as usize).ok_or(CodecError::Corrupt("exception index"))?;
                 if idx >= count {
                     return Err(CodecError::Corrupt("exception index"));
                 }
-                is_exc[idx] = true;
-                vals[idx].v = f64::from_bits(r.u64()?);
+                exc.push((idx, r.u64()?));
             }
-            let (mut prev, mut prev_delta) = (0i64, 0i64);
-            for (i, s) in vals.iter_mut().enumerate() {
-                if is_exc[i] {
+            let mut st = DecState { prev: 0, prev_delta: 0, dod: c == V_DEC_DOD };
+            let (mut i, mut e) = (0usize, 0usize);
+            // Resume at the last known point at or before the window.
+            if let Seek::Use(ix) = &seek {
+                let at = ix.points.partition_point(|p| p.0 <= lo);
+                if let Some(&(pi, pos, prev, prev_delta, pe)) = at.checked_sub(1).and_then(|j| ix.points.get(j)) {
+                    if pos > payload.len() || pe > exc.len() || pi > count {
+                        return Err(CodecError::Corrupt("seek point beyond the block"));
+                    }
+                    (i, e, r.pos, st.prev, st.prev_delta) = (pi, pe, pos, prev, prev_delta);
+                }
+            }
+            while i < hi {
+                if let Seek::Learn(ix) = &mut seek {
+                    if i > 0 && i.is_multiple_of(SEEK_STRIDE) && ix.points.last().is_none_or(|p| p.0 < i) {
+                        ix.points.push((i, r.pos, st.prev, st.prev_delta, e));
+                    }
+                }
+                // The integers up to the next exception (or seek point to
+                // note): those before `lo` only advance the state.
+                let mut next = exc.get(e).map_or(hi, |x| x.0.min(hi));
+                if matches!(seek, Seek::Learn(_)) {
+                    next = next.min((i / SEEK_STRIDE + 1) * SEEK_STRIDE);
+                }
+                if next < i {
+                    // An exception behind the position: a seek point from another block.
+                    return Err(CodecError::Corrupt("seek point does not match the block"));
+                }
+                if i < next {
+                    let mid = lo.clamp(i, next);
+                    dec_run::<false>(&mut r, &mut st, i, mid, lo, k, vals)?;
+                    dec_run::<true>(&mut r, &mut st, mid, next, lo, k, vals)?;
+                    i = next;
                     continue;
                 }
-                let x = r.svarint()?;
-                let d = if c == V_DEC_DOD { prev_delta.wrapping_add(x) } else { x };
-                prev = prev.wrapping_add(d);
-                prev_delta = d;
-                s.v = dec_value(prev, k);
+                if e < exc.len() && exc[e].0 == i {
+                    let mut bits = exc[e].1;
+                    while e < exc.len() && exc[e].0 == i {
+                        bits = exc[e].1;
+                        e += 1;
+                    }
+                    if i >= lo {
+                        vals[i - lo].v = f64::from_bits(bits);
+                    }
+                    i += 1;
+                }
             }
         }
         V_XOR => {
             let mut br = BitReader::new(r.rest());
             let mut x = XorState::default();
-            for (i, s) in vals.iter_mut().enumerate() {
+            let mut i = 0usize;
+            // A point holds the bit position, the previous bits and the window
+            // (leading | trailing << 8, and whether it is set).
+            if let Seek::Use(ix) = &seek {
+                let at = ix.points.partition_point(|p| p.0 <= lo);
+                if let Some(&(pi, pos, prev, window, set)) = at.checked_sub(1).and_then(|j| ix.points.get(j)) {
+                    let (leading, trailing) = ((window & 0xff) as u8, ((window >> 8) & 0xff) as u8);
+                    if pi == 0 || pi > count || pos > br.bytes.len() * 8 || leading as u32 + trailing as u32 >= 64 {
+                        return Err(CodecError::Corrupt("seek point does not match the block"));
+                    }
+                    (i, br.pos) = (pi, pos);
+                    x = XorState { prev: prev as u64, leading, trailing, has_window: set == 1 };
+                }
+            }
+            while i < hi {
+                if let Seek::Learn(ix) = &mut seek {
+                    if i > 0 && i.is_multiple_of(SEEK_STRIDE) && ix.points.last().is_none_or(|p| p.0 < i) {
+                        let window = x.leading as i64 | (x.trailing as i64) << 8;
+                        ix.points.push((i, br.pos, x.prev as i64, window, x.has_window as usize));
+                    }
+                }
                 let bits = if i == 0 {
                     let b = br.read_bits(64)?;
                     x.prev = b;
@@ -734,7 +889,10 @@ fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
                 } else {
                     x.read(&mut br)?
                 };
-                s.v = f64::from_bits(bits);
+                if i >= lo {
+                    vals[i - lo].v = f64::from_bits(bits);
+                }
+                i += 1;
             }
         }
         other => return Err(CodecError::Unknown(other)),
@@ -742,26 +900,208 @@ fn decode_block(body: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
     Ok(())
 }
 
-/// Decodes any blob, appending its samples to `out`.
-pub fn decode(blob: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
-    match blob.first() {
-        Some(&TAG_GORILLA) => decode_gorilla(&blob[1..], out),
-        Some(&TAG_BLOCK) => decode_block(&blob[1..], out),
-        Some(&other) => Err(CodecError::Unknown(other)),
-        None => Err(CodecError::Truncated),
+/// Running integer of the decimal value codecs.
+struct DecState {
+    prev: i64,
+    prev_delta: i64,
+    /// Delta-of-delta (else plain delta) encoding.
+    dod: bool,
+}
+
+impl DecState {
+    #[inline(always)]
+    fn step(&mut self, x: i64) -> i64 {
+        let d = if self.dod { self.prev_delta.wrapping_add(x) } else { x };
+        self.prev = self.prev.wrapping_add(d);
+        self.prev_delta = d;
+        self.prev
     }
 }
 
-/// Decodes the samples of `blob` within `[mint, maxt]` (a seek into the chunk).
-pub fn decode_range(blob: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), CodecError> {
-    let start = out.len();
-    decode(blob, out)?;
-    let lo = start + out[start..].partition_point(|s| s.t < mint);
-    let hi = start + out[start..].partition_point(|s| s.t <= maxt);
-    let lo = lo.min(hi);
-    out.truncate(hi);
-    out.drain(start..lo);
+/// Reads the integers of samples `a..b` (no exception among them); with
+/// `STORE` their values go to `vals[i - lo]`, without it they only advance
+/// the state (the part of a block before a query's window). Varints are
+/// taken from 8-byte loads: eight one-byte ones (small deltas) at once,
+/// else one of up to 8 bytes without a bounds check per byte.
+#[inline(always)]
+fn dec_run<const STORE: bool>(
+    r: &mut ByteReader,
+    st: &mut DecState,
+    a: usize,
+    b: usize,
+    lo: usize,
+    k: u32,
+    vals: &mut [Sample],
+) -> Result<(), CodecError> {
+    let mut i = a;
+    while i < b {
+        if let Some(w) = r.bytes.get(r.pos..r.pos + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+            let w = u64::from_le_bytes(w);
+            let stops = !w & 0x8080_8080_8080_8080;
+            if stops == 0x8080_8080_8080_8080 && b - i >= 8 {
+                for j in 0..8 {
+                    let u = (w >> (8 * j)) & 0x7f;
+                    let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
+                    if STORE {
+                        vals[i + j - lo].v = dec_value(v, k);
+                    }
+                }
+                r.pos += 8;
+                i += 8;
+                continue;
+            }
+            if stops != 0 {
+                // The first varint ends in byte `len - 1` of the load.
+                let len = (stops.trailing_zeros() / 8 + 1) as usize;
+                let mut u = 0u64;
+                for j in 0..len {
+                    u |= ((w >> (8 * j)) & 0x7f) << (7 * j);
+                }
+                r.pos += len;
+                let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
+                if STORE {
+                    vals[i - lo].v = dec_value(v, k);
+                }
+                i += 1;
+                continue;
+            }
+        }
+        let v = st.step(r.svarint()?);
+        if STORE {
+            vals[i - lo].v = dec_value(v, k);
+        }
+        i += 1;
+    }
     Ok(())
+}
+
+/// Decodes a Gorilla chunk's samples in `[mint, maxt]`, stopping at the first one past `maxt`.
+fn decode_gorilla(body: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    let mut br = ByteReader::new(body);
+    let count = br.uvarint()?;
+    let bits = br.rest();
+    if count > bits.len() as u64 * 8 {
+        return Err(CodecError::Corrupt("count larger than the chunk can hold"));
+    }
+    let mut r = BitReader::new(bits);
+    let mut xor = XorState::default();
+    let (mut t, mut delta) = (0i64, 0i64);
+    for i in 0..count {
+        let v = if i == 0 {
+            t = r.read_bits(64)? as i64;
+            let v = r.read_bits(64)?;
+            xor.prev = v;
+            v
+        } else {
+            delta = delta.wrapping_add(read_dod(&mut r)?);
+            t = t.wrapping_add(delta);
+            xor.read(&mut r)?
+        };
+        if t > maxt {
+            break;
+        }
+        if t >= mint {
+            out.push(Sample { t, v: f64::from_bits(v) });
+        }
+    }
+    Ok(())
+}
+
+/// Decodes any blob, appending its samples to `out`.
+pub fn decode(blob: &[u8], out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    decode_range(blob, i64::MIN, i64::MAX, out)
+}
+
+/// Decodes the samples of `blob` within `[mint, maxt]` (a seek into the
+/// chunk), appending them to `out`. Samples past `maxt` are not decoded.
+pub fn decode_range(blob: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<(), CodecError> {
+    decode_with(blob, mint, maxt, out, Seek::None)
+}
+
+/// [`decode_range`] resuming from `index` (learned from the same blob) when
+/// given; otherwise returns the seek points noted on the way when the block
+/// has any (decimal value codecs), for the caller to keep.
+pub fn decode_range_indexed(
+    blob: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+    index: Option<&SeekIndex>,
+) -> Result<Option<SeekIndex>, CodecError> {
+    if let Some(ix) = index {
+        decode_with(blob, mint, maxt, out, Seek::Use(ix))?;
+        return Ok(None);
+    }
+    let mut ix = SeekIndex::default();
+    decode_with(blob, mint, maxt, out, Seek::Learn(&mut ix))?;
+    Ok((!ix.points.is_empty()).then_some(ix))
+}
+
+/// Most seek-point bytes kept by [`decode_range_cached`] (all of them are
+/// dropped when it is full: ~0.5 KB per day block, so 32 MB covers ~60 000).
+const SEEK_CACHE_BYTES: usize = 32 << 20;
+
+/// Seek indexes of blocks read before, by content (a 128-bit hash of all of
+/// it and of the caller's name for it): a block rewritten by compaction simply misses.
+type SeekCache = std::collections::HashMap<u128, std::sync::Arc<SeekIndex>>;
+
+static SEEK_CACHE: std::sync::LazyLock<std::sync::Mutex<(SeekCache, usize)>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new((SeekCache::new(), 0)));
+
+/// A block's cache key: every byte counts (a sampled hash could give two
+/// blocks one key and a read the wrong seek points); hashing is cheap next
+/// to decoding. `salt` is the caller's name for the block (series, start).
+fn content_key(b: &[u8], salt: u64) -> u128 {
+    xxhash_rust::xxh3::xxh3_128_with_seed(b, salt)
+}
+
+/// [`decode_range`] for blocks read again and again (dashboards): the
+/// first read of a block notes its seek points in a process-wide cache
+/// (bounded by [`SEEK_CACHE_BYTES`]), later reads of the same bytes start
+/// from the last point before `mint` instead of the block's first sample.
+pub fn decode_range_cached(
+    blob: &[u8],
+    salt: u64,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), CodecError> {
+    // Only decimal and XOR blocks have points; small ones are not worth a lookup.
+    if blob.first() != Some(&TAG_BLOCK) || blob.len() < 256 {
+        return decode_range(blob, mint, maxt, out);
+    }
+    let key = content_key(blob, salt);
+    let known = SEEK_CACHE.lock().unwrap_or_else(|e| e.into_inner()).0.get(&key).cloned();
+    if let Some(ix) = known {
+        return decode_range_indexed(blob, mint, maxt, out, Some(&ix)).map(|_| ());
+    }
+    if let Some(ix) = decode_range_indexed(blob, mint, maxt, out, None)? {
+        let mut cache = SEEK_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = ix.heap_bytes() + 64;
+        if cache.1 + bytes > SEEK_CACHE_BYTES {
+            cache.0.clear();
+            cache.1 = 0;
+        }
+        // A partial index (the read stopped early) is replaced by a longer one later.
+        let longer = cache.0.get(&key).is_none_or(|old| old.points.len() < ix.points.len());
+        if longer {
+            cache.1 += bytes;
+            cache.0.insert(key, std::sync::Arc::new(ix));
+        }
+    }
+    Ok(())
+}
+
+fn decode_with(blob: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>, seek: Seek) -> Result<(), CodecError> {
+    if mint > maxt {
+        return Ok(());
+    }
+    match blob.first() {
+        Some(&TAG_GORILLA) => decode_gorilla(&blob[1..], mint, maxt, out),
+        Some(&TAG_BLOCK) => decode_block(&blob[1..], mint, maxt, out, seek),
+        Some(&other) => Err(CodecError::Unknown(other)),
+        None => Err(CodecError::Truncated),
+    }
 }
 
 /// A short name of the block's codecs, e.g. `regular+dec-dod+zstd`, for measurements.
@@ -900,6 +1240,141 @@ mod tests {
                 assert_eq!(out.len(), 1, "seek past the end keeps what was there");
             }
         }
+    }
+
+    #[test]
+    fn range_decoding_matches_the_samples_for_every_codec_and_window() {
+        let mut dec_exc = regular(40, |i| (i * 3) as f64 + 0.5);
+        dec_exc[0].v = f64::NAN;
+        dec_exc[7].v = STALE_NAN;
+        dec_exc[8].v = -0.0;
+        dec_exc[39].v = f64::INFINITY;
+        let cases: Vec<Vec<Sample>> = vec![
+            regular(40, |_| 2.5),
+            regular(40, |i| 10.0 + i as f64 * 0.1),
+            regular(40, |i| (i * i % 17) as f64 * 100.0),
+            regular(40, |i| (i as f64 * 1.5).floor()),
+            dec_exc,
+            regular(40, |i| (i as f64 * 0.37).sin()),
+        ];
+        for s in cases {
+            let jittered: Vec<Sample> =
+                s.iter().enumerate().map(|(i, x)| Sample { t: x.t + (i as i64 * 31 % 7), v: x.v }).collect();
+            for data in [s.clone(), jittered] {
+                for blob in all_encodings(&data) {
+                    for lo in 0..data.len() {
+                        for hi in lo..data.len() {
+                            let mut out = vec![Sample { t: 0, v: 1.0 }];
+                            decode_range(&blob, data[lo].t, data[hi].t, &mut out).unwrap();
+                            assert!(same(&out[1..], &data[lo..=hi]), "{} [{lo},{hi}]", describe(&blob));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_decimal_runs_decode_in_any_window() {
+        // Runs of one-byte varints (read eight at a time) broken by multi-byte
+        // ones and by exceptions, in both decimal codecs.
+        let mut counter = regular(700, |i| ((i * 3 + (i / 50) * 1000 + (i * i) % 5) as f64) / 100.0);
+        counter[123].v = f64::NAN;
+        counter[124].v = STALE_NAN;
+        counter[400].v = -0.0;
+        let wobble = regular(700, |i| ((i % 9) as f64 - 4.0) * if i % 100 == 0 { 1e6 } else { 1.0 });
+        for data in [counter, wobble] {
+            let blob = encode_block_level(&data, 0);
+            assert!(describe(&blob).contains("dec"), "{}", describe(&blob));
+            for blob in [blob, encode_block(&data)] {
+                for lo in (0..data.len()).step_by(37) {
+                    for hi in (lo..data.len()).step_by(29) {
+                        let mut out = Vec::new();
+                        decode_range(&blob, data[lo].t, data[hi].t, &mut out).unwrap();
+                        assert!(same(&out, &data[lo..=hi]), "{} [{lo},{hi}]", describe(&blob));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seek_index_reads_equal_plain_reads() {
+        let mut counter = regular(3000, |i| ((i * 7 + (i / 300) * 100_000 + (i * i) % 11) as f64) / 10.0);
+        for j in [5, 511, 512, 513, 1024, 1500, 2999] {
+            counter[j].v = if j % 2 == 0 { STALE_NAN } else { f64::NAN };
+        }
+        let gauge = regular(3000, |i| ((i % 13) as f64 - 6.0) * 4096.0);
+        let mut floats = regular(3000, |i| (i as f64 * 0.37).sin() * if i % 700 < 300 { 1.0 } else { 1e-3 });
+        floats[1024].v = STALE_NAN;
+        floats[1536].v = f64::NAN;
+        for data in [counter, gauge, floats] {
+            for blob in [encode_block_level(&data, 0), encode_block(&data)] {
+                assert!(describe(&blob).contains("dec") || describe(&blob).contains("xor"), "{}", describe(&blob));
+                // Learned on a full read, and on a read that stops early.
+                let mut out = Vec::new();
+                let full = decode_range_indexed(&blob, i64::MIN, i64::MAX, &mut out, None).unwrap().unwrap();
+                assert!(same(&out, &data));
+                assert!(full.points.len() >= 5);
+                let part =
+                    decode_range_indexed(&blob, data[0].t, data[1100].t, &mut Vec::new(), None).unwrap().unwrap();
+                assert!(part.points.len() < full.points.len());
+                for ix in [&full, &part] {
+                    for (lo, hi) in
+                        [(0, 10), (511, 513), (512, 2999), (1023, 1025), (1600, 2400), (2998, 2999), (700, 700)]
+                    {
+                        let mut out = Vec::new();
+                        assert_eq!(decode_range_indexed(&blob, data[lo].t, data[hi].t, &mut out, Some(ix)), Ok(None));
+                        assert!(same(&out, &data[lo..=hi]), "{} [{lo},{hi}]", describe(&blob));
+                    }
+                }
+                // An index from another block is refused or harmless, never a panic or a hang.
+                let other = encode_block(&regular(3000, |i| (i * 3) as f64));
+                let mut out = Vec::new();
+                let _ = decode_range_indexed(&other, data[2000].t, data[2999].t, &mut out, Some(&full));
+            }
+        }
+    }
+
+    #[test]
+    fn cached_reads_learn_the_index_once_and_answer_the_same() {
+        // Irregular enough that the block stays above the size worth indexing.
+        let data = regular(4000, |i| (((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 100_000) as f64 / 100.0);
+        let blob = encode_block(&data);
+        let key = content_key(&blob, 42);
+        let mut out = Vec::new();
+        decode_range_cached(&blob, 42, data[100].t, data[3999].t, &mut out).unwrap();
+        assert!(same(&out, &data[100..]));
+        let noted = SEEK_CACHE.lock().unwrap().0.get(&key).map(|ix| ix.points.len());
+        assert!(noted.is_some_and(|n| n >= 7), "index noted: {noted:?}");
+        for (lo, hi) in [(3000, 3999), (2047, 2049), (0, 5)] {
+            let mut out = Vec::new();
+            decode_range_cached(&blob, 42, data[lo].t, data[hi].t, &mut out).unwrap();
+            assert!(same(&out, &data[lo..=hi]), "[{lo},{hi}]");
+        }
+        // A different block with the same length, or another series' block, is a different key.
+        let mut other = blob.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        assert_ne!(content_key(&other, 42), key);
+        assert_ne!(content_key(&blob, 43), key);
+    }
+
+    #[test]
+    fn block_timestamps_out_of_order_are_an_error_in_a_range_read() {
+        // A dod block whose third timestamp steps back: inside a window it is reported, not misread.
+        let s = vec![
+            Sample { t: 1000, v: 1.0 },
+            Sample { t: 2000, v: 2.0 },
+            Sample { t: 1500, v: 3.0 },
+            Sample { t: 3000, v: 4.0 },
+        ];
+        let blob = encode_block_level(&s, 0);
+        assert!(describe(&blob).starts_with("dod+"));
+        assert_eq!(
+            decode_range(&blob, 1000, 1800, &mut Vec::new()),
+            Err(CodecError::Corrupt("timestamps out of order"))
+        );
     }
 
     #[test]

@@ -566,3 +566,65 @@ fn corrupt_database_is_refused_with_a_clear_message_and_left_alone() {
     assert!(e.to_string().contains("notadir"), "{e}");
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 }
+
+#[test]
+fn two_thread_decoding_gives_every_series_in_order_and_stops_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(11, 300);
+    let start = 1_700_000_000_000;
+    // 6 h: compacted blocks, written chunks and the open head chunk.
+    let want = ingest(&db, &mut syn, start, 6 * 240);
+    db.flush().unwrap();
+    db.compact_all().unwrap();
+    let more = ingest(&db, &mut syn, start + 6 * 3_600_000, 40);
+    let want: Vec<Series> = want
+        .into_iter()
+        .zip(more)
+        .map(|(mut a, b)| {
+            a.samples.extend(b.samples);
+            a
+        })
+        .collect();
+    let (lo, hi) = (start + 1_000_000, start + 6 * 3_600_000 + 300_000);
+    let clip = |s: &[Series]| -> Vec<Series> {
+        s.iter()
+            .map(|x| Series {
+                labels: x.labels.clone(),
+                samples: x.samples.iter().copied().filter(|p| p.t >= lo && p.t <= hi).collect(),
+            })
+            .collect()
+    };
+    let bytes: i64 = blob_bytes(&db).unwrap().values().sum();
+    assert!(bytes as usize >= PARALLEL_MIN_BYTES, "enough data to decode on two threads ({bytes} bytes)");
+    // Many series at once (the two-thread path) equal one series at a time (one thread).
+    let got = db.select(&[], lo, hi).unwrap();
+    assert!(got.len() >= PARALLEL_MIN_SERIES);
+    assert_same(&got, &clip(&want), "all series");
+    for w in want.iter().step_by(37) {
+        let one = db.select(&[Matcher::equal("series", w.labels.get("series").unwrap_or(""))], lo, hi);
+        let one: Vec<Series> = one.unwrap().into_iter().filter(|s| s.labels == w.labels).collect();
+        assert_same(&one, &clip(std::slice::from_ref(w)), "one series");
+    }
+    // Stopping early hands over exactly the series asked for, in order.
+    let mut seen = Vec::new();
+    let reduce = |s: &mut Vec<Sample>| Some(vec![Some(s.len() as f64), s.last().map(|p| p.v)]);
+    db.select_reduce(&[], lo, hi, &SelectHints::default(), &reduce, &mut |l, n, r| {
+        seen.push((l, n, r));
+        seen.len() < 25
+    })
+    .unwrap();
+    let want: Vec<_> = got
+        .iter()
+        .take(25)
+        .map(|s| {
+            (s.labels.clone(), s.samples.len(), Some(vec![Some(s.samples.len() as f64), s.samples.last().map(|p| p.v)]))
+        })
+        .collect();
+    assert_eq!(seen.len(), 25);
+    for (a, b) in seen.iter().zip(&want) {
+        assert_eq!((&a.0, a.1), (&b.0, b.1));
+        let bits = |r: &Option<StepValues>| r.iter().flatten().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+        assert_eq!(bits(&a.2), bits(&b.2));
+    }
+}

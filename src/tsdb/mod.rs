@@ -117,6 +117,10 @@ pub struct SelectHints {
     pub func: Option<String>,
 }
 
+/// One optional value per evaluation step: what [`Querier::select_reduce`]
+/// makes of a series.
+pub type StepValues = Vec<Option<f64>>;
+
 /// Read access. All intervals are inclusive `[mint, maxt]`; results are sorted
 /// by label set.
 pub trait Querier: Send + Sync {
@@ -135,6 +139,30 @@ pub trait Querier: Send + Sync {
     ) -> Result<Vec<Series>, TsdbError> {
         let _ = hints;
         self.select(matchers, mint, maxt)
+    }
+    /// [`Querier::select_hinted`] reduced series by series, in label order:
+    /// `reduce` turns each series' samples (a buffer it may modify) into a
+    /// value per step, or None to leave the series out; `f` gets the labels,
+    /// the number of samples read and that result, and returns false to stop.
+    /// A store can then decode into reused buffers, and reduce on several
+    /// threads, instead of holding every series' samples at once.
+    fn select_reduce(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+        reduce: &(dyn Fn(&mut Vec<Sample>) -> Option<StepValues> + Sync),
+        f: &mut dyn FnMut(Labels, usize, Option<StepValues>) -> bool,
+    ) -> Result<(), TsdbError> {
+        for mut s in self.select_hinted(matchers, mint, maxt, hints)? {
+            let n = s.samples.len();
+            let r = reduce(&mut s.samples);
+            if !f(s.labels, n, r) {
+                break;
+            }
+        }
+        Ok(())
     }
     /// Label sets of the series matching every matcher that have samples in `[mint, maxt]`.
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, TsdbError>;
