@@ -8,9 +8,7 @@ use super::target::Target;
 use crate::collect::{Family, HostCollector};
 use crate::config::ScrapeConfig;
 use crate::selfmon::{JobLabels, Metrics};
-use crate::tsdb::{Appendable, Appender, Labels, SeriesRef, STALE_NAN};
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use crate::tsdb::{Appendable, Appender, IntMap, IntSet, Labels, SeriesRef, STALE_NAN};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -395,9 +393,9 @@ fn describe_reqwest_error(e: reqwest::Error) -> String {
 pub struct ScrapeCache {
     /// Series key → the stored series ([`DROPPED`] if relabeling drops it)
     /// and the scrape that last saw it.
-    entries: HashMap<SeriesKey, CacheEntry, BuildHasherDefault<PassThrough>>,
+    entries: IntMap<SeriesKey, CacheEntry>,
     /// Series written by the previous successful scrape (for staleness).
-    previous: HashSet<SeriesRef, BuildHasherDefault<PassThrough>>,
+    previous: IntSet<SeriesRef>,
     /// References of the report series, in [`REPORT_SERIES`] order.
     report: [Option<SeriesRef>; 5],
     /// Scrapes so far.
@@ -414,28 +412,6 @@ const DROPPED: SeriesRef = SeriesRef(u64::MAX);
 /// Entries unseen for this many scrapes are forgotten (their series went stale long ago).
 const FORGET_AFTER_SCRAPES: u32 = 10;
 
-/// Hasher for keys that are hashes or dense ids already: xxh3 keys are
-/// uniform, and series references are spread by one multiplication.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl std::hash::Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64 ^ (n >> 64) as u64;
-    }
-}
-
 /// A sample waiting for the scrape to be accepted as a whole.
 enum Pending {
     Known(SeriesRef),
@@ -448,7 +424,7 @@ enum Pending {
 struct Batch<'a> {
     cfg: &'a ScrapeConfig,
     target_labels: &'a Labels,
-    entries: &'a mut HashMap<SeriesKey, CacheEntry, BuildHasherDefault<PassThrough>>,
+    entries: &'a mut IntMap<SeriesKey, CacheEntry>,
     epoch: u32,
     /// The scrape's time, for samples without (or with ignored) timestamps.
     t: i64,
@@ -549,7 +525,7 @@ pub fn process(
         report.error = Some(format!("sample limit exceeded: {} samples > limit {}", samples.len(), cfg.sample_limit));
     }
 
-    let mut current: HashSet<SeriesRef, BuildHasherDefault<PassThrough>> = HashSet::default();
+    let mut current: IntSet<SeriesRef> = IntSet::default();
     if report.error.is_none() {
         report.samples_post_relabel = samples.len();
         current.reserve(cache.previous.len());

@@ -1204,25 +1204,7 @@ impl Writer {
 
 // ---------------------------------------------------------------- appender
 
-/// Hashes a series id (already well spread) with one multiply.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+type IdMap<V> = super::IntMap<u32, V>;
 
 struct DbAppender {
     db: Db,
@@ -1570,13 +1552,7 @@ impl Querier for Db {
     ) -> Result<(), TsdbError> {
         if self.may_use_rollups(mint, maxt, hints) {
             // Rollups merge into the raw series: that needs them all at once.
-            for mut s in self.select_hinted(matchers, mint, maxt, hints)? {
-                let n = s.samples.len();
-                let r = reduce(&mut s.samples);
-                if !f(s.labels, n, r) {
-                    break;
-                }
-            }
+            super::reduce_each(self.select_hinted(matchers, mint, maxt, hints)?, reduce, f);
             return Ok(());
         }
         self.scan(matchers, mint, maxt, &|buf| (buf.len(), reduce(buf)), &mut |labels, (n, r)| f(labels, n, r))

@@ -41,25 +41,7 @@ impl Interner {
     }
 }
 
-/// Hasher for keys that are already hashes (label-set hashes): passes them through.
-#[derive(Default, Clone, Copy)]
-pub struct PreHashed(u64);
-
-impl std::hash::Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type HashKeyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PreHashed>>;
+type HashKeyed<V> = super::IntMap<u64, V>;
 
 /// The index proper.
 #[derive(Default)]

@@ -24,6 +24,37 @@ pub use mem::MemStore;
 
 use std::sync::Arc;
 
+/// Hasher for keys that are integers already (series ids, references, label-set
+/// hashes): one multiply spreads dense ids and keeps hashes uniform; SipHash
+/// would cost more than the lookup it serves.
+#[derive(Default, Clone, Copy)]
+pub struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64 ^ (n >> 64) as u64);
+    }
+}
+
+/// A map keyed by integers, hashed with [`IntHasher`].
+pub type IntMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
+/// A set of integers, hashed with [`IntHasher`].
+pub type IntSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<IntHasher>>;
+
 /// The bit pattern Prometheus writes to mark a series stale.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 /// The stale marker as a float.
@@ -155,13 +186,7 @@ pub trait Querier: Send + Sync {
         reduce: &(dyn Fn(&mut Vec<Sample>) -> Option<StepValues> + Sync),
         f: &mut dyn FnMut(Labels, usize, Option<StepValues>) -> bool,
     ) -> Result<(), TsdbError> {
-        for mut s in self.select_hinted(matchers, mint, maxt, hints)? {
-            let n = s.samples.len();
-            let r = reduce(&mut s.samples);
-            if !f(s.labels, n, r) {
-                break;
-            }
-        }
+        reduce_each(self.select_hinted(matchers, mint, maxt, hints)?, reduce, f);
         Ok(())
     }
     /// Label sets of the series matching every matcher that have samples in `[mint, maxt]`.
@@ -181,6 +206,21 @@ pub trait Querier: Send + Sync {
         values.sort();
         values.dedup();
         Ok(values)
+    }
+}
+
+/// [`Querier::select_reduce`] over series already collected.
+pub(crate) fn reduce_each(
+    series: Vec<Series>,
+    reduce: &(dyn Fn(&mut Vec<Sample>) -> Option<StepValues> + Sync),
+    f: &mut dyn FnMut(Labels, usize, Option<StepValues>) -> bool,
+) {
+    for mut s in series {
+        let n = s.samples.len();
+        let r = reduce(&mut s.samples);
+        if !f(s.labels, n, r) {
+            break;
+        }
     }
 }
 
