@@ -14,6 +14,8 @@ use tokio::net::TcpStream;
 /// Response headers larger than this are refused (Go's default is 1 MB; exporters send a few lines).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 64;
+/// A Content-Length reserves at most this much up front; the rest grows as it arrives.
+const MAX_PRESIZE: usize = 16 << 20;
 
 /// One target's connection, kept between scrapes.
 pub struct PlainHttp {
@@ -165,7 +167,8 @@ async fn exchange(stream: &mut TcpStream, head: &[u8], limit: u64) -> Result<(Re
             if limit > 0 && n > limit {
                 return Err(Failure::After(body_too_large(n, limit)));
             }
-            body.reserve((n as usize).saturating_sub(body.len()));
+            // Presized from the header, but not beyond what is sane to trust before the bytes arrive.
+            body.reserve((n as usize).saturating_sub(body.len()).min(MAX_PRESIZE));
             while (body.len() as u64) < n {
                 if read_some(stream, &mut body).await.map_err(Failure::After)? == 0 {
                     return Err(Failure::After("server closed the connection in the body".into()));
@@ -242,12 +245,13 @@ async fn read_chunked(stream: &mut TcpStream, mut raw: Vec<u8>, limit: u64) -> R
         let size_hex = line.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_hex, 16).map_err(|_| format!("malformed chunk size {size_hex:?}"))?;
         pos = line_end + 2;
-        if limit > 0 && (body.len() + size) as u64 > limit {
-            return Err(body_too_large((body.len() + size) as u64, limit));
+        let total = body.len().saturating_add(size);
+        if limit > 0 && total as u64 > limit {
+            return Err(body_too_large(total as u64, limit));
         }
         // The chunk and its CRLF (after the last, empty chunk: trailers end with an empty line).
-        let need = if size == 0 { 2 } else { size + 2 };
-        while raw.len() < pos + need {
+        let need = if size == 0 { 2 } else { size.saturating_add(2) };
+        while raw.len() < pos.saturating_add(need) {
             if read_some(stream, &mut raw).await? == 0 {
                 return Err("server closed the connection in a chunked body".into());
             }
@@ -375,6 +379,9 @@ mod tests {
             ("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", true),
             ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n", true),
             ("garbage\r\n\r\n", true),
+            // Absurd sizes with no limit set: an error when the bytes do not come, never a huge allocation.
+            ("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999\r\n\r\nabc", true),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc", true),
         ])
         .await;
         let mut c = client(&addr, "/m");
@@ -386,6 +393,10 @@ mod tests {
         assert!(e.ends_with("body size limit exceeded: 32 bytes > 10 bytes"), "{e}");
         let e = c.get(0).await.unwrap_err();
         assert!(e.contains("malformed HTTP response"), "{e}");
+        let e = c.get(0).await.unwrap_err();
+        assert!(e.ends_with("server closed the connection in the body"), "{e}");
+        let e = c.get(0).await.unwrap_err();
+        assert!(e.ends_with("server closed the connection in a chunked body"), "{e}");
     }
 
     #[tokio::test]
