@@ -1244,20 +1244,23 @@ impl DbAppender {
     }
 
     /// Checks a sample's order against the series' last one and queues it.
-    /// `labels` is only called to name the series in an error.
-    fn append_id(&mut self, id: u32, t: i64, v: f64, labels: impl Fn() -> Labels) -> Result<(), TsdbError> {
+    /// `labels` is only called to name the series in an error; an id the
+    /// head has no slot for is an unknown reference.
+    fn append_id(&mut self, id: u32, t: i64, v: f64, labels: impl Fn(&Db) -> Labels) -> Result<(), TsdbError> {
         let inner = &self.db.inner;
         let last = match self.last.get(&id) {
             Some(&(t, v)) => Some((t, Some(v))),
             None => {
                 let (s, slot) = shard_of(id);
-                lock(&inner.shards[s]).get(slot).filter(|m| m.maxt != i64::MIN).map(|m| (m.maxt, m.last_v))
+                let shard = lock(&inner.shards[s]);
+                let m = shard.get(slot).ok_or(TsdbError::UnknownRef(id as u64))?;
+                (m.maxt != i64::MIN).then_some((m.maxt, m.last_v))
             }
         };
         if let Some((last_t, last_v)) = last {
             if t < last_t {
                 inner.out_of_order.fetch_add(1, Ordering::Relaxed);
-                return Err(TsdbError::OutOfOrder { labels: labels(), t, last: last_t });
+                return Err(TsdbError::OutOfOrder { labels: labels(&self.db), t, last: last_t });
             }
             if t == last_t {
                 let last_v = match last_v {
@@ -1268,7 +1271,7 @@ impl DbAppender {
                     return Ok(());
                 }
                 inner.duplicates.fetch_add(1, Ordering::Relaxed);
-                return Err(TsdbError::Duplicate { labels: labels(), t });
+                return Err(TsdbError::Duplicate { labels: labels(&self.db), t });
             }
         }
         self.last.insert(id, (t, v));
@@ -1280,7 +1283,7 @@ impl DbAppender {
 impl Appender for DbAppender {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), TsdbError> {
         let id = self.series_ref(labels)?.0 as u32;
-        self.append_id(id, t, v, || labels.clone())
+        self.append_id(id, t, v, |_| labels.clone())
     }
 
     fn series_ref(&mut self, labels: &Labels) -> Result<SeriesRef, TsdbError> {
@@ -1298,11 +1301,7 @@ impl Appender for DbAppender {
             return Err(self.unwritable());
         }
         let id = u32::try_from(series.0).map_err(|_| TsdbError::UnknownRef(series.0))?;
-        if id as usize >= self.db.inner.index.read().unwrap_or_else(|e| e.into_inner()).len() {
-            return Err(TsdbError::UnknownRef(series.0));
-        }
-        let db = self.db.clone();
-        self.append_id(id, t, v, || db.labels_of(id))
+        self.append_id(id, t, v, |db| db.labels_of(id))
     }
 
     fn series_labels(&self, series: SeriesRef) -> Option<Labels> {
