@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use crate::config::RemoteWriteConfig;
 use crate::ingest::remote_write::{encode, Label, Sample, TimeSeries, WriteRequest};
-use crate::tsdb::{Appendable, Appender, Labels, Matcher, Querier, SelectHints, Series, SeriesRef, TsdbError};
+use crate::tsdb::{
+    Appendable, Appender, Labels, Matcher, Querier, SelectHints, Series, SeriesRef, StepValues, TsdbError,
+};
 
 /// Why the sender could not start or keep its queue.
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +226,18 @@ impl Querier for ForwardingStorage {
     ) -> Result<Vec<Series>, TsdbError> {
         // Delegated so rules still read rollups where raw samples are gone.
         self.querier.select_hinted(matchers, mint, maxt, hints)
+    }
+    fn select_reduce(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+        reduce: &(dyn Fn(&mut Vec<crate::tsdb::Sample>) -> Option<StepValues> + Sync),
+        f: &mut dyn FnMut(Labels, usize, Option<StepValues>) -> bool,
+    ) -> Result<(), TsdbError> {
+        // Delegated so rule queries stream from the store as the API's do.
+        self.querier.select_reduce(matchers, mint, maxt, hints, reduce, f)
     }
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, TsdbError> {
         self.querier.series(matchers, mint, maxt)
