@@ -489,9 +489,7 @@ fn translate_metric(m: &Metric, base: &Labels, samples: &mut Vec<(Labels, i64, f
         Data::Histogram(h) => {
             let name = metric_name(&m.name, &m.unit, Kind::Histogram);
             for p in &h.data_points {
-                let t = millis(p.time_unix_nano);
-                let stale = p.flags & NO_RECORDED_VALUE != 0;
-                let val = |v: f64| if stale { STALE_NAN } else { v };
+                let (t, val) = point_time_value(p.time_unix_nano, p.flags);
                 if p.bucket_counts.len() != p.explicit_bounds.len() + 1 && !p.bucket_counts.is_empty() {
                     out.refuse(
                         1,
@@ -512,10 +510,7 @@ fn translate_metric(m: &Metric, base: &Labels, samples: &mut Vec<(Labels, i64, f
                 }
                 let inf = Some(("le", "+Inf".to_string()));
                 samples.push((series(&p.attributes, &format!("{name}_bucket"), inf), t, val(p.count as f64)));
-                if let Some(sum) = p.sum {
-                    samples.push((series(&p.attributes, &format!("{name}_sum"), None), t, val(sum)));
-                }
-                samples.push((series(&p.attributes, &format!("{name}_count"), None), t, val(p.count as f64)));
+                push_sum_count(&series, &p.attributes, &name, p.sum, p.count, t, &val, samples);
             }
         }
         Data::ExponentialHistogram(h) => out.refuse(
@@ -525,18 +520,40 @@ fn translate_metric(m: &Metric, base: &Labels, samples: &mut Vec<(Labels, i64, f
         Data::Summary(s) => {
             let name = metric_name(&m.name, &m.unit, Kind::Summary);
             for p in &s.data_points {
-                let t = millis(p.time_unix_nano);
-                let stale = p.flags & NO_RECORDED_VALUE != 0;
-                let val = |v: f64| if stale { STALE_NAN } else { v };
+                let (t, val) = point_time_value(p.time_unix_nano, p.flags);
                 for q in &p.quantile_values {
                     let quantile = Some(("quantile", crate::promql::format_float(q.quantile)));
                     samples.push((series(&p.attributes, &name, quantile), t, val(q.value)));
                 }
-                samples.push((series(&p.attributes, &format!("{name}_sum"), None), t, val(p.sum)));
-                samples.push((series(&p.attributes, &format!("{name}_count"), None), t, val(p.count as f64)));
+                push_sum_count(&series, &p.attributes, &name, Some(p.sum), p.count, t, &val, samples);
             }
         }
     }
+}
+
+/// A histogram or summary point's time, and how its values are stored: as
+/// stale markers when the point says it has no recorded value.
+fn point_time_value(time_unix_nano: u64, flags: u32) -> (i64, impl Fn(f64) -> f64) {
+    let stale = flags & NO_RECORDED_VALUE != 0;
+    (millis(time_unix_nano), move |v| if stale { STALE_NAN } else { v })
+}
+
+/// The `_sum` (when there is one) and `_count` series of a histogram or summary point.
+#[allow(clippy::too_many_arguments)]
+fn push_sum_count(
+    series: &SeriesLabels,
+    attributes: &[KeyValue],
+    name: &str,
+    sum: Option<f64>,
+    count: u64,
+    t: i64,
+    val: &dyn Fn(f64) -> f64,
+    samples: &mut Vec<(Labels, i64, f64)>,
+) {
+    if let Some(sum) = sum {
+        samples.push((series(attributes, &format!("{name}_sum"), None), t, val(sum)));
+    }
+    samples.push((series(attributes, &format!("{name}_count"), None), t, val(count as f64)));
 }
 
 /// Builds a series' labels from point attributes, a name and one extra label (`le`, `quantile`).
