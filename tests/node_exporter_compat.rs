@@ -3,9 +3,11 @@
 //! family Sightline emits exists in node_exporter's output with the same type,
 //! help and label names, and that key values agree.
 
+mod util;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -107,10 +109,6 @@ impl Drop for Exporter {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
-}
-
 /// GET /metrics over a plain HTTP/1.0 connection; None until the server is up.
 fn scrape(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -124,14 +122,10 @@ fn scrape(port: u16) -> Option<String> {
 }
 
 fn start_node_exporter() -> Option<(Exporter, String)> {
-    if !std::path::Path::new(BINARY).exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{BINARY} is missing; install Debian's prometheus-node-exporter package");
-        }
-        println!("SKIP node_exporter_compat: {BINARY} not installed (apt-get install prometheus-node-exporter)");
+    if !util::peer_installed(BINARY, "Debian package prometheus-node-exporter") {
         return None;
     }
-    let port = free_port();
+    let port = util::free_port();
     let child = Command::new(BINARY)
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())

@@ -109,11 +109,7 @@ fn metric(server: &Server, prefix: &str) -> f64 {
 
 #[test]
 fn every_sample_reaches_victoria_metrics_across_an_outage() {
-    if !Path::new(VM).exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{VM} is missing; scripts/install-peers.sh installs it (Debian package victoria-metrics)");
-        }
-        println!("skip: {VM} not installed (scripts/install-peers.sh installs it)");
+    if !util::peer_installed(VM, "Debian package victoria-metrics") {
         return;
     }
     let started = Instant::now();
@@ -196,11 +192,7 @@ remote_write:
 
 #[test]
 fn queue_survives_a_restart_of_sightline() {
-    if !Path::new(VM).exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{VM} is missing; scripts/install-peers.sh installs it (Debian package victoria-metrics)");
-        }
-        println!("skip: {VM} not installed (scripts/install-peers.sh installs it)");
+    if !util::peer_installed(VM, "Debian package victoria-metrics") {
         return;
     }
     let started = Instant::now();

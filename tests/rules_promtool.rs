@@ -4,6 +4,8 @@
 //! oracle. Without /usr/bin/promtool the oracle part fails when `CI` is set
 //! and is skipped (with a line saying so) otherwise.
 
+mod util;
+
 use sightline::rules::file::{load_rule_file, NameValidation};
 use sightline::rules::unittest::run_test_file;
 use std::path::{Path, PathBuf};
@@ -144,15 +146,7 @@ fn unit_tests_match_fixture_outcomes() {
 }
 
 fn promtool() -> Option<PathBuf> {
-    let p = PathBuf::from("/usr/bin/promtool");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("/usr/bin/promtool is missing (install Debian's `prometheus` package); required when CI is set");
-    }
-    println!("SKIP: /usr/bin/promtool not installed; promtool oracle comparison skipped");
-    None
+    util::peer_installed("/usr/bin/promtool", "Debian package prometheus").then(|| PathBuf::from("/usr/bin/promtool"))
 }
 
 #[test]

@@ -39,6 +39,18 @@ pub fn merge_web(config: &str, lines: &[&str]) -> String {
     out
 }
 
+/// Whether a peer the tests compare against (a Debian package's binary, an
+/// SDK folder) is at `path`. Without `CI` a missing peer skips the test; with
+/// it the test fails, since scripts/install-peers.sh (`make peers`) installs it.
+pub fn peer_installed(path: &str, installed_by: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{path} is missing; CI needs it ({installed_by})");
+    println!("skip: {path} not installed ({installed_by})");
+    false
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
