@@ -290,24 +290,9 @@ fn fmt_labels(l: &BTreeMap<String, String>) -> String {
 
 /// None when the answers agree, else the first difference.
 fn compare(s: &Matrix, p: &Matrix) -> Option<String> {
-    for l in p.keys() {
-        if !s.contains_key(l) {
-            return Some(format!(
-                "series {} only in Prometheus's answer ({} series vs {})",
-                fmt_labels(l),
-                p.len(),
-                s.len()
-            ));
-        }
-    }
-    for l in s.keys() {
-        if !p.contains_key(l) {
-            return Some(format!(
-                "series {} only in Sightline's answer ({} series vs {})",
-                fmt_labels(l),
-                s.len(),
-                p.len()
-            ));
+    for (a, b, who) in [(p, s, "Prometheus's"), (s, p, "Sightline's")] {
+        if let Some(l) = a.keys().find(|l| !b.contains_key(*l)) {
+            return Some(format!("series {} only in {who} answer ({} series vs {})", fmt_labels(l), a.len(), b.len()));
         }
     }
     for (l, sp) in s {

@@ -81,36 +81,14 @@ pub fn detect_format(head: &[u8], tail: &[u8]) -> InputFormat {
 fn dump_line_to_text(line: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     let Some(body) = line.strip_prefix('{') else { return Cow::Borrowed(line) };
-    // Find the closing brace outside quoted values.
-    let (mut in_quotes, mut escaped, mut close) = (false, false, None);
-    for (i, c) in body.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            '}' if !in_quotes => {
-                close = Some(i);
-                break;
-            }
-            _ => {}
-        }
-    }
-    let Some(close) = close else { return Cow::Borrowed(line) };
+    let Some(close) = unquoted(body).find(|&(_, c)| c == '}').map(|(i, _)| i) else { return Cow::Borrowed(line) };
     let (labels, rest) = (&body[..close], &body[close + 1..]);
     // Split pairs at `, ` outside quotes; dump writes `name="value"` pairs.
     let mut pairs = Vec::new();
-    let (mut start, mut in_quotes, mut escaped) = (0, false, false);
-    for (i, c) in labels.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            ',' if !in_quotes => {
-                pairs.push(labels[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
+    let mut start = 0;
+    for (i, _) in unquoted(labels).filter(|&(_, c)| c == ',') {
+        pairs.push(labels[start..i].trim());
+        start = i + 1;
     }
     pairs.push(labels[start..].trim());
     let Some(pos) = pairs.iter().position(|p| p.starts_with("__name__=\"") && p.ends_with('"')) else {
@@ -123,6 +101,22 @@ fn dump_line_to_text(line: &str) -> std::borrow::Cow<'_, str> {
         return Cow::Owned(format!("{name}{rest}"));
     }
     Cow::Owned(format!("{name}{{{}}}{rest}", pairs.join(",")))
+}
+
+/// The characters of `s` outside double-quoted strings (which may hold
+/// backslash escapes), with their byte positions.
+fn unquoted(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let (mut in_quotes, mut escaped) = (false, false);
+    s.char_indices().filter(move |&(_, c)| {
+        let inside = in_quotes;
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            _ => {}
+        }
+        !inside && c != '"'
+    })
 }
 
 /// Imports everything `input` holds (in `format`), calling `progress` with
