@@ -1392,55 +1392,46 @@ impl Db {
         // The head first, then disk: a chunk written meanwhile is then on
         // disk too (and de-duplicated by time), never missed.
         let mut head: Vec<Vec<(i64, Arc<[u8]>)>> = Vec::with_capacity(found.len());
+        // Whether the range reaches before the series' oldest chunk in the
+        // head, into what is on disk (recent ranges, as rules ask, need no SQL).
+        let mut on_disk: Vec<bool> = Vec::with_capacity(found.len());
         for (id, _) in &found {
             let (s, slot) = shard_of(*id);
             let shard = lock(&self.inner.shards[s]);
             let mut pieces = Vec::new();
+            let mut head_min = i64::MAX;
             if let Some(m) = shard.get(slot) {
                 for c in &m.sealed {
+                    head_min = head_min.min(c.mint);
                     if c.mint <= maxt && c.maxt >= mint {
                         pieces.push((c.mint, c.data.clone()));
                     }
                 }
                 if let Some(o) = &m.open {
+                    head_min = head_min.min(o.mint);
                     if o.mint <= maxt && m.maxt >= mint {
                         pieces.push((o.mint, Arc::from(o.app.to_blob())));
                     }
                 }
+                on_disk.push(mint < head_min && m.mint < head_min);
+            } else {
+                on_disk.push(true);
             }
             head.push(pieces);
         }
-        let disk: Vec<Vec<(i64, Vec<u8>)>> = self.with_reader(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            let mut out = Vec::with_capacity(found.len());
-            {
-                let mut stmts = [
-                    tx.prepare_cached(
-                        "SELECT mint, data FROM blocks WHERE series_id = ?1 AND mint <= ?3 AND maxt >= ?2",
-                    )?,
-                    tx.prepare_cached(
-                        "SELECT mint, data FROM chunks WHERE series_id = ?1 AND mint <= ?3 AND maxt >= ?2",
-                    )?,
-                ];
-                for (id, _) in &found {
-                    let mut pieces = Vec::new();
-                    for st in stmts.iter_mut() {
-                        let rows = st.query_map(params![id, mint, maxt], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                        for r in rows {
-                            pieces.push(r?);
-                        }
-                    }
-                    out.push(pieces);
+        let (ids, labels): (Vec<u32>, Vec<Labels>) = found.into_iter().unzip();
+        // One series' pieces in time order (disk rows read through `stmt`, in
+        // the calling thread's read transaction), decoded into `buf` and
+        // handed to `work`; None when nothing is in the range.
+        let decode = |i: usize, stmt: &mut rusqlite::CachedStatement<'_>, buf: &mut Vec<Sample>| -> Done<T> {
+            let mut rows: Vec<(i64, Vec<u8>)> = Vec::new();
+            if on_disk[i] {
+                let mut q = stmt.query(params![ids[i], mint, maxt]).map_err(ReadError::Sql)?;
+                while let Some(r) = q.next().map_err(ReadError::Sql)? {
+                    rows.push((r.get(0).map_err(ReadError::Sql)?, r.get(1).map_err(ReadError::Sql)?));
                 }
             }
-            tx.commit()?;
-            Ok(out)
-        })?;
-        let (ids, labels): (Vec<u32>, Vec<Labels>) = found.into_iter().unzip();
-        // One series' pieces in time order, decoded into `buf` and handed to
-        // `work`; None when nothing is in the range.
-        let decode = |i: usize, buf: &mut Vec<Sample>| -> Result<Option<T>, codec::CodecError> {
-            let mut pieces: Vec<(i64, &[u8])> = disk[i].iter().map(|(m, d)| (*m, &d[..])).collect();
+            let mut pieces: Vec<(i64, &[u8])> = rows.iter().map(|(m, d)| (*m, &d[..])).collect();
             pieces.extend(head[i].iter().map(|(m, d)| (*m, &d[..])));
             pieces.sort_by_key(|p| p.0);
             buf.clear();
@@ -1448,87 +1439,143 @@ impl Db {
                 // Later pieces only add what is newer than what is there.
                 let from = buf.last().map_or(mint, |s| mint.max(s.t.saturating_add(1)));
                 let salt = (ids[i] as u64) << 44 ^ piece_mint as u64;
-                codec::decode_range_cached(blob, salt, from, maxt, buf)?;
+                codec::decode_range_cached(blob, salt, from, maxt, buf).map_err(ReadError::Codec)?;
             }
             Ok((!buf.is_empty()).then(|| work(buf)))
         };
-        let bad = |i: usize, l: &Labels, e: codec::CodecError| {
-            corrupt(&self.inner.path, format!("series {} ({l}) has a corrupt chunk: {e}", ids[i]))
+        let failed = |i: usize, l: &Labels, e: ReadError| match e {
+            ReadError::Sql(e) => sql_err(&self.inner.path)(e),
+            ReadError::Codec(e) => {
+                corrupt(&self.inner.path, format!("series {} ({l}) has a corrupt chunk: {e}", ids[i]))
+            }
         };
-        let bytes: usize = disk.iter().flatten().map(|p| p.1.len()).sum::<usize>()
-            + head.iter().flatten().map(|p| p.1.len()).sum::<usize>();
-        if ids.len() < PARALLEL_MIN_SERIES || bytes < PARALLEL_MIN_BYTES || !parallel_ok() {
-            // Decoded straight into one reused buffer: growing a vector per
-            // series (and faulting in its fresh pages) cost more than decoding.
-            let mut buf: Vec<Sample> = Vec::new();
-            for (i, l) in labels.into_iter().enumerate() {
-                if let Some(x) = decode(i, &mut buf).map_err(|e| bad(i, &l, e))? {
-                    if !f(l, x) {
-                        break;
+        let disk_series = on_disk.iter().filter(|&&d| d).count();
+        let head_bytes: usize = head.iter().flatten().map(|p| p.1.len()).sum();
+        let n = ids.len();
+        let small = disk_series < PARALLEL_MIN_SERIES && head_bytes < PARALLEL_MIN_BYTES;
+        if n < PARALLEL_MIN_SERIES || small || !parallel_ok() {
+            return self.with_snapshot(|stmt| {
+                // Decoded straight into one reused buffer: growing a vector per
+                // series (and faulting in its fresh pages) cost more than decoding.
+                let mut buf: Vec<Sample> = Vec::new();
+                for (i, l) in labels.into_iter().enumerate() {
+                    match decode(i, stmt, &mut buf) {
+                        Ok(Some(x)) => {
+                            if !f(l, x) {
+                                break;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(failed(i, &l, e)),
                     }
                 }
-            }
-            return Ok(());
+                Ok(())
+            });
         }
-        // A helper thread decodes (and works on) series ahead; this thread
-        // hands them to `f` in order and, rather than wait for the helper,
-        // takes the next series nobody has claimed: decoding (most of a
-        // query's time) runs on two cores whichever side is slower.
+        // A helper thread reads and decodes (and works on) series ahead, in
+        // its own read transaction; this thread hands them to `f` in order
+        // and, rather than wait for the helper, takes the next series nobody
+        // has claimed: reading and decoding (most of a query's time) run on
+        // two cores whichever side is slower.
         let next = AtomicUsize::new(0);
-        let n = ids.len();
         std::thread::scope(|scope| {
-            type Done<T> = Result<Option<T>, codec::CodecError>;
             let (tx, rx) = mpsc::sync_channel::<(usize, Done<T>)>(PARALLEL_AHEAD);
             let (next, decode) = (&next, &decode);
-            let spawned = std::thread::Builder::new().name("tsdb-decode".into()).spawn_scoped(scope, move || {
-                let mut buf = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= n || tx.send((i, decode(i, &mut buf))).is_err() {
-                        break;
+            // Should the helper not start (or find no connection), this thread claims every series.
+            let _ = std::thread::Builder::new().name("tsdb-decode".into()).spawn_scoped(scope, move || {
+                let _ = self.with_snapshot(|stmt| {
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= n || tx.send((i, decode(i, stmt, &mut buf))).is_err() {
+                            return Ok(());
+                        }
                     }
-                }
+                });
             });
-            // Without a helper (no thread to be had) this thread claims every series.
-            let mut pending: HashMap<usize, Done<T>> = HashMap::new();
-            let mut buf = Vec::new();
-            for (i, l) in labels.into_iter().enumerate() {
-                // Series i: done already, or decode what nobody has claimed
-                // (i itself, or later ones while the helper finishes i).
-                let done = loop {
-                    if let Some(d) = pending.remove(&i) {
-                        break d;
-                    }
-                    if let Ok((j, d)) = rx.try_recv() {
-                        pending.insert(j, d);
-                        continue;
-                    }
-                    if spawned.is_err() || next.load(Ordering::SeqCst) < i + PARALLEL_AHEAD {
-                        let j = next.fetch_add(1, Ordering::SeqCst);
-                        if j < n {
-                            pending.insert(j, decode(j, &mut buf));
-                            continue;
+            self.with_snapshot(|stmt| {
+                let mut pending: HashMap<usize, Done<T>> = HashMap::new();
+                let mut helper_gone = false;
+                let mut buf = Vec::new();
+                for (i, l) in labels.into_iter().enumerate() {
+                    // Series i: done already, or decode what nobody has claimed
+                    // (i itself, or later ones while the helper finishes i).
+                    let done = loop {
+                        if let Some(d) = pending.remove(&i) {
+                            break d;
                         }
-                    }
-                    match rx.recv() {
-                        Ok((j, d)) => {
-                            pending.insert(j, d);
+                        match rx.try_recv() {
+                            Ok((j, d)) => {
+                                pending.insert(j, d);
+                                continue;
+                            }
+                            Err(mpsc::TryRecvError::Disconnected) => helper_gone = true,
+                            Err(mpsc::TryRecvError::Empty) => {}
                         }
-                        Err(_) => return Err(corrupt(&self.inner.path, "the decoding thread stopped".into())),
-                    }
-                };
-                if let Some(x) = done.map_err(|e| bad(i, &l, e))? {
-                    if !f(l, x) {
-                        break;
+                        if helper_gone || next.load(Ordering::SeqCst) < i + PARALLEL_AHEAD {
+                            let j = next.fetch_add(1, Ordering::SeqCst);
+                            if j < n {
+                                pending.insert(j, decode(j, stmt, &mut buf));
+                                continue;
+                            }
+                        }
+                        if helper_gone {
+                            return Err(corrupt(&self.inner.path, "the decoding thread stopped".into()));
+                        }
+                        match rx.recv() {
+                            Ok((j, d)) => {
+                                pending.insert(j, d);
+                            }
+                            Err(_) => helper_gone = true,
+                        }
+                    };
+                    match done {
+                        Ok(Some(x)) => {
+                            if !f(l, x) {
+                                break;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(failed(i, &l, e)),
                     }
                 }
-            }
-            // Whatever the helper has not claimed is not needed.
-            next.store(n, Ordering::SeqCst);
-            Ok(())
+                // Whatever the helper has not claimed is not needed.
+                next.store(n, Ordering::SeqCst);
+                Ok(())
+            })
         })
     }
+
+    /// Runs `f` with the statement that reads a series' disk pieces (blocks
+    /// and chunks overlapping a range), inside one read transaction: one
+    /// consistent snapshot of the file for everything `f` reads.
+    fn with_snapshot<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> Result<T, TsdbError>,
+    ) -> Result<T, TsdbError> {
+        self.with_reader(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let out = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT mint, data FROM blocks WHERE series_id = ?1 AND mint <= ?3 AND maxt >= ?2 \
+                     UNION ALL SELECT mint, data FROM chunks WHERE series_id = ?1 AND mint <= ?3 AND maxt >= ?2",
+                )?;
+                f(&mut stmt)
+            };
+            tx.commit()?;
+            Ok(out)
+        })?
+    }
 }
+
+/// Why a series could not be read: its rows, or a blob in them.
+enum ReadError {
+    Sql(rusqlite::Error),
+    Codec(codec::CodecError),
+}
+
+/// One series read by [`Db::scan`].
+type Done<T> = Result<Option<T>, ReadError>;
 
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, TsdbError> {

@@ -628,3 +628,43 @@ fn two_thread_decoding_gives_every_series_in_order_and_stops_when_asked() {
         assert_eq!(bits(&a.2), bits(&b.2));
     }
 }
+
+#[test]
+fn ranges_starting_in_the_head_or_before_it_read_every_sample_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    let mut syn = Synthetic::new(5, 40);
+    let start = 1_700_000_000_000;
+    // 3 h compacted into blocks, then 100 min in the head and in written chunks.
+    let mut want = ingest(&db, &mut syn, start, 3 * 240);
+    db.flush().unwrap();
+    db.compact_all().unwrap();
+    let more = ingest(&db, &mut syn, start + 3 * 3_600_000, 400);
+    for (a, b) in want.iter_mut().zip(more) {
+        a.samples.extend(b.samples);
+    }
+    let end = start + (3 * 240 + 400) * 15_000;
+    let clip = |lo: i64, hi: i64| -> Vec<Series> {
+        want.iter()
+            .map(|x| Series {
+                labels: x.labels.clone(),
+                samples: x.samples.iter().copied().filter(|p| p.t >= lo && p.t <= hi).collect(),
+            })
+            .filter(|s| !s.samples.is_empty())
+            .collect()
+    };
+    let check = |db: &Db, ctx: &str| {
+        // Window starts on both sides of every chunk and block boundary, and inside the open chunk.
+        for lo in (start..end).step_by(7 * 60_000 + 500) {
+            for hi in [lo + 60_000, lo + 3_600_000, end] {
+                assert_same(&db.select(&[], lo, hi).unwrap(), &clip(lo, hi), &format!("{ctx} [{lo}, {hi}]"));
+            }
+        }
+    };
+    check(&db, "live");
+    db.flush().unwrap();
+    check(&db, "after the writer stored sealed chunks");
+    db.close();
+    let db = Db::open_with(dir.path(), small_opts()).unwrap();
+    check(&db, "after restart");
+}
