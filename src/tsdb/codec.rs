@@ -30,7 +30,12 @@
 //!   (values that are not exact decimals, e.g. NaN, stale markers, -0.0), then for the
 //!   other values the integers n with v = n / 10^k (checked bit-exact) as `svarint`
 //!   delta-of-delta (2) or delta (3);
-//! - values `4` XOR: the Gorilla value bit stream above, for all values.
+//! - values `4` XOR: the Gorilla value bit stream above, for all values;
+//! - values `5` decimal + ulps: `scale` byte k and exceptions as in `2`/`3`, then per
+//!   other value two `svarint`s: the delta of n = round(v·10^k) and the delta of c, the
+//!   distance in units in the last place from n / 10^k to v (the bit patterns'
+//!   difference): floats summed in binary (`1234.5600000000002`) are a decimal plus a
+//!   small, slowly drifting rounding error.
 
 use super::Sample;
 
@@ -45,6 +50,7 @@ const V_CONST_DELTA: u8 = 1;
 const V_DEC_DOD: u8 = 2;
 const V_DEC_DELTA: u8 = 3;
 const V_XOR: u8 = 4;
+const V_DEC_ULP: u8 = 5;
 const FLAG_ZSTD: u8 = 0x80;
 const MAX_SCALE: u32 = 12;
 
@@ -489,14 +495,7 @@ fn decimal_split(samples: &[Sample]) -> Option<(u32, Exceptions, Vec<i64>)> {
 }
 
 fn encode_decimal(k: u32, exceptions: &[(usize, u64)], ints: &[i64], dod: bool, out: &mut Vec<u8>) {
-    out.push(k as u8);
-    put_uvarint(out, exceptions.len() as u64);
-    let mut last = 0usize;
-    for (i, bits) in exceptions {
-        put_uvarint(out, (i - last) as u64);
-        last = *i;
-        out.extend_from_slice(&bits.to_le_bytes());
-    }
+    encode_scale_and_exceptions(k, exceptions, out);
     let (mut prev, mut prev_delta) = (0i64, 0i64);
     for &n in ints {
         let d = n.wrapping_sub(prev);
@@ -507,6 +506,71 @@ fn encode_decimal(k: u32, exceptions: &[(usize, u64)], ints: &[i64], dod: bool, 
         }
         prev = n;
         prev_delta = d;
+    }
+}
+
+fn encode_scale_and_exceptions(k: u32, exceptions: &[(usize, u64)], out: &mut Vec<u8>) {
+    out.push(k as u8);
+    put_uvarint(out, exceptions.len() as u64);
+    let mut last = 0usize;
+    for (i, bits) in exceptions {
+        put_uvarint(out, (i - last) as u64);
+        last = *i;
+        out.extend_from_slice(&bits.to_le_bytes());
+    }
+}
+
+/// `v` as (n, c): the nearest n / 10^k and the ulps from it to `v`
+/// (exact by construction: decoding adds c back to the bit pattern).
+fn as_decimal_ulp(v: f64, k: u32) -> Option<(i64, i64)> {
+    let x = (v * POW10[k as usize]).round();
+    if !v.is_finite() || !x.is_finite() || x.abs() >= 9.0e15 {
+        return None;
+    }
+    let n = x as i64;
+    Some((n, (v.to_bits() as i64).wrapping_sub(dec_value(n, k).to_bits() as i64)))
+}
+
+fn svarint_len(v: i64) -> usize {
+    let u = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - (u | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Samples looked at to choose the scale of [`V_DEC_ULP`].
+const ULP_SCALE_PROBE: usize = 512;
+
+/// Decimal + ulps encoding (see the module docs), at the scale whose first
+/// [`ULP_SCALE_PROBE`] values encode shortest.
+fn encode_decimal_ulp(samples: &[Sample], out: &mut Vec<u8>) {
+    let probe = &samples[..samples.len().min(ULP_SCALE_PROBE)];
+    let cost = |k: u32| -> usize {
+        let (mut prev, mut total) = ((0i64, 0i64), 0usize);
+        for s in probe {
+            match as_decimal_ulp(s.v, k) {
+                Some((n, c)) => {
+                    total += svarint_len(n.wrapping_sub(prev.0)) + svarint_len(c.wrapping_sub(prev.1));
+                    prev = (n, c);
+                }
+                None => total += 10,
+            }
+        }
+        total
+    };
+    let k = (0..=MAX_SCALE).min_by_key(|&k| cost(k)).unwrap_or(0);
+    let mut exceptions = Vec::new();
+    let mut pairs = Vec::with_capacity(samples.len());
+    for (i, s) in samples.iter().enumerate() {
+        match as_decimal_ulp(s.v, k) {
+            Some(nc) => pairs.push(nc),
+            None => exceptions.push((i, s.v.to_bits())),
+        }
+    }
+    encode_scale_and_exceptions(k, &exceptions, out);
+    let mut prev = (0i64, 0i64);
+    for (n, c) in pairs {
+        put_svarint(out, n.wrapping_sub(prev.0));
+        put_svarint(out, c.wrapping_sub(prev.1));
+        prev = (n, c);
     }
 }
 
@@ -548,7 +612,14 @@ pub fn encode_block_level(samples: &[Sample], zstd_level: i32) -> Vec<u8> {
             b.extend_from_slice(&d.to_bits().to_le_bytes());
             candidates.push((V_CONST_DELTA, b));
         }
-        if let Some((k, exc, ints)) = decimal_split(samples) {
+        let decimal = decimal_split(samples);
+        // Values that are mostly not decimals may be decimals off by a few ulps.
+        if decimal.as_ref().is_none_or(|(_, exc, _)| exc.len() * 100 > samples.len()) {
+            let mut b = Vec::new();
+            encode_decimal_ulp(samples, &mut b);
+            candidates.push((V_DEC_ULP, b));
+        }
+        if let Some((k, exc, ints)) = decimal {
             for (codec, dod) in [(V_DEC_DOD, true), (V_DEC_DELTA, false)] {
                 let mut b = Vec::new();
                 encode_decimal(k, &exc, &ints, dod, &mut b);
@@ -791,7 +862,7 @@ fn decode_payload(
                 }
             }
         }
-        c @ (V_DEC_DOD | V_DEC_DELTA) => {
+        c @ (V_DEC_DOD | V_DEC_DELTA | V_DEC_ULP) => {
             let k = r.u8()? as u32;
             if k > MAX_SCALE {
                 return Err(CodecError::Corrupt("decimal scale"));
@@ -810,6 +881,7 @@ fn decode_payload(
                 }
                 exc.push((idx, r.u64()?));
             }
+            // For V_DEC_ULP, `prev` is n and `prev_delta` the ulps c.
             let mut st = DecState { prev: 0, prev_delta: 0, dod: c == V_DEC_DOD };
             let (mut i, mut e) = (0usize, 0usize);
             // Resume at the last known point at or before the window.
@@ -840,8 +912,13 @@ fn decode_payload(
                 }
                 if i < next {
                     let mid = lo.clamp(i, next);
-                    dec_run::<false>(&mut r, &mut st, i, mid, lo, k, vals)?;
-                    dec_run::<true>(&mut r, &mut st, mid, next, lo, k, vals)?;
+                    if c == V_DEC_ULP {
+                        ulp_run::<false>(&mut r, &mut st, i, mid, lo, k, vals)?;
+                        ulp_run::<true>(&mut r, &mut st, mid, next, lo, k, vals)?;
+                    } else {
+                        dec_run::<false>(&mut r, &mut st, i, mid, lo, k, vals)?;
+                        dec_run::<true>(&mut r, &mut st, mid, next, lo, k, vals)?;
+                    }
                     i = next;
                     continue;
                 }
@@ -971,6 +1048,28 @@ fn dec_run<const STORE: bool>(
             vals[i - lo].v = dec_value(v, k);
         }
         i += 1;
+    }
+    Ok(())
+}
+
+/// [`dec_run`] for [`V_DEC_ULP`]: two varints per value, n's and c's deltas.
+#[inline(always)]
+fn ulp_run<const STORE: bool>(
+    r: &mut ByteReader,
+    st: &mut DecState,
+    a: usize,
+    b: usize,
+    lo: usize,
+    k: u32,
+    vals: &mut [Sample],
+) -> Result<(), CodecError> {
+    for i in a..b {
+        st.prev = st.prev.wrapping_add(r.svarint()?);
+        st.prev_delta = st.prev_delta.wrapping_add(r.svarint()?);
+        if STORE {
+            let base = dec_value(st.prev, k).to_bits() as i64;
+            vals[i - lo].v = f64::from_bits(base.wrapping_add(st.prev_delta) as u64);
+        }
     }
     Ok(())
 }
@@ -1115,6 +1214,7 @@ pub fn describe(blob: &[u8]) -> String {
                 V_CONST_DELTA => "const-delta",
                 V_DEC_DOD => "dec-dod",
                 V_DEC_DELTA => "dec-delta",
+                V_DEC_ULP => "dec-ulp",
                 _ => "xor",
             };
             format!("{ts}+{v}{}", if flags & FLAG_ZSTD != 0 { "+zstd" } else { "" })
@@ -1132,7 +1232,7 @@ mod tests {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.t == y.t && x.v.to_bits() == y.v.to_bits())
     }
 
-    fn regular(n: usize, f: impl Fn(usize) -> f64) -> Vec<Sample> {
+    fn regular(n: usize, mut f: impl FnMut(usize) -> f64) -> Vec<Sample> {
         (0..n).map(|i| Sample { t: 1_700_000_000_000 + i as i64 * 15_000, v: f(i) }).collect()
     }
 
@@ -1186,13 +1286,50 @@ mod tests {
         roundtrip(&regular(100, |i| 9.1e15 + i as f64));
     }
 
+    /// A CPU-seconds counter summed in binary from 9500 s on, 0.01 s at a
+    /// time: past 2^53 at 12 decimals, so not a decimal, but always within a
+    /// few ulps of one.
+    fn float_sum(n: usize) -> Vec<Sample> {
+        let mut v = 9500.0f64;
+        regular(n, |i| {
+            for _ in 0..(i * 7919 % 13) {
+                v += 0.01;
+            }
+            v
+        })
+    }
+
+    #[test]
+    fn float_sums_are_decimals_plus_ulps() {
+        let s = float_sum(2000);
+        assert!(s.iter().filter(|x| as_decimal(x.v, MAX_SCALE).is_none()).count() > 1500, "not decimals");
+        for blob in [encode_block_level(&s, 0), encode_block(&s)] {
+            assert!(describe(&blob).contains("dec-ulp"), "{}", describe(&blob));
+            let mut out = Vec::new();
+            decode(&blob, &mut out).unwrap();
+            assert!(same(&out, &s));
+        }
+        // Two bytes per value for n's delta and one for the ulps' before zstd; XOR needed ~6.
+        assert!(encode_block_level(&s, 0).len() < 3 * s.len(), "{}", encode_block_level(&s, 0).len());
+        // Specials and values far from any decimal are exceptions, still bit-exact.
+        let mut s = float_sum(300);
+        s[3].v = f64::NAN;
+        s[4].v = STALE_NAN;
+        s[100].v = f64::INFINITY;
+        s[101].v = -0.0;
+        s[299].v = 1e300;
+        roundtrip(&s);
+    }
+
     #[test]
     fn each_value_codec_is_chosen_where_it_wins() {
         let cases: Vec<(Vec<Sample>, &str)> = vec![
             (regular(300, |_| 1.0), "regular+const"),
             (regular(300, |i| 10.0 + i as f64 * 0.5), "regular+const-delta"),
             (regular(300, |i| (i * i % 97) as f64 + 1000.0), "regular+dec-delta"),
-            (regular(300, |i| (i as f64 * 0.37).sin()), "regular+xor"),
+            // Floats that repeat: one XOR bit per repeat.
+            (regular(300, |i| ((i / 10) as f64 * 0.37).sin()), "regular+xor"),
+            (float_sum(300), "regular+dec-ulp"),
         ];
         for (s, want) in cases {
             let blob = encode_block_level(&s, 0);
@@ -1256,6 +1393,7 @@ mod tests {
             regular(40, |i| (i as f64 * 1.5).floor()),
             dec_exc,
             regular(40, |i| (i as f64 * 0.37).sin()),
+            float_sum(40),
         ];
         for s in cases {
             let jittered: Vec<Sample> =
@@ -1308,7 +1446,9 @@ mod tests {
         let mut floats = regular(3000, |i| (i as f64 * 0.37).sin() * if i % 700 < 300 { 1.0 } else { 1e-3 });
         floats[1024].v = STALE_NAN;
         floats[1536].v = f64::NAN;
-        for data in [counter, gauge, floats] {
+        let mut float_sum = float_sum(3000);
+        float_sum[700].v = STALE_NAN;
+        for data in [counter, gauge, floats, float_sum] {
             for blob in [encode_block_level(&data, 0), encode_block(&data)] {
                 assert!(describe(&blob).contains("dec") || describe(&blob).contains("xor"), "{}", describe(&blob));
                 // Learned on a full read, and on a read that stops early.

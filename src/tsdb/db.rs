@@ -969,9 +969,15 @@ impl Writer {
         if todo.is_empty() {
             return Ok(0);
         }
-        todo.sort_unstable();
+        // Oldest window first across the series, not series by series: a
+        // catch-up over many windows then writes every series' oldest block
+        // before any newer one, so pages hold rows of one age and retention,
+        // deleting the oldest rows, frees whole pages (series by series it
+        // freed few, and size retention deleted far more than its limit asked).
+        let mut todo: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u32)>> =
+            todo.into_iter().map(|(id, raw)| std::cmp::Reverse((raw.div_euclid(span), id))).collect();
+        let mut raw_of: HashMap<u32, i64> = HashMap::new();
         let tx = self.conn.transaction()?;
-        let mut new_raw_min = Vec::with_capacity(todo.len());
         {
             let mut sel_chunks = tx.prepare_cached(
                 "SELECT mint, data FROM chunks WHERE series_id = ?1 AND mint >= ?2 AND mint < ?3 ORDER BY mint",
@@ -986,46 +992,44 @@ impl Writer {
             let mut ins_block =
                 tx.prepare_cached("INSERT INTO blocks (series_id, mint, maxt, data) VALUES (?1, ?2, ?3, ?4)")?;
             let mut next_raw = tx.prepare_cached("SELECT min(mint) FROM chunks WHERE series_id = ?1 AND mint >= ?2")?;
-            for (id, raw_min) in todo {
-                let mut raw = raw_min;
-                while raw != i64::MAX {
-                    let w0 = raw.div_euclid(span) * span;
-                    let w1 = w0.saturating_add(span);
-                    if w1 > closed_before {
-                        break;
+            while let Some(std::cmp::Reverse((window, id))) = todo.pop() {
+                let w0 = window * span;
+                let w1 = w0.saturating_add(span);
+                let mut pieces: Vec<(i64, Vec<u8>)> = Vec::new();
+                for st in [&mut sel_blocks, &mut sel_chunks] {
+                    let rows = st.query_map(params![id, w0, w1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    for r in rows {
+                        pieces.push(r?);
                     }
-                    let mut pieces: Vec<(i64, Vec<u8>)> = Vec::new();
-                    for st in [&mut sel_blocks, &mut sel_chunks] {
-                        let rows = st.query_map(params![id, w0, w1], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                        for r in rows {
-                            pieces.push(r?);
-                        }
-                    }
-                    pieces.sort_by_key(|p| p.0);
-                    let mut samples: Vec<Sample> = Vec::new();
-                    let mut tmp = Vec::new();
-                    for (_, blob) in &pieces {
-                        tmp.clear();
-                        if let Err(e) = codec::decode(blob, &mut tmp) {
-                            tracing::error!(series = id, error = %e, "skipping a corrupt chunk during compaction");
-                            continue;
-                        }
-                        let last = samples.last().map_or(i64::MIN, |s| s.t);
-                        samples.extend(tmp.iter().filter(|s| s.t > last));
-                    }
-                    del_chunks.execute(params![id, w0, w1])?;
-                    del_blocks.execute(params![id, w0, w1])?;
-                    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
-                        ins_block.execute(params![id, first.t, last.t, codec::encode_block(&samples)])?;
-                    }
-                    raw = next_raw.query_row(params![id, w1], |r| r.get::<_, Option<i64>>(0))?.unwrap_or(i64::MAX);
                 }
-                new_raw_min.push((id, raw));
+                pieces.sort_by_key(|p| p.0);
+                let mut samples: Vec<Sample> = Vec::new();
+                let mut tmp = Vec::new();
+                for (_, blob) in &pieces {
+                    tmp.clear();
+                    if let Err(e) = codec::decode(blob, &mut tmp) {
+                        tracing::error!(series = id, error = %e, "skipping a corrupt chunk during compaction");
+                        continue;
+                    }
+                    let last = samples.last().map_or(i64::MIN, |s| s.t);
+                    samples.extend(tmp.iter().filter(|s| s.t > last));
+                }
+                del_chunks.execute(params![id, w0, w1])?;
+                del_blocks.execute(params![id, w0, w1])?;
+                if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+                    ins_block.execute(params![id, first.t, last.t, codec::encode_block(&samples)])?;
+                }
+                let raw = next_raw.query_row(params![id, w1], |r| r.get::<_, Option<i64>>(0))?.unwrap_or(i64::MAX);
+                raw_of.insert(id, raw);
+                let next = raw.div_euclid(span);
+                if raw != i64::MAX && next.saturating_mul(span).saturating_add(span) <= closed_before {
+                    todo.push(std::cmp::Reverse((next, id)));
+                }
             }
         }
         tx.commit()?;
-        let n = new_raw_min.len();
-        for (id, raw) in new_raw_min {
+        let n = raw_of.len();
+        for (id, raw) in raw_of {
             let (s, slot) = shard_of(id);
             if let Some(m) = lock(&inner.shards[s]).get_mut(slot) {
                 // Only this thread writes chunks, so nothing lowered it meanwhile.
@@ -1076,25 +1080,35 @@ impl Writer {
                 }
             }
             if let Some((table, _)) = oldest {
-                // As many of the oldest rows as the excess needs (by their average size), in bounded steps.
-                let avg: f64 = self
-                    .conn
-                    .query_row(
-                        &format!("SELECT avg(length(data)) FROM (SELECT data FROM {table} ORDER BY maxt LIMIT 200)"),
-                        [],
-                        |r| r.get::<_, Option<f64>>(0),
-                    )?
-                    .unwrap_or(1.0);
-                // ~40 bytes of row header and index entries on top of the blob.
-                let n = (((used - limit) as f64 / (avg + 40.0)).ceil() as usize).clamp(1, SIZE_BATCH);
+                // The oldest rows whose sizes add up to the excess, in bounded
+                // steps (an average over a few rows misjudged mixed sizes and
+                // deleted far more than the limit asked).
+                let excess = used - limit;
+                let picked: Vec<i64> = {
+                    let mut st = self.conn.prepare(&format!(
+                        "SELECT rowid, length(data) FROM {table} ORDER BY maxt LIMIT {SIZE_BATCH}"
+                    ))?;
+                    let mut rows = st.query([])?;
+                    let (mut ids, mut bytes) = (Vec::new(), 0i64);
+                    while bytes < excess {
+                        let Some(r) = rows.next()? else { break };
+                        ids.push(r.get(0)?);
+                        // ~40 bytes of row header and index entries on top of the blob.
+                        bytes += r.get::<_, i64>(1)? + 40;
+                    }
+                    ids
+                };
                 let tx = self.conn.transaction()?;
                 let gone: Vec<(u32, i64)> = {
-                    let mut st = tx.prepare(&format!(
-                        "DELETE FROM {table} WHERE rowid IN
-                         (SELECT rowid FROM {table} ORDER BY maxt LIMIT {n}) RETURNING series_id, maxt"
-                    ))?;
-                    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    rows.collect::<rusqlite::Result<_>>()?
+                    let mut st =
+                        tx.prepare(&format!("DELETE FROM {table} WHERE rowid = ?1 RETURNING series_id, maxt"))?;
+                    let mut gone = Vec::with_capacity(picked.len());
+                    for rowid in picked {
+                        if let Some(row) = st.query_row([rowid], |r| Ok((r.get(0)?, r.get(1)?))).optional()? {
+                            gone.push(row);
+                        }
+                    }
+                    gone
                 };
                 tx.commit()?;
                 deleted = gone.len();

@@ -408,7 +408,10 @@ fn size_retention_deletes_the_oldest_rows_until_the_file_fits() {
             &[Series { labels: w.labels.clone(), samples: tail.to_vec() }],
             "what remains is the newest, unchanged",
         );
-        assert!(g.samples.len() * 3 >= w.samples.len(), "{}: kept about half", g.labels);
+        // The series table and the indexes stay, so halving the file takes
+        // more than half of the blocks, but far from all of them.
+        let kept = (g.samples.len(), w.samples.len());
+        assert!(kept.0 * 4 >= kept.1, "{}: kept {} of {} samples", g.labels, kept.0, kept.1);
     }
     // Queries for the deleted range find nothing.
     assert!(db.select(&[], start, start + 3_600_000).unwrap().is_empty());
