@@ -64,8 +64,10 @@ const VACUUM_PAGES: i64 = 4_000;
 /// two threads (a thread start costs ~30 µs; a 2 000-sample block ~10 µs).
 const PARALLEL_MIN_SERIES: usize = 16;
 const PARALLEL_MIN_BYTES: usize = 32 << 10;
-/// Series the decoding helper may run ahead of the consumer (memory bound).
-const PARALLEL_AHEAD: usize = 16;
+/// Series decoded ahead of the consumer, whose results wait in memory
+/// (reduced series are a value per step: 64 × 11 000 steps ≈ 11 MB at most).
+/// With 16 the consumer often waited for the series the helper was on.
+const PARALLEL_AHEAD: usize = 64;
 
 /// Address space a reader connection maps the database file with.
 const READER_MMAP_BYTES: i64 = 1 << 30;
