@@ -645,8 +645,12 @@ fn quantiles_of(
     let g = bucket_groups(ev, v, needle);
     let ng = g.labels.len();
     let mut out: Vec<Ser> = Vec::new();
+    // Output series by (group, quantile), and by the quantile's label value
+    // when one is added (the quantile may vary by step).
+    let mut slots: Vec<Option<usize>> = vec![None; ng * qs.len()];
     let mut index: std::collections::HashMap<(usize, usize, String), usize> = std::collections::HashMap::new();
     let mut buckets: Vec<Vec<Bucket>> = (0..ng).map(|_| Vec::new()).collect();
+    let mut work: Vec<Bucket> = Vec::new();
     for i in 0..n {
         for b in buckets.iter_mut() {
             b.clear();
@@ -660,7 +664,8 @@ fn quantiles_of(
                 continue;
             }
             for (qi, q) in qs.iter().enumerate() {
-                let mut work: Vec<Bucket> = b.iter().map(|x| Bucket { upper: x.upper, count: x.count }).collect();
+                work.clear();
+                work.extend(b.iter().map(|x| Bucket { upper: x.upper, count: x.count }));
                 let (val, forced) = bucket_quantile(q[i], &mut work);
                 if forced {
                     let name = g.labels[gi].metric_name().unwrap_or("").to_string();
@@ -669,18 +674,24 @@ fn quantiles_of(
                         needle,
                     );
                 }
-                let qlabel = label.map(|_| quantile_label(q[i])).unwrap_or_default();
-                let key = (gi, qi, qlabel.clone());
-                let idx = match index.get(&key) {
-                    Some(&x) => x,
-                    None => {
-                        let mut l = g.labels[gi].clone();
-                        if let Some(name) = label {
-                            l.set(name, &qlabel);
-                        }
-                        out.push(Ser { labels: l, drop_name: true, pts: vec![None; n] });
-                        index.insert(key, out.len() - 1);
+                let idx = match label {
+                    None => *slots[gi * qs.len() + qi].get_or_insert_with(|| {
+                        out.push(Ser { labels: g.labels[gi].clone(), drop_name: true, pts: vec![None; n] });
                         out.len() - 1
+                    }),
+                    Some(name) => {
+                        let qlabel = quantile_label(q[i]);
+                        let key = (gi, qi, qlabel.clone());
+                        match index.get(&key) {
+                            Some(&x) => x,
+                            None => {
+                                let mut l = g.labels[gi].clone();
+                                l.set(name, &qlabel);
+                                out.push(Ser { labels: l, drop_name: true, pts: vec![None; n] });
+                                index.insert(key, out.len() - 1);
+                                out.len() - 1
+                            }
+                        }
                     }
                 };
                 out[idx].pts[i] = Some(val);
