@@ -1028,18 +1028,23 @@ fn dec_run<const STORE: bool>(
                 continue;
             }
             if stops != 0 {
-                // The first varint ends in byte `len - 1` of the load.
-                let len = (stops.trailing_zeros() / 8 + 1) as usize;
-                let mut u = 0u64;
-                for j in 0..len {
-                    u |= ((w >> (8 * j)) & 0x7f) << (7 * j);
+                // Every varint that ends inside the load (mixed one- and
+                // two-byte ones are common), without loading again.
+                let mut stops = stops;
+                let mut used = 0u32;
+                while stops != 0 && i < b {
+                    let end = (stops.trailing_zeros() / 8 + 1) * 8;
+                    let c = (w >> used) & (u64::MAX >> (64 - (end - used)));
+                    let u = gather7(c);
+                    used = end;
+                    stops &= stops - 1;
+                    let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
+                    if STORE {
+                        vals[i - lo].v = dec_value(v, k);
+                    }
+                    i += 1;
                 }
-                r.pos += len;
-                let v = st.step(((u >> 1) as i64) ^ -((u & 1) as i64));
-                if STORE {
-                    vals[i - lo].v = dec_value(v, k);
-                }
-                i += 1;
+                r.pos += (used / 8) as usize;
                 continue;
             }
         }
@@ -1050,6 +1055,20 @@ fn dec_run<const STORE: bool>(
         i += 1;
     }
     Ok(())
+}
+
+/// The value of a varint's bytes (at most 8, little-endian in `c`, the rest
+/// zero): their low 7 bits side by side.
+#[inline(always)]
+fn gather7(c: u64) -> u64 {
+    (c & 0x7f)
+        | ((c >> 1) & (0x7f << 7))
+        | ((c >> 2) & (0x7f << 14))
+        | ((c >> 3) & (0x7f << 21))
+        | ((c >> 4) & (0x7f << 28))
+        | ((c >> 5) & (0x7f << 35))
+        | ((c >> 6) & (0x7f << 42))
+        | ((c >> 7) & (0x7f << 49))
 }
 
 /// [`dec_run`] for [`V_DEC_ULP`]: two varints per value, n's and c's deltas.
