@@ -683,7 +683,7 @@ fn load_index(conn: &Connection, path: &Path, shards: &mut [Paged<MemSeries>]) -
         let blob: Vec<u8> = r.get(2).map_err(&err)?;
         let pairs = index::decode_pairs(&blob, index.strings.len())
             .ok_or_else(|| corrupt(path, format!("series {id} has corrupt labels")))?;
-        if index.insert_pairs(pairs, hash as u64) as i64 != id {
+        if index.insert_pairs(&pairs, hash as u64) as i64 != id {
             return Err(corrupt(path, format!("series table is not dense at id {id}")));
         }
         shards[shard_of(id as u32).0].push(MemSeries::new());

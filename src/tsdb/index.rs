@@ -41,18 +41,21 @@ impl Interner {
     }
 }
 
-type HashKeyed<V> = super::IntMap<u64, V>;
-
 /// The index proper.
 #[derive(Default)]
 pub struct Index {
     pub strings: Interner,
-    /// Label sets by series id: (name id, value id) pairs, sorted by name.
-    series: Vec<Box<[(u32, u32)]>>,
+    /// Every series' label set, one after another: (name id, value id)
+    /// pairs, sorted by name. One arena instead of a box per series saves
+    /// the box's pointer and length and the allocator's per-block overhead.
+    pairs: Vec<(u32, u32)>,
+    /// Where each series' pairs start in `pairs` (they end where the next starts).
+    starts: Vec<u64>,
     hashes: Vec<u64>,
-    /// First series id with each hash; collisions go to `collisions`.
-    by_hash: HashKeyed<u32>,
-    collisions: HashKeyed<Vec<u32>>,
+    /// Series ids by their label set's hash (from `hashes`): 4 bytes a
+    /// series instead of a hash-keyed map's 16; ids with the same hash are
+    /// told apart by their labels.
+    by_hash: hashbrown::HashTable<u32>,
     /// name id → value id → series ids (ascending).
     postings: HashMap<u32, HashMap<u32, Vec<u32>>>,
     /// How many strings and series are already in SQLite.
@@ -62,11 +65,11 @@ pub struct Index {
 
 impl Index {
     pub fn len(&self) -> usize {
-        self.series.len()
+        self.starts.len()
     }
 
     fn same(&self, id: u32, labels: &Labels) -> bool {
-        let pairs = &self.series[id as usize];
+        let pairs = self.pairs(id);
         pairs.len() == labels.len()
             && pairs
                 .iter()
@@ -76,34 +79,36 @@ impl Index {
 
     /// The id of an existing series, given its label set and its stable hash.
     pub fn get(&self, labels: &Labels, hash: u64) -> Option<u32> {
-        let first = *self.by_hash.get(&hash)?;
-        if self.same(first, labels) {
-            return Some(first);
-        }
-        self.collisions.get(&hash)?.iter().copied().find(|&id| self.same(id, labels))
+        self.by_hash.find(hash, |&id| self.hash(id) == hash && self.same(id, labels)).copied()
     }
 
     /// Adds a series (the caller checked it is new) and returns its id.
     pub fn insert(&mut self, labels: &Labels, hash: u64) -> u32 {
-        let pairs: Box<[(u32, u32)]> =
-            labels.iter().map(|l| (self.strings.intern(&l.name), self.strings.intern(&l.value))).collect();
-        self.insert_pairs(pairs, hash)
+        let start = self.pairs.len();
+        for l in labels.iter() {
+            let pair = (self.strings.intern(&l.name), self.strings.intern(&l.value));
+            self.pairs.push(pair);
+        }
+        self.add(start, hash)
     }
 
     /// Adds a series from interned pairs (start-up load keeps the stored ids).
-    pub fn insert_pairs(&mut self, pairs: Box<[(u32, u32)]>, hash: u64) -> u32 {
-        let id = self.series.len() as u32;
-        for &(n, v) in pairs.iter() {
+    pub fn insert_pairs(&mut self, pairs: &[(u32, u32)], hash: u64) -> u32 {
+        let start = self.pairs.len();
+        self.pairs.extend_from_slice(pairs);
+        self.add(start, hash)
+    }
+
+    /// Indexes the series whose pairs were just pushed from `start` on.
+    fn add(&mut self, start: usize, hash: u64) -> u32 {
+        let id = self.starts.len() as u32;
+        self.starts.push(start as u64);
+        self.hashes.push(hash);
+        for &(n, v) in &self.pairs[start..] {
             self.postings.entry(n).or_default().entry(v).or_default().push(id);
         }
-        self.series.push(pairs);
-        self.hashes.push(hash);
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(id),
-        }
+        let hashes = &self.hashes;
+        self.by_hash.insert_unique(hash, id, |&id| hashes.get(id as usize).copied().unwrap_or(0));
         id
     }
 
@@ -113,12 +118,15 @@ impl Index {
     }
 
     pub fn labels(&self, id: u32) -> Labels {
-        let pairs = self.series.get(id as usize).map_or(&[][..], |p| p);
-        Labels::from_pairs(pairs.iter().map(|&(n, v)| (self.strings.get(n), self.strings.get(v))))
+        Labels::from_pairs(self.pairs(id).iter().map(|&(n, v)| (self.strings.get(n), self.strings.get(v))))
     }
 
+    /// A series' interned label pairs (empty for an unknown id).
     pub fn pairs(&self, id: u32) -> &[(u32, u32)] {
-        self.series.get(id as usize).map_or(&[][..], |p| p)
+        let i = id as usize;
+        let Some(&start) = self.starts.get(i) else { return &[] };
+        let end = self.starts.get(i + 1).map_or(self.pairs.len(), |&e| e as usize);
+        self.pairs.get(start as usize..end).unwrap_or(&[])
     }
 
     pub fn hash(&self, id: u32) -> u64 {
@@ -164,7 +172,7 @@ impl Index {
             }
         }
         let rest: Vec<&Matcher> = matchers.iter().filter(|m| m.matches_empty()).collect();
-        let candidates = candidates.unwrap_or_else(|| (0..self.series.len() as u32).collect());
+        let candidates = candidates.unwrap_or_else(|| (0..self.len() as u32).collect());
         if rest.is_empty() {
             return candidates;
         }
@@ -172,7 +180,7 @@ impl Index {
         candidates
             .into_iter()
             .filter(|&id| {
-                let pairs = &self.series[id as usize];
+                let pairs = self.pairs(id);
                 rest.iter().zip(&rest_names).all(|(m, name)| {
                     let value =
                         name.and_then(|n| pairs.iter().find(|p| p.0 == n)).map_or("", |&(_, v)| self.strings.get(v));
@@ -200,9 +208,9 @@ impl Index {
     /// Heap bytes used, roughly (for the memory figure in stats).
     pub fn approx_bytes(&self) -> usize {
         let strings: usize = self.strings.strings.iter().map(|s| s.len() + 16 + 16 + 24).sum();
-        let series: usize = self.series.iter().map(|p| 16 + p.len() * 8).sum();
+        let series = self.pairs.capacity() * 8 + self.starts.capacity() * 8;
         let postings: usize = self.postings.values().flat_map(|m| m.values()).map(|l| l.capacity() * 4 + 40).sum();
-        strings + series + postings + self.by_hash.capacity() * 16 + self.hashes.capacity() * 8
+        strings + series + postings + self.by_hash.capacity() * 5 + self.hashes.capacity() * 8
     }
 }
 
