@@ -899,7 +899,7 @@ impl Writer {
                 .map(|i| (i, index.strings.get(i as u32).to_string()))
                 .collect();
             let series: Vec<(u32, u64, Vec<u8>)> = (index.persisted_series..index.len())
-                .map(|i| (i as u32, index.hash(i as u32), index::encode_pairs(index.pairs(i as u32))))
+                .map(|i| (i as u32, index.hash(i as u32), index.encoded_pairs(i as u32).to_vec()))
                 .collect();
             (strings, series, index.strings.len(), index.len())
         };
