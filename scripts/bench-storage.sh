@@ -130,6 +130,10 @@ S0=$(cpu_s "$SPID"); P0=$(cpu_s "$PPID2"); V0=$(cpu_s "$VPID")
 sleep $(( MINUTES * 60 ))
 S1=$(cpu_s "$SPID"); P1=$(cpu_s "$PPID2"); V1=$(cpu_s "$VPID")
 SH=$(hwm "$SPID"); PH=$(hwm "$PPID2"); VH=$(hwm "$VPID")
+# SMAPS=FILE keeps Sightline's memory map at the end of the run (where RSS is outside the heap).
+if [ -n "${SMAPS:-}" ]; then
+  { cat "/proc/$SPID/status"; cat "/proc/$SPID/smaps_rollup"; cat "/proc/$SPID/smaps"; } >"$SMAPS" 2>/dev/null || true
+fi
 LIVE=$(( SERIES * MINUTES * 60 / INTERVAL ))
 per_m() { awk -v a="$1" -v b="$2" -v n="$LIVE" 'BEGIN {printf "%.3f", (b - a) / (n / 1e6)}'; }
 S_CPU=$(per_m "$S0" "$S1"); P_CPU=$(per_m "$P0" "$P1"); V_CPU=$(per_m "$V0" "$V1")

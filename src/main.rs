@@ -202,7 +202,22 @@ enum LogFormat {
     Json,
 }
 
+/// glibc gives threads that allocate at the same time arenas of their own
+/// (up to 8 per core), each keeping its own free memory: two arenas measured
+/// ~24 bytes less resident memory per series at 100 000 series (README,
+/// storage performance). `MALLOC_ARENA_MAX` in the environment still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first in main, before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(&cli);
     let result = match &cli.command {

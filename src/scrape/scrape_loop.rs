@@ -8,7 +8,7 @@ use super::target::Target;
 use crate::collect::{Family, HostCollector};
 use crate::config::ScrapeConfig;
 use crate::selfmon::{JobLabels, Metrics};
-use crate::tsdb::{Appendable, Appender, IntMap, IntSet, Labels, SeriesRef, STALE_NAN};
+use crate::tsdb::{Appendable, Appender, IntSet, Labels, SeriesRef, STALE_NAN};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -269,7 +269,7 @@ impl ScrapeLoop {
             }
         };
         self.cache = cache;
-        self.metrics.target_series.get_or_create(&self.target_key()).set(self.cache.previous.len() as i64);
+        self.metrics.target_series.get_or_create(&self.target_key()).set(self.cache.series() as i64);
         match commit {
             Ok(()) => {
                 self.metrics.samples_appended.inc_by(report.appended as u64);
@@ -319,7 +319,7 @@ impl ScrapeLoop {
         let target_labels = self.target.labels.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let mut app = store.appender();
-            for &r in &cache.previous {
+            for r in cache.last_written() {
                 let _ = app.append_ref(r, t, STALE_NAN);
             }
             for name in REPORT_SERIES {
@@ -391,20 +391,81 @@ fn describe_reqwest_error(e: reqwest::Error) -> String {
 /// relabeling or index lookup.
 #[derive(Default)]
 pub struct ScrapeCache {
-    /// Series key → the stored series ([`DROPPED`] if relabeling drops it)
-    /// and the scrape that last saw it.
-    entries: IntMap<SeriesKey, CacheEntry>,
-    /// Series written by the previous successful scrape (for staleness).
-    previous: IntSet<SeriesRef>,
+    /// Positions in `slots`, found by series key: a bucket is 4 bytes
+    /// where a key-to-entry map's is 32, and the entries sit in `slots`
+    /// exactly sized (100 series: ~3.9 KB instead of ~5.6 KB with the set
+    /// of the last scrape's series this replaces).
+    index: hashbrown::HashTable<u32>,
+    slots: Vec<CacheEntry>,
+    /// Series the last scrape wrote (the figure for `target_series`).
+    written: usize,
     /// References of the report series, in [`REPORT_SERIES`] order.
     report: [Option<SeriesRef>; 5],
     /// Scrapes so far.
     epoch: u32,
 }
 
+/// One series key: the stored series ([`DROPPED`] if relabeling drops it),
+/// the scrape that last saw the key and the one that last wrote its series
+/// (those the last scrape wrote and this one did not get stale markers).
 struct CacheEntry {
+    key: SeriesKey,
     series: SeriesRef,
     seen: u32,
+    written: u32,
+}
+
+impl ScrapeCache {
+    /// Series the last scrape wrote.
+    pub fn series(&self) -> usize {
+        self.written
+    }
+
+    fn find(&self, key: SeriesKey) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.find(key as u64, |&i| slots.get(i as usize).is_some_and(|e| e.key == key)).copied()
+    }
+
+    /// Adds a key seen (not yet written) in scrape `epoch`; returns its slot.
+    fn insert(&mut self, key: SeriesKey, series: SeriesRef, epoch: u32) -> u32 {
+        let slot = self.slots.len() as u32;
+        // Neither this scrape nor the one before: never written.
+        self.slots.push(CacheEntry { key, series, seen: epoch, written: epoch.wrapping_sub(2) });
+        let slots = &self.slots;
+        self.index.insert_unique(key as u64, slot, |&i| slots.get(i as usize).map_or(0, |e| e.key as u64));
+        slot
+    }
+
+    /// Forgets the entries `keep` rejects (swapping the last into each hole).
+    fn retain(&mut self, keep: impl Fn(&CacheEntry) -> bool) {
+        let mut i = 0;
+        while i < self.slots.len() {
+            if keep(&self.slots[i]) {
+                i += 1;
+                continue;
+            }
+            let key = self.slots[i].key;
+            if let Ok(entry) = self.index.find_entry(key as u64, |&s| s as usize == i) {
+                entry.remove();
+            }
+            let last = self.slots.len() - 1;
+            self.slots.swap_remove(i);
+            if let Some(moved) = self.slots.get(i) {
+                if let Some(s) = self.index.find_mut(moved.key as u64, |&s| s as usize == last) {
+                    *s = i as u32;
+                }
+            }
+        }
+    }
+
+    /// The series the last scrape wrote, each once.
+    fn last_written(&self) -> IntSet<SeriesRef> {
+        self.written_in(self.epoch)
+    }
+
+    fn written_in(&self, epoch: u32) -> IntSet<SeriesRef> {
+        self.slots.iter().filter(|e| e.written == epoch).map(|e| e.series).collect()
+    }
 }
 
 /// The cache's mark for a series that metric relabeling drops.
@@ -414,7 +475,8 @@ const FORGET_AFTER_SCRAPES: u32 = 10;
 
 /// A sample waiting for the scrape to be accepted as a whole.
 enum Pending {
-    Known(SeriesRef),
+    /// A cached series (its slot).
+    Known(u32),
     /// A series not in the cache: its labels after relabeling, and its key.
     New(SeriesKey, Labels),
 }
@@ -424,8 +486,7 @@ enum Pending {
 struct Batch<'a> {
     cfg: &'a ScrapeConfig,
     target_labels: &'a Labels,
-    entries: &'a mut IntMap<SeriesKey, CacheEntry>,
-    epoch: u32,
+    cache: &'a mut ScrapeCache,
     /// The scrape's time, for samples without (or with ignored) timestamps.
     t: i64,
     scraped: usize,
@@ -446,11 +507,12 @@ impl Batch<'_> {
 impl SampleSink for Batch<'_> {
     fn known(&mut self, key: SeriesKey, value: f64, timestamp_ms: Option<i64>) -> bool {
         self.scraped += 1;
-        let Some(entry) = self.entries.get_mut(&key) else { return false };
-        entry.seen = self.epoch;
+        let Some(slot) = self.cache.find(key) else { return false };
+        let epoch = self.cache.epoch;
+        let Some(entry) = self.cache.slots.get_mut(slot as usize) else { return false };
+        entry.seen = epoch;
         if entry.series != DROPPED {
-            let series = entry.series;
-            self.samples.push((Pending::Known(series), self.timestamp(timestamp_ms), value));
+            self.samples.push((Pending::Known(slot), self.timestamp(timestamp_ms), value));
         }
         true
     }
@@ -464,7 +526,7 @@ impl SampleSink for Batch<'_> {
             relabel(&labels, &self.cfg.metric_relabel_configs)
         };
         let Some(labels) = labels.filter(|l| l.metric_name().is_some()) else {
-            self.entries.insert(key, CacheEntry { series: DROPPED, seen: self.epoch });
+            self.cache.insert(key, DROPPED, self.cache.epoch);
             return;
         };
         if self.error.is_none() {
@@ -487,17 +549,10 @@ pub fn process(
     app: &mut dyn Appender,
 ) -> ScrapeReport {
     cache.epoch = cache.epoch.wrapping_add(1);
+    let (epoch, last) = (cache.epoch, cache.epoch.wrapping_sub(1));
     let mut report = ScrapeReport::default();
-    let mut batch = Batch {
-        cfg,
-        target_labels,
-        entries: &mut cache.entries,
-        epoch: cache.epoch,
-        t,
-        scraped: 0,
-        samples: Vec::with_capacity(cache.previous.len()),
-        error: None,
-    };
+    let mut batch =
+        Batch { cfg, target_labels, samples: Vec::with_capacity(cache.written), cache, t, scraped: 0, error: None };
     let parsed = match input {
         Input::Body(body, format) => exposition::parse_into(&body, format, &mut batch).map_err(|e| e.to_string()),
         Input::Parsed(exp) => {
@@ -511,7 +566,7 @@ pub fn process(
         }
         Input::Failed(e) => Err(e),
     };
-    let Batch { scraped, samples, error, .. } = batch;
+    let Batch { scraped, samples, error, cache, .. } = batch;
     report.samples_scraped = scraped;
     match parsed {
         Ok(metadata) => {
@@ -525,52 +580,75 @@ pub fn process(
         report.error = Some(format!("sample limit exceeded: {} samples > limit {}", samples.len(), cfg.sample_limit));
     }
 
-    let mut current: IntSet<SeriesRef> = IntSet::default();
+    let mut written = 0;
     if report.error.is_none() {
         report.samples_post_relabel = samples.len();
-        current.reserve(cache.previous.len());
+        let new = samples.iter().filter(|s| matches!(s.0, Pending::New(..))).count();
+        // Exactly: after the first scrape most targets add nothing.
+        cache.slots.reserve_exact(new);
+        // The last scrape's series, needed only when a new key may be a
+        // series written before under other text (other spacing, relabeling).
+        let mut last_series: Option<IntSet<SeriesRef>> = None;
         for (pending, ts, v) in samples {
-            let series = match pending {
-                Pending::Known(series) => series,
+            let (slot, fresh) = match pending {
+                Pending::Known(slot) => (slot, false),
                 Pending::New(key, labels) => match app.series_ref(&labels) {
-                    Ok(series) => {
-                        cache.entries.insert(key, CacheEntry { series, seen: cache.epoch });
-                        series
-                    }
+                    Ok(series) => (cache.insert(key, series, epoch), true),
                     Err(e) => {
                         report.error = Some(format!("storing samples: {e}"));
                         break;
                     }
                 },
             };
-            match app.append_ref(series, ts, v) {
+            let Some(series) = cache.slots.get(slot as usize).map(|e| e.series) else { continue };
+            let result = app.append_ref(series, ts, v);
+            let first = cache.slots.get(slot as usize).is_some_and(|e| e.written != epoch);
+            let was_written = |cache: &ScrapeCache, last_series: &mut Option<IntSet<SeriesRef>>| {
+                let e = &cache.slots[slot as usize];
+                e.written == last
+                    || (fresh
+                        && last_series
+                            .get_or_insert_with(|| {
+                                let mut s = cache.written_in(last);
+                                // Written now under other text: not new either.
+                                s.extend(cache.written_in(epoch));
+                                s
+                            })
+                            .contains(&series))
+            };
+            match result {
                 Ok(()) => {
                     report.appended += 1;
-                    if current.insert(series) && !cache.previous.contains(&series) {
+                    if first && !was_written(cache, &mut last_series) {
                         report.series_added += 1;
                     }
                 }
                 // The series is still exposed; don't mark it stale.
-                Err(e) if e.is_sample_error() => {
-                    report.rejected += 1;
-                    current.insert(series);
-                }
+                Err(e) if e.is_sample_error() => report.rejected += 1,
                 Err(e) => {
                     report.error = Some(format!("storing samples: {e}"));
                     break;
                 }
             }
+            if first {
+                cache.slots[slot as usize].written = epoch;
+                written += 1;
+            }
         }
     }
     // Series that were exposed last time but not now end with a stale
-    // marker; a failed scrape ends all of them, as in Prometheus.
-    for &gone in cache.previous.iter().filter(|r| !current.contains(*r)) {
-        let _ = app.append_ref(gone, t, STALE_NAN);
+    // marker; a failed scrape ends all of them, as in Prometheus. A series
+    // written now under another key (other text, same labels) is not gone.
+    if cache.slots.iter().any(|e| e.written == last) {
+        let now = cache.written_in(epoch);
+        for gone in cache.written_in(last).into_iter().filter(|r| !now.contains(r)) {
+            let _ = app.append_ref(gone, t, STALE_NAN);
+        }
     }
-    cache.previous = current;
-    if cache.epoch.is_multiple_of(FORGET_AFTER_SCRAPES) {
-        let oldest = cache.epoch.wrapping_sub(FORGET_AFTER_SCRAPES);
-        cache.entries.retain(|_, e| e.seen.wrapping_sub(oldest) <= FORGET_AFTER_SCRAPES);
+    cache.written = written;
+    if epoch.is_multiple_of(FORGET_AFTER_SCRAPES) {
+        let oldest = epoch.wrapping_sub(FORGET_AFTER_SCRAPES);
+        cache.retain(|e| e.seen.wrapping_sub(oldest) <= FORGET_AFTER_SCRAPES);
     }
 
     let up = if report.error.is_none() { 1.0 } else { 0.0 };
@@ -735,7 +813,7 @@ mod tests {
         assert!(r.error.as_deref().unwrap_or_default().contains("line 1"), "{r:?}");
         assert_eq!(last(&store, "up")[0].1, 0.0);
         assert!(is_stale_nan(last(&store, "a")[0].1));
-        assert!(prev.previous.is_empty());
+        assert_eq!(prev.series(), 0);
     }
 
     #[test]
@@ -752,7 +830,7 @@ mod tests {
         let body = "a{x=\"1\"} 1\ndrop_me 5\n";
         let r = scrape(&c, body, 1000, &mut cache, &store);
         assert_eq!((r.samples_scraped, r.samples_post_relabel, r.series_added), (2, 1, 1));
-        assert_eq!(cache.entries.len(), 2, "the kept and the dropped series are both remembered");
+        assert_eq!(cache.slots.len(), 2, "the kept and the dropped series are both remembered");
 
         // Same text: every line is found in the cache; dropped stays dropped.
         let r = scrape(&c, "a{x=\"1\"} 2\ndrop_me 6\n", 2000, &mut cache, &store);
@@ -790,10 +868,31 @@ mod tests {
         for i in 0..FORGET_AFTER_SCRAPES as i64 * 2 {
             scrape(&cfg(), "a 1\n", 2000 + i, &mut cache, &store);
         }
-        assert_eq!(cache.entries.len(), 1);
+        assert_eq!(cache.slots.len(), 1);
         let r = scrape(&cfg(), "a 1\nb 2\n", 9000, &mut cache, &store);
         assert_eq!(r.series_added, 1);
         assert_eq!(last(&store, "b")[0].1, 2.0);
+    }
+
+    #[test]
+    fn forgetting_moves_entries_without_losing_them() {
+        let store = MemStore::new();
+        let mut cache = ScrapeCache::default();
+        // "gone" takes slot 0; forgetting it moves the last slot into its place.
+        scrape(&cfg(), "gone 1\nx 1\ny 1\n", 1000, &mut cache, &store);
+        for i in 0..FORGET_AFTER_SCRAPES as i64 * 2 {
+            let r = scrape(&cfg(), "x 1\ny 1\n", 2000 + i * 1000, &mut cache, &store);
+            assert_eq!((r.series_added, cache.series()), (0, 2));
+        }
+        assert_eq!(cache.slots.len(), 2);
+        for (i, e) in cache.slots.iter().enumerate() {
+            assert_eq!(cache.find(e.key), Some(i as u32));
+        }
+        let r = scrape(&cfg(), "y 2\nx 2\n", 90_000, &mut cache, &store);
+        assert_eq!((r.series_added, r.appended), (0, 7));
+        assert_eq!(last(&store, "y")[0].1, 2.0);
+        // One entry stays 32 bytes: key, reference and two scrape numbers.
+        assert_eq!(std::mem::size_of::<CacheEntry>(), 32);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! - Queries read the head under short locks, then chunks and blocks through
 //!   read-only connections in one read transaction.
 
-use super::codec::{self, GorillaAppender};
+use super::codec::{self, HeadChunk};
 use super::headlog::{self, LogSample};
 use super::index::{self, Index};
 use super::paged::Paged;
@@ -155,11 +155,21 @@ pub struct DbStats {
 }
 
 struct OpenChunk {
-    app: GorillaAppender,
-    mint: i64,
-    window_end: i64,
+    app: HeadChunk,
     /// The head-log row holding this chunk's first sample.
     first_seq: u64,
+}
+
+impl OpenChunk {
+    /// The chunk's first sample time (its stream starts with it).
+    fn mint(&self) -> i64 {
+        self.app.first_t().unwrap_or(i64::MAX)
+    }
+
+    /// The end of the chunk-span window the chunk started in.
+    fn window_end(&self, span: i64) -> i64 {
+        self.mint().div_euclid(span).saturating_mul(span).saturating_add(span)
+    }
 }
 
 #[derive(Clone)]
@@ -170,21 +180,69 @@ struct SealedChunk {
     first_seq: u64,
 }
 
-/// Per-series head state.
+/// Sealed chunks not yet written: empty almost always, so one pointer
+/// instead of a vector's three words.
+#[derive(Default)]
+// Boxed on purpose: 8 bytes in every series' state instead of a vector's 24.
+#[allow(clippy::box_collection)]
+struct SealedList(Option<Box<Vec<SealedChunk>>>);
+
+impl SealedList {
+    fn iter(&self) -> std::slice::Iter<'_, SealedChunk> {
+        self.0.as_deref().map_or(&[][..], |v| &v[..]).iter()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn push(&mut self, c: SealedChunk) {
+        self.0.get_or_insert_with(Box::default).push(c);
+    }
+
+    /// Keeps the chunks `keep` accepts; an emptied list frees its allocation.
+    fn retain(&mut self, keep: impl FnMut(&SealedChunk) -> bool) {
+        if let Some(v) = &mut self.0 {
+            v.retain(keep);
+            if v.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    /// Heap bytes of the list itself (not the chunks' data).
+    fn heap_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| 24 + v.capacity() * std::mem::size_of::<SealedChunk>())
+    }
+}
+
+impl<'a> IntoIterator for &'a SealedList {
+    type Item = &'a SealedChunk;
+    type IntoIter = std::slice::Iter<'a, SealedChunk>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Per-series head state, kept small (96 bytes): there is one per series.
 struct MemSeries {
     /// Time bounds of everything stored (`i64::MAX`/`i64::MIN` when empty).
     mint: i64,
+    /// Also the open chunk's last sample time, which the chunk does not keep.
     maxt: i64,
-    /// Value at `maxt`; `None` when it is only on disk (looked up if needed).
-    last_v: Option<f64>,
+    /// Bits of the value at `maxt` when `last_v_known` (also the open
+    /// chunk's last value); otherwise it is only on disk (looked up if needed).
+    last_bits: u64,
     /// Smallest `mint` among written chunks not yet compacted.
     raw_min: i64,
     /// Inline, not boxed: most series have one, and a box costs a pointer and an allocation.
     open: Option<OpenChunk>,
     /// Sealed chunks not yet written (queries read them from here).
-    sealed: Vec<SealedChunk>,
+    sealed: SealedList,
     /// Bit-stream bytes of the last sealed chunk: the next one starts with half of it.
     last_chunk_bytes: u32,
+    last_v_known: bool,
 }
 
 impl MemSeries {
@@ -192,47 +250,50 @@ impl MemSeries {
         MemSeries {
             mint: i64::MAX,
             maxt: i64::MIN,
-            last_v: None,
+            last_bits: 0,
+            last_v_known: false,
             raw_min: i64::MAX,
             open: None,
-            sealed: Vec::new(),
+            sealed: SealedList::default(),
             last_chunk_bytes: 0,
         }
     }
 
+    /// The value at `maxt`, when it is in memory.
+    fn last_v(&self) -> Option<f64> {
+        self.last_v_known.then(|| f64::from_bits(self.last_bits))
+    }
+
     fn seal(&mut self) -> Option<i64> {
         let open = self.open.take()?;
-        let maxt = self.maxt;
-        // The blob is a fresh exact-size copy; the appender's buffer goes with it.
+        let (mint, maxt) = (open.mint(), self.maxt);
+        // The blob is a fresh exact-size copy; the chunk's buffer goes with it.
         self.last_chunk_bytes = open.app.len_bytes().min(u32::MAX as usize) as u32;
-        self.sealed.push(SealedChunk {
-            mint: open.mint,
-            maxt,
-            data: open.app.to_blob().into(),
-            first_seq: open.first_seq,
-        });
-        Some(open.mint)
+        self.sealed.push(SealedChunk { mint, maxt, data: open.app.to_blob().into(), first_seq: open.first_seq });
+        Some(mint)
     }
 
     /// Appends an in-order sample; returns the mint of a chunk it sealed.
     fn append(&mut self, t: i64, v: f64, seq: u64, span: i64) -> Option<i64> {
         let mut sealed = None;
-        if self.open.as_ref().is_some_and(|o| t >= o.window_end) {
+        if self.open.as_ref().is_some_and(|o| t >= o.window_end(span) || o.app.is_full()) {
             sealed = self.seal();
         }
-        // Half the previous chunk: at most one reallocation per chunk, and no
-        // more memory on average than growing by doubling.
-        let capacity = self.last_chunk_bytes as usize / 2 + 16;
-        let open = self.open.get_or_insert_with(|| {
-            let start = t.div_euclid(span) * span;
-            // Sized from the previous chunk, so the append path allocates once per chunk.
-            let app = GorillaAppender::with_capacity(capacity);
-            OpenChunk { app, mint: t, window_end: start + span, first_seq: seq }
-        });
-        open.app.append(t, v);
+        match &mut self.open {
+            // The open chunk's last sample is (maxt, last_bits): appends are in order.
+            Some(open) => open.app.append(self.maxt, self.last_bits, t, v),
+            None => {
+                // Half the previous chunk: at most one reallocation per chunk, and no
+                // more memory on average than growing by doubling.
+                let mut app = HeadChunk::with_capacity(self.last_chunk_bytes as usize / 2 + 16);
+                app.append(0, 0, t, v);
+                self.open = Some(OpenChunk { app, first_seq: seq });
+            }
+        }
         self.mint = self.mint.min(t);
         self.maxt = t;
-        self.last_v = Some(v);
+        self.last_bits = v.to_bits();
+        self.last_v_known = true;
         sealed
     }
 }
@@ -482,8 +543,7 @@ impl Db {
         for shard in &inner.shards {
             let shard = lock(shard);
             memory_bytes += shard.capacity() * std::mem::size_of::<MemSeries>();
-            memory_bytes +=
-                shard.iter().map(|s| s.sealed.capacity() * std::mem::size_of::<SealedChunk>()).sum::<usize>();
+            memory_bytes += shard.iter().map(|s| s.sealed.heap_bytes()).sum::<usize>();
             for s in shard.iter() {
                 if s.maxt != i64::MIN {
                     min_time = Some(min_time.map_or(s.mint, |m| m.min(s.mint)));
@@ -627,7 +687,7 @@ fn load_index(conn: &Connection, path: &Path, shards: &mut [Paged<MemSeries>]) -
         let blob: Vec<u8> = r.get(2).map_err(&err)?;
         let pairs = index::decode_pairs(&blob, index.strings.len())
             .ok_or_else(|| corrupt(path, format!("series {id} has corrupt labels")))?;
-        if index.insert_pairs(pairs, hash as u64) as i64 != id {
+        if index.insert_pairs(&pairs, hash as u64) as i64 != id {
             return Err(corrupt(path, format!("series table is not dense at id {id}")));
         }
         shards[shard_of(id as u32).0].push(MemSeries::new());
@@ -776,11 +836,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, inner: std::sync::Weak
 
 /// Seals open chunks for which `pred(window_end)` holds; queues them.
 fn seal_all(inner: &Inner, pred: impl Fn(i64) -> bool) {
+    let span = inner.chunk_span_ms;
     let mut sealed = Vec::new();
     for (s, shard) in inner.shards.iter().enumerate() {
         let mut shard = lock(shard);
         for (slot, m) in shard.iter_mut().enumerate() {
-            if m.open.as_ref().is_some_and(|o| pred(o.window_end)) {
+            if m.open.as_ref().is_some_and(|o| pred(o.window_end(span))) {
                 if let Some(mint) = m.seal() {
                     sealed.push(((slot * SHARDS + s) as u32, mint));
                 }
@@ -842,7 +903,7 @@ impl Writer {
                 .map(|i| (i, index.strings.get(i as u32).to_string()))
                 .collect();
             let series: Vec<(u32, u64, Vec<u8>)> = (index.persisted_series..index.len())
-                .map(|i| (i as u32, index.hash(i as u32), index::encode_pairs(index.pairs(i as u32))))
+                .map(|i| (i as u32, index.hash(i as u32), index.encoded_pairs(i as u32).to_vec()))
                 .collect();
             (strings, series, index.strings.len(), index.len())
         };
@@ -913,11 +974,8 @@ impl Writer {
                 for (id, c) in &chunks {
                     let (s, slot) = shard_of(*id);
                     if let Some(m) = lock(&inner.shards[s]).get_mut(slot) {
+                        // An emptied list frees its vector: most series have no sealed chunk.
                         m.sealed.retain(|x| x.mint != c.mint);
-                        if m.sealed.is_empty() {
-                            // Most series have no sealed chunk most of the time: keep no spare capacity.
-                            m.sealed = Vec::new();
-                        }
                         m.raw_min = m.raw_min.min(c.mint);
                     }
                 }
@@ -1270,7 +1328,7 @@ impl DbAppender {
                 let (s, slot) = shard_of(id);
                 let shard = lock(&inner.shards[s]);
                 let m = shard.get(slot).ok_or(TsdbError::UnknownRef(id as u64))?;
-                (m.maxt != i64::MIN).then_some((m.maxt, m.last_v))
+                (m.maxt != i64::MIN).then_some((m.maxt, m.last_v()))
             }
         };
         if let Some((last_t, last_v)) = last {
@@ -1351,7 +1409,7 @@ impl Appender for DbAppender {
             if m.maxt != i64::MIN && t <= m.maxt {
                 if t < m.maxt {
                     inner.out_of_order.fetch_add(1, Ordering::Relaxed);
-                } else if m.last_v.is_none_or(|lv| lv.to_bits() != v.to_bits()) {
+                } else if !m.last_v_known || m.last_bits != v.to_bits() {
                     inner.duplicates.fetch_add(1, Ordering::Relaxed);
                 }
                 continue;
@@ -1417,16 +1475,16 @@ impl Db {
             let mut pieces = Vec::new();
             let mut head_min = i64::MAX;
             if let Some(m) = shard.get(slot) {
-                for c in &m.sealed {
+                for c in m.sealed.iter() {
                     head_min = head_min.min(c.mint);
                     if c.mint <= maxt && c.maxt >= mint {
                         pieces.push((c.mint, c.data.clone()));
                     }
                 }
                 if let Some(o) = &m.open {
-                    head_min = head_min.min(o.mint);
-                    if o.mint <= maxt && m.maxt >= mint {
-                        pieces.push((o.mint, Arc::from(o.app.to_blob())));
+                    head_min = head_min.min(o.mint());
+                    if o.mint() <= maxt && m.maxt >= mint {
+                        pieces.push((o.mint(), Arc::from(o.app.to_blob())));
                     }
                 }
                 on_disk.push(mint < head_min && m.mint < head_min);

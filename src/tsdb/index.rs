@@ -41,18 +41,22 @@ impl Interner {
     }
 }
 
-type HashKeyed<V> = super::IntMap<u64, V>;
-
 /// The index proper.
 #[derive(Default)]
 pub struct Index {
     pub strings: Interner,
-    /// Label sets by series id: (name id, value id) pairs, sorted by name.
-    series: Vec<Box<[(u32, u32)]>>,
+    /// Every series' label set, one after another, as the `series.labels`
+    /// column holds it ([`put_pairs`]: varint name id, varint value id,
+    /// sorted by name): ~3 bytes a pair instead of 8, and one arena instead
+    /// of a box per series (no pointer, length or allocator overhead each).
+    pairs: Vec<u8>,
+    /// Where each series' bytes start in `pairs` (they end where the next starts).
+    starts: Vec<u64>,
     hashes: Vec<u64>,
-    /// First series id with each hash; collisions go to `collisions`.
-    by_hash: HashKeyed<u32>,
-    collisions: HashKeyed<Vec<u32>>,
+    /// Series ids by their label set's hash (from `hashes`): 4 bytes a
+    /// series instead of a hash-keyed map's 16; ids with the same hash are
+    /// told apart by their labels.
+    by_hash: hashbrown::HashTable<u32>,
     /// name id → value id → series ids (ascending).
     postings: HashMap<u32, HashMap<u32, Vec<u32>>>,
     /// How many strings and series are already in SQLite.
@@ -62,48 +66,53 @@ pub struct Index {
 
 impl Index {
     pub fn len(&self) -> usize {
-        self.series.len()
+        self.starts.len()
     }
 
     fn same(&self, id: u32, labels: &Labels) -> bool {
-        let pairs = &self.series[id as usize];
-        pairs.len() == labels.len()
-            && pairs
-                .iter()
-                .zip(labels.iter())
-                .all(|(&(n, v), l)| self.strings.get(n) == l.name && self.strings.get(v) == l.value)
+        let mut pairs = self.pairs(id);
+        let mut labels = labels.iter();
+        loop {
+            match (pairs.next(), labels.next()) {
+                (None, None) => return true,
+                (Some((n, v)), Some(l)) if self.strings.get(n) == l.name && self.strings.get(v) == l.value => {}
+                _ => return false,
+            }
+        }
     }
 
     /// The id of an existing series, given its label set and its stable hash.
     pub fn get(&self, labels: &Labels, hash: u64) -> Option<u32> {
-        let first = *self.by_hash.get(&hash)?;
-        if self.same(first, labels) {
-            return Some(first);
-        }
-        self.collisions.get(&hash)?.iter().copied().find(|&id| self.same(id, labels))
+        self.by_hash.find(hash, |&id| self.hash(id) == hash && self.same(id, labels)).copied()
     }
 
     /// Adds a series (the caller checked it is new) and returns its id.
     pub fn insert(&mut self, labels: &Labels, hash: u64) -> u32 {
-        let pairs: Box<[(u32, u32)]> =
-            labels.iter().map(|l| (self.strings.intern(&l.name), self.strings.intern(&l.value))).collect();
-        self.insert_pairs(pairs, hash)
+        let start = self.pairs.len();
+        for l in labels.iter() {
+            let pair = (self.strings.intern(&l.name), self.strings.intern(&l.value));
+            put_pairs(&mut self.pairs, [pair]);
+        }
+        self.add(start, hash)
     }
 
     /// Adds a series from interned pairs (start-up load keeps the stored ids).
-    pub fn insert_pairs(&mut self, pairs: Box<[(u32, u32)]>, hash: u64) -> u32 {
-        let id = self.series.len() as u32;
-        for &(n, v) in pairs.iter() {
+    pub fn insert_pairs(&mut self, pairs: &[(u32, u32)], hash: u64) -> u32 {
+        let start = self.pairs.len();
+        put_pairs(&mut self.pairs, pairs.iter().copied());
+        self.add(start, hash)
+    }
+
+    /// Indexes the series whose pairs were just pushed from `start` on.
+    fn add(&mut self, start: usize, hash: u64) -> u32 {
+        let id = self.starts.len() as u32;
+        self.starts.push(start as u64);
+        self.hashes.push(hash);
+        for (n, v) in Pairs(&self.pairs[start..]) {
             self.postings.entry(n).or_default().entry(v).or_default().push(id);
         }
-        self.series.push(pairs);
-        self.hashes.push(hash);
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(id),
-        }
+        let hashes = &self.hashes;
+        self.by_hash.insert_unique(hash, id, |&id| hashes.get(id as usize).copied().unwrap_or(0));
         id
     }
 
@@ -113,12 +122,20 @@ impl Index {
     }
 
     pub fn labels(&self, id: u32) -> Labels {
-        let pairs = self.series.get(id as usize).map_or(&[][..], |p| p);
-        Labels::from_pairs(pairs.iter().map(|&(n, v)| (self.strings.get(n), self.strings.get(v))))
+        Labels::from_pairs(self.pairs(id).map(|(n, v)| (self.strings.get(n), self.strings.get(v))))
     }
 
-    pub fn pairs(&self, id: u32) -> &[(u32, u32)] {
-        self.series.get(id as usize).map_or(&[][..], |p| p)
+    /// A series' interned label pairs (none for an unknown id).
+    pub fn pairs(&self, id: u32) -> Pairs<'_> {
+        Pairs(self.encoded_pairs(id))
+    }
+
+    /// A series' pairs as the `series.labels` column stores them ([`put_pairs`]).
+    pub fn encoded_pairs(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        let Some(&start) = self.starts.get(i) else { return &[] };
+        let end = self.starts.get(i + 1).map_or(self.pairs.len(), |&e| e as usize);
+        self.pairs.get(start as usize..end).unwrap_or(&[])
     }
 
     pub fn hash(&self, id: u32) -> u64 {
@@ -164,7 +181,7 @@ impl Index {
             }
         }
         let rest: Vec<&Matcher> = matchers.iter().filter(|m| m.matches_empty()).collect();
-        let candidates = candidates.unwrap_or_else(|| (0..self.series.len() as u32).collect());
+        let candidates = candidates.unwrap_or_else(|| (0..self.len() as u32).collect());
         if rest.is_empty() {
             return candidates;
         }
@@ -172,10 +189,9 @@ impl Index {
         candidates
             .into_iter()
             .filter(|&id| {
-                let pairs = &self.series[id as usize];
                 rest.iter().zip(&rest_names).all(|(m, name)| {
                     let value =
-                        name.and_then(|n| pairs.iter().find(|p| p.0 == n)).map_or("", |&(_, v)| self.strings.get(v));
+                        name.and_then(|n| self.pairs(id).find(|p| p.0 == n)).map_or("", |(_, v)| self.strings.get(v));
                     m.matches(value)
                 })
             })
@@ -200,9 +216,9 @@ impl Index {
     /// Heap bytes used, roughly (for the memory figure in stats).
     pub fn approx_bytes(&self) -> usize {
         let strings: usize = self.strings.strings.iter().map(|s| s.len() + 16 + 16 + 24).sum();
-        let series: usize = self.series.iter().map(|p| 16 + p.len() * 8).sum();
+        let series = self.pairs.capacity() + self.starts.capacity() * 8;
         let postings: usize = self.postings.values().flat_map(|m| m.values()).map(|l| l.capacity() * 4 + 40).sum();
-        strings + series + postings + self.by_hash.capacity() * 16 + self.hashes.capacity() * 8
+        strings + series + postings + self.by_hash.capacity() * 5 + self.hashes.capacity() * 8
     }
 }
 
@@ -222,17 +238,47 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
-/// Encodes interned pairs for the `series.labels` column: varint name id, varint value id, ...
-pub fn encode_pairs(pairs: &[(u32, u32)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pairs.len() * 3);
-    for &(n, v) in pairs {
-        super::codec::put_uvarint(&mut out, n as u64);
-        super::codec::put_uvarint(&mut out, v as u64);
+/// Iterates pairs stored by [`put_pairs`] (the index wrote them, so
+/// they are well formed; a truncated varint ends the iteration).
+#[derive(Clone)]
+pub struct Pairs<'a>(&'a [u8]);
+
+impl Pairs<'_> {
+    fn uvarint(&mut self) -> Option<u32> {
+        let mut v = 0u64;
+        for (i, &b) in self.0.iter().enumerate().take(5) {
+            v |= ((b & 0x7f) as u64) << (7 * i);
+            if b < 0x80 {
+                self.0 = &self.0[i + 1..];
+                return u32::try_from(v).ok();
+            }
+        }
+        self.0 = &[];
+        None
     }
-    out
 }
 
-/// Decodes [`encode_pairs`]; `None` when corrupt or naming unknown strings.
+impl Iterator for Pairs<'_> {
+    type Item = (u32, u32);
+
+    fn next(&mut self) -> Option<(u32, u32)> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some((self.uvarint()?, self.uvarint()?))
+    }
+}
+
+/// Appends interned pairs as the `series.labels` column holds them: varint
+/// name id, varint value id, ...
+pub fn put_pairs(out: &mut Vec<u8>, pairs: impl IntoIterator<Item = (u32, u32)>) {
+    for (n, v) in pairs {
+        super::codec::put_uvarint(out, n as u64);
+        super::codec::put_uvarint(out, v as u64);
+    }
+}
+
+/// Decodes [`put_pairs`]'s bytes; `None` when corrupt or naming unknown strings.
 pub fn decode_pairs(bytes: &[u8], strings: usize) -> Option<Box<[(u32, u32)]>> {
     let mut r = super::codec::ByteReader::new(bytes);
     let mut out = Vec::new();
@@ -311,8 +357,18 @@ mod tests {
     #[test]
     fn pairs_roundtrip_and_reject_garbage() {
         let ix = index();
-        let enc = encode_pairs(ix.pairs(2));
-        assert_eq!(decode_pairs(&enc, ix.strings.len()).unwrap().as_ref(), ix.pairs(2));
+        let pairs: Vec<(u32, u32)> = ix.pairs(2).collect();
+        assert_eq!(pairs.len(), 3);
+        let mut enc = Vec::new();
+        put_pairs(&mut enc, pairs.iter().copied());
+        assert_eq!(enc, ix.encoded_pairs(2));
+        assert_eq!(decode_pairs(&enc, ix.strings.len()).unwrap().as_ref(), &pairs[..]);
+        // Ids past one varint byte come back too.
+        let big = [(0, 127), (128, 16_384), (u32::MAX, 1)];
+        let mut enc = Vec::new();
+        put_pairs(&mut enc, big);
+        assert_eq!(Pairs(&enc).collect::<Vec<_>>(), big);
+        assert_eq!(Pairs(&[0x80]).count(), 0);
         assert!(decode_pairs(&enc, 1).is_none());
         assert!(decode_pairs(&[0xff], 100).is_none());
     }
