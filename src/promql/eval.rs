@@ -117,6 +117,8 @@ pub(crate) struct WindowRead<'a> {
     pub drop_stale: bool,
     /// Result cells per series, counted towards the sample limit.
     pub cells: usize,
+    /// Only the newest sample of each window matters ([`SelectHints::latest`]).
+    pub latest: bool,
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -480,7 +482,7 @@ impl<'a> Evaluator<'a> {
         reduce: &(dyn Fn(&[Sample]) -> StepValues + Sync),
         f: &mut dyn FnMut(Labels, StepValues),
     ) -> R<bool> {
-        let WindowRead { ends, width, func, drop_stale, cells } = *w;
+        let WindowRead { ends, width, func, drop_stale, cells, latest } = *w;
         let alternatives = to_matchers(vs)?;
         let [matchers] = alternatives.as_slice() else { return Ok(false) };
         let (Some(&lo), Some(&hi)) = (ends.iter().min(), ends.iter().max()) else { return Ok(true) };
@@ -491,7 +493,8 @@ impl<'a> Evaluator<'a> {
         if gaps > 0 && gaps < 2000 {
             return Ok(false);
         }
-        let hints = SelectHints { step: self.query_step, range: width, func: func.map(str::to_string) };
+        let latest = latest && ends.len() == 1;
+        let hints = SelectHints { step: self.query_step, range: width, func: func.map(str::to_string), latest };
         let q = self.q;
         let mut failed: Option<QueryError> = None;
         let mut k = 0usize;
@@ -534,7 +537,8 @@ impl<'a> Evaluator<'a> {
         let lookback = self.lookback();
         let mut out = Vec::new();
         let reduce = |samples: &[Sample]| lookback_points(samples, &effs, lookback, |x| x.v);
-        let w = WindowRead { ends: &effs, width: lookback, func: None, drop_stale: false, cells: s.len() };
+        let w =
+            WindowRead { ends: &effs, width: lookback, func: None, drop_stale: false, cells: s.len(), latest: true };
         let streamed = self.stream_windows(vs, &w, &reduce, &mut |labels, pts| {
             if pts.iter().any(Option::is_some) {
                 out.push(Ser { labels, drop_name: false, pts });
@@ -543,7 +547,7 @@ impl<'a> Evaluator<'a> {
         if streamed {
             return Ok(out);
         }
-        self.hint = Some(SelectHints { step: self.query_step, range: lookback, func: None });
+        self.hint = Some(SelectHints { step: self.query_step, range: lookback, func: None, latest: false });
         let series = self.select_windows(vs, &effs, lookback);
         self.hint = None;
         let series = series?;
@@ -598,7 +602,7 @@ impl<'a> Evaluator<'a> {
         let range = dur_ms(&ms.range);
         let off = offset_ms(&vs.offset);
         let ends: Vec<i64> = (0..s.len()).map(|i| self.eff_time(&vs.at, off, s.t(i))).collect();
-        self.hint = Some(SelectHints { step: self.query_step, range, func: func.map(str::to_string) });
+        self.hint = Some(SelectHints { step: self.query_step, range, func: func.map(str::to_string), latest: false });
         let series = self.select_windows(vs, &ends, range);
         self.hint = None;
         let series = series?;

@@ -959,7 +959,7 @@ fn range_function(ev: &mut Evaluator, c: &Call, s: &Steps) -> R<Val> {
         let ends = ev.window_ends(&ms.vs, s);
         let cx = RangeCx { f, ends: &ends, range, s, scalars: &scalars };
         let reduce = |samples: &[Sample]| range_points(&cx, samples);
-        let w = WindowRead { ends: &ends, width: range, func: Some(name), drop_stale: true, cells: n };
+        let w = WindowRead { ends: &ends, width: range, func: Some(name), drop_stale: true, cells: n, latest: false };
         streamed = ev.stream_windows(&ms.vs, &w, &reduce, &mut |labels, pts| push(labels, false, pts))?;
     }
     if !streamed {

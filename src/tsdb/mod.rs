@@ -146,6 +146,9 @@ pub struct SelectHints {
     pub range: i64,
     /// The function applied to a matrix selector (`rate`, `max_over_time`, ...).
     pub func: Option<String>,
+    /// Only each series' newest sample in the range counts (an instant
+    /// vector selector at one time, as rules ask): a store may skip older data.
+    pub latest: bool,
 }
 
 /// One optional value per evaluation step: what [`Querier::select_reduce`]
