@@ -1130,7 +1130,7 @@ impl DecState {
 /// `STORE` their values go to `vals[i - lo]`, without it they only advance
 /// the state (the part of a block before a query's window). Varints are
 /// taken from 8-byte loads: eight one-byte ones (small deltas) at once,
-/// else one of up to 8 bytes without a bounds check per byte.
+/// else every varint that ends inside the load, without a bounds check per byte.
 #[inline(always)]
 fn dec_run<const STORE: bool>(
     r: &mut ByteReader,
