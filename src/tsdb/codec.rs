@@ -79,51 +79,61 @@ pub struct BitWriter {
 }
 
 /// Where the Gorilla encoders write bits: a growable [`BitWriter`], or the
-/// head's compact [`HeadChunk`].
+/// head's compact [`HeadChunk`]. Bits go in most-significant first; an
+/// implementation only says how it adds a zero byte and where its last is.
 trait BitSink {
-    fn write_bit(&mut self, bit: bool);
-    fn write_bits(&mut self, value: u64, n: u8);
-}
+    /// Free bits in the last byte (0 = start a new byte).
+    fn free(&mut self) -> &mut u8;
+    /// Appends a zero byte.
+    fn push_byte(&mut self);
+    /// The last byte (one was pushed before).
+    fn last(&mut self) -> &mut u8;
 
-impl BitSink for BitWriter {
     fn write_bit(&mut self, bit: bool) {
-        BitWriter::write_bit(self, bit)
-    }
-
-    fn write_bits(&mut self, value: u64, n: u8) {
-        BitWriter::write_bits(self, value, n)
-    }
-}
-
-impl BitWriter {
-    fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.bytes.push(0);
-            self.free = 8;
+        if *self.free() == 0 {
+            self.push_byte();
+            *self.free() = 8;
         }
-        self.free -= 1;
+        *self.free() -= 1;
         if bit {
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= 1 << self.free;
+            let shift = *self.free();
+            *self.last() |= 1 << shift;
         }
     }
 
     fn write_bits(&mut self, value: u64, n: u8) {
         let mut n = n;
         while n > 0 {
-            if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
+            if *self.free() == 0 {
+                self.push_byte();
+                *self.free() = 8;
             }
-            let take = n.min(self.free);
+            let free = *self.free();
+            let take = n.min(free);
             let chunk = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= chunk << (self.free - take);
-            self.free -= take;
+            *self.last() |= chunk << (free - take);
+            *self.free() = free - take;
             n -= take;
         }
     }
+}
 
+impl BitSink for BitWriter {
+    fn free(&mut self) -> &mut u8 {
+        &mut self.free
+    }
+
+    fn push_byte(&mut self) {
+        self.bytes.push(0);
+    }
+
+    fn last(&mut self) -> &mut u8 {
+        let last = self.bytes.len() - 1;
+        &mut self.bytes[last]
+    }
+}
+
+impl BitWriter {
     fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -359,16 +369,6 @@ fn read_dod(r: &mut BitReader) -> Result<i64, CodecError> {
 }
 
 impl GorillaAppender {
-    /// An empty chunk whose buffer holds `bytes` before it must grow.
-    pub fn with_capacity(bytes: usize) -> Self {
-        GorillaAppender { chunk: HeadChunk::with_capacity(bytes), last_t: 0, last_bits: 0 }
-    }
-
-    /// Bytes of the bit stream so far.
-    pub fn len_bytes(&self) -> usize {
-        self.chunk.len_bytes()
-    }
-
     /// Appends a sample; the caller guarantees `t` is after the last one.
     pub fn append(&mut self, t: i64, v: f64) {
         self.chunk.append(self.last_t, self.last_bits, t, v);
@@ -383,11 +383,6 @@ impl GorillaAppender {
     /// The chunk as a blob (tag, count, bit stream).
     pub fn to_blob(&self) -> Vec<u8> {
         self.chunk.to_blob()
-    }
-
-    /// Heap bytes held (for memory accounting).
-    pub fn heap_bytes(&self) -> usize {
-        self.chunk.heap_bytes()
     }
 }
 
@@ -486,7 +481,7 @@ impl HeadChunk {
         self.buf.len()
     }
 
-    /// Starts a new byte, growing a full buffer by a quarter (at least 16
+    /// Adds a zero byte, growing a full buffer by a quarter (at least 16
     /// bytes) instead of doubling it: every active series has one, all
     /// growing at once, and doubling leaves a quarter of them unused on
     /// average (up to half right after the step). A few more small copies
@@ -502,33 +497,20 @@ impl HeadChunk {
             self.buf = grown.into_boxed_slice();
         }
         self.len += 1;
-        self.free = 8;
     }
 }
 
 impl BitSink for HeadChunk {
-    fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.next_byte();
-        }
-        self.free -= 1;
-        if bit {
-            self.buf[self.len as usize - 1] |= 1 << self.free;
-        }
+    fn free(&mut self) -> &mut u8 {
+        &mut self.free
     }
 
-    fn write_bits(&mut self, value: u64, n: u8) {
-        let mut n = n;
-        while n > 0 {
-            if self.free == 0 {
-                self.next_byte();
-            }
-            let take = n.min(self.free);
-            let chunk = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            self.buf[self.len as usize - 1] |= chunk << (self.free - take);
-            self.free -= take;
-            n -= take;
-        }
+    fn push_byte(&mut self) {
+        self.next_byte();
+    }
+
+    fn last(&mut self) -> &mut u8 {
+        &mut self.buf[self.len as usize - 1]
     }
 }
 

@@ -243,21 +243,6 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
 #[derive(Clone)]
 pub struct Pairs<'a>(&'a [u8]);
 
-impl Pairs<'_> {
-    fn uvarint(&mut self) -> Option<u32> {
-        let mut v = 0u64;
-        for (i, &b) in self.0.iter().enumerate().take(5) {
-            v |= ((b & 0x7f) as u64) << (7 * i);
-            if b < 0x80 {
-                self.0 = &self.0[i + 1..];
-                return u32::try_from(v).ok();
-            }
-        }
-        self.0 = &[];
-        None
-    }
-}
-
 impl Iterator for Pairs<'_> {
     type Item = (u32, u32);
 
@@ -265,7 +250,16 @@ impl Iterator for Pairs<'_> {
         if self.0.is_empty() {
             return None;
         }
-        Some((self.uvarint()?, self.uvarint()?))
+        let mut r = super::codec::ByteReader::new(self.0);
+        let pair = (r.uvarint(), r.uvarint());
+        self.0 = r.rest();
+        match pair {
+            (Ok(n), Ok(v)) => Some((u32::try_from(n).ok()?, u32::try_from(v).ok()?)),
+            _ => {
+                self.0 = &[];
+                None
+            }
+        }
     }
 }
 
