@@ -628,28 +628,16 @@ impl Db {
         out
     }
 
-    /// The value stored at `t` for a series whose last sample is only on disk.
     /// The label set of a series id.
     fn labels_of(&self, id: u32) -> Labels {
         self.inner.index.read().unwrap_or_else(|e| e.into_inner()).labels(id)
     }
 
+    /// The value stored at `t` for a series whose last sample is only on disk.
     fn value_on_disk(&self, id: u32, t: i64) -> Result<Option<f64>, TsdbError> {
-        let blobs = self.with_reader(|c| {
-            let mut out = Vec::new();
-            for table in ["chunks", "blocks"] {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT data FROM {table} WHERE series_id = ?1 AND mint <= ?2 AND maxt >= ?2"
-                ))?;
-                let rows = stmt.query_map(params![id, t], |r| r.get::<_, Vec<u8>>(0))?;
-                for r in rows {
-                    out.push(r?);
-                }
-            }
-            Ok(out)
-        })?;
+        let rows = self.with_snapshot(|stmt| read_pieces(stmt, id, t, t).map_err(sql_err(&self.inner.path)))?;
         let mut samples = Vec::new();
-        for b in blobs {
+        for (_, b) in rows {
             let _ = codec::decode_range(&b, t, t, &mut samples);
         }
         Ok(samples.first().map(|s| s.v))
@@ -878,11 +866,10 @@ impl Writer {
         }
     }
 
-    /// One flush: new strings and series, the head-log row, sealed chunks,
-    /// and deletion of log rows no longer needed, in one transaction.
-    /// Writes the head log row, new index entries and sealed chunks. A `full`
-    /// tick also seals idle series and drops head-log rows no chunk needs:
-    /// both walk every series, so periodic ticks do them every tenth time.
+    /// One flush, in one transaction: new strings and series, the head-log
+    /// row and sealed chunks. A `full` tick also seals idle series and drops
+    /// head-log rows no chunk needs: both walk every series, so periodic
+    /// ticks do them every tenth time.
     fn tick(&mut self, inner: &Inner, full: bool) -> Result<(), String> {
         let max_t = inner.max_t.load(Ordering::Relaxed);
         if full && max_t != i64::MIN {
@@ -915,26 +902,25 @@ impl Writer {
             }
         }
         // The oldest log row still needed by a chunk that is not being written now.
-        let mut keep_from = if full { seq } else { 0 };
-        for (s, shard) in inner.shards.iter().enumerate().filter(|_| full) {
-            for (slot, m) in lock(shard).iter().enumerate() {
-                if let Some(o) = &m.open {
-                    keep_from = keep_from.min(o.first_seq);
-                }
-                for c in &m.sealed {
-                    let id = (slot * SHARDS + s) as u32;
-                    if todo.binary_search(&(id, c.mint)).is_err() {
-                        keep_from = keep_from.min(c.first_seq);
+        // (0: nothing is dropped this tick.)
+        let mut keep_from = 0;
+        if full {
+            keep_from = seq;
+            for (s, shard) in inner.shards.iter().enumerate() {
+                for (slot, m) in lock(shard).iter().enumerate() {
+                    if let Some(o) = &m.open {
+                        keep_from = keep_from.min(o.first_seq);
+                    }
+                    for c in &m.sealed {
+                        let id = (slot * SHARDS + s) as u32;
+                        if todo.binary_search(&(id, c.mint)).is_err() {
+                            keep_from = keep_from.min(c.first_seq);
+                        }
                     }
                 }
             }
         }
-        if samples.is_empty()
-            && chunks.is_empty()
-            && strings.is_empty()
-            && series.is_empty()
-            && !self.ticks.is_multiple_of(10)
-        {
+        if samples.is_empty() && chunks.is_empty() && strings.is_empty() && series.is_empty() && !full {
             return Ok(());
         }
         let result = (|| -> rusqlite::Result<()> {
@@ -1504,13 +1490,8 @@ impl Db {
         // the calling thread's read transaction), decoded into `buf` and
         // handed to `work`; None when nothing is in the range.
         let decode = |i: usize, stmt: &mut rusqlite::CachedStatement<'_>, buf: &mut Vec<Sample>| -> Done<T> {
-            let mut rows: Vec<(i64, Vec<u8>)> = Vec::new();
-            if on_disk[i] {
-                let mut q = stmt.query(params![ids[i], mint, maxt]).map_err(ReadError::Sql)?;
-                while let Some(r) = q.next().map_err(ReadError::Sql)? {
-                    rows.push((r.get(0).map_err(ReadError::Sql)?, r.get(1).map_err(ReadError::Sql)?));
-                }
-            }
+            let rows =
+                if on_disk[i] { read_pieces(stmt, ids[i], mint, maxt).map_err(ReadError::Sql)? } else { Vec::new() };
             let mut pieces: Vec<(i64, &[u8])> = rows.iter().map(|(m, d)| (*m, &d[..])).collect();
             pieces.extend(head[i].iter().map(|(m, d)| (*m, &d[..])));
             pieces.sort_by_key(|p| p.0);
@@ -1523,10 +1504,15 @@ impl Db {
             }
             Ok((!buf.is_empty()).then(|| work(buf)))
         };
-        let failed = |i: usize, l: &Labels, e: ReadError| match e {
-            ReadError::Sql(e) => sql_err(&self.inner.path)(e),
-            ReadError::Codec(e) => {
-                corrupt(&self.inner.path, format!("series {} ({l}) has a corrupt chunk: {e}", ids[i]))
+        // Series i's result to `f`; false when `f` asks to stop.
+        let mut hand = |i: usize, l: Labels, done: Done<T>| -> Result<bool, TsdbError> {
+            match done {
+                Ok(Some(x)) => Ok(f(l, x)),
+                Ok(None) => Ok(true),
+                Err(ReadError::Sql(e)) => Err(sql_err(&self.inner.path)(e)),
+                Err(ReadError::Codec(e)) => {
+                    Err(corrupt(&self.inner.path, format!("series {} ({l}) has a corrupt chunk: {e}", ids[i])))
+                }
             }
         };
         let disk_series = on_disk.iter().filter(|&&d| d).count();
@@ -1539,14 +1525,8 @@ impl Db {
                 // series (and faulting in its fresh pages) cost more than decoding.
                 let mut buf: Vec<Sample> = Vec::new();
                 for (i, l) in labels.into_iter().enumerate() {
-                    match decode(i, stmt, &mut buf) {
-                        Ok(Some(x)) => {
-                            if !f(l, x) {
-                                break;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => return Err(failed(i, &l, e)),
+                    if !hand(i, l, decode(i, stmt, &mut buf))? {
+                        break;
                     }
                 }
                 Ok(())
@@ -1609,14 +1589,8 @@ impl Db {
                             Err(_) => helper_gone = true,
                         }
                     };
-                    match done {
-                        Ok(Some(x)) => {
-                            if !f(l, x) {
-                                break;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => return Err(failed(i, &l, e)),
+                    if !hand(i, l, done)? {
+                        break;
                     }
                 }
                 // Whatever the helper has not claimed is not needed.
@@ -1646,6 +1620,17 @@ impl Db {
             Ok(out)
         })?
     }
+}
+
+/// A series' blocks and chunks overlapping `[mint, maxt]` as (mint, blob),
+/// through [`Db::with_snapshot`]'s statement.
+fn read_pieces(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    id: u32,
+    mint: i64,
+    maxt: i64,
+) -> rusqlite::Result<Vec<(i64, Vec<u8>)>> {
+    stmt.query_map(params![id, mint, maxt], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
 }
 
 /// Why a series could not be read: its rows, or a blob in them.
